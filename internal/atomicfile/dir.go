@@ -1,0 +1,76 @@
+package atomicfile
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Dir is an output directory being filled. Artifacts are written into a
+// temporary sibling directory; Commit renames it into place, so a build that
+// fails or is interrupted leaves no output directory behind (and never a
+// mixture of old and new artifacts).
+type Dir struct {
+	Path   string // the temporary directory to write into
+	target string
+	done   bool
+}
+
+// CreateDir starts an output directory at target. An existing target is
+// replaced only when Commit succeeds.
+func CreateDir(target string, perm os.FileMode) (*Dir, error) {
+	target = filepath.Clean(target)
+	parent, base := filepath.Split(target)
+	if parent == "" {
+		parent = "."
+	}
+	tmp, err := os.MkdirTemp(parent, "."+base+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("creating output directory %s: %w", target, err)
+	}
+	if err := os.Chmod(tmp, perm); err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("creating output directory %s: %w", target, err)
+	}
+	return &Dir{Path: tmp, target: target}, nil
+}
+
+// Commit moves the finished directory into place, replacing an older one.
+func (d *Dir) Commit() error {
+	if d.done {
+		return fmt.Errorf("atomicfile: commit of %s after commit or abort", d.target)
+	}
+	if err := syncDir(d.Path); err != nil {
+		d.Abort()
+		return err
+	}
+	old := ""
+	if _, err := os.Lstat(d.target); err == nil {
+		old = d.Path + ".old"
+		if err := os.Rename(d.target, old); err != nil {
+			d.Abort()
+			return fmt.Errorf("replacing %s: %w", d.target, err)
+		}
+	}
+	if err := os.Rename(d.Path, d.target); err != nil {
+		if old != "" {
+			os.Rename(old, d.target)
+		}
+		d.Abort()
+		return fmt.Errorf("writing %s: %w", d.target, err)
+	}
+	d.done = true
+	if old != "" {
+		os.RemoveAll(old)
+	}
+	return syncDir(filepath.Dir(d.target))
+}
+
+// Abort removes the partial directory. Safe to call at any time.
+func (d *Dir) Abort() {
+	if d.done {
+		return
+	}
+	d.done = true
+	os.RemoveAll(d.Path)
+}
