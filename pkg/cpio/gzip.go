@@ -1,0 +1,26 @@
+package cpio
+
+import (
+	"compress/gzip"
+	"io"
+)
+
+// NewGzipWriter returns a Writer whose output is gzip-compressed with a
+// header that carries no name and no timestamp, so the compressed bytes are
+// as reproducible as the archive. Close closes both layers.
+func NewGzipWriter(w io.Writer) *GzipWriter {
+	zw, _ := gzip.NewWriterLevel(w, gzip.BestCompression) // level is valid
+	return &GzipWriter{Writer: NewWriter(zw), zw: zw}
+}
+
+type GzipWriter struct {
+	*Writer
+	zw *gzip.Writer
+}
+
+func (g *GzipWriter) Close() error {
+	if err := g.Writer.Close(); err != nil {
+		return err
+	}
+	return g.zw.Close()
+}
