@@ -1,0 +1,176 @@
+package keys
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var now = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// testSet is generated once: RSA key generation is slow.
+var testSet = func() *Set {
+	s, err := Generate(Options{Now: now})
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
+func TestGenerate(t *testing.T) {
+	tests := []struct {
+		role     Role
+		alg      string
+		hasCert  bool
+		codeSign bool
+	}{
+		{PK, "RSA-2048", true, false},
+		{KEK, "RSA-2048", true, false},
+		{DB, "RSA-2048", true, true},
+		{Admin, "ECDSA-P-256", true, false},
+		{Signing, "ECDSA-P-256", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.role), func(t *testing.T) {
+			k := testSet.Get(tt.role)
+			if got := k.Algorithm(); got != tt.alg {
+				t.Errorf("Algorithm() = %s, want %s", got, tt.alg)
+			}
+			if (k.Cert != nil) != tt.hasCert {
+				t.Fatalf("has cert = %v, want %v", k.Cert != nil, tt.hasCert)
+			}
+			if k.Cert == nil {
+				return
+			}
+			if !strings.Contains(k.Cert.Subject.CommonName, "hardenvm") {
+				t.Errorf("subject %q does not name the organisation", k.Cert.Subject)
+			}
+			if err := k.Cert.CheckSignature(k.Cert.SignatureAlgorithm, k.Cert.RawTBSCertificate, k.Cert.Signature); err != nil {
+				t.Errorf("self-signature: %v", err)
+			}
+			hasCS := len(k.Cert.ExtKeyUsage) == 1 && k.Cert.ExtKeyUsage[0] == x509.ExtKeyUsageCodeSigning
+			if hasCS != tt.codeSign {
+				t.Errorf("code signing EKU = %v, want %v", hasCS, tt.codeSign)
+			}
+			if k.Cert.NotAfter.Before(now.AddDate(20, 0, 0)) {
+				t.Errorf("certificate expires %v, too soon for firmware keys", k.Cert.NotAfter)
+			}
+		})
+	}
+	if testSet.Get(PK).Fingerprint() == testSet.Get(KEK).Fingerprint() {
+		t.Error("PK and KEK have the same fingerprint")
+	}
+}
+
+func TestGUID(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		var g [16]byte
+		rand.Read(g[:])
+		back, err := ParseGUID(GUIDString(g))
+		if err != nil || back != g {
+			t.Fatalf("ParseGUID(GUIDString(%x)) = %x, %v", g, back, err)
+		}
+	}
+	// EFI_GLOBAL_VARIABLE as stored in memory.
+	g, err := ParseGUID("8be4df61-93ca-11d2-aa0d-00e098032b8c")
+	want := [16]byte{0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c}
+	if err != nil || g != want {
+		t.Errorf("ParseGUID(EFI_GLOBAL_VARIABLE) = %x, %v; want %x", g, err, want)
+	}
+	for _, bad := range []string{"", "xyz", "8be4df61-93ca-11d2-aa0d-00e098032b8", "8be4df6193ca11d2aa0d00e098032b8c"} {
+		if _, err := ParseGUID(bad); err == nil {
+			t.Errorf("ParseGUID(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestWriteLoad(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "keys")
+	if err := Write(dir, testSet, false); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(dir)
+	if fi.Mode().Perm() != 0o700 {
+		t.Errorf("dir mode %v, want 0700", fi.Mode().Perm())
+	}
+	for _, r := range Roles {
+		kn, _ := Files(r)
+		fi, err := os.Stat(filepath.Join(dir, kn))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, %v; want 0600", kn, fi.Mode().Perm(), err)
+		}
+	}
+	got, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Owner != testSet.Owner {
+		t.Errorf("owner %x, want %x", got.Owner, testSet.Owner)
+	}
+	for _, r := range Roles {
+		if g, w := got.Get(r).Fingerprint(), testSet.Get(r).Fingerprint(); g != w {
+			t.Errorf("%s fingerprint %s, want %s", r, g, w)
+		}
+	}
+}
+
+func TestWriteRefusesOverwrite(t *testing.T) {
+	dir := t.TempDir()
+	if err := Write(dir, testSet, false); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "db.key"))
+	other := &Set{Keys: map[Role]*Key{}, Owner: [16]byte{1}}
+	for r, k := range testSet.Keys {
+		other.Keys[r] = k
+	}
+	other.Keys[DB] = testSet.Keys[KEK]
+	if err := Write(dir, other, false); !errors.Is(err, ErrExist) {
+		t.Fatalf("second Write = %v, want ErrExist", err)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "db.key"))
+	if string(before) != string(after) {
+		t.Fatal("refused Write changed db.key")
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(dir string)
+		want   string
+	}{
+		{"missing", func(d string) { os.Remove(filepath.Join(d, "kek.key")) }, "kek.key is missing"},
+		{"garbage key", func(d string) { os.WriteFile(filepath.Join(d, "db.key"), []byte("garbage"), 0o600) }, "db.key: not a PEM private key"},
+		{"truncated cert", func(d string) {
+			b, _ := os.ReadFile(filepath.Join(d, "pk.crt"))
+			os.WriteFile(filepath.Join(d, "pk.crt"), b[:len(b)/2], 0o644)
+		}, "pk.crt: not a PEM certificate"},
+		{"mismatched cert", func(d string) {
+			b, _ := os.ReadFile(filepath.Join(d, "kek.crt"))
+			os.WriteFile(filepath.Join(d, "db.crt"), b, 0o644)
+		}, "db.crt: does not belong to db.key"},
+		{"bad guid", func(d string) { os.WriteFile(filepath.Join(d, "owner.guid"), []byte("nope\n"), 0o644) }, "invalid GUID"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := Write(dir, testSet, false); err != nil {
+				t.Fatal(err)
+			}
+			tt.mutate(dir)
+			_, err := Load(dir)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Load error = %v, want it to contain %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans lines: %q", err)
+			}
+		})
+	}
+}
