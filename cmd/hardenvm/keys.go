@@ -21,7 +21,9 @@ that signs the config partition, and the artifact-signing key (ECDSA P-256)
 for sigstore bundles. Keep the directory private: private keys are 0600.`,
 		Example: "  hardenvm keys init --dir keys\n  hardenvm keys show --dir keys --json",
 		Args:    exactArgs(),
-		RunE:    func(cmd *cobra.Command, args []string) error { return usagef("keys: name a subcommand (init, show); see 'hardenvm keys --help'") },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef("keys: name a subcommand (init, show); see 'hardenvm keys --help'")
+		},
 	}
 	var dir string
 	cmd.PersistentFlags().StringVar(&dir, "dir", "keys", "key directory")
