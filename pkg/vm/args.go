@@ -1,0 +1,86 @@
+package vm
+
+import (
+	"fmt"
+	"strings"
+)
+
+// qemuArgs is the QEMU command line for c with the chosen accelerator
+// (kvm or tcg). It is a pure function so that tests can check it.
+func qemuArgs(c *Config, accel Accel) []string {
+	machine := "q35,accel=" + string(accel)
+	a := []string{
+		"-nodefaults", "-no-user-config", "-display", "none",
+		"-m", fmt.Sprint(c.MemoryMiB), "-smp", fmt.Sprint(c.CPUs),
+	}
+	if accel == AccelKVM {
+		a = append(a, "-cpu", "host")
+	} else {
+		a = append(a, "-cpu", "max")
+	}
+	if c.FirmwareCode != "" {
+		// Secure Boot OVMF needs SMM and a flash that only SMM can write,
+		// or the guest OS could rewrite the variables behind the firmware.
+		machine += ",smm=on"
+		a = append(a,
+			"-global", "driver=cfi.pflash01,property=secure,value=on",
+			"-global", "ICH9-LPC.disable_s3=1",
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+escapeOpt(c.FirmwareCode),
+			"-drive", "if=pflash,format=raw,unit=1,file="+escapeOpt(c.FirmwareVars),
+		)
+	}
+	a = append([]string{"-machine", machine}, a...)
+	// Serial console on stdio: the host process reads and writes it.
+	a = append(a, "-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0")
+	a = append(a, "-qmp", "unix:"+escapeOpt(c.qmpSocket())+",server=on,wait=off")
+	if c.TPM {
+		a = append(a,
+			"-chardev", "socket,id=chrtpm,path="+escapeOpt(c.tpmSocket()),
+			"-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
+			"-device", "tpm-tis,tpmdev=tpm0")
+	}
+	for i, d := range c.Disks {
+		opt := fmt.Sprintf("if=none,id=disk%d,format=raw,file=%s", i, escapeOpt(d.Path))
+		if d.ReadOnly {
+			opt += ",readonly=on"
+		}
+		if d.Snapshot {
+			opt += ",snapshot=on"
+		}
+		a = append(a, "-drive", opt, "-device", fmt.Sprintf("virtio-blk-pci,drive=disk%d", i))
+	}
+	if len(c.Channels) > 0 {
+		a = append(a, "-device", "virtio-serial-pci,id=vser0")
+		for i, name := range c.Channels {
+			a = append(a,
+				"-chardev", fmt.Sprintf("socket,id=chan%d,path=%s,server=on,wait=off", i, escapeOpt(c.ChannelPath(name))),
+				"-device", fmt.Sprintf("virtserialport,bus=vser0.0,chardev=chan%d,name=%s", i, escapeOpt(name)))
+		}
+	}
+	if c.Net != nil {
+		opt := "user,id=net0,restrict=on"
+		for _, f := range c.Net.HostForwards {
+			opt += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.HostPort, f.GuestPort)
+		}
+		for _, f := range c.Net.GuestForwards {
+			opt += fmt.Sprintf(",guestfwd=tcp:%s-tcp:%s", f.GuestAddr, f.Target)
+		}
+		a = append(a, "-netdev", opt, "-device", "virtio-net-pci,netdev=net0")
+	}
+	if c.Kernel != "" {
+		a = append(a, "-kernel", c.Kernel)
+		if c.Initrd != "" {
+			a = append(a, "-initrd", c.Initrd)
+		}
+		if c.Append != "" {
+			a = append(a, "-append", c.Append)
+		}
+	}
+	if !c.Reboot {
+		a = append(a, "-no-reboot")
+	}
+	return a
+}
+
+// escapeOpt doubles commas, QEMU's escape inside option values.
+func escapeOpt(s string) string { return strings.ReplaceAll(s, ",", ",,") }

@@ -1,0 +1,78 @@
+package vm
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestQEMUArgs(t *testing.T) {
+	base := Config{StateDir: "/s", Kernel: "/k", MemoryMiB: 512, CPUs: 1}
+	tests := []struct {
+		name    string
+		mod     func(c *Config)
+		accel   Accel
+		want    []string // substrings of the joined command line
+		notWant []string
+	}{
+		{"direct tcg", func(c *Config) { c.Initrd = "/i"; c.Append = "console=ttyS0" }, AccelTCG,
+			[]string{"-machine q35,accel=tcg ", "-kernel /k -initrd /i -append console=ttyS0", "-no-reboot", "-cpu max", "-serial chardev:con0"},
+			[]string{"smm=on", "pflash", "tpm", "-netdev"}},
+		{"kvm", nil, AccelKVM, []string{"accel=kvm", "-cpu host"}, nil},
+		{"secure boot firmware", func(c *Config) { c.FirmwareCode = "/code.fd"; c.FirmwareVars = "/v,ars.fd" }, AccelTCG,
+			[]string{"q35,accel=tcg,smm=on", "property=secure,value=on", "unit=0,readonly=on,file=/code.fd", "unit=1,file=/v,,ars.fd"}, nil},
+		{"tpm", func(c *Config) { c.TPM = true }, AccelTCG,
+			[]string{"socket,id=chrtpm,path=/s/swtpm.sock", "-tpmdev emulator,id=tpm0,chardev=chrtpm", "-device tpm-tis,tpmdev=tpm0"}, nil},
+		{"disks", func(c *Config) { c.Disks = []Disk{{Path: "/d.raw"}, {Path: "/e.raw", ReadOnly: true, Snapshot: true}} }, AccelTCG,
+			[]string{"id=disk0,format=raw,file=/d.raw -device virtio-blk-pci,drive=disk0", "file=/e.raw,readonly=on,snapshot=on"}, nil},
+		{"channels", func(c *Config) { c.Channels = []string{"org.hardenvm.agent"} }, AccelTCG,
+			[]string{"virtio-serial-pci", "path=/s/chan-org.hardenvm.agent.sock,server=on,wait=off", "name=org.hardenvm.agent"}, nil},
+		{"net restricted", func(c *Config) {
+			c.Net = &Net{HostForwards: []HostForward{{2376, 2376}}, GuestForwards: []GuestForward{{"10.0.2.100:80", "127.0.0.1:8080"}}}
+		}, AccelTCG,
+			[]string{"user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:2376-:2376,guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:8080"}, nil},
+		{"reboot allowed", func(c *Config) { c.Reboot = true }, AccelTCG, nil, []string{"-no-reboot"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base
+			if tt.mod != nil {
+				tt.mod(&c)
+			}
+			got := strings.Join(qemuArgs(&c, tt.accel), " ")
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("args lack %q:\n%s", w, got)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(got, w) {
+					t.Errorf("args contain %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		c    Config
+		want string
+	}{
+		{"no state", Config{Kernel: "/k"}, "StateDir"},
+		{"nothing to boot", Config{StateDir: "/s"}, "nothing to boot"},
+		{"initrd without kernel", Config{StateDir: "/s", Initrd: "/i", Disks: []Disk{{Path: "/d"}}}, "needs a kernel"},
+		{"firmware without vars", Config{StateDir: "/s", Kernel: "/k", FirmwareCode: "/c"}, "variable store"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.c.defaults()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("defaults() = %v, want error containing %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := ParseAccel("xen"); err == nil {
+		t.Error("ParseAccel(xen) succeeded")
+	}
+}

@@ -1,0 +1,54 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"io"
+	"regexp"
+	"testing"
+	"time"
+)
+
+func TestConsoleExpect(t *testing.T) {
+	pr, pw := io.Pipe()
+	inR, inW := io.Pipe()
+	c := newConsole(inW, "serial.log")
+	go c.pump(pr, nil)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go func() {
+		pw.Write([]byte("booting...\nmarker: 4"))
+		time.Sleep(10 * time.Millisecond)
+		pw.Write([]byte("2 done\nsecond marker: 7\n"))
+	}()
+	subs, err := c.Expect(ctx, regexp.MustCompile(`marker: (\d+) done`))
+	if err != nil || subs[1] != "42" {
+		t.Fatalf("Expect = %q, %v; want 42", subs, err)
+	}
+	// The next Expect starts after the previous match.
+	subs, err = c.Expect(ctx, regexp.MustCompile(`marker: (\d+)`))
+	if err != nil || subs[1] != "7" {
+		t.Fatalf("second Expect = %q, %v; want 7", subs, err)
+	}
+
+	go func() { c.Send("echo hi") }()
+	b := make([]byte, 8)
+	if n, _ := io.ReadFull(inR, b); string(b[:n]) != "echo hi\n" {
+		t.Errorf("Send wrote %q", b[:n])
+	}
+
+	short, cancel2 := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel2()
+	if _, err := c.Expect(short, regexp.MustCompile("never")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Expect past deadline = %v, want DeadlineExceeded", err)
+	}
+
+	pw.Close()
+	if err := c.ExpectString(ctx, "never"); !errors.Is(err, ErrConsoleClosed) {
+		t.Errorf("Expect after close = %v, want ErrConsoleClosed", err)
+	}
+	if tail := c.Tail(2); tail != `"marker: 42 done" "second marker: 7"` {
+		t.Errorf("Tail(2) = %s", tail)
+	}
+}
