@@ -1,0 +1,89 @@
+package runtime
+
+import (
+	"fmt"
+	"slices"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// required are the namespaces a container must have of its own. The engine
+// shows a host namespace either by leaving the entry out (--pid=host,
+// --ipc=host, --uts=host) or by a path to the host's namespace
+// (--network=host passes its "default" netns file).
+var required = []specs.LinuxNamespaceType{
+	specs.MountNamespace, specs.PIDNamespace, specs.IPCNamespace,
+	specs.UTSNamespace, specs.NetworkNamespace,
+}
+
+var nsNames = map[specs.LinuxNamespaceType]string{
+	specs.MountNamespace: "mnt", specs.PIDNamespace: "pid", specs.IPCNamespace: "ipc",
+	specs.UTSNamespace: "uts", specs.NetworkNamespace: "net", specs.CgroupNamespace: "cgroup",
+	specs.UserNamespace: "user",
+}
+
+// NamespaceNames maps OCI namespace types to their /proc/PID/ns names.
+func NamespaceNames() map[specs.LinuxNamespaceType]string { return nsNames }
+
+func (h *hardener) namespaces() error {
+	l := h.spec.Linux
+	for _, typ := range required {
+		i := slices.IndexFunc(l.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == typ })
+		if i < 0 {
+			return refuse(KeyECI, "sharing the host's %s namespace", nsNames[typ])
+		}
+		ns := l.Namespaces[i]
+		if ns.Path == "" {
+			continue
+		}
+		host, known := h.env.HostNamespaces[nsNames[typ]]
+		if !known || h.env.StatNamespace == nil {
+			return fmt.Errorf("policy: cannot tell whether %s namespace %s is the host's", nsNames[typ], ns.Path)
+		}
+		id, err := h.env.StatNamespace(ns.Path)
+		if err != nil {
+			return fmt.Errorf("policy: %s namespace %s: %w", nsNames[typ], ns.Path, err)
+		}
+		if id == host {
+			return refuse(KeyECI, "sharing the host's %s namespace (%s)", nsNames[typ], ns.Path)
+		}
+	}
+	// A cgroup namespace of its own, whatever the engine's cgroupns mode.
+	i := slices.IndexFunc(l.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.CgroupNamespace })
+	switch {
+	case i < 0:
+		l.Namespaces = append(l.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
+		h.note("added a cgroup namespace")
+	case l.Namespaces[i].Path != "":
+		l.Namespaces[i].Path = ""
+		h.note("replaced the joined cgroup namespace with a new one")
+	}
+	return nil
+}
+
+// userNamespace gives the container a user namespace of its own with the
+// admin's mapping, replacing whatever the config had (--userns=host, or an
+// engine remap).
+func (h *hardener) userNamespace() error {
+	l := h.spec.Linux
+	had := slices.ContainsFunc(l.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.UserNamespace })
+	l.Namespaces = slices.DeleteFunc(l.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.UserNamespace })
+	l.Namespaces = append(l.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: h.set.UIDBase, Size: h.set.UIDSize}}
+	l.UIDMappings = m
+	l.GIDMappings = slices.Clone(m)
+	if had {
+		h.note("replaced the user namespace: uid/gid 0-%d → host %d-%d", h.set.UIDSize-1, h.set.UIDBase, h.set.UIDBase+h.set.UIDSize-1)
+	} else {
+		h.note("added a user namespace: uid/gid 0-%d → host %d-%d", h.set.UIDSize-1, h.set.UIDBase, h.set.UIDBase+h.set.UIDSize-1)
+	}
+	if p := h.spec.Process; p != nil {
+		ids := append([]uint32{p.User.UID, p.User.GID}, p.User.AdditionalGids...)
+		for _, id := range ids {
+			if id >= h.set.UIDSize {
+				return refuse(KeyECI, "running as user or group %d (outside the container's %d IDs)", id, h.set.UIDSize)
+			}
+		}
+	}
+	return nil
+}

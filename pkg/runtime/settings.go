@@ -1,0 +1,120 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Settings is the part of the admin settings that the runtime policy reads.
+// It is deliberately small and flat so that the admin-settings.json loader
+// (its own package) can fill it; Default gives the values used when a field
+// is left empty.
+type Settings struct {
+	// SocketImages is enhancedContainerIsolation.dockerSocketMount.imageList.images:
+	// entries "name", "name:tag", "name:*", "name@sha256:…", "sha256:<image id>" or "*".
+	SocketImages []string `json:"socketImages,omitempty"`
+	// UIDBase and UIDSize are the host range every container's IDs map to
+	// (uid and gid alike). One common range, as Sysbox CE does, so that
+	// containers sharing a volume agree on file owners.
+	UIDBase uint32 `json:"uidBase,omitempty"`
+	UIDSize uint32 `json:"uidSize,omitempty"`
+	// DockerRoot is the engine's data root (its per-container files and
+	// named volumes there may be bind-mounted; everything else is protected).
+	DockerRoot string `json:"dockerRoot,omitempty"`
+	// EngineSockets are the engine API sockets (mountable only by
+	// allow-listed images).
+	EngineSockets []string `json:"engineSockets,omitempty"`
+	// ProtectedPaths may not be bind-mounted, nor may any path under or
+	// above them.
+	ProtectedPaths []string `json:"protectedPaths,omitempty"`
+	// RootfsOwnership is how rootfs ownership is handled: "auto" (ID-mapped
+	// mount, else chown), "idmap" or "chown".
+	RootfsOwnership string `json:"rootfsOwnership,omitempty"`
+}
+
+// Default is the policy of the desktop image.
+func Default() Settings {
+	return Settings{
+		UIDBase:    100000,
+		UIDSize:    65536,
+		DockerRoot: "/var/lib/docker",
+		EngineSockets: []string{
+			"/run/docker.sock", "/var/run/docker.sock",
+		},
+		ProtectedPaths: []string{
+			"/etc/docker", "/etc/hardenvm", "/run/hardenvm", "/var/lib/hardenvm",
+			"/run/containerd", "/var/lib/containerd", "/run/docker", "/var/run/docker",
+			"/boot", "/dev", "/proc", "/sys", "/lib/modules", "/usr/lib/modules",
+			"/usr/sbin/runc", "/usr/bin/runc",
+		},
+		RootfsOwnership: "auto",
+	}
+}
+
+// withDefaults fills empty fields from Default.
+func (s Settings) withDefaults() Settings {
+	d := Default()
+	if s.UIDBase == 0 {
+		s.UIDBase = d.UIDBase
+	}
+	if s.UIDSize == 0 {
+		s.UIDSize = d.UIDSize
+	}
+	if s.DockerRoot == "" {
+		s.DockerRoot = d.DockerRoot
+	}
+	if s.EngineSockets == nil {
+		s.EngineSockets = d.EngineSockets
+	}
+	if s.ProtectedPaths == nil {
+		s.ProtectedPaths = d.ProtectedPaths
+	}
+	if s.RootfsOwnership == "" {
+		s.RootfsOwnership = d.RootfsOwnership
+	}
+	return s
+}
+
+// Validate checks the settings that could weaken isolation if wrong.
+func (s Settings) Validate() error {
+	s = s.withDefaults()
+	if s.UIDSize < 65536 {
+		return fmt.Errorf("runtime settings: uidSize %d: want at least 65536", s.UIDSize)
+	}
+	if uint64(s.UIDBase)+uint64(s.UIDSize) > 1<<32-1 {
+		return fmt.Errorf("runtime settings: uidBase %d + uidSize %d overflows 32 bits", s.UIDBase, s.UIDSize)
+	}
+	switch s.RootfsOwnership {
+	case "auto", "idmap", "chown":
+	default:
+		return fmt.Errorf("runtime settings: rootfsOwnership %q: want auto, idmap or chown", s.RootfsOwnership)
+	}
+	for _, p := range append(append([]string{s.DockerRoot}, s.EngineSockets...), s.ProtectedPaths...) {
+		if !strings.HasPrefix(p, "/") {
+			return fmt.Errorf("runtime settings: path %q: want an absolute path", p)
+		}
+	}
+	return nil
+}
+
+// LoadSettings reads settings from a JSON file; unknown fields are errors
+// so that a typo cannot silently weaken the policy.
+func LoadSettings(path string) (Settings, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Settings{}, fmt.Errorf("runtime settings: %w", err)
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	var s Settings
+	if err := dec.Decode(&s); err != nil {
+		return Settings{}, fmt.Errorf("runtime settings: %s: %w", path, err)
+	}
+	if err := s.Validate(); err != nil {
+		return Settings{}, fmt.Errorf("%w (in %s)", err, path)
+	}
+	return s.withDefaults(), nil
+}
