@@ -99,4 +99,3 @@ func safeOrder() []devNum {
 }
 
 func ptr[T any](v T) *T { return &v }
-
