@@ -1,0 +1,32 @@
+// Package erofs writes an fstree.Tree as an EROFS image, the read-only
+// filesystem the VM's root (and config) partitions use under dm-verity.
+//
+// It intentionally implements only the uncompressed subset of EROFS that
+// every kernel since 5.4 mounts:
+//
+//   - 4096-byte blocks, superblock at 1024 with the crc32c checksum, metadata
+//     from block 0 (so the root is nid 36);
+//   - compact (32-byte) inodes where they fit, extended (64-byte) ones for
+//     owners above 65535, files of 4 GiB or more, more than 65535 links, or
+//     an mtime other than the build time;
+//   - data "flat plain" (whole blocks) or "flat inline" (whole blocks plus
+//     the tail packed after the inode), never crossing a block boundary;
+//   - directories in sorted blocks, as the kernel's binary search expects;
+//   - inline extended attributes with the built-in prefixes user., trusted.,
+//     security. and the POSIX ACL names; notably security.capability, so
+//     file capabilities survive without root;
+//   - regular files, directories, symlinks, hard links (one inode, several
+//     names), character and block devices, FIFOs.
+//
+// It refuses, with an error: other xattr prefixes (they need the long
+// prefix table), names over 255 bytes, symlink targets over 4095 bytes,
+// images over 2^32 blocks, and file contents whose length differs from what
+// the tree declared. It never writes compression, chunked files, shared
+// xattrs, extra devices or fragments.
+//
+// Output is deterministic: inodes in depth-first byte order of names, data
+// in the same order, every mtime clamped to Options.Epoch (the
+// SOURCE_DATE_EPOCH) which is also the build time, and the UUID taken from
+// Options or derived from a SHA-256 of the image's own bytes. The image
+// length is a multiple of 4096, ready for a dm-verity hash tree.
+package erofs
