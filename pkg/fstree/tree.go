@@ -46,7 +46,9 @@ type PathError struct {
 	Err  error
 }
 
-func (e *PathError) Error() string { return "fstree: " + e.Op + " /" + strings.TrimLeft(e.Path, "/") + ": " + e.Err.Error() }
+func (e *PathError) Error() string {
+	return "fstree: " + e.Op + " /" + strings.TrimLeft(e.Path, "/") + ": " + e.Err.Error()
+}
 func (e *PathError) Unwrap() error { return e.Err }
 
 // clean turns a user path into its components, refusing "..", NUL bytes and
@@ -149,6 +151,7 @@ func (t *Tree) Lookup(p string) (*Node, error) {
 
 // Stat returns the node at p, following a final symlink.
 func (t *Tree) Stat(p string) (*Node, error) {
+	p = path.Clean("/" + p)
 	n, err := t.Lookup(p)
 	for hops := 0; err == nil && n.Type == Symlink; hops++ {
 		if hops >= maxHops {
@@ -156,7 +159,7 @@ func (t *Tree) Stat(p string) (*Node, error) {
 		}
 		target := n.Target
 		if !strings.HasPrefix(target, "/") {
-			target = path.Join(path.Dir("/"+p), target)
+			target = path.Join(path.Dir(p), target)
 		}
 		p = path.Clean(target)
 		n, err = t.Lookup(p)

@@ -29,6 +29,9 @@ func mustTree(t *testing.T) *Tree {
 func TestMergedUsr(t *testing.T) {
 	tr := mustTree(t)
 	// A package that still ships /bin/sh and /lib64/ld.so: they land under /usr.
+	if err := tr.Add("./bin/", &Node{Type: Dir, Mode: 0o700}); err != nil {
+		t.Fatalf("Add(./bin/ dir) over the merged-/usr symlink: %v", err)
+	}
 	if _, err := tr.MkdirAll("./bin", root); err != nil {
 		t.Fatalf("MkdirAll(./bin) over the merged-/usr symlink: %v", err)
 	}
