@@ -35,7 +35,7 @@ func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
 // randomData returns n deterministic pseudo-random bytes.
 func randomData(seed uint64, n int) []byte {
 	b := make([]byte, n)
-	r := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16)})
+	r := newChaCha(seed)
 	r.Read(b)
 	return b
 }
@@ -209,4 +209,8 @@ func TestFormatCancelled(t *testing.T) {
 	if _, err := Format(ctx, bytes.NewReader(data), int64(len(data)), &out, Params{Salt: []byte{}}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Format with a cancelled context: %v, want context.Canceled", err)
 	}
+}
+
+func newChaCha(seed uint64) *rand.ChaCha8 {
+	return rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16)})
 }
