@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/pkg/vm"
+)
+
+func init() { register(newRunCmd) }
+
+type runFlags struct {
+	accel, kernel, initrd, appendLine, state, firmware, expect string
+	timeout                                                    time.Duration
+	memory, cpus                                               int
+	noTPM, noStdin                                             bool
+	forwards, channels                                         []string
+}
+
+func newRunCmd(a *app) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run [DIR]",
+		Short: "Boot an image (or a kernel) under QEMU with OVMF Secure Boot and a TPM",
+		Long: `run boots a built image directory (disk.raw and OVMF_VARS.fd) with OVMF
+Secure Boot firmware, or a kernel and initrd directly (--kernel), with a
+software TPM (swtpm). The serial console is attached to this terminal and
+kept in the state directory's serial.log. The VM is stopped, with its
+swtpm, on --timeout, Ctrl-C or SIGTERM.
+
+--accel auto probes that KVM really runs a guest (a bounded test boot) and
+falls back to TCG software emulation when it does not.`,
+		Example: `  hardenvm run out/minimal
+  hardenvm run --kernel vmlinuz --initrd initrd.img --append console=ttyS0 --timeout 2m
+  hardenvm run out/minimal --expect 'login:' --timeout 5m --accel tcg`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := ""
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			return runVM(cmd.Context(), a, dir, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.accel, "accel", "auto", "accelerator: auto, kvm or tcg")
+	fl.StringVar(&f.kernel, "kernel", "", "boot this kernel directly instead of an image's disk")
+	fl.StringVar(&f.initrd, "initrd", "", "initramfs for --kernel")
+	fl.StringVar(&f.appendLine, "append", "console=ttyS0", "kernel command line for --kernel")
+	fl.StringVar(&f.firmware, "firmware", vm.OVMFCodeSecureBoot, "UEFI firmware code for image boots")
+	fl.StringVar(&f.state, "state", "", "state directory (sockets, TPM state, serial.log); a new temporary one when empty")
+	fl.DurationVar(&f.timeout, "timeout", 0, "stop the VM after this long (0: no limit)")
+	fl.StringVar(&f.expect, "expect", "", "succeed as soon as the console prints a match of this regular expression; fail if the VM ends first")
+	fl.IntVar(&f.memory, "memory", 1024, "memory in MiB")
+	fl.IntVar(&f.cpus, "cpus", 2, "virtual CPUs")
+	fl.BoolVar(&f.noTPM, "no-tpm", false, "run without a TPM")
+	fl.BoolVar(&f.noStdin, "no-stdin", false, "do not forward standard input to the console")
+	fl.StringSliceVar(&f.forwards, "forward", nil, "expose guest TCP port GUEST on 127.0.0.1:HOST (HOST:GUEST, repeatable)")
+	fl.StringSliceVar(&f.channels, "channel", nil, "add a virtio-serial channel NAME (socket in the state directory; repeatable)")
+	return cmd
+}
+
+func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
+	accel, err := vm.ParseAccel(f.accel)
+	if err != nil {
+		return usageError{err}
+	}
+	if (dir == "") == (f.kernel == "") {
+		return usagef("run: give an image directory or --kernel (not both); see 'hardenvm run --help'")
+	}
+	if f.state == "" {
+		if f.state, err = os.MkdirTemp("", "hardenvm-run-"); err != nil {
+			return fmt.Errorf("run: state directory: %w", err)
+		}
+	}
+	cfg := vm.Config{
+		Accel: accel, MemoryMiB: f.memory, CPUs: f.cpus,
+		Kernel: f.kernel, Initrd: f.initrd, StateDir: f.state,
+		TPM: !f.noTPM, Channels: f.channels, Log: a.log,
+	}
+	if f.kernel != "" {
+		cfg.Append = f.appendLine
+	}
+	if dir != "" {
+		if err := imageConfig(&cfg, dir, f.firmware); err != nil {
+			return err
+		}
+	}
+	if len(f.forwards) > 0 {
+		cfg.Net = &vm.Net{}
+		for _, s := range f.forwards {
+			h, g, ok := strings.Cut(s, ":")
+			hp, err1 := strconv.Atoi(h)
+			gp, err2 := strconv.Atoi(g)
+			if !ok || err1 != nil || err2 != nil {
+				return usagef("run: --forward %q: want HOST:GUEST port numbers", s)
+			}
+			cfg.Net.HostForwards = append(cfg.Net.HostForwards, vm.HostForward{HostPort: hp, GuestPort: gp})
+		}
+	}
+	var expect *regexp.Regexp
+	if f.expect != "" {
+		if expect, err = regexp.Compile(f.expect); err != nil {
+			return usagef("run: --expect: %v", err)
+		}
+	}
+	cause := errors.New("interrupted")
+	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-ctx.Done():
+			cancel(cause)
+		case <-runCtx.Done():
+		}
+	}()
+	if f.timeout > 0 {
+		var stop context.CancelFunc
+		runCtx, stop = context.WithTimeoutCause(runCtx, f.timeout, fmt.Errorf("timed out after %v", f.timeout))
+		defer stop()
+	}
+	m, err := vm.Start(runCtx, cfg, a.stdout)
+	if err != nil {
+		return err
+	}
+	defer m.Stop()
+	a.log.Info("VM started", "accel", m.Accel, "state", f.state, "serial_log", m.Config().SerialLog)
+	if !f.noStdin {
+		go forwardStdin(os.Stdin, m.Console())
+	}
+	if expect != nil {
+		if _, err := m.Console().Expect(runCtx, expect); err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+		a.log.Info("console matched --expect; stopping the VM", "pattern", f.expect)
+		return nil
+	}
+	select {
+	case <-m.Done():
+		return m.Wait()
+	case <-runCtx.Done():
+		m.Stop()
+		return fmt.Errorf("run: VM stopped: %v (serial log %s)", context.Cause(runCtx), m.Config().SerialLog)
+	}
+}
+
+// imageConfig points cfg at a built image directory. The variable store is
+// copied into the state directory so the image stays as it was built.
+func imageConfig(cfg *vm.Config, dir, firmware string) error {
+	disk := filepath.Join(dir, "disk.raw")
+	vars := filepath.Join(dir, "OVMF_VARS.fd")
+	for _, p := range []string{disk, vars} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("run: %s: not an image directory (missing %s); build one with 'hardenvm build'", dir, filepath.Base(p))
+		}
+	}
+	b, err := os.ReadFile(vars)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	cfg.FirmwareVars = filepath.Join(cfg.StateDir, "OVMF_VARS.fd")
+	if err := atomicfile.WriteFile(cfg.FirmwareVars, b, 0o600); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	cfg.FirmwareCode = firmware
+	cfg.Disks = []vm.Disk{{Path: disk, Snapshot: true}}
+	return nil
+}
+
+func forwardStdin(in io.Reader, c *vm.Console) {
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		if c.Send(sc.Text()) != nil {
+			return
+		}
+	}
+}

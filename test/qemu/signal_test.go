@@ -1,0 +1,5 @@
+package qemu
+
+import "syscall"
+
+var syscallTERM = syscall.SIGTERM
