@@ -2,8 +2,6 @@
 GO        ?= go
 BIN       := bin/hardenvm
 OUT       ?= out
-# The boot tests read the kernel from here (scripts/fetch-kernel prints it).
-export HARDENVM_TEST_KERNEL_DIR ?= $(shell scripts/fetch-kernel 2>/dev/null)
 
 .PHONY: all build image test test-short vet bench deps kernel clean
 
@@ -20,10 +18,10 @@ kernel:
 
 # image builds the current test image and boots it (it grows into the
 # desktop image as the build pipeline lands).
-image: build kernel
+image: build
 	$(GO) run ./test/qemu/cmd/mkinitrd -o $(OUT)/test-initrd.cpio.gz
-	$(BIN) run --log-level info --timeout 3m \
-		--kernel $(HARDENVM_TEST_KERNEL_DIR)/vmlinuz --initrd $(OUT)/test-initrd.cpio.gz \
+	$(BIN) run --log-level info --timeout 3m --no-stdin --expect HARDENVM-TEST-INIT-READY \
+		--kernel $$(scripts/fetch-kernel)/vmlinuz --initrd $(OUT)/test-initrd.cpio.gz \
 		--append "console=ttyS0 panic=-1"
 
 # test is the command CI runs (.ci/run sets HARDENVM_REQUIRE_QEMU=1 so that
