@@ -1,0 +1,268 @@
+package shim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/pkg/runtime"
+)
+
+// Defaults, each overridable by a global flag or an environment variable
+// (the engine passes both on to the runtime).
+const (
+	DefaultRuntime  = "/usr/sbin/runc"
+	DefaultSettings = "/etc/hardenvm/runtime.json"
+	DefaultState    = "/run/hardenvm-runc"
+
+	EnvRuntime  = "HARDENVM_REAL_RUNTIME"
+	EnvSettings = "HARDENVM_RUNTIME_SETTINGS"
+	EnvState    = "HARDENVM_RUNTIME_STATE"
+)
+
+// AnnotationRootfs records in the hardened config how rootfs ownership
+// was handled ("idmap" or "chown").
+const AnnotationRootfs = "org.hardenvm.rootfs-ownership"
+
+// Main runs the shim with os.Args-style argv and returns the exit code.
+// Commands other than create and run do not return: the real runtime
+// replaces the process.
+func Main(argv []string) int {
+	if len(argv) > 1 && argv[1] == holdArg {
+		return hold()
+	}
+	c, err := parseCmdline(argv[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hardenvm-runc: "+err.Error())
+		return 2
+	}
+	real := pick(c.global[flagRuntime], os.Getenv(EnvRuntime), DefaultRuntime)
+	if err := notSelf(real); err != nil {
+		report(c, err)
+		return 1
+	}
+	switch c.command {
+	case "create", "run":
+		return createOrRun(c, real)
+	case "delete":
+		if id := lastArg(c.cmdArgs); validID(id) {
+			cleanStale(filepath.Join(stateDir(c), id))
+		}
+	}
+	err = syscall.Exec(real, append([]string{real}, c.args...), os.Environ())
+	report(c, fmt.Errorf("exec %s: %w", real, err))
+	return 1
+}
+
+func pick(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func lastArg(a []string) string {
+	if len(a) == 0 {
+		return ""
+	}
+	return a[len(a)-1]
+}
+
+func stateDir(c *cmdline) string {
+	return pick(c.global[flagState], os.Getenv(EnvState), DefaultState)
+}
+
+// notSelf refuses a real runtime that is this very binary: the image
+// installs the shim under the name runc, and exec'ing it again would loop.
+func notSelf(real string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	a, err1 := statID(self)
+	b, err2 := statID(real)
+	if err2 != nil {
+		return fmt.Errorf("real runtime %s: %w (set --%s or %s)", real, err2, flagRuntime, EnvRuntime)
+	}
+	if err1 == nil && a == b {
+		return fmt.Errorf("real runtime %s is this shim itself (set --%s or %s to the real runc)", real, flagRuntime, EnvRuntime)
+	}
+	return nil
+}
+
+func loadSettings(c *cmdline) (runtime.Settings, error) {
+	p := pick(c.global[flagSettings], os.Getenv(EnvSettings))
+	if p == "" {
+		if _, err := os.Stat(DefaultSettings); err != nil {
+			return runtime.Default(), nil
+		}
+		p = DefaultSettings
+	}
+	return runtime.LoadSettings(p)
+}
+
+func createOrRun(c *cmdline, real string) int {
+	start := time.Now()
+	m, err := harden(c)
+	if err != nil {
+		report(c, err)
+		return 1
+	}
+	code := runChild(real, c)
+	// runc has built the container's mount namespace (or failed): the
+	// host-side clones are no longer needed.
+	m.release()
+	logf(c, "info", "hardenvm: %s %s done in %s (exit %d)", c.command, c.id, time.Since(start).Round(time.Microsecond), code)
+	return code
+}
+
+// harden rewrites the bundle's config.json and prepares its mounts.
+func harden(c *cmdline) (*mounts, error) {
+	set, err := loadSettings(c)
+	if err != nil {
+		return nil, err
+	}
+	bundle, err := filepath.Abs(c.bundle)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(bundle, "config.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := runtime.ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	env, err := hostEnv(c.id)
+	if err != nil {
+		return nil, err
+	}
+	if img, err := dockerImage(set.DockerRoot, c.id); err == nil {
+		env.Image = img
+	}
+	res, err := runtime.Harden(spec, env, set)
+	if err != nil {
+		return nil, err
+	}
+	for _, ch := range res.Changes {
+		logf(c, "info", "hardenvm: %s: %s", c.id, ch.What)
+	}
+	out := res.Spec
+	m, err := prepareMounts(out, bundle, filepath.Join(stateDir(c), c.id), set.RootfsOwnership, set.UIDBase, set.UIDSize)
+	if err != nil {
+		return nil, fmt.Errorf("hardenvm: preparing mounts: %w", err)
+	}
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
+	}
+	out.Annotations[AnnotationRootfs] = m.method
+	logf(c, "info", "hardenvm: %s: rootfs ownership by %s", c.id, m.method)
+	b, err := json.Marshal(out)
+	if err == nil {
+		err = atomicfile.WriteFile(path, b, fi.Mode().Perm())
+	}
+	if err != nil {
+		m.release()
+		return nil, fmt.Errorf("hardenvm: writing %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// runChild runs the real runtime with the same arguments and stdio (and
+// the fds that --preserve-fds or LISTEN_FDS hand on), forwarding signals,
+// and returns its exit code.
+func runChild(real string, c *cmdline) int {
+	cmd := exec.Command(real, c.args...)
+	cmd.Args[0] = real
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	extra := c.preserveFDs
+	if n, err := strconv.Atoi(os.Getenv("LISTEN_FDS")); err == nil && n > 0 {
+		extra += n
+	}
+	for fd := 3; fd < 3+extra; fd++ {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(fd), "fd"+strconv.Itoa(fd)))
+	}
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		report(c, fmt.Errorf("starting %s: %w", real, err))
+		return 1
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				if s != syscall.SIGCHLD && s != syscall.SIGURG {
+					cmd.Process.Signal(s)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	report(c, err)
+	return 1
+}
+
+// report prints err as the one line that reaches the user: on stderr, and
+// in runc's log file, where containerd looks for the runtime's last error.
+func report(c *cmdline, err error) {
+	msg := err.Error()
+	if !runtime.IsRefusal(err) && (len(msg) < 9 || msg[:9] != "hardenvm:") {
+		msg = "hardenvm: " + msg
+	}
+	fmt.Fprintln(os.Stderr, msg)
+	logf(c, "error", "%s", msg)
+}
+
+// logf appends a line to runc's --log file in its --log-format.
+func logf(c *cmdline, level, format string, args ...any) {
+	path := c.global["log"]
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	msg := fmt.Sprintf(format, args...)
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	if c.global["log-format"] == "json" {
+		b, _ := json.Marshal(map[string]string{"level": level, "msg": msg, "time": now})
+		f.Write(append(b, '\n'))
+		return
+	}
+	io.WriteString(f, fmt.Sprintf("time=%q level=%s msg=%q\n", now, level, msg))
+}
