@@ -77,6 +77,21 @@ func (h *hardener) userNamespace() error {
 	} else {
 		h.note("added a user namespace: uid/gid 0-%d → host %d-%d", h.set.UIDSize-1, h.set.UIDBase, h.set.UIDBase+h.set.UIDSize-1)
 	}
+	// The engine opens ICMP sockets to every group ("0 2147483647"); in a
+	// user namespace only mapped groups can be named, and the kernel
+	// refuses the whole range.
+	if v, ok := l.Sysctl["net.ipv4.ping_group_range"]; ok {
+		var lo, hi uint64
+		if _, err := fmt.Sscanf(v, "%d %d", &lo, &hi); err != nil {
+			return refuse(KeyECI, "sysctl net.ipv4.ping_group_range=%q", v)
+		}
+		hi = min(hi, uint64(h.set.UIDSize-1))
+		lo = min(lo, hi)
+		if nv := fmt.Sprintf("%d %d", lo, hi); nv != v {
+			l.Sysctl["net.ipv4.ping_group_range"] = nv
+			h.note("sysctl net.ipv4.ping_group_range %q clamped to the mapped groups: %q", v, nv)
+		}
+	}
 	if p := h.spec.Process; p != nil {
 		ids := append([]uint32{p.User.UID, p.User.GID}, p.User.AdditionalGids...)
 		for _, id := range ids {

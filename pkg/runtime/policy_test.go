@@ -198,6 +198,13 @@ func checkUserNS(t *testing.T, out *specs.Spec) {
 	}
 }
 
+func checkSysctl(t *testing.T, out *specs.Spec) {
+	t.Helper()
+	if v, ok := out.Linux.Sysctl["net.ipv4.ping_group_range"]; ok && v != "0 65535" {
+		t.Errorf("ping_group_range %q names unmapped groups, want \"0 65535\"", v)
+	}
+}
+
 func checkPaths(t *testing.T, out *specs.Spec) {
 	t.Helper()
 	for _, p := range []string{"/proc/kcore", "/proc/keys", "/sys/firmware", "/proc/timer_list"} {
@@ -215,6 +222,7 @@ func checkPaths(t *testing.T, out *specs.Spec) {
 func checkPlain(t *testing.T, in, out *specs.Spec) {
 	t.Helper()
 	checkUserNS(t, out)
+	checkSysctl(t, out)
 	checkPaths(t, out)
 	if out.Linux.Seccomp == nil || out.Linux.Seccomp.DefaultAction != in.Linux.Seccomp.DefaultAction {
 		t.Errorf("the engine's seccomp profile was not kept")
@@ -230,6 +238,7 @@ func checkPlain(t *testing.T, in, out *specs.Spec) {
 func checkPrivileged(t *testing.T, in, out *specs.Spec) {
 	t.Helper()
 	checkUserNS(t, out)
+	checkSysctl(t, out)
 	checkPaths(t, out)
 	if len(in.Linux.Devices) < 10 {
 		t.Fatalf("test config has %d devices: not a --privileged config", len(in.Linux.Devices))

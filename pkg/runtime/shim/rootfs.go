@@ -35,9 +35,9 @@ import (
 // state directory also lets the container's root reach sources whose
 // parents (the engine's 0710 data root) it could not traverse.
 //
-// The clones live only until runc has built the container's mount
-// namespace: after `create` (or `run`) returns they are detached from the
-// host, and the container holds the only reference.
+// The clones live in <state>/<container ID> until the container is
+// deleted (runc starts every `exec` in the rootfs directory), or until a
+// foreground `run` ends.
 
 // holdArg makes the shim's binary sit in a fresh user namespace until its
 // stdin closes: the namespace whose mapping ID-mapped mounts use.

@@ -10,11 +10,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/runtime"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Defaults, each overridable by a global flag or an environment variable
@@ -54,9 +56,15 @@ func Main(argv []string) int {
 	case "create", "run":
 		return createOrRun(c, real)
 	case "delete":
+		// Run it as a child: the prepared mounts go only once the
+		// container is gone.
+		code := runChild(real, c)
 		if id := lastArg(c.cmdArgs); validID(id) {
-			cleanStale(filepath.Join(stateDir(c), id))
+			if _, err := os.Stat(filepath.Join(pick(c.global["root"], "/run/runc"), id)); os.IsNotExist(err) {
+				cleanStale(filepath.Join(stateDir(c), id))
+			}
 		}
+		return code
 	}
 	err = syscall.Exec(real, append([]string{real}, c.args...), os.Environ())
 	report(c, fmt.Errorf("exec %s: %w", real, err))
@@ -120,9 +128,12 @@ func createOrRun(c *cmdline, real string) int {
 		return 1
 	}
 	code := runChild(real, c)
-	// runc has built the container's mount namespace (or failed): the
-	// host-side clones are no longer needed.
-	m.release()
+	// The host-side clones stay while the container exists: runc starts
+	// every `exec` from the rootfs path. `delete` (or a failed create, or
+	// the end of a foreground run) detaches them.
+	if code != 0 || (c.command == "run" && !c.detach) {
+		m.release()
+	}
 	logf(c, "info", "hardenvm: %s %s done in %s (exit %d)", c.command, c.id, time.Since(start).Round(time.Microsecond), code)
 	return code
 }
@@ -150,6 +161,7 @@ func harden(c *cmdline) (*mounts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	restoreSources(spec, stateDir(c))
 	env, err := hostEnv(c.id)
 	if err != nil {
 		return nil, err
@@ -165,6 +177,7 @@ func harden(c *cmdline) (*mounts, error) {
 		logf(c, "info", "hardenvm: %s: %s", c.id, ch.What)
 	}
 	out := res.Spec
+	recordSources(out)
 	m, err := prepareMounts(out, bundle, filepath.Join(stateDir(c), c.id), set.RootfsOwnership, set.UIDBase, set.UIDSize)
 	if err != nil {
 		return nil, fmt.Errorf("hardenvm: preparing mounts: %w", err)
@@ -265,4 +278,34 @@ func logf(c *cmdline, level, format string, args ...any) {
 		return
 	}
 	io.WriteString(f, fmt.Sprintf("time=%q level=%s msg=%q\n", now, level, msg))
+}
+
+// Annotations keeping the paths the shim replaces with its prepared
+// clones, so that a bundle created twice (runc allows it; a failed start
+// retried) is hardened from the engine's paths again, not from clones that
+// are gone. Restored paths go through the policy like any other.
+const annotationSource = "org.hardenvm.source."
+
+func recordSources(spec *specs.Spec) {
+	if spec.Annotations == nil {
+		spec.Annotations = map[string]string{}
+	}
+	spec.Annotations[annotationSource+"root"] = spec.Root.Path
+	for i, m := range spec.Mounts {
+		if isBind(&m) {
+			spec.Annotations[annotationSource+"mount."+strconv.Itoa(i)] = m.Source
+		}
+	}
+}
+
+func restoreSources(spec *specs.Spec, state string) {
+	inState := func(p string) bool { return strings.HasPrefix(p, state+"/") }
+	if v, ok := spec.Annotations[annotationSource+"root"]; ok && inState(spec.Root.Path) {
+		spec.Root.Path = v
+	}
+	for i := range spec.Mounts {
+		if v, ok := spec.Annotations[annotationSource+"mount."+strconv.Itoa(i)]; ok && inState(spec.Mounts[i].Source) {
+			spec.Mounts[i].Source = v
+		}
+	}
 }
