@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,6 +22,7 @@ func init() {
 	register(Attempt{Name: "mount-tmpfs", Doc: "mount a tmpfs, write to it, unmount it", Run: mountTmpfs})
 	register(Attempt{Name: "nested-userns", Doc: "create a nested user namespace and become root in it", Run: nestedUserns})
 	register(Attempt{Name: "chown-file", Doc: "ARGS: PATH UID: create PATH owned by UID:UID", Run: chownFile})
+	register(Attempt{Name: "engine-ping", Doc: "ARGS: SOCKET: GET /_ping from the engine API over a unix socket", Run: enginePing})
 	register(Attempt{Name: "owner-is", Doc: "ARGS: PATH UID: check PATH is owned by UID", Run: ownerIs})
 	register(Attempt{Name: "release-agent-here", Doc: "(internal) release-agent without a new namespace", Escape: true, Internal: true,
 		Run: func([]string) Result { return releaseAgentHere() }})
@@ -117,4 +121,22 @@ func runChild(args []string, mountCgroup bool) ([]byte, error) {
 
 func jsonUnmarshal(b []byte, v any) error {
 	return json.Unmarshal(bytes.TrimSpace(b), v)
+}
+
+func enginePing(args []string) Result {
+	if len(args) != 1 {
+		return result(false, "want SOCKET")
+	}
+	c, err := net.DialTimeout("unix", args[0], 5*time.Second)
+	if err != nil {
+		return result(false, "%v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n"); err != nil {
+		return result(false, "%v", err)
+	}
+	b, _ := io.ReadAll(io.LimitReader(c, 4096))
+	line, _, _ := strings.Cut(string(b), "\r\n")
+	return result(strings.Contains(line, " 200 "), "%s", line)
 }
