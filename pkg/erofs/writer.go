@@ -1,7 +1,6 @@
 package erofs
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -104,9 +103,12 @@ func Write(w io.WriterAt, t *fstree.Tree, opt Options) (int64, error) {
 	total := int64(next) * BlockSize
 	meta := make([]byte, (metaEnd+BlockSize-1)/BlockSize*BlockSize)
 
-	h := sha256.New()
-	dw := &dataWriter{w: w, off: int64(len(meta)), h: h}
-	dw.buf = bufio.NewWriterSize(dw, 1<<20)
+	var h hash.Hash
+	if opt.UUID == ([16]byte{}) {
+		h = sha256.New()
+	}
+	dw := newDataWriter(w, int64(len(meta)), h)
+	defer dw.close()
 	for i, ino := range b.inodes {
 		base := int(ino.nid) * inodeSlot
 		putInode(meta[base:], ino, uint32(i+1))
@@ -116,11 +118,11 @@ func Write(w io.WriterAt, t *fstree.Tree, opt Options) (int64, error) {
 			return 0, err
 		}
 	}
-	if err := dw.buf.Flush(); err != nil {
+	if err := dw.close(); err != nil {
 		return 0, fmt.Errorf("erofs: writing data: %w", err)
 	}
-	if dw.off != total {
-		return 0, fmt.Errorf("BUG: erofs: data ends at %d, want %d", dw.off, total)
+	if dw.pos() != total {
+		return 0, fmt.Errorf("BUG: erofs: data ends at %d, want %d", dw.pos(), total)
 	}
 
 	sb := superblock{
@@ -339,7 +341,7 @@ func split(dw *dataWriter, data []byte, full int64, tail []byte) error {
 		copy(tail, data[full:])
 		data = data[:full]
 	}
-	if _, err := dw.buf.Write(data); err != nil {
+	if err := dw.write(data); err != nil {
 		return err
 	}
 	return dw.pad()
@@ -362,13 +364,13 @@ func copyContent(dw *dataWriter, ino *inode, full int64, tail []byte) error {
 	}
 	defer r.Close()
 	if len(tail) > 0 {
-		if n, err := io.CopyN(dw.buf, r, full); err != nil {
+		if n, err := dw.readFrom(r, full); err != nil {
 			return fmt.Errorf("read %d of %d bytes: %w", n, ino.size, err)
 		}
 		if n, err := io.ReadFull(r, tail); err != nil {
 			return fmt.Errorf("read %d of %d bytes: %w", full+int64(n), ino.size, err)
 		}
-	} else if n, err := io.CopyN(dw.buf, r, int64(ino.size)); err != nil {
+	} else if n, err := dw.readFrom(r, int64(ino.size)); err != nil {
 		return fmt.Errorf("read %d of %d bytes: %w", n, ino.size, err)
 	}
 	if n, _ := r.Read(make([]byte, 1)); n > 0 {
@@ -398,32 +400,4 @@ func encodeDir(ino *inode) []byte {
 		}
 	}
 	return out
-}
-
-// dataWriter writes the data area sequentially through a buffer, hashing
-// what it writes for the content-derived UUID.
-type dataWriter struct {
-	w   io.WriterAt
-	off int64 // where the next flushed byte goes
-	h   hash.Hash
-	buf *bufio.Writer
-}
-
-func (d *dataWriter) Write(p []byte) (int, error) {
-	n, err := d.w.WriteAt(p, d.off)
-	d.h.Write(p[:n])
-	d.off += int64(n)
-	return n, err
-}
-
-func (d *dataWriter) pos() int64 { return d.off + int64(d.buf.Buffered()) }
-
-var zeros [BlockSize]byte
-
-func (d *dataWriter) pad() error {
-	if r := d.pos() % BlockSize; r != 0 {
-		_, err := d.buf.Write(zeros[:BlockSize-r])
-		return err
-	}
-	return nil
 }

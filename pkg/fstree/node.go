@@ -24,6 +24,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Type is the kind of a Node.
@@ -168,5 +170,13 @@ func NewHostFile(path string) (HostFile, error) {
 // Size implements Content.
 func (f HostFile) Size() int64 { return f.Len }
 
-// Open implements Content.
-func (f HostFile) Open() (io.ReadCloser, error) { return os.Open(f.Path) }
+// Open implements Content. The file is opened without registering it with
+// Go's network poller (a regular file gains nothing from it and it costs a
+// system call per file, which shows when an image holds thousands).
+func (f HostFile) Open() (io.ReadCloser, error) {
+	fd, err := unix.Open(f.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: f.Path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), f.Path), nil
+}
