@@ -4,20 +4,19 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hardenvm/hardenvm/internal/debtest"
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/klauspost/compress/zstd"
@@ -249,31 +248,11 @@ func TestRefuses(t *testing.T) {
 	}
 }
 
-// realDeb downloads busybox-static with the host's apt (so its mirror, never
-// one named here) into a temporary directory.
-func realDeb(t testing.TB) string {
-	t.Helper()
-	apt := testenv.Tool(t, "apt-get", "apt")
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, apt, "download", "-q", "busybox-static")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		testenv.Missing(t, fmt.Sprintf("busybox-static .deb (apt-get download: %v: %s)", err, out), "busybox-static, from the host's apt sources")
-	}
-	m, _ := filepath.Glob(filepath.Join(dir, "busybox-static_*.deb"))
-	if len(m) != 1 {
-		t.Fatalf("apt-get download left %v", m)
-	}
-	return m[0]
-}
-
 // TestRealDeb unpacks a real Debian package and compares every entry with
 // what dpkg-deb itself reads out of it.
 func TestRealDeb(t *testing.T) {
 	dpkgDeb := testenv.Tool(t, "dpkg-deb", "dpkg")
-	path := realDeb(t)
+	path := debtest.Download(t, "busybox-static")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)

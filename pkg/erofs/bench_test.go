@@ -69,10 +69,11 @@ func BenchmarkWriteVsMkfsErofs(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				n, err := Write(f, tr, Options{Epoch: epoch, UUID: uuid})
+				img, err := Write(f, tr, Options{Epoch: epoch, UUID: uuid})
 				if err != nil {
 					b.Fatal(err)
 				}
+				n := img.Size
 				if err := f.Close(); err != nil {
 					b.Fatal(err)
 				}

@@ -87,10 +87,11 @@ func writeImage(t testing.TB, tr *fstree.Tree, opt Options) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	n, err := Write(f, tr, opt)
+	img, err := Write(f, tr, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
+	n := img.Size
 	fi, _ := f.Stat()
 	if fi.Size() != n || n%BlockSize != 0 {
 		t.Fatalf("Write returned %d, file is %d bytes; want equal and a multiple of %d", n, fi.Size(), BlockSize)
@@ -330,9 +331,9 @@ func TestLargeFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := Write(sparseFile{f}, tr, Options{Epoch: epoch, UUID: [16]byte{1}})
+	im, err := Write(sparseFile{f}, tr, Options{Epoch: epoch, UUID: [16]byte{1}})
 	if err == nil {
-		err = f.Truncate(n)
+		err = f.Truncate(im.Size)
 	}
 	f.Close()
 	if err != nil {

@@ -27,6 +27,13 @@ type Options struct {
 	VolumeName string
 }
 
+// Image describes a written image.
+type Image struct {
+	Size   int64    // bytes, a multiple of BlockSize
+	UUID   [16]byte // as written (given or derived)
+	Inodes int
+}
+
 // ErrTooLarge reports an image past what 32-bit block addresses reach.
 var ErrTooLarge = errors.New("erofs: image larger than 2^32 blocks")
 
@@ -63,42 +70,47 @@ func (i *inode) isize() int {
 // metaLen is the bytes the inode takes in the metadata area.
 func (i *inode) metaLen() int { return i.isize() + len(i.xattrs) + i.inline }
 
-// Write writes t as an EROFS image to w from offset 0 and returns its length
-// (a multiple of BlockSize). w receives every byte of the image, zeros
-// included, so a fresh file or a block device both work.
-func Write(w io.WriterAt, t *fstree.Tree, opt Options) (int64, error) {
+// Write writes t as an EROFS image to w from offset 0. w receives every
+// byte of the image, zeros included, so a fresh file or a block device both
+// work.
+func Write(w io.WriterAt, t *fstree.Tree, opt Options) (Image, error) {
+	size, uuid, inodes, err := write(w, t, opt)
+	return Image{Size: size, UUID: uuid, Inodes: inodes}, err
+}
+
+func write(w io.WriterAt, t *fstree.Tree, opt Options) (_ int64, _ [16]byte, inodes int, _ error) {
 	if opt.Epoch.IsZero() {
-		return 0, errors.New("erofs: Options.Epoch (SOURCE_DATE_EPOCH) is required")
+		return 0, [16]byte{}, 0, errors.New("erofs: Options.Epoch (SOURCE_DATE_EPOCH) is required")
 	}
 	if len(opt.VolumeName) > 16 {
-		return 0, fmt.Errorf("erofs: volume name %q longer than 16 bytes", opt.VolumeName)
+		return 0, [16]byte{}, 0, fmt.Errorf("erofs: volume name %q longer than 16 bytes", opt.VolumeName)
 	}
 	b := &builder{epoch: opt.Epoch, seen: map[*fstree.Node]*inode{}}
 	root, err := b.collect("/", t.Root(), nil)
 	if err != nil {
-		return 0, err
+		return 0, [16]byte{}, 0, err
 	}
 	for _, ino := range b.inodes {
 		if err := b.shape(ino); err != nil {
-			return 0, err
+			return 0, [16]byte{}, 0, err
 		}
 	}
 	metaEnd := b.place()
 	if root.nid > 0xffff {
-		return 0, fmt.Errorf("BUG: erofs: root nid %d does not fit 16 bits", root.nid)
+		return 0, [16]byte{}, 0, fmt.Errorf("BUG: erofs: root nid %d does not fit 16 bits", root.nid)
 	}
 	next := uint64(metaEnd+BlockSize-1) / BlockSize
 	for _, ino := range b.inodes {
 		if ino.blocks > 0 {
 			if next > 1<<32-1 {
-				return 0, ErrTooLarge
+				return 0, [16]byte{}, 0, ErrTooLarge
 			}
 			ino.blkaddr = uint32(next)
 			next += ino.blocks
 		}
 	}
 	if next > 1<<32-1 {
-		return 0, ErrTooLarge
+		return 0, [16]byte{}, 0, ErrTooLarge
 	}
 	total := int64(next) * BlockSize
 	meta := make([]byte, (metaEnd+BlockSize-1)/BlockSize*BlockSize)
@@ -115,14 +127,14 @@ func Write(w io.WriterAt, t *fstree.Tree, opt Options) (int64, error) {
 		copy(meta[base+ino.isize():], ino.xattrs)
 		tail := meta[base+ino.isize()+len(ino.xattrs):][:ino.inline]
 		if err := b.data(dw, ino, tail); err != nil {
-			return 0, err
+			return 0, [16]byte{}, 0, err
 		}
 	}
 	if err := dw.close(); err != nil {
-		return 0, fmt.Errorf("erofs: writing data: %w", err)
+		return 0, [16]byte{}, 0, fmt.Errorf("erofs: writing data: %w", err)
 	}
 	if dw.pos() != total {
-		return 0, fmt.Errorf("BUG: erofs: data ends at %d, want %d", dw.pos(), total)
+		return 0, [16]byte{}, 0, fmt.Errorf("BUG: erofs: data ends at %d, want %d", dw.pos(), total)
 	}
 
 	sb := superblock{
@@ -146,9 +158,9 @@ func Write(w io.WriterAt, t *fstree.Tree, opt Options) (int64, error) {
 	sb.put(meta[superOffset:])
 	checksum(meta)
 	if _, err := w.WriteAt(meta, 0); err != nil {
-		return 0, fmt.Errorf("erofs: writing metadata: %w", err)
+		return 0, [16]byte{}, 0, fmt.Errorf("erofs: writing metadata: %w", err)
 	}
-	return total, nil
+	return total, sb.uuid, len(b.inodes), nil
 }
 
 type builder struct {

@@ -1,0 +1,129 @@
+// Package rootfs builds the VM's root filesystem image: Debian packages
+// unpacked into a merged-/usr tree (Unpack), the image spec's changes
+// applied by the caller, then the tree written as a read-only EROFS image
+// (Build), ready for dm-verity. No step needs root or runs package code,
+// and the same inputs give the same bytes.
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hardenvm/hardenvm/pkg/debfile"
+	"github.com/hardenvm/hardenvm/pkg/erofs"
+	"github.com/hardenvm/hardenvm/pkg/fstree"
+)
+
+// Deb is one package to unpack.
+type Deb struct {
+	Name string // for errors and logs, e.g. "busybox-static_1.37.0-6_amd64"
+	Open func() (io.ReadCloser, error)
+}
+
+// UnpackOptions configure Unpack.
+type UnpackOptions struct {
+	// Epoch is the mtime of the directories and symlinks of the merged-/usr
+	// layout (packages bring their own mtimes).
+	Epoch time.Time
+	// Deb is passed to debfile.Unpack for every package (device node
+	// policy, owner mapping).
+	Deb debfile.Options
+	Log *slog.Logger
+}
+
+// Unpack makes a merged-/usr tree and unpacks debs into it in the order
+// given (callers pass the lock file's order, so a file two packages ship
+// resolves the same way every time). It returns what each package said
+// about itself, in the same order.
+func Unpack(debs []Deb, opt UnpackOptions) (*fstree.Tree, []*debfile.Info, error) {
+	log := logger(opt.Log)
+	t := fstree.New()
+	t.Root().Mtime = opt.Epoch
+	if err := t.MergeUsr(fstree.Header{Mtime: opt.Epoch}); err != nil {
+		return nil, nil, err
+	}
+	infos := make([]*debfile.Info, 0, len(debs))
+	for _, d := range debs {
+		r, err := d.Open()
+		if err != nil {
+			return nil, nil, fmt.Errorf("rootfs: %s: %w", d.Name, err)
+		}
+		info, err := debfile.Unpack(r, t, opt.Deb)
+		r.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("rootfs: unpacking %s: %w", d.Name, err)
+		}
+		if len(info.Scripts) > 0 {
+			log.Debug("maintainer scripts not run", "package", d.Name, "scripts", strings.Join(info.Scripts, ","))
+		}
+		infos = append(infos, info)
+	}
+	if err := CheckMergedUsr(t); err != nil {
+		return nil, nil, err
+	}
+	return t, infos, nil
+}
+
+// CheckMergedUsr fails if a package (or a spec change) replaced one of the
+// merged-/usr symlinks: files under /bin would then be missing from
+// /usr/bin, and the other way round.
+func CheckMergedUsr(t *fstree.Tree) error {
+	for _, d := range fstree.MergedUsrDirs {
+		n, err := t.Lookup(d)
+		if err != nil || n.Type != fstree.Symlink || n.Target != "usr/"+d {
+			return fmt.Errorf("rootfs: /%s is no longer the merged-/usr symlink to usr/%s", d, d)
+		}
+	}
+	return nil
+}
+
+// Options configure Build.
+type Options struct {
+	// Epoch is SOURCE_DATE_EPOCH: the image's timestamp and the bound of
+	// every file's mtime. Required.
+	Epoch time.Time
+	// UUID of the filesystem; zero derives it from the image's bytes. A
+	// pipeline that already has a digest of all its inputs (the lock file)
+	// can pass one derived from it and save hashing the image.
+	UUID       [16]byte
+	VolumeName string
+	Log        *slog.Logger
+}
+
+// Build writes t as a read-only EROFS image to w (from offset 0; the length
+// is a multiple of 4096).
+func Build(t *fstree.Tree, w io.WriterAt, opt Options) (erofs.Image, error) {
+	if opt.Epoch.IsZero() {
+		return erofs.Image{}, errors.New("rootfs: no SOURCE_DATE_EPOCH (Options.Epoch)")
+	}
+	start := time.Now()
+	img, err := erofs.Write(w, t, erofs.Options{Epoch: opt.Epoch, UUID: opt.UUID, VolumeName: opt.VolumeName})
+	if err != nil {
+		return erofs.Image{}, fmt.Errorf("rootfs: %w", err)
+	}
+	logger(opt.Log).Info("root filesystem written", "bytes", img.Size, "inodes", img.Inodes,
+		"uuid", fmt.Sprintf("%x", img.UUID), "took", time.Since(start).Round(time.Millisecond))
+	return img, nil
+}
+
+// ParseSourceDateEpoch reads a SOURCE_DATE_EPOCH value (decimal seconds
+// since 1970, per reproducible-builds.org).
+func ParseSourceDateEpoch(s string) (time.Time, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH %q: want a non-negative number of seconds since 1970", s)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
