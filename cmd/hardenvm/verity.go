@@ -225,13 +225,11 @@ is not stored in the file; it comes from the format step.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			g, err := sb.Geometry()
+			res, err := sb.Result(nil)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			info := newVerityInfo(verity.Result{Salt: sb.Salt, UUID: sb.UUID, Algorithm: sb.Algorithm,
-				DataBlockSize: g.DataBlockSize, HashBlockSize: g.HashBlockSize, DataBlocks: g.DataBlocks,
-				HashBlocks: g.HashBlocks(), HashStartBlock: 1, HashSize: int64(1+g.HashBlocks()) * int64(g.HashBlockSize)})
+			info := newVerityInfo(res)
 			if size < info.HashSize {
 				return fmt.Errorf("%s: hash file %w: %d bytes, but its superblock describes a tree of %d bytes",
 					args[0], verity.ErrTruncated, size, info.HashSize)

@@ -50,6 +50,16 @@ func (r Result) Superblock() Superblock {
 		HashBlockSize: uint32(r.HashBlockSize), DataBlocks: r.DataBlocks, Salt: r.Salt}
 }
 
+// Result describes the tree that s heads, with the given root hash (which
+// the superblock does not store; nil when unknown).
+func (s Superblock) Result(rootHash []byte) (Result, error) {
+	g, err := s.Geometry()
+	if err != nil {
+		return Result{}, err
+	}
+	return resultFor(s, g, rootHash), nil
+}
+
 func resultFor(sb Superblock, g Geometry, root []byte) Result {
 	return Result{RootHash: root, Salt: sb.Salt, UUID: sb.UUID, Algorithm: sb.Algorithm,
 		DataBlockSize: g.DataBlockSize, HashBlockSize: g.HashBlockSize, DataBlocks: g.DataBlocks,
