@@ -200,3 +200,30 @@ func ExampleTable() {
 	// 0 2097152 verity 1 /dev/vda2 /dev/vda3 4096 4096 262144 1 sha256 abababababababababababababababababababababababababababababababab 0102 1 panic_on_corruption
 	// 0 2097152 verity 1 252:2 252:3 4096 4096 262144 1 sha256 abababababababababababababababababababababababababababababababab -
 }
+
+// FuzzVerify feeds arbitrary hash files to Verify. It must never panic or
+// hang, and whenever it accepts a hash file, that file's tree must be
+// exactly the one Format writes for the same data and parameters.
+func FuzzVerify(f *testing.F) {
+	data := randomData(11, 40*512)
+	salt := []byte("fuzz")
+	res, seed := formatMem(f, data, Params{DataBlockSize: 512, HashBlockSize: 512, Salt: salt})
+	f.Add(seed)
+	_, seed2 := formatMem(f, data[:16*512], Params{DataBlockSize: 512, HashBlockSize: 512, Salt: salt})
+	f.Add(seed2)
+	f.Fuzz(func(t *testing.T, hash []byte) {
+		got, err := verifyMem(data, hash, res.RootHash)
+		if err != nil {
+			return
+		}
+		var out memFile
+		want, err := Format(context.Background(), bytes.NewReader(data), int64(got.DataBlocks)*int64(got.DataBlockSize), &out,
+			Params{Algorithm: got.Algorithm, DataBlockSize: got.DataBlockSize, HashBlockSize: got.HashBlockSize, Salt: got.Salt, UUID: got.UUID})
+		if err != nil {
+			t.Fatalf("Verify accepted a tree that Format cannot make: %v", err)
+		}
+		if !bytes.Equal(want.RootHash, res.RootHash) || !bytes.Equal(out.b[got.HashBlockSize:], hash[got.HashBlockSize:got.HashSize]) {
+			t.Fatalf("Verify accepted a tree that differs from Format's")
+		}
+	})
+}
