@@ -18,6 +18,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/internal/testkernel"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 	"github.com/hardenvm/hardenvm/test/qemu/testinitrd"
 )
@@ -31,30 +32,8 @@ func requireQEMU(t *testing.T) {
 	testenv.File(t, testinitrd.Busybox, "busybox-static")
 }
 
-// testKernel returns the Debian kernel pinned in kernel.lock, as unpacked by
-// scripts/fetch-kernel (make test runs it and exports its directory).
-func testKernel(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("HARDENVM_TEST_KERNEL_DIR")
-	if dir == "" {
-		lock, err := os.ReadFile("kernel.lock")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := regexp.MustCompile(`(?m)^sha256=([0-9a-f]{64})$`).FindSubmatch(lock)
-		cache, _ := os.UserCacheDir()
-		dir = filepath.Join(cache, "hardenvm", "kernel", string(sum[1]))
-	}
-	k := filepath.Join(dir, "vmlinuz")
-	if _, err := os.Stat(k); err != nil {
-		msg := "test kernel not found at " + k + ": run scripts/fetch-kernel (make test does)"
-		if testenv.Required() {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return k
-}
+// testKernel returns the Debian kernel pinned in kernel.lock.
+func testKernel(t *testing.T) string { return testkernel.Vmlinuz(t) }
 
 // initrd writes the test initramfs into the test's temp dir.
 func initrd(t *testing.T, then testinitrd.Then) string {
