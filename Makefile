@@ -18,7 +18,7 @@ kernel:
 
 # image builds the current test image and boots it (it grows into the
 # desktop image as the build pipeline lands).
-image: build
+image: deps build
 	$(GO) run ./test/qemu/cmd/mkinitrd -o $(OUT)/test-initrd.cpio.gz
 	$(BIN) run --log-level info --timeout 3m --no-stdin --expect HARDENVM-TEST-INIT-READY \
 		--kernel $$(scripts/fetch-kernel)/vmlinuz --initrd $(OUT)/test-initrd.cpio.gz \
@@ -26,7 +26,7 @@ image: build
 
 # test is the command CI runs (.ci/run sets HARDENVM_REQUIRE_QEMU=1 so that
 # tests needing QEMU or a peer tool fail instead of skipping).
-test: kernel vet
+test: deps kernel vet
 	$(GO) test -timeout 40m ./...
 
 test-short:
