@@ -340,7 +340,9 @@ func (t *Tree) Chtimes(p string, mtime time.Time) error {
 	return nil
 }
 
-// SetXattr sets an extended attribute of p. A nil value removes it.
+// SetXattr sets an extended attribute of p (not following a final
+// symlink). A nil value removes it. Like setxattr(2), it refuses user.*
+// attributes on anything but regular files and directories.
 func (t *Tree) SetXattr(p, name string, value []byte) error {
 	n, err := t.Lookup(p)
 	if err != nil {
@@ -348,6 +350,11 @@ func (t *Tree) SetXattr(p, name string, value []byte) error {
 	}
 	if name == "" || strings.IndexByte(name, 0) >= 0 {
 		return &PathError{"setxattr", p, fmt.Errorf("bad attribute name %q", name)}
+	}
+	if strings.HasPrefix(name, "user.") && n.Type != Regular && n.Type != Dir && value != nil {
+		// setxattr(2) refuses these too (EPERM): the kernel keeps user.*
+		// for files and directories, and would not read them back.
+		return &PathError{"setxattr", p, fmt.Errorf("%s: user.* attributes only go on files and directories, not a %s", name, n.Type)}
 	}
 	if value == nil {
 		delete(n.Xattrs, name)

@@ -150,6 +150,12 @@ func TestErrors(t *testing.T) {
 	if err := tr.Chmod("/etc/f", 0o10000); err == nil {
 		t.Error("Chmod with a type bit succeeded")
 	}
+	if err := tr.SetXattr("/loop1", "user.x", []byte("y")); err == nil {
+		t.Error("SetXattr(user.x) on a symlink succeeded")
+	}
+	if err := tr.SetXattr("/loop1", "trusted.x", []byte("y")); err != nil {
+		t.Errorf("SetXattr(trusted.x) on a symlink: %v", err)
+	}
 	if err := tr.SetCapability("/etc", Capability{}); err == nil {
 		t.Error("SetCapability on a directory succeeded")
 	}
