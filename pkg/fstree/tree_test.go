@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hardenvm/hardenvm/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -217,13 +218,8 @@ func TestCapability(t *testing.T) {
 
 // TestCapabilityMatchesSetcap checks our encoding against libcap's setcap.
 func TestCapabilityMatchesSetcap(t *testing.T) {
-	setcap, err := exec.LookPath("setcap")
-	if err != nil {
-		t.Skip("setcap (libcap2-bin) not installed; the encoding is still checked by TestCapability")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("setcap needs root")
-	}
+	setcap := testenv.Tool(t, "setcap", "libcap2-bin")
+	testenv.Root(t)
 	f := filepath.Join(t.TempDir(), "f")
 	os.WriteFile(f, nil, 0o755)
 	for _, text := range []string{"cap_net_raw=ep", "cap_net_bind_service,cap_sys_time+ip", "cap_bpf,cap_perfmon=p"} {
