@@ -113,22 +113,18 @@ gives the same HASHFILE and root hash. DATA must be a whole number of
 				p.UUID = u
 			}
 			dataPath, hashPath := args[0], args[1]
-			data, err := os.Open(dataPath)
+			data, size, err := openSized(dataPath)
 			if err != nil {
 				return err
 			}
 			defer data.Close()
-			fi, err := data.Stat()
-			if err != nil {
-				return err
-			}
 			out, err := atomicfile.Create(hashPath, 0o644)
 			if err != nil {
 				return err
 			}
 			defer out.Abort()
 			start := time.Now()
-			res, err := verity.Format(cmd.Context(), data, fi.Size(), out, p)
+			res, err := verity.Format(cmd.Context(), data, size, out, p)
 			if err != nil {
 				return fmt.Errorf("%s: %w", dataPath, err)
 			}
@@ -239,15 +235,17 @@ is not stored in the file; it comes from the format step.`,
 	}
 }
 
+// openSized opens a file or block device for reading and returns its size
+// (by seeking to the end: stat reports 0 for a block device).
 func openSized(path string) (*os.File, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, err
 	}
-	fi, err := f.Stat()
+	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		f.Close()
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("%s: finding its size: %w", path, err)
 	}
-	return f, fi.Size(), nil
+	return f, size, nil
 }
