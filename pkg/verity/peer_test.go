@@ -190,6 +190,27 @@ func TestPeerDerivedSalt(t *testing.T) {
 	}
 }
 
+// TestPeerPadding: veritysetup, too, refuses a tree with non-zero bytes in
+// the unused area of a hash block, so Verify's stricter-than-kernel check
+// matches the peer.
+func TestPeerPadding(t *testing.T) {
+	testenv.Tool(t, "veritysetup", "cryptsetup-bin")
+	data, hash, root := dirtyPaddingTree(t)
+	dir := t.TempDir()
+	dataPath, hashPath := filepath.Join(dir, "data"), filepath.Join(dir, "hash")
+	if err := os.WriteFile(dataPath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hashPath, hash, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := veritysetup(t, "verify", dataPath, hashPath, hex.EncodeToString(root)); err == nil {
+		t.Errorf("veritysetup accepted a tree with dirty padding")
+	} else {
+		t.Logf("veritysetup: %v", err)
+	}
+}
+
 func firstDiff(a, b []byte) int {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {

@@ -160,17 +160,26 @@ func TestVerifyErrors(t *testing.T) {
 // TestVerifyPadding: a tree whose unused digest slots are not zero is
 // refused and the block named, even when the root hash is computed over it
 // (veritysetup refuses such trees too).
-func TestVerifyPadding(t *testing.T) {
-	data := randomData(4, 129*4096)
+// dirtyPaddingTree returns 129 data blocks and a tree whose last level-0
+// block (hash block 3, holding one digest) has a non-zero byte in its
+// unused area, with the top block and root hash recomputed over it.
+func dirtyPaddingTree(t testing.TB) (data, hash, root []byte) {
+	data = randomData(4, 129*4096)
 	salt := []byte("s")
-	_, hash := formatMem(t, data, Params{Salt: salt})
-	// Hash blocks: 0 superblock, 1 top (2 digests), 2 and 3 level 0; block 3
-	// holds one digest. Dirty its padding and rebuild the top and root.
+	_, hash = formatMem(t, data, Params{Salt: salt})
 	hash[3*4096+100] = 7
 	bh := newBlockHasher(sha256.New, salt)
 	bh.sum(hash[1*4096+32:], hash[3*4096:4*4096])
-	root := make([]byte, 32)
+	root = make([]byte, 32)
 	bh.sum(root, hash[4096:2*4096])
+	return data, hash, root
+}
+
+// TestVerifyPadding: a tree whose unused digest slots are not zero is
+// refused and the block named, even when the root hash is computed over it
+// (veritysetup refuses it too: TestPeerPadding).
+func TestVerifyPadding(t *testing.T) {
+	data, hash, root := dirtyPaddingTree(t)
 	_, err := verifyMem(data, hash, root)
 	var ce *CorruptionError
 	if !errors.As(err, &ce) || !ce.Hash || ce.Block != 3 {
