@@ -30,4 +30,6 @@ func refuse(key, format string, args ...any) error {
 const (
 	KeyECI         = "enhancedContainerIsolation"
 	KeySocketMount = "enhancedContainerIsolation.dockerSocketMount.imageList"
+	KeyCommandList = "enhancedContainerIsolation.dockerSocketMount.commandList"
+	KeyRegistries  = "registryAllowList"
 )

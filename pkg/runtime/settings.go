@@ -15,6 +15,12 @@ type Settings struct {
 	// SocketImages is enhancedContainerIsolation.dockerSocketMount.imageList.images:
 	// entries "name", "name:tag", "name:*", "name@sha256:…", "sha256:<image id>" or "*".
 	SocketImages []string `json:"socketImages,omitempty"`
+	// CommandList is enhancedContainerIsolation.dockerSocketMount.commandList:
+	// engine API commands allowed or denied ("push", "image*", …).
+	CommandList CommandList `json:"commandList,omitzero"`
+	// RegistryAllowList are the registries images may be pulled from
+	// (host[:port], "docker.io" for Docker Hub); empty allows every one.
+	RegistryAllowList []string `json:"registryAllowList,omitempty"`
 	// UIDBase and UIDSize are the host range every container's IDs map to
 	// (uid and gid alike). One common range, as Sysbox CE does, so that
 	// containers sharing a volume agree on file owners.
@@ -32,6 +38,12 @@ type Settings struct {
 	// RootfsOwnership is how rootfs ownership is handled: "auto" (ID-mapped
 	// mount, else chown), "idmap" or "chown".
 	RootfsOwnership string `json:"rootfsOwnership,omitempty"`
+}
+
+// CommandList allows or denies engine commands by name.
+type CommandList struct {
+	Type     string   `json:"type,omitempty"` // "allow" or "deny"
+	Commands []string `json:"commands,omitempty"`
 }
 
 // Default is the policy of the desktop image.
@@ -85,6 +97,11 @@ func (s Settings) Validate() error {
 	}
 	if uint64(s.UIDBase)+uint64(s.UIDSize) > 1<<32-1 {
 		return fmt.Errorf("runtime settings: uidBase %d + uidSize %d overflows 32 bits", s.UIDBase, s.UIDSize)
+	}
+	switch s.CommandList.Type {
+	case "", "allow", "deny":
+	default:
+		return fmt.Errorf("runtime settings: commandList.type %q: want allow or deny", s.CommandList.Type)
 	}
 	switch s.RootfsOwnership {
 	case "auto", "idmap", "chown":

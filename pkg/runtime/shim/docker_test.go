@@ -30,6 +30,7 @@ type engine struct {
 	cmd                 *exec.Cmd
 	env                 []string
 	image, imageID      string
+	authz               *authzServer
 }
 
 func startEngine(t *testing.T, shimBin, attemptsBin string) *engine {
@@ -57,7 +58,9 @@ func startEngine(t *testing.T, shimBin, attemptsBin string) *engine {
 	}
 	e.setSettings(t, nil)
 	e.env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock, "DOCKER_CONFIG="+filepath.Join(dir, "client"))
+	e.authz = startAuthz(t, e)
 	e.cmd = exec.Command(dockerd, "--config-file", filepath.Join(dir, "daemon.json"),
+		"--authorization-plugin", e.authz.name,
 		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
 		"-H", "unix://"+e.sock, "--iptables=false", "--ip6tables=false", "--bridge=none",
 		"--pidfile", filepath.Join(dir, "pid"))
@@ -300,7 +303,9 @@ func TestDocker(t *testing.T) {
 		{"uts=host", []string{"--uts=host"}, refusal("sharing the host's uts namespace", runtime.KeyECI)},
 		{"etc-docker", []string{"-v", "/etc/docker:/x"}, refusal("bind mount of the protected VM path /etc/docker", runtime.KeyECI)},
 		{"engine-data", []string{"-v", filepath.Join(e.dir, "data") + ":/x"}, refusal("bind mount of the engine's data "+filepath.Join(e.dir, "data"), runtime.KeyECI)},
-		{"socket", []string{"-v", e.sock + ":/s"}, refusal("mounting the engine socket "+e.sock+" into this image", runtime.KeySocketMount)},
+		// The AuthZ plugin refuses first (it names the image); the shim's own
+		// check is TestEscapeEngineSocket.
+		{"socket", []string{"-v", e.sock + ":/s"}, refusal("mounting the engine socket "+e.sock+" into image "+e.image, runtime.KeySocketMount)},
 		{"device", []string{"--device=/dev/loop0"}, refusal("access to the host device /dev/loop0 (b 7:0)", runtime.KeyECI)},
 	} {
 		t.Run("refuse-"+tt.name, func(t *testing.T) {
