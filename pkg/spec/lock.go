@@ -34,8 +34,13 @@ type Lock struct {
 	// Requested is the spec's package list, sorted: what Packages is the
 	// dependency closure of.
 	Requested []string `json:"requested"`
-	// Kernel and Stub are boot inputs, pinned without their dependencies.
-	Kernel   Package   `json:"kernel"`
+	// Kernel and Stub are boot inputs, taken apart rather than installed,
+	// so their installation dependencies (kmod, initramfs-tools) are not
+	// pinned. Kernel is the spec's kernel package first, then the
+	// linux-image packages it depends on: a metapackage such as
+	// linux-image-cloud-amd64 brings the versioned image that holds vmlinuz
+	// and the modules.
+	Kernel   []Package `json:"kernel"`
 	Stub     Package   `json:"stub"`
 	Packages []Package `json:"packages"`
 }
@@ -53,7 +58,8 @@ type Package struct {
 
 // All returns every pinned package: the root filesystem's, then kernel and stub.
 func (l *Lock) All() []Package {
-	return append(slices.Clone(l.Packages), l.Kernel, l.Stub)
+	all := append(slices.Clone(l.Packages), l.Kernel...)
+	return append(all, l.Stub)
 }
 
 // LockPath is the lock file beside a spec: images/minimal.yml ->
@@ -144,13 +150,16 @@ func ParseLock(file string, data []byte) (*Lock, error) {
 			return nil, fail(fmt.Sprintf("requested[%d]", i), "%q is not a package name", p)
 		}
 	}
-	for _, e := range []struct {
-		field string
-		p     *Package
-	}{{"kernel", &l.Kernel}, {"stub", &l.Stub}} {
-		if err := checkPackage(e.p); err != nil {
-			return nil, fail(e.field, "%v", err)
+	if len(l.Kernel) == 0 {
+		return nil, fail("kernel", "missing")
+	}
+	for i := range l.Kernel {
+		if err := checkPackage(&l.Kernel[i]); err != nil {
+			return nil, fail(fmt.Sprintf("kernel[%d]", i), "%v", err)
 		}
+	}
+	if err := checkPackage(&l.Stub); err != nil {
+		return nil, fail("stub", "%v", err)
 	}
 	for i := range l.Packages {
 		p := &l.Packages[i]
@@ -235,8 +244,8 @@ func (l *Lock) Check(s *Spec, lockFile string) error {
 		}
 		diffs = append(diffs, fmt.Sprintf("packages: not locked %v, locked but no longer in the spec %v", add, del))
 	}
-	if s.Kernel.Package != l.Kernel.Name {
-		ne("kernel.package", s.Kernel.Package, l.Kernel.Name)
+	if len(l.Kernel) == 0 || s.Kernel.Package != l.Kernel[0].Name {
+		ne("kernel.package", s.Kernel.Package, kernelName(l))
 	}
 	if s.Stub != l.Stub.Name {
 		ne("stub", s.Stub, l.Stub.Name)
@@ -250,6 +259,13 @@ func (l *Lock) Check(s *Spec, lockFile string) error {
 		return nil
 	}
 	return fmt.Errorf("%s does not match %s (%s); run 'hardenvm lock %s'", lockFile, s.Path, strings.Join(diffs, "; "), s.Path)
+}
+
+func kernelName(l *Lock) string {
+	if len(l.Kernel) == 0 {
+		return "none"
+	}
+	return l.Kernel[0].Name
 }
 
 // LoadLocked reads a spec and its lock file and checks that they agree:

@@ -17,7 +17,7 @@ func testLock() *Lock {
 		Name: "t", Suite: "trixie", Arch: "amd64", Components: []string{"main"},
 		InRelease: strings.Repeat("0f", 32), SignedBy: strings.Repeat("AB12", 10),
 		Requested: []string{"busybox-static"},
-		Kernel:    pkg("linux-image-cloud-amd64"), Stub: pkg("systemd-boot-efi"),
+		Kernel:    []Package{pkg("linux-image-cloud-amd64"), pkg("linux-image-6.12.1-cloud-amd64")}, Stub: pkg("systemd-boot-efi"),
 		Packages: []Package{pkg("libc6"), pkg("busybox-static")},
 	}
 }
@@ -42,8 +42,8 @@ func TestLockRoundTrip(t *testing.T) {
 	if string(b) != string(b2) {
 		t.Errorf("Marshal(ParseLock(Marshal(l))) differs:\n%s\n%s", b, b2)
 	}
-	if n := len(got.All()); n != 4 {
-		t.Errorf("All() has %d packages, want 4", n)
+	if n := len(got.All()); n != 5 {
+		t.Errorf("All() has %d packages, want 5", n)
 	}
 }
 
@@ -56,8 +56,8 @@ func TestParseLockErrors(t *testing.T) {
 	}{
 		{"syntax", func(s string) string { return strings.Replace(s, `"name": "t",`, `"name": "t"`, 1) }, "t.lock.json:4: JSON syntax"},
 		{"unknown", func(s string) string { return strings.Replace(s, `"name": "t",`, `"name": "t", "mirror": "x",`, 1) }, `unknown field "mirror"`},
-		{"type", func(s string) string { return strings.Replace(s, `"size": 1234`, `"size": "big"`, 1) }, "t.lock.json:20: kernel.size: want a int64, got a JSON string"},
-		{"digest", func(s string) string { return strings.Replace(s, strings.Repeat("ab", 32), "abc", 1) }, "kernel: linux-image-cloud-amd64: sha256 \"abc\" is not 64 lower-case hex digits"},
+		{"type", func(s string) string { return strings.Replace(s, `"size": 1234`, `"size": "big"`, 1) }, "t.lock.json:21: kernel.size: want a int64, got a JSON string"},
+		{"digest", func(s string) string { return strings.Replace(s, strings.Repeat("ab", 32), "abc", 1) }, "kernel[0]: linux-image-cloud-amd64: sha256 \"abc\" is not 64 lower-case hex digits"},
 		{"path", func(s string) string { return strings.Replace(s, "pool/main/l/", "pool/../../etc/", 1) }, "is not a .deb under pool/"},
 		{"version", func(s string) string { return strings.Replace(s, `"lockVersion": 1`, `"lockVersion": 9`, 1) }, "lockVersion: 9: this hardenvm reads version 1"},
 		{"trailing", func(s string) string { return s + "{}" }, "data after the lock object"},
@@ -92,8 +92,8 @@ func TestLockCheck(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LoadLocked = %v", err)
 	}
-	if s.Name != "t" || l.Kernel.Name != "linux-image-cloud-amd64" {
-		t.Errorf("LoadLocked gave %q %q", s.Name, l.Kernel.Name)
+	if s.Name != "t" || l.Kernel[0].Name != "linux-image-cloud-amd64" {
+		t.Errorf("LoadLocked gave %q %q", s.Name, l.Kernel[0].Name)
 	}
 	tests := []struct {
 		name, spec, want string

@@ -1,0 +1,199 @@
+package deb
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+)
+
+// fakePkg is a package the fake archive serves; its .deb is Body.
+type fakePkg struct {
+	Name, Version, Arch string
+	Depends, PreDepends string
+	Provides, Priority  string
+	Body                []byte
+}
+
+func (p fakePkg) filename() string {
+	v := p.Version
+	if i := strings.IndexByte(v, ':'); i >= 0 {
+		v = v[i+1:] // pool file names leave out the epoch
+	}
+	return fmt.Sprintf("pool/main/%s/%s/%s_%s_%s.deb", p.Name[:1], p.Name, p.Name, v, p.Arch)
+}
+
+// fakeArchive is a Debian archive served from an httptest server on
+// 127.0.0.1, signed with a key generated for the test. Files can be
+// replaced after signing (Tamper) to play a hostile mirror.
+type fakeArchive struct {
+	t       *testing.T
+	Server  *httptest.Server
+	Entity  *openpgp.Entity
+	Keyring openpgp.EntityList
+	mu      sync.Mutex
+	files   map[string][]byte
+	hits    map[string]int
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+var (
+	testKeyOnce sync.Once
+	testKey     *openpgp.Entity
+)
+
+// newKey makes an Ed25519 signing key (fast to generate), once per run.
+func newKey(t *testing.T) *openpgp.Entity {
+	testKeyOnce.Do(func() {
+		e, err := openpgp.NewEntity("hardenvm test archive", "", "archive@test.invalid",
+			&packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, DefaultHash: crypto.SHA256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testKey = e
+	})
+	return testKey
+}
+
+func newFakeArchive(t *testing.T, suite string, pkgs []fakePkg) *fakeArchive {
+	t.Helper()
+	a := &fakeArchive{t: t, files: map[string][]byte{}, hits: map[string]int{}}
+	a.Entity = newKey(t)
+	a.Keyring = openpgp.EntityList{a.Entity}
+	var idx strings.Builder
+	for _, p := range pkgs {
+		if p.Arch == "" {
+			p.Arch = "amd64"
+		}
+		if p.Body == nil {
+			p.Body = []byte("!<arch>\n" + p.Name + " " + p.Version + "\n")
+		}
+		a.files[p.filename()] = p.Body
+		fmt.Fprintf(&idx, "Package: %s\nVersion: %s\nArchitecture: %s\n", p.Name, p.Version, p.Arch)
+		if p.Priority != "" {
+			fmt.Fprintf(&idx, "Priority: %s\n", p.Priority)
+		}
+		for _, f := range [][2]string{{"Pre-Depends", p.PreDepends}, {"Depends", p.Depends}, {"Provides", p.Provides}} {
+			if f[1] != "" {
+				fmt.Fprintf(&idx, "%s: %s\n", f[0], f[1])
+			}
+		}
+		fmt.Fprintf(&idx, "Filename: %s\nSize: %d\nSHA256: %s\nDescription: test package\n multi-line description\n .\n end\n\n",
+			p.filename(), len(p.Body), sha(p.Body))
+	}
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw.Write([]byte(idx.String()))
+	zw.Close()
+	plain := []byte(idx.String())
+	dir := "dists/" + suite + "/main/binary-amd64/"
+	a.files[dir+"Packages.gz"] = gz.Bytes()
+	a.files[dir+"by-hash/SHA256/"+sha(gz.Bytes())] = gz.Bytes()
+	a.files[dir+"Packages"] = plain
+	release := fmt.Sprintf(`Origin: Test
+Suite: stable
+Codename: %s
+Date: Sat, 21 Nov 2026 09:15:44 UTC
+Acquire-By-Hash: yes
+Architectures: amd64
+Components: main
+SHA256:
+ %s %d main/binary-amd64/Packages
+ %s %d main/binary-amd64/Packages.gz
+`, suite, sha(plain), len(plain), sha(gz.Bytes()), len(gz.Bytes()))
+	a.files["dists/"+suite+"/InRelease"] = a.sign(release)
+	a.Server = httptest.NewServer(http.HandlerFunc(a.serve))
+	t.Cleanup(a.Server.Close)
+	return a
+}
+
+func (a *fakeArchive) sign(text string) []byte {
+	var b bytes.Buffer
+	w, err := clearsign.Encode(&b, a.Entity.PrivateKey, &packet.Config{DefaultHash: crypto.SHA256})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	w.Write([]byte(text))
+	w.Close()
+	return b.Bytes()
+}
+
+func (a *fakeArchive) serve(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	p := strings.TrimPrefix(r.URL.Path, "/debian/")
+	b, ok := a.files[p]
+	a.hits[p]++
+	a.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Write(b)
+}
+
+// Mirror is the archive's base URL.
+func (a *fakeArchive) Mirror() string { return a.Server.URL + "/debian" }
+
+// Tamper replaces a served file's bytes.
+func (a *fakeArchive) Tamper(path string, f func([]byte) []byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b, ok := a.files[path]
+	if !ok {
+		a.t.Fatalf("Tamper: no file %s", path)
+	}
+	a.files[path] = f(bytes.Clone(b))
+}
+
+// Get returns a served file.
+func (a *fakeArchive) Get(path string) []byte {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.files[path]
+}
+
+// Hits counts requests for path.
+func (a *fakeArchive) Hits(path string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.hits[path]
+}
+
+// WriteKeyring stores the public key, armored, at path (a spec's keyring).
+func (a *fakeArchive) WriteKeyring(path string) {
+	var b bytes.Buffer
+	w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if err := a.Entity.Serialize(w); err != nil {
+		a.t.Fatal(err)
+	}
+	w.Close()
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+// client returns a Client for the archive with a fresh cache.
+func (a *fakeArchive) client(t *testing.T) *Client {
+	return &Client{Mirror: a.Mirror(), Keyring: a.Keyring, Cache: &Cache{Dir: filepath.Join(t.TempDir(), "cache")}}
+}

@@ -1,0 +1,264 @@
+package deb
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ulikunitz/xz"
+
+	"github.com/hardenvm/hardenvm/internal/atomicfile"
+)
+
+// Client reads a Debian archive: the suite's signed InRelease, the Packages
+// indexes it vouches for, and .deb files, every byte checked against a
+// digest that the keyring's signature covers.
+type Client struct {
+	Mirror  string // base URL, e.g. from FindMirror
+	Keyring openpgp.KeyRing
+	Cache   *Cache
+	HTTP    *http.Client     // nil: http.DefaultClient
+	Log     *slog.Logger     // nil: discard
+	Now     func() time.Time // nil: time.Now; key and Valid-Until expiry
+}
+
+func (c *Client) log() *slog.Logger {
+	if c.Log != nil {
+		return c.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (c *Client) http() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
+}
+
+// DigestError is a download whose content is not what a signed index
+// promised. Nothing is kept of it.
+type DigestError struct {
+	File           string // path in the archive
+	Want, Got      string // sha256
+	WantSize, Size int64
+}
+
+func (e *DigestError) Error() string {
+	return fmt.Sprintf("%s: sha256 mismatch: expected %s (%d bytes), got %s (%d bytes): the mirror served different content",
+		e.File, e.Want, e.WantSize, e.Got, e.Size)
+}
+
+// url joins the mirror and an archive path.
+func (c *Client) url(p string) (string, error) {
+	u, err := url.Parse(strings.TrimSuffix(c.Mirror, "/") + "/")
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("mirror %q: want an http:// or https:// URL", c.Mirror)
+	}
+	return u.JoinPath(p).String(), nil
+}
+
+// get fetches an archive path, reading at most limit bytes.
+func (c *Client) get(ctx context.Context, p string, limit int64) ([]byte, error) {
+	u, err := c.url(p)
+	if err != nil {
+		return nil, err
+	}
+	body, err := c.open(ctx, u, p)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	data, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", p, limit)
+	}
+	return data, nil
+}
+
+func (c *Client) open(ctx context.Context, u, name string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s: %w", name, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("fetching %s: HTTP %s", name, resp.Status)
+	}
+	return resp.Body, nil
+}
+
+// Release fetches and verifies dists/<suite>/InRelease.
+func (c *Client) Release(ctx context.Context, suite string) (*Release, error) {
+	name := "dists/" + suite + "/InRelease"
+	data, err := c.get(ctx, name, 64<<20)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	if c.Now != nil {
+		now = c.Now()
+	}
+	rel, err := VerifyInRelease(name, data, c.Keyring, now)
+	if err != nil {
+		return nil, err
+	}
+	if rel.Codename != suite && rel.Suite != suite {
+		return nil, fmt.Errorf("%s: signed for suite %q (codename %q), not %q: the mirror serves another suite", name, rel.Suite, rel.Codename, suite)
+	}
+	c.log().Info("verified InRelease", "suite", suite, "sha256", rel.SHA256, "signed_by", rel.SignedBy, "date", rel.Date)
+	return rel, nil
+}
+
+// Index reads the Packages indexes of the components for arch, each
+// verified by the sha256 the InRelease gives for it.
+func (c *Client) Index(ctx context.Context, suite string, rel *Release, components []string, arch string) (*Index, error) {
+	x := NewIndex(arch)
+	for _, comp := range components {
+		dir := comp + "/binary-" + arch + "/"
+		var file string
+		for _, ext := range []string{".gz", ".xz", ""} {
+			if _, ok := rel.Files[dir+"Packages"+ext]; ok {
+				file = dir + "Packages" + ext
+				break
+			}
+		}
+		if file == "" {
+			return nil, fmt.Errorf("dists/%s/InRelease lists no %sPackages index: is %s/%s in this suite?", suite, dir, comp, arch)
+		}
+		fh := rel.Files[file]
+		name := "dists/" + suite + "/" + file
+		fetchPath := name
+		if rel.AcquireByHash {
+			fetchPath = "dists/" + suite + "/" + dir + "by-hash/SHA256/" + fh.SHA256
+		}
+		p, err := c.fetch(ctx, KindIndex, name, fetchPath, fh.SHA256, fh.Size, nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := addIndexFile(x, p, name); err != nil {
+			return nil, err
+		}
+		c.log().Info("read index", "file", name, "packages", x.Len())
+	}
+	return x, nil
+}
+
+func addIndexFile(x *Index, p, name string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	switch {
+	case strings.HasSuffix(name, ".gz"):
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		r = zr
+	case strings.HasSuffix(name, ".xz"):
+		zr, err := xz.NewReader(f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		r = zr
+	}
+	return x.Add(r, name)
+}
+
+// fetch returns the cache path of the file with that digest, downloading
+// archive path fetchPath when it is missing or damaged. name is the path
+// errors and logs use. Content that does not match is never stored.
+func (c *Client) fetch(ctx context.Context, kind, name, fetchPath, sum string, size int64, progress func(int)) (string, error) {
+	if p, ok := c.Cache.Get(kind, sum, size); ok {
+		if progress != nil {
+			progress(int(size))
+		}
+		return p, nil
+	}
+	u, err := c.url(fetchPath)
+	if err != nil {
+		return "", err
+	}
+	var last error
+	for attempt := range 3 {
+		if attempt > 0 {
+			c.log().Warn("retrying download", "file", name, "err", last)
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(time.Duration(attempt) * time.Second):
+			}
+		}
+		p, err := c.download(ctx, u, kind, name, sum, size, progress)
+		if err == nil {
+			return p, nil
+		}
+		var de *DigestError
+		if errors.As(err, &de) || ctx.Err() != nil {
+			return "", err // a wrong answer is not retried: it is an attack or a broken mirror
+		}
+		last = err
+	}
+	return "", last
+}
+
+func (c *Client) download(ctx context.Context, u, kind, name, sum string, size int64, progress func(int)) (string, error) {
+	target := c.Cache.Path(kind, sum)
+	if err := os.MkdirAll(path.Dir(target), 0o755); err != nil {
+		return "", fmt.Errorf("download cache: %w", err)
+	}
+	body, err := c.open(ctx, u, name)
+	if err != nil {
+		return "", err
+	}
+	defer body.Close()
+	f, err := atomicfile.Create(target, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("download cache: %w", err)
+	}
+	defer f.Abort()
+	h := sha256.New()
+	// Read a little past the promised size so a longer file is caught.
+	var w io.Writer = io.MultiWriter(f, h)
+	if progress != nil {
+		w = io.MultiWriter(w, progressWriter(progress))
+	}
+	n, err := io.Copy(w, io.LimitReader(body, size+1<<20))
+	if err != nil {
+		return "", fmt.Errorf("fetching %s: %w", name, err)
+	}
+	got := hex.EncodeToString(h.Sum(nil))
+	if n != size || got != sum {
+		return "", &DigestError{File: name, Want: sum, Got: got, WantSize: size, Size: n}
+	}
+	if err := f.Commit(); err != nil {
+		return "", fmt.Errorf("download cache: %w", err)
+	}
+	return target, nil
+}
+
+type progressWriter func(int)
+
+func (p progressWriter) Write(b []byte) (int, error) { p(len(b)); return len(b), nil }

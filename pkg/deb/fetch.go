@@ -1,0 +1,179 @@
+package deb
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hardenvm/hardenvm/pkg/spec"
+)
+
+// Fetcher downloads the .deb files a lock pins into the cache.
+type Fetcher struct {
+	Mirror   string
+	Cache    *Cache
+	HTTP     *http.Client
+	Log      *slog.Logger
+	Parallel int       // concurrent downloads; 0 means 4
+	Progress io.Writer // a terminal to draw a progress bar on, or nil
+}
+
+// Fetch makes every package the lock pins available in the cache, verified
+// by sha256, and returns the cached path of each by package name. Entries
+// already cached are re-hashed, not trusted; damaged ones are fetched again.
+func Fetch(ctx context.Context, l *spec.Lock, mirror string, cache *Cache) (map[string]string, error) {
+	return (&Fetcher{Mirror: mirror, Cache: cache}).Fetch(ctx, l)
+}
+
+// Fetch: see the package-level Fetch.
+func (f *Fetcher) Fetch(ctx context.Context, l *spec.Lock) (map[string]string, error) {
+	c := &Client{Mirror: f.Mirror, Cache: f.Cache, HTTP: f.HTTP, Log: f.Log}
+	pkgs := l.All()
+	var total int64
+	for _, p := range pkgs {
+		total += p.Size
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var done atomic.Int64
+	bar := newProgressBar(f.Progress, len(pkgs), total)
+	defer bar.finish()
+	var (
+		mu       sync.Mutex
+		paths    = map[string]string{}
+		firstErr error
+		wg       sync.WaitGroup
+		next     atomic.Int64
+	)
+	workers := f.Parallel
+	if workers <= 0 {
+		workers = 4
+	}
+	start := time.Now()
+	for range min(workers, len(pkgs)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(pkgs) || ctx.Err() != nil {
+					return
+				}
+				p := pkgs[i]
+				path, err := c.fetch(ctx, KindDeb, p.Path, p.Path, p.SHA256, p.Size, func(n int) { bar.add(done.Add(int64(n))) })
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("%s %s: %w", p.Name, p.Version, err)
+					cancel()
+				}
+				paths[p.Name] = path
+				bar.fileDone()
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	c.log().Info("fetched packages", "count", len(pkgs), "bytes", total, "elapsed", time.Since(start).Round(time.Millisecond))
+	return paths, nil
+}
+
+// progressBar draws "fetching 12/40 packages  45.2/120.0 MiB [####    ]"
+// on a terminal, at most ten times a second. With no terminal it is silent.
+type progressBar struct {
+	w            io.Writer
+	mu           sync.Mutex
+	files, total int
+	bytes        int64
+	cur          int64
+	last         time.Time
+}
+
+func newProgressBar(w io.Writer, files int, bytes int64) *progressBar {
+	return &progressBar{w: w, total: files, bytes: bytes}
+}
+
+func (b *progressBar) add(cur int64) {
+	if b.w == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.cur = max(b.cur, cur)
+	if time.Since(b.last) >= 100*time.Millisecond {
+		b.draw()
+	}
+}
+
+func (b *progressBar) fileDone() {
+	if b.w == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.files++
+	b.draw()
+}
+
+func (b *progressBar) draw() {
+	b.last = time.Now()
+	const width = 30
+	fill := 0
+	if b.bytes > 0 {
+		fill = int(min(b.cur, b.bytes) * width / b.bytes)
+	}
+	bar := make([]byte, width)
+	for i := range bar {
+		bar[i] = ' '
+		if i < fill {
+			bar[i] = '#'
+		}
+	}
+	fmt.Fprintf(b.w, "\rfetching %d/%d packages %6.1f/%.1f MiB [%s]", b.files, b.total, float64(b.cur)/(1<<20), float64(b.bytes)/(1<<20), bar)
+}
+
+func (b *progressBar) finish() {
+	if b.w == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.draw()
+	fmt.Fprintln(b.w)
+}
+
+// Terminal returns w if it is a terminal (where a progress bar belongs),
+// else nil, so that logs and CI output stay free of carriage returns.
+func Terminal(w io.Writer) io.Writer {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err != nil {
+		return nil
+	}
+	return w
+}
+
+// FetchSpec is what a build starts from: the spec at specPath and its lock
+// file, checked to agree, and every pinned .deb fetched and verified. It
+// returns the cached path of each package by name.
+func (f *Fetcher) FetchSpec(ctx context.Context, specPath string) (*spec.Spec, *spec.Lock, map[string]string, error) {
+	s, l, err := spec.LoadLocked(specPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	paths, err := f.Fetch(ctx, l)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return s, l, paths, nil
+}
