@@ -61,6 +61,17 @@ func (e *DigestError) Error() string {
 		e.File, e.Want, e.WantSize, e.Got, e.Size)
 }
 
+// statusError is an HTTP answer other than 200 OK.
+type statusError struct {
+	name, status string
+	code         int
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("fetching %s: HTTP %s", e.name, e.status) }
+
+// temporary: worth asking again (server trouble or rate limiting).
+func (e *statusError) temporary() bool { return e.code >= 500 || e.code == http.StatusTooManyRequests }
+
 // url joins the mirror and an archive path.
 func (c *Client) url(p string) (string, error) {
 	u, err := url.Parse(strings.TrimSuffix(c.Mirror, "/") + "/")
@@ -102,7 +113,7 @@ func (c *Client) open(ctx context.Context, u, name string) (io.ReadCloser, error
 	}
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
-		return nil, fmt.Errorf("fetching %s: HTTP %s", name, resp.Status)
+		return nil, &statusError{name: name, code: resp.StatusCode, status: resp.Status}
 	}
 	return resp.Body, nil
 }
@@ -216,7 +227,8 @@ func (c *Client) fetch(ctx context.Context, kind, name, fetchPath, sum string, s
 			return p, nil
 		}
 		var de *DigestError
-		if errors.As(err, &de) || ctx.Err() != nil {
+		var se *statusError
+		if errors.As(err, &de) || ctx.Err() != nil || (errors.As(err, &se) && !se.temporary()) {
 			return "", err // a wrong answer is not retried: it is an attack or a broken mirror
 		}
 		last = err

@@ -1,4 +1,8 @@
-package deb
+// Package debtest serves a fake Debian archive for tests: an httptest
+// server on 127.0.0.1 with a signed InRelease, a Packages index (plain, gzip
+// and by-hash) and .deb files, whose bytes a test may replace after signing
+// to play a hostile mirror. The signing key is generated per test run.
+package debtest
 
 import (
 	"bytes"
@@ -10,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,15 +24,16 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
-// fakePkg is a package the fake archive serves; its .deb is Body.
-type fakePkg struct {
+// Pkg is a package the fake archive serves; its .deb is Body.
+type Pkg struct {
 	Name, Version, Arch string
 	Depends, PreDepends string
 	Provides, Priority  string
 	Body                []byte
 }
 
-func (p fakePkg) filename() string {
+// Filename is the package's pool path.
+func (p Pkg) Filename() string {
 	v := p.Version
 	if i := strings.IndexByte(v, ':'); i >= 0 {
 		v = v[i+1:] // pool file names leave out the epoch
@@ -37,10 +41,10 @@ func (p fakePkg) filename() string {
 	return fmt.Sprintf("pool/main/%s/%s/%s_%s_%s.deb", p.Name[:1], p.Name, p.Name, v, p.Arch)
 }
 
-// fakeArchive is a Debian archive served from an httptest server on
+// Archive is a Debian archive served from an httptest server on
 // 127.0.0.1, signed with a key generated for the test. Files can be
 // replaced after signing (Tamper) to play a hostile mirror.
-type fakeArchive struct {
+type Archive struct {
 	t       *testing.T
 	Server  *httptest.Server
 	Entity  *openpgp.Entity
@@ -50,7 +54,8 @@ type fakeArchive struct {
 	hits    map[string]int
 }
 
-func sha(b []byte) string {
+// SHA256 is the hex sha256 of b.
+func SHA256(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
@@ -73,9 +78,10 @@ func newKey(t *testing.T) *openpgp.Entity {
 	return testKey
 }
 
-func newFakeArchive(t *testing.T, suite string, pkgs []fakePkg) *fakeArchive {
+// New serves an archive with one suite (component main, amd64).
+func New(t *testing.T, suite string, pkgs []Pkg) *Archive {
 	t.Helper()
-	a := &fakeArchive{t: t, files: map[string][]byte{}, hits: map[string]int{}}
+	a := &Archive{t: t, files: map[string][]byte{}, hits: map[string]int{}}
 	a.Entity = newKey(t)
 	a.Keyring = openpgp.EntityList{a.Entity}
 	var idx strings.Builder
@@ -86,7 +92,7 @@ func newFakeArchive(t *testing.T, suite string, pkgs []fakePkg) *fakeArchive {
 		if p.Body == nil {
 			p.Body = []byte("!<arch>\n" + p.Name + " " + p.Version + "\n")
 		}
-		a.files[p.filename()] = p.Body
+		a.files[p.Filename()] = p.Body
 		fmt.Fprintf(&idx, "Package: %s\nVersion: %s\nArchitecture: %s\n", p.Name, p.Version, p.Arch)
 		if p.Priority != "" {
 			fmt.Fprintf(&idx, "Priority: %s\n", p.Priority)
@@ -97,7 +103,7 @@ func newFakeArchive(t *testing.T, suite string, pkgs []fakePkg) *fakeArchive {
 			}
 		}
 		fmt.Fprintf(&idx, "Filename: %s\nSize: %d\nSHA256: %s\nDescription: test package\n multi-line description\n .\n end\n\n",
-			p.filename(), len(p.Body), sha(p.Body))
+			p.Filename(), len(p.Body), SHA256(p.Body))
 	}
 	var gz bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
@@ -106,7 +112,7 @@ func newFakeArchive(t *testing.T, suite string, pkgs []fakePkg) *fakeArchive {
 	plain := []byte(idx.String())
 	dir := "dists/" + suite + "/main/binary-amd64/"
 	a.files[dir+"Packages.gz"] = gz.Bytes()
-	a.files[dir+"by-hash/SHA256/"+sha(gz.Bytes())] = gz.Bytes()
+	a.files[dir+"by-hash/SHA256/"+SHA256(gz.Bytes())] = gz.Bytes()
 	a.files[dir+"Packages"] = plain
 	release := fmt.Sprintf(`Origin: Test
 Suite: stable
@@ -118,14 +124,14 @@ Components: main
 SHA256:
  %s %d main/binary-amd64/Packages
  %s %d main/binary-amd64/Packages.gz
-`, suite, sha(plain), len(plain), sha(gz.Bytes()), len(gz.Bytes()))
+`, suite, SHA256(plain), len(plain), SHA256(gz.Bytes()), len(gz.Bytes()))
 	a.files["dists/"+suite+"/InRelease"] = a.sign(release)
 	a.Server = httptest.NewServer(http.HandlerFunc(a.serve))
 	t.Cleanup(a.Server.Close)
 	return a
 }
 
-func (a *fakeArchive) sign(text string) []byte {
+func (a *Archive) sign(text string) []byte {
 	var b bytes.Buffer
 	w, err := clearsign.Encode(&b, a.Entity.PrivateKey, &packet.Config{DefaultHash: crypto.SHA256})
 	if err != nil {
@@ -136,7 +142,7 @@ func (a *fakeArchive) sign(text string) []byte {
 	return b.Bytes()
 }
 
-func (a *fakeArchive) serve(w http.ResponseWriter, r *http.Request) {
+func (a *Archive) serve(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	p := strings.TrimPrefix(r.URL.Path, "/debian/")
 	b, ok := a.files[p]
@@ -150,10 +156,10 @@ func (a *fakeArchive) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // Mirror is the archive's base URL.
-func (a *fakeArchive) Mirror() string { return a.Server.URL + "/debian" }
+func (a *Archive) Mirror() string { return a.Server.URL + "/debian" }
 
 // Tamper replaces a served file's bytes.
-func (a *fakeArchive) Tamper(path string, f func([]byte) []byte) {
+func (a *Archive) Tamper(path string, f func([]byte) []byte) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	b, ok := a.files[path]
@@ -164,21 +170,21 @@ func (a *fakeArchive) Tamper(path string, f func([]byte) []byte) {
 }
 
 // Get returns a served file.
-func (a *fakeArchive) Get(path string) []byte {
+func (a *Archive) Get(path string) []byte {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.files[path]
 }
 
 // Hits counts requests for path.
-func (a *fakeArchive) Hits(path string) int {
+func (a *Archive) Hits(path string) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.hits[path]
 }
 
 // WriteKeyring stores the public key, armored, at path (a spec's keyring).
-func (a *fakeArchive) WriteKeyring(path string) {
+func (a *Archive) WriteKeyring(path string) {
 	var b bytes.Buffer
 	w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
 	if err != nil {
@@ -193,7 +199,16 @@ func (a *fakeArchive) WriteKeyring(path string) {
 	}
 }
 
-// client returns a Client for the archive with a fresh cache.
-func (a *fakeArchive) client(t *testing.T) *Client {
-	return &Client{Mirror: a.Mirror(), Keyring: a.Keyring, Cache: &Cache{Dir: filepath.Join(t.TempDir(), "cache")}}
+// Remove stops serving path.
+func (a *Archive) Remove(path string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.files, path)
+}
+
+// Put serves data at path.
+func (a *Archive) Put(path string, data []byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.files[path] = data
 }
