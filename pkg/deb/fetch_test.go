@@ -9,12 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hardenvm/hardenvm/pkg/deb/debtest"
+	"github.com/hardenvm/hardenvm/pkg/deb/fakearchive"
 	"github.com/hardenvm/hardenvm/pkg/spec"
 )
 
 // lockFor locks testSpec against the archive.
-func lockFor(t *testing.T, a *debtest.Archive) *spec.Lock {
+func lockFor(t *testing.T, a *fakearchive.Archive) *spec.Lock {
 	t.Helper()
 	s, err := spec.Parse(writeSpec(t, a, testSpec), []byte(testSpec))
 	if err != nil {
@@ -28,7 +28,7 @@ func lockFor(t *testing.T, a *debtest.Archive) *spec.Lock {
 }
 
 func TestFetch(t *testing.T) {
-	a := debtest.New(t, "trixie", testPkgs)
+	a := fakearchive.New(t, "trixie", testPkgs)
 	l := lockFor(t, a)
 	cache := &Cache{Dir: t.TempDir()}
 	var bar bytes.Buffer
@@ -43,8 +43,8 @@ func TestFetch(t *testing.T) {
 	}
 	for _, p := range all {
 		got, err := os.ReadFile(paths[p.Name])
-		if err != nil || debtest.SHA256(got) != p.SHA256 || paths[p.Name] != cache.Path(KindDeb, p.SHA256) {
-			t.Errorf("%s: cached at %s with sha256 %s (%v), want %s at %s", p.Name, paths[p.Name], debtest.SHA256(got), err, p.SHA256, cache.Path(KindDeb, p.SHA256))
+		if err != nil || fakearchive.SHA256(got) != p.SHA256 || paths[p.Name] != cache.Path(KindDeb, p.SHA256) {
+			t.Errorf("%s: cached at %s with sha256 %s (%v), want %s at %s", p.Name, paths[p.Name], fakearchive.SHA256(got), err, p.SHA256, cache.Path(KindDeb, p.SHA256))
 		}
 	}
 	if !strings.Contains(bar.String(), fmt.Sprintf("fetching %d/%d packages", len(all), len(all))) {
@@ -72,8 +72,8 @@ func TestFetch(t *testing.T) {
 	if a.Hits(busybox.Path) != hits+1 {
 		t.Errorf("damaged entry: %d downloads, want 1", a.Hits(busybox.Path)-hits)
 	}
-	if got, _ := os.ReadFile(paths[busybox.Name]); debtest.SHA256(got) != busybox.SHA256 {
-		t.Errorf("damaged entry was not replaced: sha256 %s", debtest.SHA256(got))
+	if got, _ := os.ReadFile(paths[busybox.Name]); fakearchive.SHA256(got) != busybox.SHA256 {
+		t.Errorf("damaged entry was not replaced: sha256 %s", fakearchive.SHA256(got))
 	}
 }
 
@@ -87,7 +87,7 @@ func TestFetchTamperedDeb(t *testing.T) {
 		{"truncated", func(b []byte) []byte { return b[:len(b)-1] }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			a := debtest.New(t, "trixie", testPkgs)
+			a := fakearchive.New(t, "trixie", testPkgs)
 			l := lockFor(t, a)
 			var target spec.Package
 			for _, p := range l.Packages {
@@ -104,7 +104,7 @@ func TestFetchTamperedDeb(t *testing.T) {
 			}
 			t.Logf("error: %v", err)
 			served := a.Get(target.Path)
-			for _, w := range []string{target.Path, "expected " + target.SHA256, "got " + debtest.SHA256(served)} {
+			for _, w := range []string{target.Path, "expected " + target.SHA256, "got " + fakearchive.SHA256(served)} {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
@@ -129,7 +129,7 @@ func assertOnlyDigests(t *testing.T, c *Cache) {
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
 			b, err := os.ReadFile(dir + "/" + e.Name())
-			if err != nil || debtest.SHA256(b) != e.Name() {
+			if err != nil || fakearchive.SHA256(b) != e.Name() {
 				t.Errorf("cache holds %s/%s, which is not its digest", kind, e.Name())
 			}
 		}
@@ -137,7 +137,7 @@ func assertOnlyDigests(t *testing.T, c *Cache) {
 }
 
 func TestFetchMissing(t *testing.T) {
-	a := debtest.New(t, "trixie", testPkgs)
+	a := fakearchive.New(t, "trixie", testPkgs)
 	l := lockFor(t, a)
 	a.Remove(l.Stub.Path)
 	_, err := Fetch(context.Background(), l, a.Mirror(), &Cache{Dir: t.TempDir()})

@@ -15,14 +15,14 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
-	"github.com/hardenvm/hardenvm/pkg/deb/debtest"
+	"github.com/hardenvm/hardenvm/pkg/deb/fakearchive"
 	"github.com/hardenvm/hardenvm/pkg/spec"
 )
 
 // testPkgs is a small archive: a root with a versioned dependency, an
 // alternative, a virtual package, a Pre-Depends, a kernel metapackage and
 // the boot stub.
-var testPkgs = []debtest.Pkg{
+var testPkgs = []fakearchive.Pkg{
 	{Name: "busybox-static", Version: "1:1.37.0-6", Depends: "libc6 (>= 2.36), mawk | awk", PreDepends: "init-helper"},
 	{Name: "libc6", Version: "2.41-12", Priority: "required"},
 	{Name: "gawk", Version: "1:5.2.1-2", Provides: "awk", Depends: "libc6"},
@@ -42,7 +42,7 @@ kernel: {package: linux-image-cloud-amd64}
 `
 
 // writeSpec puts a spec and the archive's keyring in a fresh directory.
-func writeSpec(t *testing.T, a *debtest.Archive, text string) string {
+func writeSpec(t *testing.T, a *fakearchive.Archive, text string) string {
 	t.Helper()
 	dir := t.TempDir()
 	a.WriteKeyring(filepath.Join(dir, "archive.asc"))
@@ -54,7 +54,7 @@ func writeSpec(t *testing.T, a *debtest.Archive, text string) string {
 }
 
 func TestLockFakeArchive(t *testing.T) {
-	a := debtest.New(t, "trixie", testPkgs)
+	a := fakearchive.New(t, "trixie", testPkgs)
 	specPath := writeSpec(t, a, testSpec)
 	c := &Client{Mirror: a.Mirror(), Cache: &Cache{Dir: t.TempDir()}}
 	l, out, err := WriteLock(context.Background(), c, specPath)
@@ -75,16 +75,16 @@ func TestLockFakeArchive(t *testing.T) {
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("locked packages = %s, want %s", got, want)
 	}
-	if len(l.Kernel) != 2 || l.Kernel[1].Name != "linux-image-6.12.117+deb13-cloud-amd64" || l.Kernel[1].SHA256 != debtest.SHA256([]byte("vmlinuz and modules")) {
+	if len(l.Kernel) != 2 || l.Kernel[1].Name != "linux-image-6.12.117+deb13-cloud-amd64" || l.Kernel[1].SHA256 != fakearchive.SHA256([]byte("vmlinuz and modules")) {
 		t.Errorf("kernel = %+v, want the metapackage then the image", l.Kernel)
 	}
-	if l.InRelease != debtest.SHA256(a.Get("dists/trixie/InRelease")) {
+	if l.InRelease != fakearchive.SHA256(a.Get("dists/trixie/InRelease")) {
 		t.Errorf("InRelease digest = %s, want the served file's", l.InRelease)
 	}
 	if l.SignedBy != strings.ToUpper(a.Entity.PrimaryKey.KeyIdString()) && !strings.HasSuffix(l.SignedBy, strings.ToUpper(a.Entity.PrimaryKey.KeyIdString())) {
 		t.Errorf("SignedBy = %s, want the test key", l.SignedBy)
 	}
-	if a.Hits("dists/trixie/main/binary-amd64/by-hash/SHA256/"+debtest.SHA256(a.Get("dists/trixie/main/binary-amd64/Packages.gz"))) != 1 {
+	if a.Hits("dists/trixie/main/binary-amd64/by-hash/SHA256/"+fakearchive.SHA256(a.Get("dists/trixie/main/binary-amd64/Packages.gz"))) != 1 {
 		t.Errorf("the index was not fetched by hash")
 	}
 
@@ -96,7 +96,7 @@ func TestLockFakeArchive(t *testing.T) {
 	if string(first) != string(second) {
 		t.Errorf("lock differs between two runs:\n%s\n%s", first, second)
 	}
-	if n := a.Hits("dists/trixie/main/binary-amd64/by-hash/SHA256/" + debtest.SHA256(a.Get("dists/trixie/main/binary-amd64/Packages.gz"))); n != 1 {
+	if n := a.Hits("dists/trixie/main/binary-amd64/by-hash/SHA256/" + fakearchive.SHA256(a.Get("dists/trixie/main/binary-amd64/Packages.gz"))); n != 1 {
 		t.Errorf("index fetched %d times, want once (cached)", n)
 	}
 	if _, _, err := spec.LoadLocked(specPath); err != nil {
@@ -112,30 +112,30 @@ func TestTamperedInputs(t *testing.T) {
 	const packages = "dists/trixie/main/binary-amd64/Packages.gz"
 	tests := []struct {
 		name  string
-		file  func(a *debtest.Archive) string
+		file  func(a *fakearchive.Archive) string
 		edit  func(b []byte) []byte
 		want  []string
 		isSig bool
 	}{
-		{"InRelease text", func(*debtest.Archive) string { return inrelease },
+		{"InRelease text", func(*fakearchive.Archive) string { return inrelease },
 			func(b []byte) []byte {
 				return []byte(strings.Replace(string(b), "Codename: trixie", "Codename: trixiE", 1))
 			},
 			[]string{inrelease, "sha256 ", "digest starting", "the served text's digest is"}, true},
-		{"InRelease signature", func(*debtest.Archive) string { return inrelease },
+		{"InRelease signature", func(*fakearchive.Archive) string { return inrelease },
 			func(b []byte) []byte { return corruptSignature(t, b) },
 			[]string{inrelease, "sha256 ", "digest starting", "the served text's digest is"}, true},
-		{"InRelease unsigned", func(*debtest.Archive) string { return inrelease },
+		{"InRelease unsigned", func(*fakearchive.Archive) string { return inrelease },
 			func(b []byte) []byte { return []byte("Codename: trixie\n") },
 			[]string{inrelease, "not a single clearsigned OpenPGP message"}, true},
-		{"Packages", func(a *debtest.Archive) string {
-			return "dists/trixie/main/binary-amd64/by-hash/SHA256/" + debtest.SHA256(a.Get(packages))
+		{"Packages", func(a *fakearchive.Archive) string {
+			return "dists/trixie/main/binary-amd64/by-hash/SHA256/" + fakearchive.SHA256(a.Get(packages))
 		}, func(b []byte) []byte { b[len(b)-5] ^= 1; return b },
 			[]string{packages + ": sha256 mismatch: expected "}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := debtest.New(t, "trixie", testPkgs)
+			a := fakearchive.New(t, "trixie", testPkgs)
 			specPath := writeSpec(t, a, testSpec)
 			file := tt.file(a)
 			orig := a.Get(file)
@@ -156,8 +156,8 @@ func TestTamperedInputs(t *testing.T) {
 			}
 			var de *DigestError
 			if !tt.isSig {
-				if !errors.As(err, &de) || de.Want != debtest.SHA256(orig) || de.Got != debtest.SHA256(a.Get(file)) {
-					t.Errorf("error %v: want a DigestError with expected %s and actual %s", err, debtest.SHA256(orig), debtest.SHA256(a.Get(file)))
+				if !errors.As(err, &de) || de.Want != fakearchive.SHA256(orig) || de.Got != fakearchive.SHA256(a.Get(file)) {
+					t.Errorf("error %v: want a DigestError with expected %s and actual %s", err, fakearchive.SHA256(orig), fakearchive.SHA256(a.Get(file)))
 				}
 			}
 			if _, err := os.Stat(spec.LockPath(specPath)); !os.IsNotExist(err) {
@@ -200,14 +200,14 @@ func assertNoFiles(t *testing.T, dir string) {
 }
 
 func TestUnsatisfiableChain(t *testing.T) {
-	pkgs := []debtest.Pkg{
+	pkgs := []fakearchive.Pkg{
 		{Name: "busybox-static", Version: "1.0", Depends: "libfoo"},
 		{Name: "libfoo", Version: "1.0", Depends: "libbar (>= 2.0) | libbaz"},
 		{Name: "libbar", Version: "1.5"},
 		{Name: "linux-image-cloud-amd64", Version: "1"},
 		{Name: "systemd-boot-efi", Version: "1"},
 	}
-	a := debtest.New(t, "trixie", pkgs)
+	a := fakearchive.New(t, "trixie", pkgs)
 	specPath := writeSpec(t, a, testSpec)
 	_, _, err := WriteLock(context.Background(), &Client{Mirror: a.Mirror(), Cache: &Cache{Dir: t.TempDir()}}, specPath)
 	want := "unsatisfiable dependency: busybox-static 1.0 -> libfoo 1.0 Depends: libbar (>= 2.0) | libbaz: libbar has version 1.5, not >= 2.0; libbaz is not in the index (amd64)"
@@ -221,7 +221,7 @@ func TestUnsatisfiableChain(t *testing.T) {
 }
 
 func TestWrongKeyAndSuite(t *testing.T) {
-	a := debtest.New(t, "trixie", testPkgs)
+	a := fakearchive.New(t, "trixie", testPkgs)
 	stranger, err := openpgp.NewEntity("someone else", "", "else@test.invalid", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
 	if err != nil {
 		t.Fatal(err)

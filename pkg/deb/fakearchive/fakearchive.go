@@ -1,8 +1,8 @@
-// Package debtest serves a fake Debian archive for tests: an httptest
+// Package fakearchive serves a fake Debian archive for tests: an httptest
 // server on 127.0.0.1 with a signed InRelease, a Packages index (plain, gzip
 // and by-hash) and .deb files, whose bytes a test may replace after signing
 // to play a hostile mirror. The signing key is generated per test run.
-package debtest
+package fakearchive
 
 import (
 	"bytes"

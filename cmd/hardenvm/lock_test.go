@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/deb"
+	"github.com/hardenvm/hardenvm/pkg/deb/fakearchive"
+	"github.com/hardenvm/hardenvm/pkg/spec"
+)
+
+func TestLockCommand(t *testing.T) {
+	a := fakearchive.New(t, "trixie", []fakearchive.Pkg{
+		{Name: "busybox-static", Version: "1:1.37.0-6", Depends: "libc6 (>= 2.36)"},
+		{Name: "libc6", Version: "2.41-12"},
+		{Name: "linux-image-cloud-amd64", Version: "6.12.117-1"},
+		{Name: "systemd-boot-efi", Version: "257.13-1"},
+	})
+	dir := t.TempDir()
+	a.WriteKeyring(filepath.Join(dir, "archive.asc"))
+	specPath := filepath.Join(dir, "t.yml")
+	os.WriteFile(specPath, []byte("name: t\ndebian: {keyring: archive.asc}\npackages: [busybox-static]\nkernel: {package: linux-image-cloud-amd64}\n"), 0o644)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv(deb.MirrorEnv, a.Mirror())
+
+	code, stdout, stderr := hv(t, "lock", specPath)
+	if code != exitOK {
+		t.Fatalf("lock: exit %d: %s", code, stderr)
+	}
+	lockPath := filepath.Join(dir, "t.lock.json")
+	if !strings.HasPrefix(stdout, lockPath+": trixie, 2 packages") {
+		t.Errorf("stdout = %q", stdout)
+	}
+	first, _ := os.ReadFile(lockPath)
+	code, stdout, _ = hv(t, "--json", "lock", specPath)
+	second, _ := os.ReadFile(lockPath)
+	if code != exitOK || string(first) != string(second) {
+		t.Errorf("second lock: exit %d, identical %v", code, string(first) == string(second))
+	}
+	var l spec.Lock
+	if err := json.Unmarshal([]byte(stdout), &l); err != nil || len(l.Packages) != 2 {
+		t.Errorf("--json output: %v, %d packages", err, len(l.Packages))
+	}
+
+	// --mirror wins over the environment; a bad mirror is one clear line.
+	code, _, stderr = hv(t, "lock", "--mirror", "ftp://nowhere.invalid/debian", specPath)
+	if code != exitFailure || !strings.Contains(stderr, `mirror "ftp://nowhere.invalid/debian": want an http:// or https:// URL`) {
+		t.Errorf("bad --mirror: exit %d, %q", code, stderr)
+	}
+	// A tampered InRelease: exit 1, the file and digests named, the lock untouched.
+	a.Tamper("dists/trixie/InRelease", func(b []byte) []byte { return []byte(strings.Replace(string(b), "amd64", "arm64", 1)) })
+	code, _, stderr = hv(t, "lock", specPath)
+	if code != exitFailure || !strings.Contains(stderr, "hardenvm: dists/trixie/InRelease (sha256 ") || !strings.Contains(stderr, "the served text's digest is") {
+		t.Errorf("tampered InRelease: exit %d, %q", code, stderr)
+	}
+	if now, _ := os.ReadFile(lockPath); string(now) != string(first) {
+		t.Errorf("a failed lock changed the lock file")
+	}
+	code, _, stderr = hv(t, "lock")
+	if code != exitUsage || !strings.Contains(stderr, "want 1 argument(s) (SPEC)") {
+		t.Errorf("no argument: exit %d, %q", code, stderr)
+	}
+}
+
+// TestLockRealMirror locks images/minimal.yml against the Debian mirror of
+// this host's apt sources, twice, and fetches its small packages for real.
+// When the mirror still serves the snapshot of the committed lock, the new
+// lock must equal it byte for byte.
+func TestLockRealMirror(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: no network")
+	}
+	mirror, err := deb.FindMirror("", "/")
+	if err != nil {
+		if testenv.Required() {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	testenv.File(t, deb.DefaultKeyring, "debian-archive-keyring")
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../images/minimal.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	specPath := filepath.Join(dir, "minimal.yml")
+	os.WriteFile(specPath, src, 0o644)
+	cache := &deb.Cache{Dir: t.TempDir()}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	l, out, err := deb.WriteLock(ctx, &deb.Client{Mirror: mirror, Cache: cache}, specPath)
+	if err != nil {
+		if testenv.Required() {
+			t.Fatal(err)
+		}
+		t.Skipf("the host's mirror is not usable: %v", err)
+	}
+	first, _ := os.ReadFile(out)
+	if _, _, err := deb.WriteLock(ctx, &deb.Client{Mirror: mirror, Cache: cache}, specPath); err != nil {
+		t.Fatal(err)
+	}
+	if second, _ := os.ReadFile(out); string(first) != string(second) {
+		t.Errorf("two locks of the same snapshot differ")
+	}
+	committed, err := spec.LoadLock("../../images/minimal.lock.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if committed.InRelease == l.InRelease {
+		if b, _ := os.ReadFile("../../images/minimal.lock.json"); string(b) != string(first) {
+			t.Errorf("same InRelease as images/minimal.lock.json but a different lock")
+		}
+	} else {
+		t.Logf("the mirror has moved on since images/minimal.lock.json was written (InRelease %s, now %s)", committed.InRelease, l.InRelease)
+	}
+	// Fetch the small packages (not the 30 MB kernel image) and check
+	// they are .deb archives.
+	small := *l
+	small.Kernel = small.Kernel[:1]
+	paths, err := deb.Fetch(ctx, &small, mirror, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.HasPrefix(string(b), "!<arch>\ndebian-binary") {
+			t.Errorf("%s: %s is not a .deb (%v)", name, p, err)
+		}
+	}
+}
