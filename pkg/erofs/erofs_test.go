@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
+	"github.com/hardenvm/hardenvm/pkg/fstree/fstreetest"
 )
 
 var epoch = time.Unix(1735689600, 0) // 2025-01-01
@@ -306,11 +307,15 @@ func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 // several GiB costs no disk.
 type sparseFile struct{ *os.File }
 
+var zeroChunk = make([]byte, chunkSize)
+
 func (s sparseFile) WriteAt(p []byte, off int64) (int, error) {
-	for _, b := range p {
-		if b != 0 {
+	for q := p; len(q) > 0; {
+		n := min(len(q), len(zeroChunk))
+		if !bytes.Equal(q[:n], zeroChunk[:n]) {
 			return s.File.WriteAt(p, off)
 		}
+		q = q[n:]
 	}
 	return len(p), nil
 }
@@ -466,4 +471,40 @@ func TestRandomTrees(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzWrite: every tree the fstree API can make is written without error,
+// twice to the same bytes, and the image is whole blocks (TestRandomTrees
+// has readers check such trees).
+func FuzzWrite(f *testing.F) {
+	f.Add([]byte{0, 2, 1, 0, 1, 1, 3, 0, 0, 0, 0, 1, 2, 5, 6, 3, 2})
+	f.Add([]byte{1, 0, 0, 7, 7, 7, 7, 200, 200, 1, 1, 0, 0, 9, 9, 9, 9, 255, 255, 7, 0, 0, 0, 0, 0, 2, 100})
+	f.Add([]byte{8, 3, 0, 1, 2, 3, 4, 5, 6, 2, 9, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 40, 40})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tr := fstreetest.FromOps(data)
+		var a, b memImage
+		ia, err := Write(&a, tr, Options{Epoch: epoch})
+		if err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		if _, err := Write(&b, tr, Options{Epoch: epoch}); err != nil {
+			t.Fatalf("second Write: %v", err)
+		}
+		if !bytes.Equal(a.b, b.b) {
+			t.Fatal("same tree, different bytes")
+		}
+		if int64(len(a.b)) != ia.Size || ia.Size%BlockSize != 0 {
+			t.Fatalf("image of %d bytes, Write said %d", len(a.b), ia.Size)
+		}
+	})
+}
+
+// memImage is an io.WriterAt in memory.
+type memImage struct{ b []byte }
+
+func (m *memImage) WriteAt(p []byte, off int64) (int, error) {
+	if end := int(off) + len(p); end > len(m.b) {
+		m.b = append(m.b, make([]byte, end-len(m.b))...)
+	}
+	return copy(m.b[off:], p), nil
 }
