@@ -1,0 +1,100 @@
+package disk
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hardenvm/hardenvm/pkg/fat"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
+)
+
+// Partition names, as systemd-repart labels them.
+const (
+	NameESP           = "esp"
+	NameRoot          = "root-x86-64"
+	NameRootVerity    = "root-x86-64-verity"
+	NameRootVeritySig = "root-x86-64-verity-sig"
+	NameConfig        = "hardenvm-config"
+)
+
+// Image is the hardenvm disk: an EFI system partition, the dm-verity
+// protected root, and the admin's config partition.
+type Image struct {
+	// ESP holds the files of the EFI system partition
+	// ("EFI/BOOT/BOOTX64.EFI", ...), written as FAT32 in place; ESPSize
+	// is its size (0: fat.MinSize). Time is every FAT timestamp.
+	ESP     []fat.File
+	ESPSize int64
+	Time    time.Time
+
+	// Root is the root file system image and RootVerity its hash tree
+	// (with superblock); RootHash is the tree's root hash, whose first
+	// and last 16 bytes become the two partitions' UUIDs.
+	Root, RootVerity string
+	RootHash         []byte
+	// RootVeritySig is optional: the Discoverable Partitions signature
+	// JSON, NUL-padded.
+	RootVeritySig string
+
+	// Config is the config partition's image (optional), and Extra any
+	// further partitions after it.
+	Config string
+	Extra  []Partition
+
+	// Free is space left unpartitioned at the end, for the data
+	// partition the guest creates on first boot.
+	Free int64
+}
+
+// Layout turns the image into partitions: ESP (no attributes), then root,
+// root-verity, root-verity-sig and config, read-only (attribute bit 60).
+func (im Image) Layout() (Layout, error) {
+	if len(im.RootHash) < 32 {
+		return Layout{}, fmt.Errorf("disk: root hash of %d bytes; want at least 32 (two 16-byte UUIDs)", len(im.RootHash))
+	}
+	if im.Root == "" || im.RootVerity == "" {
+		return Layout{}, fmt.Errorf("disk: a root image and its verity hash tree are required")
+	}
+	if len(im.ESP) == 0 {
+		return Layout{}, fmt.Errorf("disk: the ESP has no files")
+	}
+	espSize := im.ESPSize
+	if espSize == 0 {
+		var err error
+		if espSize, err = fat.MinSize(im.ESP, ""); err != nil {
+			return Layout{}, fmt.Errorf("disk: ESP: %w", err)
+		}
+	}
+	files := im.ESP
+	ro := gpt.AttrReadOnly
+	l := Layout{Free: im.Free, Partitions: []Partition{
+		{Type: gpt.TypeESP, Name: NameESP, Size: espSize, Fill: func(w io.WriterAt, lba uint64) error {
+			_, err := fat.Write(w, files, fat.Options{Size: espSize, Time: im.Time, HiddenSectors: uint32(lba)})
+			return err
+		}},
+		{Type: gpt.TypeRootX86_64, Name: NameRoot, Path: im.Root, Attributes: ro,
+			GUID: gpt.GUID(im.RootHash[:16])},
+		{Type: gpt.TypeRootVerityX86_64, Name: NameRootVerity, Path: im.RootVerity, Attributes: ro,
+			GUID: gpt.GUID(im.RootHash[len(im.RootHash)-16:])},
+	}}
+	if im.RootVeritySig != "" {
+		l.Partitions = append(l.Partitions, Partition{Type: gpt.TypeRootVeritySigX86_64,
+			Name: NameRootVeritySig, Path: im.RootVeritySig, Attributes: ro})
+	}
+	if im.Config != "" {
+		l.Partitions = append(l.Partitions, Partition{Type: gpt.TypeLinuxData,
+			Name: NameConfig, Path: im.Config, Attributes: ro})
+	}
+	l.Partitions = append(l.Partitions, im.Extra...)
+	return l, nil
+}
+
+// Build writes the image to path.
+func Build(path string, im Image) (*Result, error) {
+	l, err := im.Layout()
+	if err != nil {
+		return nil, err
+	}
+	return Write(path, l)
+}
