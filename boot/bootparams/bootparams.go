@@ -1,0 +1,125 @@
+// Package bootparams is the contract between the image build and the guest
+// init: what the signed kernel command line (the UKI's .cmdline) tells the
+// init, and where the build puts things in the initramfs.
+//
+// The command line carries the verity root hash of the root partition, so
+// the firmware's signature check on the UKI covers the whole root file
+// system. With Secure Boot on and a .cmdline section present, systemd-stub
+// ignores any command line passed at boot, so nothing here can be
+// overridden by a user.
+package bootparams
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+)
+
+// Corruption policies of dm-verity (kernel verity.rst).
+const (
+	RestartOnCorruption = "restart_on_corruption"
+	PanicOnCorruption   = "panic_on_corruption"
+)
+
+// Console modes of the read-only root console.
+const (
+	ConsoleShell = "shell"
+	ConsoleNone  = "none"
+)
+
+// Paths inside the initramfs.
+const (
+	InitPath      = "init"                        // the hardenvm-init binary
+	ModulesDir    = "lib/modules"                 // decompressed .ko files
+	ModulesList   = "etc/hardenvm/modules"        // load order, one file name per line, dependencies first
+	AdminCertPath = "etc/hardenvm/admin.crt"      // PEM: verifies the config partition's signature
+	ReleasePath   = "etc/hardenvm/kernel-release" // uname -r of the kernel the modules belong to
+)
+
+// Params are the hardenvm.* command line parameters.
+type Params struct {
+	RootHash   string // hardenvm.roothash: hex verity root hash of the root partition
+	Corruption string // hardenvm.verity: RestartOnCorruption (default) or PanicOnCorruption
+	Console    string // hardenvm.console: ConsoleShell (default) or ConsoleNone
+}
+
+// BaseArgs are the kernel's own arguments every image boots with: the
+// serial console, a read-only root, kernel lockdown (integrity mode, also
+// implied by Secure Boot on Debian kernels), and a reboot instead of a
+// hang when the kernel panics.
+var BaseArgs = []string{"console=ttyS0", "ro", "lockdown=integrity", "panic=10"}
+
+// Cmdline is the full kernel command line for p.
+func (p Params) Cmdline() (string, error) {
+	if err := p.Validate(); err != nil {
+		return "", err
+	}
+	args := append([]string{}, BaseArgs...)
+	args = append(args,
+		"hardenvm.roothash="+p.RootHash,
+		"hardenvm.verity="+p.corruption(),
+		"hardenvm.console="+p.console())
+	return strings.Join(args, " "), nil
+}
+
+func (p Params) corruption() string {
+	if p.Corruption == "" {
+		return RestartOnCorruption
+	}
+	return p.Corruption
+}
+
+func (p Params) console() string {
+	if p.Console == "" {
+		return ConsoleShell
+	}
+	return p.Console
+}
+
+// Validate checks every parameter.
+func (p Params) Validate() error {
+	b, err := hex.DecodeString(p.RootHash)
+	if err != nil || len(b) != 32 {
+		return fmt.Errorf("bootparams: root hash %q: want 64 hex digits (sha256)", p.RootHash)
+	}
+	if c := p.corruption(); c != RestartOnCorruption && c != PanicOnCorruption {
+		return fmt.Errorf("bootparams: verity corruption policy %q: want %s or %s", c, RestartOnCorruption, PanicOnCorruption)
+	}
+	if c := p.console(); c != ConsoleShell && c != ConsoleNone {
+		return fmt.Errorf("bootparams: console %q: want %s or %s", c, ConsoleShell, ConsoleNone)
+	}
+	return nil
+}
+
+// Parse reads the hardenvm.* parameters from a kernel command line
+// (/proc/cmdline). A parameter given twice is an error: the command line
+// is signed, so a duplicate means it was not built by hardenvm.
+func Parse(cmdline string) (Params, error) {
+	var p Params
+	seen := map[string]bool{}
+	for _, f := range strings.Fields(cmdline) {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || !strings.HasPrefix(k, "hardenvm.") {
+			continue
+		}
+		if seen[k] {
+			return Params{}, fmt.Errorf("bootparams: %s given twice on the kernel command line", k)
+		}
+		seen[k] = true
+		switch k {
+		case "hardenvm.roothash":
+			p.RootHash = v
+		case "hardenvm.verity":
+			p.Corruption = v
+		case "hardenvm.console":
+			p.Console = v
+		default:
+			return Params{}, fmt.Errorf("bootparams: unknown parameter %s", k)
+		}
+	}
+	p.Corruption, p.Console = p.corruption(), p.console()
+	if err := p.Validate(); err != nil {
+		return Params{}, err
+	}
+	return p, nil
+}
