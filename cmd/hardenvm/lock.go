@@ -48,8 +48,12 @@ an identical file.`,
 				return printJSON(a.stdout, l)
 			}
 			k := l.Kernel[len(l.Kernel)-1]
-			_, err = fmt.Fprintf(a.stdout, "%s: %s, %d packages, kernel %s %s, stub %s %s, InRelease sha256 %s\n",
-				out, l.Suite, len(l.Packages), k.Name, k.Version, l.Stub.Name, l.Stub.Version, l.InRelease)
+			noun := "packages"
+			if len(l.Packages) == 1 {
+				noun = "package"
+			}
+			_, err = fmt.Fprintf(a.stdout, "%s: %s, %d %s, kernel %s %s, stub %s %s, InRelease sha256 %s\n",
+				out, l.Suite, len(l.Packages), noun, k.Name, k.Version, l.Stub.Name, l.Stub.Version, l.InRelease)
 			return err
 		},
 	}

@@ -17,6 +17,9 @@ type ParagraphReader struct {
 	s    *bufio.Scanner
 	name string
 	line int
+	// Keep, when set, limits the fields returned to these names: the rest
+	// (long Descriptions, Maintainer, ...) are skipped without copying.
+	Keep map[string]bool
 }
 
 // NewParagraphReader reads from r; name labels errors.
@@ -30,6 +33,7 @@ func NewParagraphReader(r io.Reader, name string) *ParagraphReader {
 func (p *ParagraphReader) Next() (Paragraph, error) {
 	var para Paragraph
 	var last string
+	skip := false // the current field is not kept
 	for p.s.Scan() {
 		p.line++
 		line := p.s.Text()
@@ -46,7 +50,9 @@ func (p *ParagraphReader) Next() (Paragraph, error) {
 			if last == "" {
 				return nil, fmt.Errorf("%s:%d: continuation line without a field", p.name, p.line)
 			}
-			para[last] += "\n" + strings.TrimSpace(line)
+			if !skip {
+				para[last] += "\n" + strings.TrimSpace(line)
+			}
 			continue
 		}
 		i := strings.IndexByte(line, ':')
@@ -57,6 +63,9 @@ func (p *ParagraphReader) Next() (Paragraph, error) {
 			para = Paragraph{}
 		}
 		last = line[:i]
+		if skip = p.Keep != nil && !p.Keep[last]; skip {
+			continue
+		}
 		if _, dup := para[last]; dup {
 			return nil, fmt.Errorf("%s:%d: field %s given twice in one stanza", p.name, p.line, last)
 		}

@@ -55,6 +55,7 @@ func (x *Index) Providers(name string) []*Package { return x.providers[name] }
 // appears twice, the higher version wins.
 func (x *Index) Add(r io.Reader, name string) error {
 	pr := NewParagraphReader(r, name)
+	pr.Keep = indexFields
 	for {
 		para, err := pr.Next()
 		if errors.Is(err, io.EOF) {
@@ -91,6 +92,10 @@ func (x *Index) removeProvides(old *Package) {
 		x.providers[pv.Name] = slices.DeleteFunc(x.providers[pv.Name], func(p *Package) bool { return p == old })
 	}
 }
+
+// indexFields are the Packages fields parsePackage reads.
+var indexFields = map[string]bool{"Package": true, "Version": true, "Architecture": true, "Filename": true,
+	"Size": true, "SHA256": true, "Priority": true, "Depends": true, "Pre-Depends": true, "Provides": true}
 
 func parsePackage(para Paragraph) (*Package, error) {
 	p := &Package{

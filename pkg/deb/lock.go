@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
@@ -47,7 +48,7 @@ func Lock(ctx context.Context, c *Client, s *spec.Spec) (*spec.Lock, error) {
 		Components: s.Debian.Components,
 		InRelease:  rel.SHA256,
 		SignedBy:   rel.SignedBy,
-		Requested:  s.RootPackages(),
+		Requested:  slices.Sorted(slices.Values(s.RootPackages())),
 	}
 	for _, p := range closure {
 		l.Packages = append(l.Packages, pinned(p))

@@ -32,14 +32,14 @@ func (e *UnsatisfiableError) Error() string {
 // that name if there is one, else by a provider (one already chosen, else
 // the most important by Priority, then by name, so the result is stable).
 func (x *Index) Resolve(requested []string) ([]*Package, error) {
-	r := &resolver{x: x, chosen: map[string]*Package{}, via: map[string][]string{}, provided: map[string][]*Package{}}
+	r := &resolver{x: x, chosen: map[string]*Package{}, parent: map[string]*Package{}, provided: map[string][]*Package{}}
 	var queue []*Package
 	for _, name := range requested {
 		p, reasons := r.candidate(Relation{Name: name})
 		if p == nil {
 			return nil, &UnsatisfiableError{Field: "requested", Relation: Alternatives{{Name: name}}, Reasons: reasons}
 		}
-		if r.choose(p, []string{p.String()}) {
+		if r.choose(p, nil) {
 			queue = append(queue, p)
 		}
 	}
@@ -65,10 +65,9 @@ func (x *Index) Resolve(requested []string) ([]*Package, error) {
 					reasons = append(reasons, why...)
 				}
 				if pick == nil {
-					return nil, &UnsatisfiableError{Chain: r.via[p.Name], Field: dep.field, Relation: alts, Reasons: reasons}
+					return nil, &UnsatisfiableError{Chain: r.chain(p), Field: dep.field, Relation: alts, Reasons: reasons}
 				}
-				chain := append(slices.Clone(r.via[p.Name]), pick.String())
-				if r.choose(pick, chain) {
+				if r.choose(pick, p) {
 					queue = append(queue, pick)
 				}
 			}
@@ -85,17 +84,27 @@ func (x *Index) Resolve(requested []string) ([]*Package, error) {
 type resolver struct {
 	x        *Index
 	chosen   map[string]*Package
-	via      map[string][]string // how each chosen package was reached
+	parent   map[string]*Package // which package's dependency chose each (nil: requested)
 	provided map[string][]*Package
 }
 
-// choose records p as installed; false if it already was.
-func (r *resolver) choose(p *Package, via []string) bool {
+// chain is how p came to be chosen: requested package first.
+func (r *resolver) chain(p *Package) []string {
+	var c []string
+	for ; p != nil; p = r.parent[p.Name] {
+		c = append(c, p.String())
+	}
+	slices.Reverse(c)
+	return c
+}
+
+// choose records p as installed because of parent; false if it already was.
+func (r *resolver) choose(p, parent *Package) bool {
 	if r.chosen[p.Name] != nil {
 		return false
 	}
 	r.chosen[p.Name] = p
-	r.via[p.Name] = via
+	r.parent[p.Name] = parent
 	for _, pv := range p.Provides {
 		r.provided[pv.Name] = append(r.provided[pv.Name], p)
 	}

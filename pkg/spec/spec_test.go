@@ -61,6 +61,14 @@ services: [{name: a, command: /bin/a}]
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A source that is a symlink out of the spec's directory is refused.
+	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "out.txt")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse(filepath.Join(dir, "t.yml"), []byte(base+"files: [{path: /etc/x, source: out.txt}]\n"))
+	if err == nil || !strings.Contains(err.Error(), "out.txt leads out of the spec's directory through a symlink") {
+		t.Errorf("symlinked source: %v", err)
+	}
 	got := []any{s.Debian.Suite, s.Debian.Components, s.Debian.Arch, s.Stub, s.Console, s.Verity.Corruption,
 		s.Users[0].Group, s.Users[0].Home, s.Users[0].Shell, s.Files[0].Mode, s.Files[0].Source,
 		s.Directories[0].Mode, s.Services[0].Restart}

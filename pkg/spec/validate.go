@@ -240,6 +240,8 @@ func (v *validator) paths() {
 				v.fail(f.Line, fld+".source", "%s is not beside the spec (inside %s)", f.Source, s.Dir)
 			} else if fi, err := os.Stat(f.Source); err != nil || !fi.Mode().IsRegular() {
 				v.fail(f.Line, fld+".source", "%s: not a readable regular file", f.Source)
+			} else if !insideDir(s.Dir, f.Source) {
+				v.fail(f.Line, fld+".source", "%s leads out of the spec's directory through a symlink", f.Source)
 			}
 		}
 	}
@@ -334,4 +336,15 @@ func (v *validator) services() {
 			return
 		}
 	}
+}
+
+// insideDir reports whether p, with symlinks resolved, is inside dir.
+func insideDir(dir, p string) bool {
+	d, err1 := filepath.EvalSymlinks(dir)
+	q, err2 := filepath.EvalSymlinks(p)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(d, q)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
