@@ -2,6 +2,7 @@ package deb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -69,6 +70,10 @@ func (f *Fetcher) Fetch(ctx context.Context, l *spec.Lock) (map[string]string, e
 				path, err := c.fetch(ctx, KindDeb, p.Path, p.Path, p.SHA256, p.Size, func(n int) { bar.add(done.Add(int64(n))) })
 				mu.Lock()
 				if err != nil && firstErr == nil {
+					var se *statusError
+					if errors.As(err, &se) && se.code == http.StatusNotFound {
+						err = fmt.Errorf("%w: the mirror no longer has this version; lock again ('hardenvm lock SPEC') or point --mirror/%s at a snapshot that has it", err, MirrorEnv)
+					}
 					firstErr = fmt.Errorf("%s %s: %w", p.Name, p.Version, err)
 					cancel()
 				}

@@ -141,10 +141,34 @@ func TestFetchMissing(t *testing.T) {
 	l := lockFor(t, a)
 	a.Remove(l.Stub.Path)
 	_, err := Fetch(context.Background(), l, a.Mirror(), &Cache{Dir: t.TempDir()})
-	if err == nil || !strings.Contains(err.Error(), "fetching "+l.Stub.Path+": HTTP 404") {
+	if err == nil || !strings.Contains(err.Error(), "fetching "+l.Stub.Path+": HTTP 404") || !strings.Contains(err.Error(), "the mirror no longer has this version") {
 		t.Errorf("Fetch of a missing file = %v", err)
 	}
 	if n := a.Hits(l.Stub.Path); n != 1 {
 		t.Errorf("a 404 was asked %d times, want once", n)
+	}
+}
+
+// TestFetchSpec: a build starts from spec + lock; a spec edited after
+// locking is refused with the fix, before anything is downloaded.
+func TestFetchSpec(t *testing.T) {
+	a := fakearchive.New(t, "trixie", testPkgs)
+	specPath := writeSpec(t, a, testSpec)
+	cache := &Cache{Dir: t.TempDir()}
+	if _, _, err := WriteLock(context.Background(), &Client{Mirror: a.Mirror(), Cache: cache}, specPath); err != nil {
+		t.Fatal(err)
+	}
+	f := &Fetcher{Mirror: a.Mirror(), Cache: cache}
+	s, l, paths, err := f.FetchSpec(context.Background(), specPath)
+	if err != nil || s.Name != "t" || len(paths) != len(l.All()) {
+		t.Fatalf("FetchSpec = %v, %d paths", err, len(paths))
+	}
+	edited := strings.Replace(testSpec, "packages: [busybox-static]", "packages: [busybox-static, unrelated]", 1)
+	if err := os.WriteFile(specPath, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, err = f.FetchSpec(context.Background(), specPath)
+	if err == nil || !strings.Contains(err.Error(), "packages: not locked [unrelated]") || !strings.Contains(err.Error(), "run 'hardenvm lock "+specPath+"'") {
+		t.Errorf("FetchSpec with an edited spec = %v", err)
 	}
 }
