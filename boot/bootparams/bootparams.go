@@ -36,6 +36,10 @@ const (
 	ReleasePath   = "etc/hardenvm/kernel-release" // uname -r of the kernel the modules belong to
 )
 
+// RootInit is where the build installs the guest init in the root file
+// system: stage 1 execs it as stage 2 (PID 1) after switch_root.
+const RootInit = "usr/lib/hardenvm/init"
+
 // Params are the hardenvm.* command line parameters.
 type Params struct {
 	RootHash   string // hardenvm.roothash: hex verity root hash of the root partition
