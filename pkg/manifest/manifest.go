@@ -1,0 +1,182 @@
+// Package manifest describes a built image: every input and output by
+// digest, the verity root hash, the signed command line and the UKI's
+// sections. It is what `hardenvm verify` checks artifacts against, what
+// attestation compares a booted VM with, and what gets signed for
+// distribution. The JSON form is stable: fields are only added.
+package manifest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/hardenvm/hardenvm/internal/atomicfile"
+)
+
+// Version of the manifest format.
+const Version = 1
+
+// FileName is the manifest's name in an image directory.
+const FileName = "manifest.json"
+
+// Manifest is manifest.json.
+type Manifest struct {
+	Version int    `json:"manifestVersion"`
+	Name    string `json:"name"`
+	// Epoch is SOURCE_DATE_EPOCH of the build, in seconds.
+	Epoch int64 `json:"sourceDateEpoch"`
+
+	Spec   File      `json:"spec"`
+	Lock   File      `json:"lock"`
+	Inputs []Package `json:"inputs"`
+	// InitBinary is the guest init (stage 1 and 2) baked into the image.
+	InitBinary File `json:"init"`
+
+	// Artifacts maps an output's file name (disk.raw, uki.efi,
+	// OVMF_VARS.fd) to its digest.
+	Artifacts map[string]File `json:"artifacts"`
+
+	Root      Root      `json:"root"`
+	Cmdline   string    `json:"cmdline"`
+	UKI       UKI       `json:"uki"`
+	Initramfs Initramfs `json:"initramfs"`
+	Disk      Disk      `json:"disk"`
+	Keys      Keys      `json:"keys"`
+}
+
+// File is a file by digest.
+type File struct {
+	Path   string `json:"path,omitempty"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// Package is one locked Debian package.
+type Package struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Role    string `json:"role"` // rootfs, kernel or stub
+	SHA256  string `json:"sha256"`
+}
+
+// Root is the root file system and its dm-verity tree.
+type Root struct {
+	Format     string `json:"format"` // "erofs"
+	Size       int64  `json:"size"`
+	UUID       string `json:"uuid"`
+	RootHash   string `json:"rootHash"`
+	Salt       string `json:"salt"`
+	VerityUUID string `json:"verityUUID"`
+	DataBlocks uint64 `json:"dataBlocks"`
+	HashSize   int64  `json:"hashSize"`
+	Corruption string `json:"corruption"`
+}
+
+// UKI describes the unified kernel image.
+type UKI struct {
+	KernelRelease string    `json:"kernelRelease"`
+	Sections      []Section `json:"sections"`
+	// Authenticode is the SHA-256 Authenticode digest: what the firmware
+	// checks the signature against and measures into PCR 4.
+	Authenticode string `json:"authenticodeSha256"`
+	Signer       string `json:"signerSha256"` // fingerprint of the db certificate
+}
+
+// Section is one PE section of the UKI.
+type Section struct {
+	Name        string `json:"name"`
+	VirtualSize uint32 `json:"virtualSize"`
+	SHA256      string `json:"sha256"`
+}
+
+// Initramfs describes the initramfs inside the UKI.
+type Initramfs struct {
+	SHA256  string   `json:"sha256"`
+	Size    int64    `json:"size"`
+	Modules []string `json:"modules"`
+}
+
+// Disk is the GPT disk.
+type Disk struct {
+	GUID       string      `json:"guid"`
+	Size       int64       `json:"size"`
+	Partitions []Partition `json:"partitions"`
+}
+
+// Partition is one GPT entry.
+type Partition struct {
+	Name       string `json:"name"`
+	Type       string `json:"type"`
+	GUID       string `json:"guid"`
+	FirstLBA   uint64 `json:"firstLBA"`
+	LastLBA    uint64 `json:"lastLBA"`
+	Attributes uint64 `json:"attributes"`
+}
+
+// Keys are the fingerprints of the keys the image trusts.
+type Keys struct {
+	PK    string `json:"pk"`
+	KEK   string `json:"kek"`
+	DB    string `json:"db"`
+	Admin string `json:"admin"`
+}
+
+// Marshal is the canonical JSON form (indented, trailing newline).
+func (m *Manifest) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Write stores m as dir/manifest.json, atomically.
+func (m *Manifest) Write(dir string) error {
+	b, err := m.Marshal()
+	if err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, FileName), b, 0o644)
+}
+
+// Load reads dir/manifest.json.
+func Load(dir string) (*Manifest, error) {
+	p := filepath.Join(dir, FileName)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("manifest: %s: %w", p, err)
+	}
+	if m.Version != Version {
+		return nil, fmt.Errorf("manifest: %s: version %d, this hardenvm reads version %d", p, m.Version, Version)
+	}
+	return &m, nil
+}
+
+// HashFile returns the digest of the file at path.
+func HashFile(path string) (File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return File{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return File{}, fmt.Errorf("hashing %s: %w", path, err)
+	}
+	return File{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
+// HashBytes returns the digest of b.
+func HashBytes(b []byte) File {
+	s := sha256.Sum256(b)
+	return File{SHA256: hex.EncodeToString(s[:]), Size: int64(len(b))}
+}
