@@ -6,10 +6,10 @@ import (
 )
 
 // dataWriter writes the data area sequentially. File contents are read
-// straight into large buffers, which a second goroutine writes out (and
-// hashes, for a content-derived UUID) while the next buffer fills: reading
-// the tree and writing plus hashing the image overlap instead of taking
-// turns.
+// straight into large buffers that flow through a pipeline: one goroutine
+// writes them out, another hashes them (for a content-derived UUID), while
+// the caller fills the next. Reading the tree, writing the image and
+// hashing it overlap instead of taking turns.
 type dataWriter struct {
 	w      io.WriterAt
 	h      hash.Hash // nil: no hashing
@@ -17,6 +17,7 @@ type dataWriter struct {
 	off    int64     // image offset of cur[0]
 	free   chan []byte
 	full   chan chunk
+	hashed chan chunk
 	done   chan error
 	err    error // first write error, once seen
 	closed bool
@@ -29,33 +30,43 @@ type chunk struct {
 
 const (
 	chunkSize = 1 << 20
-	chunks    = 4
+	chunks    = 8
 )
 
 func newDataWriter(w io.WriterAt, off int64, h hash.Hash) *dataWriter {
-	d := &dataWriter{w: w, h: h, off: off, free: make(chan []byte, chunks), full: make(chan chunk, chunks), done: make(chan error, 1)}
+	d := &dataWriter{w: w, h: h, off: off, free: make(chan []byte, chunks), full: make(chan chunk, chunks),
+		hashed: make(chan chunk, chunks), done: make(chan error, 1)}
 	for range chunks - 1 {
 		d.free <- make([]byte, 0, chunkSize)
 	}
 	d.cur = make([]byte, 0, chunkSize)
-	go d.drain()
+	go d.writeOut()
+	go d.hashOut()
 	return d
 }
 
-// drain writes and hashes full buffers in order; after an error it only
-// recycles them, so the producer never blocks.
-func (d *dataWriter) drain() {
+// writeOut writes full buffers in order and passes them on to hash; after an
+// error it only passes them on, so the producer never blocks.
+func (d *dataWriter) writeOut() {
 	var err error
 	for c := range d.full {
 		if err == nil {
 			_, err = d.w.WriteAt(c.b, c.off)
-			if err == nil && d.h != nil {
-				d.h.Write(c.b)
-			}
+		}
+		d.hashed <- c
+	}
+	close(d.hashed)
+	d.done <- err
+}
+
+func (d *dataWriter) hashOut() {
+	for c := range d.hashed {
+		if d.h != nil {
+			d.h.Write(c.b)
 		}
 		d.free <- c.b[:0]
 	}
-	d.done <- err
+	close(d.free)
 }
 
 // pos is the image offset of the next byte written.
@@ -123,5 +134,7 @@ func (d *dataWriter) close() error {
 	d.flush()
 	close(d.full)
 	d.err = <-d.done
+	for range d.free { // wait until every buffer is hashed
+	}
 	return d.err
 }
