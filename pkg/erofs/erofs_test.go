@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -507,4 +508,39 @@ func (m *memImage) WriteAt(p []byte, off int64) (int, error) {
 		m.b = append(m.b, make([]byte, end-len(m.b))...)
 	}
 	return copy(m.b[off:], p), nil
+}
+
+// failingWriter fails every write at or past offset limit.
+type failingWriter struct{ limit int64 }
+
+func (f failingWriter) WriteAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.limit {
+		return 0, errors.New("disk full")
+	}
+	return len(p), nil
+}
+
+// TestWriteErrors: a failing output is reported, whether it fails in the
+// data area or in the metadata written last, and nothing hangs.
+func TestWriteErrors(t *testing.T) {
+	tr := sampleTree(t)
+	img, err := Write(discard{}, tr, Options{Epoch: epoch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int64{0, 1 << 20, img.Size - 1} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := Write(failingWriter{limit}, tr, Options{Epoch: epoch})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "disk full") {
+				t.Errorf("limit %d: Write = %v, want the writer's error", limit, err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("limit %d: Write did not return", limit)
+		}
+	}
 }
