@@ -50,8 +50,9 @@ type Image struct {
 // Layout turns the image into partitions: ESP (no attributes), then root,
 // root-verity, root-verity-sig and config, read-only (attribute bit 60).
 func (im Image) Layout() (Layout, error) {
-	if len(im.RootHash) < 32 {
-		return Layout{}, fmt.Errorf("disk: root hash of %d bytes; want at least 32 (two 16-byte UUIDs)", len(im.RootHash))
+	rootGUID, verityGUID, err := gpt.VerityGUIDs(im.RootHash)
+	if err != nil {
+		return Layout{}, fmt.Errorf("disk: %w", err)
 	}
 	if im.Root == "" || im.RootVerity == "" {
 		return Layout{}, fmt.Errorf("disk: a root image and its verity hash tree are required")
@@ -61,7 +62,6 @@ func (im Image) Layout() (Layout, error) {
 	}
 	espSize := im.ESPSize
 	if espSize == 0 {
-		var err error
 		if espSize, err = fat.MinSize(im.ESP, ""); err != nil {
 			return Layout{}, fmt.Errorf("disk: ESP: %w", err)
 		}
@@ -74,9 +74,9 @@ func (im Image) Layout() (Layout, error) {
 			return err
 		}},
 		{Type: gpt.TypeRootX86_64, Name: NameRoot, Path: im.Root, Attributes: ro,
-			GUID: gpt.GUID(im.RootHash[:16])},
+			GUID: rootGUID},
 		{Type: gpt.TypeRootVerityX86_64, Name: NameRootVerity, Path: im.RootVerity, Attributes: ro,
-			GUID: gpt.GUID(im.RootHash[len(im.RootHash)-16:])},
+			GUID: verityGUID},
 	}}
 	if im.RootVeritySig != "" {
 		l.Partitions = append(l.Partitions, Partition{Type: gpt.TypeRootVeritySigX86_64,

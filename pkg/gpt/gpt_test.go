@@ -3,6 +3,7 @@ package gpt
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -249,5 +250,31 @@ func TestReadCompact(t *testing.T) {
 	}
 	if len(tb.Partitions) != 2 || tb.Partitions[1].Name != "root" {
 		t.Errorf("compact table = %+v", tb)
+	}
+}
+
+func TestVerityGUIDs(t *testing.T) {
+	h, _ := hex.DecodeString("00112233445566778899aabbccddeeff0f1e2d3c4b5a69788796a5b4c3d2e1f0")
+	data, hash, err := VerityGUIDs(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data.String() != "00112233-4455-6677-8899-aabbccddeeff" || hash.String() != "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0" {
+		t.Errorf("VerityGUIDs = %s, %s", data, hash)
+	}
+	if _, _, err := VerityGUIDs(h[:31]); err == nil {
+		t.Error("a 31-byte root hash was accepted")
+	}
+}
+
+// TestStdlibOnly keeps the reader fit for the static guest init: no
+// dependencies outside the standard library.
+func TestStdlibOnly(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	if got := strings.Fields(string(out)); len(got) != 1 || got[0] != "github.com/hardenvm/hardenvm/pkg/gpt" {
+		t.Errorf("pkg/gpt depends on %v; keep it to the standard library", got)
 	}
 }

@@ -1,5 +1,7 @@
 package gpt
 
+import "fmt"
+
 // Partition type GUIDs of the Discoverable Partitions Specification
 // (uapi-group) for x86-64, and the generic ones we use.
 var (
@@ -20,3 +22,14 @@ const (
 	AttrReadOnly       uint64 = 1 << 60
 	AttrNoAuto         uint64 = 1 << 63
 )
+
+// VerityGUIDs are the partition UUIDs the Discoverable Partitions
+// Specification derives from a dm-verity root hash: the data partition's
+// is the hash's first 128 bits, the hash partition's its last 128 bits.
+// The root hash must have at least 32 bytes so that the two differ.
+func VerityGUIDs(rootHash []byte) (data, hash GUID, err error) {
+	if len(rootHash) < 32 {
+		return GUID{}, GUID{}, fmt.Errorf("gpt: root hash of %d bytes; want at least 32 (two 16-byte UUIDs)", len(rootHash))
+	}
+	return GUID(rootHash[:16]), GUID(rootHash[len(rootHash)-16:]), nil
+}
