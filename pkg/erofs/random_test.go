@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -108,9 +107,7 @@ func TestRandomTrees(t *testing.T) {
 			tr := randomTree(t, seed, 1500)
 			img := writeImage(t, tr, Options{Epoch: epoch})
 			run(t, fsck, img)
-			if os.Geteuid() != 0 {
-				t.Skip("checked with fsck.erofs; the kernel check needs root")
-			}
+			testenv.Root(t) // fsck.erofs passed; the kernel's check needs root
 			mnt := t.TempDir()
 			if out, err := exec.Command("mount", "-t", "erofs", "-o", "loop,ro", img, mnt).CombinedOutput(); err != nil {
 				testenv.Missing(t, fmt.Sprintf("loop-mounting erofs (%v: %s)", err, bytes.TrimSpace(out)), "the erofs kernel module")
