@@ -8,9 +8,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// FuzzRead feeds damaged and random disks to Read. Whatever it accepts
-// must satisfy the invariants it promises, and must survive a round trip
-// through Write.
+// FuzzRead feeds damaged and random disks to Read, each twice: as it is,
+// and with the primary header's CRC32s recomputed so that mutations reach
+// the checks behind them. Whatever Read accepts must satisfy the
+// invariants it promises, and must survive a round trip through Write.
 func FuzzRead(f *testing.F) {
 	// Small seeds keep the fuzzer's minimization quick: a 4-entry array
 	// (one sector) instead of the writer's 16 KiB one.
@@ -19,33 +20,58 @@ func FuzzRead(f *testing.F) {
 	f.Add([]byte(d[:6*SectorSize])) // primary only
 	f.Add(make([]byte, 4096*4))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tb, err := Read(mem(b), int64(len(b)))
-		if err != nil {
-			return
-		}
-		if err := checkEntries(tb.Partitions, tb.FirstUsableLBA, tb.LastUsableLBA); err != nil {
-			t.Fatalf("Read accepted a bad table: %v", err)
-		}
-		if tb.SectorSize != SectorSize {
-			return
-		}
-		re := &Table{Sectors: tb.Sectors, DiskGUID: tb.DiskGUID}
-		for _, p := range tb.Partitions {
-			p.Number = 0
-			re.Partitions = append(re.Partitions, p)
-		}
-		out := make(mem, len(b))
-		if err := re.Write(out); err != nil {
-			return // e.g. a partition outside the standard usable range
-		}
-		back, err := Read(out, int64(len(out)))
-		if err != nil {
-			t.Fatalf("Read(Write(Read(b))): %v", err)
-		}
-		if diff := cmp.Diff(re, back); diff != "" {
-			t.Fatalf("round trip diff (-want +got):\n%s", diff)
-		}
+		checkRead(t, b)
+		checkRead(t, fixCRCs(b))
 	})
+}
+
+// fixCRCs returns a copy of b whose primary header (512-byte sectors)
+// carries correct CRC32s for whatever else it says.
+func fixCRCs(in []byte) []byte {
+	b := append([]byte(nil), in...)
+	if len(b) < 2*SectorSize {
+		return b
+	}
+	le := binary.LittleEndian
+	h := b[SectorSize : 2*SectorSize]
+	lba, n, es := le.Uint64(h[72:]), uint64(le.Uint32(h[80:])), uint64(le.Uint32(h[84:]))
+	if n*es <= maxArray && lba < uint64(len(b))/SectorSize && lba*SectorSize+n*es <= uint64(len(b)) {
+		le.PutUint32(h[88:], crc32.ChecksumIEEE(b[lba*SectorSize:lba*SectorSize+n*es]))
+	}
+	hs := min(max(le.Uint32(h[12:]), headerSize), SectorSize)
+	le.PutUint32(h[16:], 0)
+	le.PutUint32(h[16:], crc32.ChecksumIEEE(h[:hs]))
+	return b
+}
+
+// checkRead runs one input through Read and, if accepted, a round trip.
+func checkRead(t *testing.T, b []byte) {
+	tb, err := Read(mem(b), int64(len(b)))
+	if err != nil {
+		return
+	}
+	if err := checkEntries(tb.Partitions, tb.FirstUsableLBA, tb.LastUsableLBA); err != nil {
+		t.Fatalf("Read accepted a bad table: %v", err)
+	}
+	if tb.SectorSize != SectorSize {
+		return
+	}
+	re := &Table{Sectors: tb.Sectors, DiskGUID: tb.DiskGUID}
+	for _, p := range tb.Partitions {
+		p.Number = 0
+		re.Partitions = append(re.Partitions, p)
+	}
+	out := make(mem, len(b))
+	if err := re.Write(out); err != nil {
+		return // e.g. a partition outside the standard usable range
+	}
+	back, err := Read(out, int64(len(out)))
+	if err != nil {
+		t.Fatalf("Read(Write(Read(b))): %v", err)
+	}
+	if diff := cmp.Diff(re, back); diff != "" {
+		t.Fatalf("round trip diff (-want +got):\n%s", diff)
+	}
 }
 
 // compactDisk is a valid 12-sector disk whose headers claim a 4-entry array:

@@ -191,6 +191,9 @@ func TestSgdisk(t *testing.T) {
 	if err := os.WriteFile(p, d, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if got, err := ReadFile(p); err != nil || got.DiskGUID != tb.DiskGUID {
+		t.Errorf("ReadFile = %v, %v; want disk GUID %s", got, err, tb.DiskGUID)
+	}
 	out, err := exec.Command(sgdisk, "-v", p).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "No problems found") {
 		t.Fatalf("sgdisk -v: %v\n%s", err, out)
@@ -276,5 +279,18 @@ func TestStdlibOnly(t *testing.T) {
 	}
 	if got := strings.Fields(string(out)); len(got) != 1 || got[0] != "github.com/hardenvm/hardenvm/pkg/gpt" {
 		t.Errorf("pkg/gpt depends on %v; keep it to the standard library", got)
+	}
+}
+
+func TestReadFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := ReadFile(filepath.Join(dir, "missing")); err == nil {
+		t.Error("missing file accepted")
+	}
+	p := filepath.Join(dir, "zeros")
+	os.WriteFile(p, make([]byte, 1<<20), 0o644)
+	_, err := ReadFile(p)
+	if !errors.Is(err, ErrNoTable) || !strings.Contains(err.Error(), p) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("ReadFile(zeros) = %v, want ErrNoTable naming the file, on one line", err)
 	}
 }

@@ -2,10 +2,11 @@ package gpt
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
+	"strings"
 )
 
 // maxArray bounds the entry array a header may claim, so that a hostile
@@ -17,7 +18,7 @@ const maxArray = 1 << 20
 // if that is damaged, the backup at the last sector. Unused entries (zero
 // type GUID) are left out of Partitions; Number keeps each entry's place.
 func Read(r io.ReaderAt, size int64) (*Table, error) {
-	var errs []error
+	var errs []string
 	for _, ss := range []int64{512, 4096} {
 		sectors := size / ss
 		if sectors < 3 {
@@ -28,13 +29,13 @@ func Read(r io.ReaderAt, size int64) (*Table, error) {
 			if err == nil {
 				return t, nil
 			}
-			errs = append(errs, err)
+			errs = append(errs, err.Error())
 		}
 	}
 	if len(errs) == 0 {
 		return nil, fmt.Errorf("%w: disk of %d bytes is too small", ErrNoTable, size)
 	}
-	return nil, fmt.Errorf("%w: %w", ErrNoTable, errors.Join(errs...))
+	return nil, fmt.Errorf("%w (%s)", ErrNoTable, strings.Join(errs, "; "))
 }
 
 func readAt(r io.ReaderAt, ss, lba int64, sectors uint64) (*Table, error) {
@@ -109,6 +110,25 @@ func readAt(r io.ReaderAt, ss, lba int64, sectors uint64) (*Table, error) {
 	}
 	if err := checkEntries(t.Partitions, t.FirstUsableLBA, t.LastUsableLBA); err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return t, nil
+}
+
+// ReadFile reads the partition table of a disk image or a block device
+// (whose size Stat does not report, so it is found by seeking to the end).
+func ReadFile(path string) (*Table, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("gpt: %w", err)
+	}
+	defer f.Close()
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, fmt.Errorf("gpt: %s: %w", path, err)
+	}
+	t, err := Read(f, size)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return t, nil
 }
