@@ -1,0 +1,95 @@
+package efivars
+
+import (
+	"encoding/binary"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestGUID(t *testing.T) {
+	// EFI_GLOBAL_VARIABLE as edk2 lays it out in memory.
+	want := GUID{0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c}
+	if GlobalVariable != want {
+		t.Errorf("GlobalVariable = %x, want %x", GlobalVariable[:], want[:])
+	}
+	if s := want.String(); s != "8be4df61-93ca-11d2-aa0d-00e098032b8c" {
+		t.Errorf("String() = %s", s)
+	}
+	for _, bad := range []string{"", "8be4df61-93ca-11d2-aa0d-00e098032b8", "8be4df61x93ca-11d2-aa0d-00e098032b8c", "zbe4df61-93ca-11d2-aa0d-00e098032b8c"} {
+		if _, err := ParseGUID(bad); err == nil {
+			t.Errorf("ParseGUID(%q) accepted", bad)
+		}
+	}
+}
+
+func TestTimeOf(t *testing.T) {
+	got, err := TimeOf(time.Date(2026, 11, 27, 13, 4, 5, 999, time.FixedZone("X", 3600)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Time{Year: 2026, Month: 11, Day: 27, Hour: 12, Minute: 4, Second: 5}
+	if got != want {
+		t.Errorf("TimeOf() = %+v, want %+v (UTC, no nanoseconds)", got, want)
+	}
+	if s := got.String(); s != "2026-11-27T12:04:05Z" {
+		t.Errorf("String() = %s", s)
+	}
+}
+
+func TestAttributesString(t *testing.T) {
+	for a, want := range map[Attributes]string{0: "0x0", 0x27: "NV|BS|RT|AT", 0x103: "NV|BS|0x100"} {
+		if got := a.String(); got != want {
+			t.Errorf("%#x.String() = %s, want %s", uint32(a), got, want)
+		}
+	}
+}
+
+func TestSignatureListsRoundTrip(t *testing.T) {
+	owner := MustGUID("11111111-2222-3333-4444-555555555555")
+	lists := []SignatureList{
+		SHA256List(owner, [32]byte{1}, [32]byte{2}, [32]byte{3}),
+		{Type: MustGUID("01020304-0506-0708-090a-0b0c0d0e0f10"), Header: []byte{9, 9}, Signatures: []Signature{{Owner: owner, Data: []byte{}}}},
+	}
+	b, err := MarshalSignatureLists(lists)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 28 + 3*48 + 28 + 2 + 16; len(b) != want {
+		t.Errorf("encoded %d bytes, want %d", len(b), want)
+	}
+	got, err := ParseSignatureLists(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(lists, got); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseSignatureListsErrors(t *testing.T) {
+	good, _ := MarshalSignatureLists([]SignatureList{SHA256List(GUID{}, [32]byte{})})
+	le := binary.LittleEndian
+	tests := []struct {
+		name   string
+		mutate func([]byte) []byte
+		want   string
+	}{
+		{"short header", func(b []byte) []byte { return b[:27] }, "a list header needs 28"},
+		{"list past the end", func(b []byte) []byte { return b[:len(b)-1] }, "only 75 bytes left"},
+		{"header too big", func(b []byte) []byte { le.PutUint32(b[20:], 100); return b }, "header size 100"},
+		{"signature smaller than owner", func(b []byte) []byte { le.PutUint32(b[24:], 15); return b }, "smaller than its owner"},
+		{"not a multiple", func(b []byte) []byte { le.PutUint32(b[24:], 47); return b }, "not a multiple"},
+		{"no signatures", func(b []byte) []byte { le.PutUint32(b[16:], 28); return b[:28] }, "no signatures"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := tt.mutate(append([]byte{}, good...))
+			if _, err := ParseSignatureLists(b); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
