@@ -264,7 +264,7 @@ func writeFTWHeader(b []byte, state uint8) {
 	q[0] = state
 	binary.LittleEndian.PutUint64(q[24:], 1) // NumberOfWrites
 	binary.LittleEndian.PutUint64(q[32:], 0) // PrivateDataSize
-	q[ftwWriteHeader] = 0xff &^ 1             // a record: BootBlockUpdate only
+	q[ftwWriteHeader] = 0xff &^ 1            // a record: BootBlockUpdate only
 }
 
 func TestFTW(t *testing.T) {
