@@ -93,3 +93,17 @@ func TestParseSignatureListsErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestVariableData(t *testing.T) {
+	got := VariableData("db", ImageSecurityDatabase, []byte{0xaa})
+	want := append(append([]byte{}, ImageSecurityDatabase[:]...),
+		2, 0, 0, 0, 0, 0, 0, 0, // name length in characters
+		1, 0, 0, 0, 0, 0, 0, 0, // data length
+		'd', 0, 'b', 0, 0xaa)
+	if !cmp.Equal(got, want) {
+		t.Errorf("VariableData = %x, want %x", got, want)
+	}
+	if got := VariableData("dbx", ImageSecurityDatabase, nil); len(got) != 16+8+8+6 {
+		t.Errorf("absent dbx: %d bytes", len(got))
+	}
+}
