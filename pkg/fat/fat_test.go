@@ -228,6 +228,16 @@ func TestWriteErrors(t *testing.T) {
 		{"label", []File{f("a", "1")}, Options{Label: "TOO LONG LABEL"}, "longer than 11"},
 		{"label char", []File{f("a", "1")}, Options{Label: "esp"}, "not allowed"},
 	}
+	var many []File
+	for i := range 3200 { // 3200 × 21 entries > 65536
+		many = append(many, File{Path: fmt.Sprintf("d/%0250d", i)})
+	}
+	tests = append(tests, struct {
+		name  string
+		files []File
+		opt   Options
+		want  string
+	}{"huge directory", many, Options{}, "more than 65536 entries"})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Write(discard{}, tt.files, tt.opt)

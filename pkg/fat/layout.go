@@ -14,6 +14,7 @@ const (
 	defaultSize  = 64 << 20
 	mib          = 1 << 20
 	firstCluster = 2
+	maxDirBytes  = 65536 * 32 // a directory holds at most 65536 entries
 )
 
 // ErrTooSmall means the requested size cannot hold the files, or is below

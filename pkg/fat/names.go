@@ -86,10 +86,13 @@ func basis(name string) (base, ext string) {
 	return base, ext
 }
 
-// aliasShort generates "BASE~N.EXT" with the smallest N not in used.
-func aliasShort(name string, used map[[11]byte]bool) ([11]byte, error) {
+// aliasShort generates "BASE~N.EXT" with the smallest N not in used,
+// starting the search where the last alias with that basis left off.
+func aliasShort(name string, used map[[11]byte]bool, next map[string]int) ([11]byte, error) {
 	base, ext := basis(name)
-	for n := 1; n < 1000000; n++ {
+	key := base + "." + ext
+	for n := max(next[key], 1); n < 1000000; n++ {
+		next[key] = n + 1
 		tail := fmt.Sprintf("~%d", n)
 		b := base
 		if len(b)+len(tail) > 8 {

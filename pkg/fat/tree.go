@@ -29,6 +29,7 @@ type node struct {
 	dir      bool
 	file     *File
 	children []*node
+	byName   map[string]*node // children by upper-case name: FAT names ignore case
 	short    [11]byte
 	long     bool // needs long name entries
 	cluster  uint32
@@ -48,7 +49,7 @@ func (n *node) entries() int {
 // buildTree turns the flat list into a tree, refusing bad names and
 // names that clash in FAT's case-insensitive namespace.
 func buildTree(files []File) (*node, error) {
-	root := &node{dir: true}
+	root := &node{dir: true, byName: map[string]*node{}}
 	for i := range files {
 		f := &files[i]
 		parts := strings.Split(strings.Trim(f.Path, "/"), "/")
@@ -67,16 +68,16 @@ func buildTree(files []File) (*node, error) {
 				return nil, fmt.Errorf("fat: %s: %w", f.Path, err)
 			}
 			last := j == len(parts)-1
-			var c *node
-			for _, x := range d.children {
-				if strings.EqualFold(x.name, name) {
-					c = x
-				}
-			}
+			key := strings.ToUpper(name)
+			c := d.byName[key]
 			switch {
 			case c == nil:
 				c = &node{name: name, path: strings.Join(parts[:j+1], "/"), dir: !last || f.Dir}
+				if c.dir {
+					c.byName = map[string]*node{}
+				}
 				d.children = append(d.children, c)
+				d.byName[key] = c
 			case c.name != name:
 				return nil, fmt.Errorf("fat: %s: clashes with %s (FAT names ignore case)", f.Path, c.path)
 			case last && (!c.dir || !f.Dir) || !last && !c.dir:
@@ -96,6 +97,7 @@ func buildTree(files []File) (*node, error) {
 func (d *node) assignShort() error {
 	sort.Slice(d.children, func(i, j int) bool { return d.children[i].name < d.children[j].name })
 	used := map[[11]byte]bool{}
+	next := map[string]int{}
 	for _, c := range d.children {
 		if s, ok := exactShort(c.name); ok {
 			c.short = s
@@ -106,7 +108,7 @@ func (d *node) assignShort() error {
 		if _, ok := exactShort(c.name); ok {
 			continue
 		}
-		s, err := aliasShort(c.name, used)
+		s, err := aliasShort(c.name, used, next)
 		if err != nil {
 			return fmt.Errorf("fat: %s: %w", c.path, err)
 		}

@@ -68,6 +68,9 @@ func Write(w io.WriterAt, files []File, opt Options) (Info, error) {
 	var used uint32
 	for _, e := range extents {
 		used += e.count
+		if e.n.dir && int64(e.count)*g.clusterSize() > maxDirBytes {
+			return Info{}, fmt.Errorf("fat: directory /%s has more than %d entries", e.n.path, maxDirBytes/32)
+		}
 	}
 	if used > g.clusters {
 		return Info{}, fmt.Errorf("%w: the files need %d clusters of %d bytes, %d bytes hold %d",
