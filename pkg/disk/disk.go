@@ -11,8 +11,9 @@
 // not written, so the output is sparse where the file system allows. The
 // output appears atomically, complete or not at all.
 //
-// Nothing is random. A partition without a GUID gets
-// gpt.NewGUID("partition-content", type, SHA-256 of its whole region), and
+// Nothing is random. Partition i (0-based) without a GUID gets
+// gpt.NewGUID("partition-content", [i], type, name, SHA-256 of its whole
+// region), and
 // the disk GUID follows from the entries (see gpt.Table.Write), so the
 // same contents always give the same bytes.
 package disk
@@ -96,7 +97,7 @@ func Write(path string, l Layout) (*Result, error) {
 			if _, err := io.Copy(h, io.NewSectionReader(f.File, off, size)); err != nil {
 				return nil, fmt.Errorf("disk: hashing partition %q: %w", p.Name, err)
 			}
-			gp.GUID = gpt.NewGUID([]byte("partition-content"), gp.Type[:], h.Sum(nil))
+			gp.GUID = gpt.NewGUID([]byte("partition-content"), []byte{byte(i)}, gp.Type[:], []byte(gp.Name), h.Sum(nil))
 		}
 	}
 	t.Partitions = parts

@@ -284,3 +284,15 @@ func TestBuildErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestEqualPartitionsGetDistinctGUIDs(t *testing.T) {
+	in := newInputs(t)
+	im := in.image()
+	im.Extra = []Partition{{Type: gpt.TypeLinuxData, Name: "spare", Size: 1 << 20},
+		{Type: gpt.TypeLinuxData, Name: "spare", Size: 1 << 20}}
+	_, res := build(t, im)
+	p := res.Table.Partitions
+	if g1, g2 := p[len(p)-2].GUID, p[len(p)-1].GUID; g1 == g2 {
+		t.Errorf("two empty partitions of one type and name share GUID %s", g1)
+	}
+}

@@ -167,6 +167,7 @@ func TestWriteErrors(t *testing.T) {
 		{"into backup", func(tb *Table) { tb.Partitions[3].LastLBA = tb.Sectors - 33 }, "outside the usable range"},
 		{"inverted", func(tb *Table) { tb.Partitions[3].LastLBA = tb.Partitions[3].FirstLBA - 1 }, "outside"},
 		{"zero type", func(tb *Table) { tb.Partitions[0].Type = GUID{} }, "zero type"},
+		{"same GUID", func(tb *Table) { tb.Partitions[0].GUID = tb.Partitions[1].GUID }, "same GUID"},
 		{"long name", func(tb *Table) { tb.Partitions[0].Name = strings.Repeat("x", 37) }, "longer than 36"},
 		{"tiny disk", func(tb *Table) { tb.Sectors = 60; tb.Partitions = nil }, "too small"},
 		{"4K sectors", func(tb *Table) { tb.SectorSize = 4096 }, "not supported"},

@@ -40,6 +40,13 @@ func (t *Table) Write(w io.WriterAt) error {
 	if err := checkEntries(t.Partitions, t.FirstUsableLBA, t.LastUsableLBA); err != nil {
 		return err
 	}
+	seen := map[GUID]int{}
+	for _, p := range t.Partitions {
+		if n, dup := seen[p.GUID]; dup {
+			return fmt.Errorf("gpt: partitions %d and %d have the same GUID %s", n, p.Number, p.GUID)
+		}
+		seen[p.GUID] = p.Number
+	}
 
 	entries := make([]byte, entryArrayB)
 	for i, p := range t.Partitions {
