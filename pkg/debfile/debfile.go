@@ -59,13 +59,40 @@ type Info struct {
 
 var maintainerScripts = map[string]bool{"preinst": true, "postinst": true, "prerm": true, "postrm": true, "config": true}
 
-// Unpack reads a .deb from r into t.
+// Package is a .deb read into memory, ready to be applied to a tree.
+// Reading (decompressing) is the slow part and needs no tree, so callers
+// can Read several packages at once and Apply them in a fixed order.
+type Package struct {
+	Info
+	dataName string // the data.tar member, for errors
+	entries  []entry
+}
+
+type entry struct {
+	hdr  *tar.Header
+	data []byte
+}
+
+// Unpack reads a .deb from r into t: Read, then Apply.
 func Unpack(r io.Reader, t *fstree.Tree, opt Options) (*Info, error) {
+	p, err := Read(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Apply(t, opt); err != nil {
+		return nil, err
+	}
+	return &p.Info, nil
+}
+
+// Read reads and decompresses a whole .deb.
+func Read(r io.Reader) (*Package, error) {
 	ar, err := newArReader(r)
 	if err != nil {
 		return nil, err
 	}
-	info := &Info{}
+	pkg := &Package{}
+	info := &pkg.Info
 	want := []string{"debian-binary", "control.tar", "data.tar"}
 	for step := 0; step < len(want); {
 		name, size, err := ar.next()
@@ -100,13 +127,14 @@ func Unpack(r io.Reader, t *fstree.Tree, opt Options) (*Info, error) {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 		case 2:
-			if err := unpackData(ar, comp, t, opt, info); err != nil {
+			pkg.dataName = name
+			if err := readData(ar, comp, pkg); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 		}
 		step++
 	}
-	return info, nil
+	return pkg, nil
 }
 
 // decompress opens a tar member by the suffix after ".tar".
@@ -188,7 +216,7 @@ func parseControl(b []byte) map[string]string {
 	return m
 }
 
-func unpackData(r io.Reader, comp string, t *fstree.Tree, opt Options, info *Info) error {
+func readData(r io.Reader, comp string, pkg *Package) error {
 	zr, done, err := decompress(r, comp)
 	if err != nil {
 		return err
@@ -203,14 +231,34 @@ func unpackData(r io.Reader, comp string, t *fstree.Tree, opt Options, info *Inf
 		if err != nil {
 			return err
 		}
-		if err := addEntry(t, tr, h, opt); err != nil {
-			return fmt.Errorf("%s: %w", h.Name, err)
+		e := entry{hdr: h}
+		if h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA {
+			if h.Size < 0 {
+				return fmt.Errorf("%s: negative size", h.Name)
+			}
+			var buf bytes.Buffer
+			buf.Grow(int(min(h.Size, 64<<20)))
+			if _, err := io.Copy(&buf, tr); err != nil {
+				return fmt.Errorf("%s: %w", h.Name, err)
+			}
+			e.data = buf.Bytes()
 		}
-		info.Paths = append(info.Paths, h.Name)
+		pkg.entries = append(pkg.entries, e)
+		pkg.Paths = append(pkg.Paths, h.Name)
 	}
 }
 
-func addEntry(t *fstree.Tree, r io.Reader, h *tar.Header, opt Options) error {
+// Apply puts the package's files into t, in the package's order.
+func (p *Package) Apply(t *fstree.Tree, opt Options) error {
+	for _, e := range p.entries {
+		if err := addEntry(t, e.data, e.hdr, opt); err != nil {
+			return fmt.Errorf("%s: %s: %w", p.dataName, e.hdr.Name, err)
+		}
+	}
+	return nil
+}
+
+func addEntry(t *fstree.Tree, data []byte, h *tar.Header, opt Options) error {
 	uid, gid := uint32(h.Uid), uint32(h.Gid)
 	if h.Uid < 0 || h.Gid < 0 || int64(h.Uid) > 1<<32-1 || int64(h.Gid) > 1<<32-1 {
 		return fmt.Errorf("owner %d:%d out of range", h.Uid, h.Gid)
@@ -231,15 +279,7 @@ func addEntry(t *fstree.Tree, r io.Reader, h *tar.Header, opt Options) error {
 		n := &fstree.Node{Type: fstree.Dir, Mode: hdr.Mode, UID: uid, GID: gid, Mtime: h.ModTime}
 		err = t.Add(h.Name, n)
 	case tar.TypeReg, tar.TypeRegA:
-		if h.Size < 0 {
-			return fmt.Errorf("negative size")
-		}
-		var buf bytes.Buffer
-		buf.Grow(int(min(h.Size, 64<<20)))
-		if _, err := io.Copy(&buf, r); err != nil {
-			return err
-		}
-		err = t.WriteFile(h.Name, hdr, fstree.Bytes(buf.Bytes()))
+		err = t.WriteFile(h.Name, hdr, fstree.Bytes(data))
 	case tar.TypeSymlink:
 		err = t.Symlink(h.Linkname, h.Name, hdr)
 	case tar.TypeLink:

@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hardenvm/hardenvm/pkg/debfile"
@@ -38,8 +40,9 @@ type UnpackOptions struct {
 
 // Unpack makes a merged-/usr tree and unpacks debs into it in the order
 // given (callers pass the lock file's order, so a file two packages ship
-// resolves the same way every time). It returns what each package said
-// about itself, in the same order.
+// resolves the same way every time). Packages are decompressed in
+// parallel, one per CPU, and applied to the tree one after the other. It
+// returns what each package said about itself, in the same order.
 func Unpack(debs []Deb, opt UnpackOptions) (*fstree.Tree, []*debfile.Info, error) {
 	log := logger(opt.Log)
 	t := fstree.New()
@@ -47,22 +50,41 @@ func Unpack(debs []Deb, opt UnpackOptions) (*fstree.Tree, []*debfile.Info, error
 	if err := t.MergeUsr(fstree.Header{Mtime: opt.Epoch}); err != nil {
 		return nil, nil, err
 	}
+	start := time.Now()
+	pkgs := make([]*debfile.Package, len(debs))
+	errs := make([]error, len(debs))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, d := range debs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			r, err := d.Open()
+			if err != nil {
+				errs[i] = fmt.Errorf("rootfs: %s: %w", d.Name, err)
+				return
+			}
+			defer r.Close()
+			if pkgs[i], err = debfile.Read(r); err != nil {
+				errs[i] = fmt.Errorf("rootfs: reading %s: %w", d.Name, err)
+			}
+		})
+	}
+	wg.Wait()
 	infos := make([]*debfile.Info, 0, len(debs))
-	for _, d := range debs {
-		r, err := d.Open()
-		if err != nil {
-			return nil, nil, fmt.Errorf("rootfs: %s: %w", d.Name, err)
+	for i, d := range debs {
+		if errs[i] != nil {
+			return nil, nil, errs[i]
 		}
-		info, err := debfile.Unpack(r, t, opt.Deb)
-		r.Close()
-		if err != nil {
+		if err := pkgs[i].Apply(t, opt.Deb); err != nil {
 			return nil, nil, fmt.Errorf("rootfs: unpacking %s: %w", d.Name, err)
 		}
-		if len(info.Scripts) > 0 {
-			log.Debug("maintainer scripts not run", "package", d.Name, "scripts", strings.Join(info.Scripts, ","))
+		if s := pkgs[i].Scripts; len(s) > 0 {
+			log.Debug("maintainer scripts not run", "package", d.Name, "scripts", strings.Join(s, ","))
 		}
-		infos = append(infos, info)
+		infos = append(infos, &pkgs[i].Info)
 	}
+	log.Info("packages unpacked", "count", len(debs), "took", time.Since(start).Round(time.Millisecond))
 	if err := CheckMergedUsr(t); err != nil {
 		return nil, nil, err
 	}
