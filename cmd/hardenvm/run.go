@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 )
 
@@ -27,6 +28,8 @@ type runFlags struct {
 	memory, cpus                                               int
 	noTPM, noStdin                                             bool
 	forwards, channels                                         []string
+	trust                                                      trustFlags
+	insecureSkipVerify                                         bool
 }
 
 func newRunCmd(a *app) *cobra.Command {
@@ -40,9 +43,17 @@ software TPM (swtpm). The serial console is attached to this terminal and
 kept in the state directory's serial.log. The VM is stopped, with its
 swtpm, on --timeout, Ctrl-C or SIGTERM.
 
+An image directory is verified first, as 'hardenvm verify' does (the
+sigstore bundle, every artifact's digest, the verity tree, the UKI's
+signature), with the same --key/--keys/--db-cert trust anchors; run refuses
+to boot an image that fails. --insecure-skip-verify boots without checking,
+with a warning, and is refused for an image whose manifest says it is
+locked.
+
 --accel auto probes that KVM really runs a guest (a bounded test boot) and
 falls back to TCG software emulation when it does not.`,
-		Example: `  hardenvm run out/minimal
+		Example: `  hardenvm run out/minimal --keys keys
+  hardenvm run out/minimal --key vendor-signing.pub
   hardenvm run --kernel vmlinuz --initrd initrd.img --append console=ttyS0 --timeout 2m
   hardenvm run out/minimal --expect 'login:' --timeout 5m --accel tcg`,
 		Args: cobra.MaximumNArgs(1),
@@ -69,6 +80,8 @@ falls back to TCG software emulation when it does not.`,
 	fl.BoolVar(&f.noStdin, "no-stdin", false, "do not forward standard input to the console")
 	fl.StringSliceVar(&f.forwards, "forward", nil, "expose guest TCP port GUEST on 127.0.0.1:HOST (HOST:GUEST, repeatable)")
 	fl.StringSliceVar(&f.channels, "channel", nil, "add a virtio-serial channel NAME (socket in the state directory; repeatable)")
+	f.trust.register(fl)
+	fl.BoolVar(&f.insecureSkipVerify, "insecure-skip-verify", false, "boot the image WITHOUT verifying it (refused for locked images)")
 	return cmd
 }
 
@@ -79,6 +92,11 @@ func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
 	}
 	if (dir == "") == (f.kernel == "") {
 		return usagef("run: give an image directory or --kernel (not both); see 'hardenvm run --help'")
+	}
+	if dir != "" {
+		if err := verifyBeforeRun(ctx, a, dir, f); err != nil {
+			return err
+		}
 	}
 	if f.state == "" {
 		if f.state, err = os.MkdirTemp("", "hardenvm-run-"); err != nil {
@@ -154,6 +172,38 @@ func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
 		m.Stop()
 		return fmt.Errorf("run: VM stopped: %v (serial log %s)", context.Cause(runCtx), m.Config().SerialLog)
 	}
+}
+
+// verifyBeforeRun refuses an image directory that does not verify, unless
+// verification is skipped on purpose for an image that is not locked. The
+// lock flag is read from the manifest before it is verified: tampering with
+// it can only make run refuse --insecure-skip-verify.
+func verifyBeforeRun(ctx context.Context, a *app, dir string, f runFlags) error {
+	if f.insecureSkipVerify {
+		m, err := manifest.Load(dir)
+		if err == nil && m.Locked {
+			return fmt.Errorf("run: %s is a locked image (manifest.json: \"locked\": true): it must be verified before it boots; drop --insecure-skip-verify", dir)
+		}
+		fmt.Fprintf(a.stderr, "hardenvm: WARNING: --insecure-skip-verify: booting %s WITHOUT checking its signature, artifact digests, verity tree or UKI signature\n", dir)
+		a.log.Warn("image not verified", "dir", dir)
+		return nil
+	}
+	o, err := f.trust.options()
+	if err != nil {
+		return fmt.Errorf("run: %s: cannot verify the image (use --insecure-skip-verify to boot it unverified): %w", dir, err)
+	}
+	r, err := verifyDir(ctx, dir, o)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	for _, c := range r.Checks {
+		a.log.Info("verify", "check", c.Name, "artifact", c.Artifact, "status", c.Status, "detail", c.Detail)
+	}
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("run: refusing to boot: %w", err)
+	}
+	a.log.Info("image verified", "dir", dir)
+	return nil
 }
 
 // imageConfig points cfg at a built image directory. The variable store is

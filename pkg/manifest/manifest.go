@@ -29,6 +29,9 @@ type Manifest struct {
 	Name    string `json:"name"`
 	// Epoch is SOURCE_DATE_EPOCH of the build, in seconds.
 	Epoch int64 `json:"sourceDateEpoch"`
+	// Locked images must be verified before they boot: `hardenvm run`
+	// refuses --insecure-skip-verify for them.
+	Locked bool `json:"locked,omitempty"`
 
 	Spec   File      `json:"spec"`
 	Lock   File      `json:"lock"`

@@ -1,0 +1,236 @@
+// Package sign signs an image's manifest.json as a sigstore bundle and
+// checks such bundles, offline.
+//
+// The bundle (manifest.sigstore.json beside the manifest) is the
+// protobuf-specs Bundle in its JSON form, media type
+// application/vnd.dev.sigstore.bundle.v0.3+json, holding a
+// messageSignature: the SHA-256 digest of manifest.json and an ECDSA
+// signature over it. Its verification material is a bare public key, named
+// only by a hint (base64 of SHA-256 over the key's PKIX DER, the RFC 6962
+// key ID), so the verifier must already hold the key: the trust anchor is
+// the publisher's signing.pub, not a certificate authority. This is the
+// shape `cosign verify-blob --key signing.pub --bundle manifest.sigstore.json
+// --insecure-ignore-tlog manifest.json` accepts.
+//
+// Subset: no transparency-log entries are written and any present are not
+// checked (the key alone is trusted); DSSE envelopes and certificate
+// verification material are refused. Keys are what
+// github.com/sigstore/sigstore's signature package loads: ECDSA (P-256 with
+// SHA-256, as `hardenvm keys init` makes), RSA, Ed25519.
+package sign
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/pkg/manifest"
+)
+
+// BundleFileName is the bundle's name in an image directory.
+const BundleFileName = "manifest.sigstore.json"
+
+// MediaType is the media type of the bundles Sign writes (sigstore bundle
+// format v0.3).
+const MediaType = "application/vnd.dev.sigstore.bundle.v0.3+json"
+
+// mediaTypes are the spellings of v0.3 that verifiers accept.
+var mediaTypes = map[string]bool{
+	MediaType: true,
+	"application/vnd.dev.sigstore.bundle+json;version=0.3": true,
+}
+
+var (
+	// ErrBadSignature means the bundle does not verify: the manifest or
+	// the bundle was changed, or it was signed by another key.
+	ErrBadSignature = errors.New("signature does not verify")
+	// ErrManifestChanged (with ErrBadSignature) means the signed file
+	// is not the one the bundle signed.
+	ErrManifestChanged = errors.New("the manifest is not the one that was signed")
+	// ErrMalformed means the bundle is not one this package understands.
+	ErrMalformed = errors.New("malformed sigstore bundle")
+)
+
+// Sign signs dir/manifest.json with key and writes dir/manifest.sigstore.json
+// atomically. The build calls it right after writing the manifest.
+func Sign(dir string, key crypto.Signer) error {
+	payload, err := os.ReadFile(filepath.Join(dir, manifest.FileName))
+	if err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	b, err := SignBytes(payload, key)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, BundleFileName), b, 0o644); err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	return nil
+}
+
+// SignBytes returns the bundle JSON for payload signed by key.
+func SignBytes(payload []byte, key crypto.Signer) ([]byte, error) {
+	signer, err := signature.LoadSigner(key, crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("sign: loading the signing key: %w", err)
+	}
+	sig, err := signer.SignMessage(bytes.NewReader(payload))
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	hint, err := KeyHint(key.Public())
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	digest := sha256.Sum256(payload)
+	b := &protobundle.Bundle{
+		MediaType: MediaType,
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content: &protobundle.VerificationMaterial_PublicKey{
+				PublicKey: &protocommon.PublicKeyIdentifier{Hint: hint},
+			},
+		},
+		Content: &protobundle.Bundle_MessageSignature{
+			MessageSignature: &protocommon.MessageSignature{
+				MessageDigest: &protocommon.HashOutput{
+					Algorithm: protocommon.HashAlgorithm_SHA2_256,
+					Digest:    digest[:],
+				},
+				Signature: sig,
+			},
+		},
+	}
+	// protojson varies its whitespace on purpose; re-indent so the file
+	// is stable and readable.
+	raw, err := protojson.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("sign: BUG: encoding the bundle: %w", err)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		return nil, fmt.Errorf("sign: BUG: indenting the bundle: %w", err)
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
+// KeyHint is the public-key hint bundles carry: base64 of SHA-256 over the
+// PKIX DER of pub.
+func KeyHint(pub crypto.PublicKey) (string, error) {
+	der, err := cryptoutils.MarshalPublicKeyToDER(pub)
+	if err != nil {
+		return "", err
+	}
+	s := sha256.Sum256(der)
+	return base64.StdEncoding.EncodeToString(s[:]), nil
+}
+
+// Fingerprint is the hex SHA-256 of pub's PKIX DER, as `hardenvm keys`
+// shows it.
+func Fingerprint(pub crypto.PublicKey) string {
+	der, err := cryptoutils.MarshalPublicKeyToDER(pub)
+	if err != nil {
+		return ""
+	}
+	s := sha256.Sum256(der)
+	return hex.EncodeToString(s[:])
+}
+
+// VerifyBundle checks dir/manifest.sigstore.json against dir/manifest.json
+// and pub.
+func VerifyBundle(dir string, pub crypto.PublicKey) error {
+	payload, err := os.ReadFile(filepath.Join(dir, manifest.FileName))
+	if err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	bp := filepath.Join(dir, BundleFileName)
+	bundle, err := os.ReadFile(bp)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("sign: %s: the image is not signed (no bundle); sign it with 'hardenvm build' and the artifact-signing key", bp)
+		}
+		return fmt.Errorf("sign: %w", err)
+	}
+	if err := VerifyBytes(payload, bundle, pub); err != nil {
+		return fmt.Errorf("%s: %w", bp, err)
+	}
+	return nil
+}
+
+// VerifyBytes checks that bundle is a valid signature by pub over payload.
+func VerifyBytes(payload, bundle []byte, pub crypto.PublicKey) error {
+	var b protobundle.Bundle
+	if err := protojson.Unmarshal(bundle, &b); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if !mediaTypes[b.GetMediaType()] {
+		return fmt.Errorf("%w: media type %q, want %s", ErrMalformed, b.GetMediaType(), MediaType)
+	}
+	ms := b.GetMessageSignature()
+	if ms == nil {
+		return fmt.Errorf("%w: no messageSignature (DSSE envelopes are not used for manifests)", ErrMalformed)
+	}
+	vm := b.GetVerificationMaterial()
+	if vm == nil || vm.GetPublicKey() == nil {
+		return fmt.Errorf("%w: verification material is not a public key (certificates are not supported)", ErrMalformed)
+	}
+	want, err := KeyHint(pub)
+	if err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	if h := vm.GetPublicKey().GetHint(); h != "" && h != want {
+		return fmt.Errorf("%w: signed by another key (bundle key hint %s, this key's %s)", ErrBadSignature, h, want)
+	}
+	md := ms.GetMessageDigest()
+	if md == nil || md.GetAlgorithm() != protocommon.HashAlgorithm_SHA2_256 {
+		return fmt.Errorf("%w: message digest is not SHA2_256", ErrMalformed)
+	}
+	v, err := signature.LoadVerifier(pub, crypto.SHA256)
+	if err != nil {
+		return fmt.Errorf("sign: loading the public key: %w", err)
+	}
+	// Which file was changed: a signature that fails over a payload whose
+	// digest the bundle does not record means the payload changed; one
+	// that fails although the digests agree means the bundle's signature
+	// (or the key) is wrong.
+	digest := sha256.Sum256(payload)
+	digestOK := subtle.ConstantTimeCompare(md.GetDigest(), digest[:]) == 1
+	if err := v.VerifySignature(bytes.NewReader(ms.GetSignature()), bytes.NewReader(payload)); err != nil {
+		if !digestOK {
+			return fmt.Errorf("%w: %w: its SHA-256 is %x, the bundle signed %x", ErrBadSignature, ErrManifestChanged, digest, md.GetDigest())
+		}
+		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+	}
+	if !digestOK {
+		return fmt.Errorf("%w: the bundle's message digest %x is not the signed manifest's %x", ErrBadSignature, md.GetDigest(), digest)
+	}
+	return nil
+}
+
+// LoadPublicKey reads a PEM public key (signing.pub) or certificate.
+func LoadPublicKey(path string) (crypto.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("sign: public key: %w", err)
+	}
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %s: not a PEM public key: %w", path, err)
+	}
+	return pub, nil
+}

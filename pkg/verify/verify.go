@@ -1,0 +1,327 @@
+// Package verify checks a built image directory before anyone trusts it:
+// the sigstore bundle over manifest.json, then everything the signed
+// manifest vouches for.
+//
+// The checks, in order, each reported on its own:
+//
+//   - bundle: manifest.sigstore.json is a valid signature over
+//     manifest.json by the artifact-signing key (pkg/sign).
+//   - digest: every artifact the manifest lists has its SHA-256 and size;
+//     the manifest must list disk.raw, uki.efi and OVMF_VARS.fd, the files
+//     `hardenvm run` hands to QEMU.
+//   - verity: the root partition of disk.raw checks against its dm-verity
+//     partition and the manifest's root hash, and the two partitions' UUIDs
+//     are the halves of that root hash (the Discoverable Partitions rule
+//     the guest finds them by).
+//   - authenticode: uki.efi carries a valid Authenticode signature by the
+//     db certificate, and its Authenticode digest is the manifest's. The
+//     certificate is the one given (Options.DBCert), or else the UKI's own
+//     signer whose SHA-256 the signed manifest names in keys.db: the trust
+//     still comes from the artifact-signing key.
+//   - config: the config partition's admin signature. Not implemented yet
+//     (the config partition is a later piece of work): it reports whether
+//     the disk has one and is never "ok".
+//
+// Nothing the manifest says is trusted unless the bundle check passed, so
+// a failed bundle check ends the verification. After it, every check runs
+// even when one failed, so that a report names every damaged artifact.
+// Report.Err fails on any failed check.
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/hardenvm/hardenvm/boot/authenticode"
+	"github.com/hardenvm/hardenvm/pkg/disk"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
+	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/sign"
+	"github.com/hardenvm/hardenvm/pkg/verity"
+)
+
+// Artifact names in an image directory.
+const (
+	Disk = "disk.raw"
+	UKI  = "uki.efi"
+	Vars = "OVMF_VARS.fd"
+)
+
+// Required are the artifacts the manifest must cover.
+var Required = []string{Disk, UKI, Vars}
+
+// Status of one check.
+type Status string
+
+const (
+	OK   Status = "ok"
+	Fail Status = "FAIL"
+	Skip Status = "skip"
+)
+
+// Check is the result of one check on one artifact.
+type Check struct {
+	Name     string `json:"check"`
+	Artifact string `json:"artifact"`
+	Status   Status `json:"status"`
+	Detail   string `json:"detail"`
+}
+
+// Report is every check made on an image directory.
+type Report struct {
+	Dir    string  `json:"dir"`
+	OK     bool    `json:"ok"`
+	Checks []Check `json:"checks"`
+}
+
+// Failed returns the failed checks.
+func (r *Report) Failed() []Check {
+	var f []Check
+	for _, c := range r.Checks {
+		if c.Status == Fail {
+			f = append(f, c)
+		}
+	}
+	return f
+}
+
+// Err is nil when every check passed (or was skipped), and otherwise one
+// line naming the failing artifacts and the first failure.
+func (r *Report) Err() error {
+	f := r.Failed()
+	if len(f) == 0 {
+		return nil
+	}
+	var names []string
+	for _, c := range f {
+		if !slices.Contains(names, c.Artifact) {
+			names = append(names, c.Artifact)
+		}
+	}
+	return fmt.Errorf("%w: %s: %s failed verification (%s %s: %s)",
+		ErrFailed, r.Dir, strings.Join(names, ", "), f[0].Artifact, f[0].Name, f[0].Detail)
+}
+
+// ErrFailed is matched (errors.Is) by Report.Err's errors.
+var ErrFailed = errors.New("verification failed")
+
+// Options are the trust anchors.
+type Options struct {
+	// PublicKey is the artifact-signing public key (signing.pub). Required.
+	PublicKey crypto.PublicKey
+	// DBCert, when set, is the only certificate uki.efi may be signed by.
+	DBCert *x509.Certificate
+}
+
+// Dir verifies the image directory dir. The error is for a call that could
+// not verify at all (no key); a verification failure is in the report.
+func Dir(ctx context.Context, dir string, o Options) (*Report, error) {
+	if o.PublicKey == nil {
+		return nil, errors.New("verify: no artifact-signing public key")
+	}
+	r := &Report{Dir: dir}
+	add := func(name, artifact string, st Status, format string, args ...any) {
+		r.Checks = append(r.Checks, Check{Name: name, Artifact: artifact, Status: st, Detail: fmt.Sprintf(format, args...)})
+	}
+
+	// bundle
+	if err := sign.VerifyBundle(dir, o.PublicKey); err != nil {
+		artifact := sign.BundleFileName
+		if _, serr := os.Stat(filepath.Join(dir, manifest.FileName)); errors.Is(err, sign.ErrManifestChanged) || serr != nil {
+			artifact = manifest.FileName
+		}
+		add("bundle", artifact, Fail, "%v", trimDir(err, dir))
+		add("manifest", manifest.FileName, Skip, "no further checks: nothing an unsigned manifest says can be trusted")
+		return r, nil
+	} else {
+		add("bundle", manifest.FileName, OK, "signed by the artifact-signing key sha256:%s", sign.Fingerprint(o.PublicKey)[:16])
+	}
+
+	m, err := manifest.Load(dir)
+	if err != nil {
+		add("manifest", manifest.FileName, Fail, "%v", trimDir(err, dir))
+		r.OK = false
+		return r, nil
+	}
+
+	// digest
+	names := make([]string, 0, len(m.Artifacts))
+	for n := range m.Artifacts {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range Required {
+		if _, ok := m.Artifacts[n]; !ok {
+			add("digest", n, Fail, "the manifest does not list %s, so nothing vouches for it", n)
+		}
+	}
+	for _, n := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		want := m.Artifacts[n]
+		if !filepath.IsLocal(n) || strings.ContainsAny(n, `/\`) {
+			add("digest", n, Fail, "artifact name %q is not a plain file name", n)
+			continue
+		}
+		got, err := manifest.HashFile(filepath.Join(dir, n))
+		switch {
+		case err != nil:
+			add("digest", n, Fail, "%v", trimDir(err, dir))
+		case got.SHA256 != want.SHA256 || got.Size != want.Size:
+			add("digest", n, Fail, "sha256 %s (%d bytes), the manifest says %s (%d bytes)", short(got.SHA256), got.Size, short(want.SHA256), want.Size)
+		default:
+			add("digest", n, OK, "sha256 %s, %d bytes", short(got.SHA256), got.Size)
+		}
+	}
+
+	// verity, from the disk's partition table; then authenticode; then
+	// the config partition
+	cfg := checkDisk(ctx, add, filepath.Join(dir, Disk), m)
+	checkUKI(add, filepath.Join(dir, UKI), m, o.DBCert)
+	if cfg != nil {
+		add("config", Disk, Skip, "config partition %d present; its admin signature is not checked yet (covered only by disk.raw's digest)", cfg.Number)
+	} else {
+		add("config", Disk, Skip, "no config partition")
+	}
+
+	r.OK = len(r.Failed()) == 0
+	return r, nil
+}
+
+type addFunc func(name, artifact string, st Status, format string, args ...any)
+
+// checkDisk runs the verity check and returns the config partition.
+func checkDisk(ctx context.Context, add addFunc, path string, m *manifest.Manifest) *gpt.Partition {
+	f, err := os.Open(path)
+	if err != nil {
+		add("verity", Disk, Fail, "%v", err)
+		return nil
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		add("verity", Disk, Fail, "%v", err)
+		return nil
+	}
+	t, err := gpt.Read(f, st.Size())
+	if err != nil {
+		add("verity", Disk, Fail, "partition table: %v", err)
+		return nil
+	}
+	var root, ver, cfg *gpt.Partition
+	for i, p := range t.Partitions {
+		switch {
+		case p.Type == gpt.TypeRootX86_64:
+			root = &t.Partitions[i]
+		case p.Type == gpt.TypeRootVerityX86_64:
+			ver = &t.Partitions[i]
+		case p.Name == disk.NameConfig:
+			cfg = &t.Partitions[i]
+		}
+	}
+	checkVerity(ctx, add, f, t, root, ver, m)
+	return cfg
+}
+
+func checkVerity(ctx context.Context, add addFunc, f *os.File, t *gpt.Table, root, ver *gpt.Partition, m *manifest.Manifest) {
+	if root == nil || ver == nil {
+		add("verity", Disk, Fail, "no root and root-verity partitions in the partition table")
+		return
+	}
+	want, err := hex.DecodeString(m.Root.RootHash)
+	if err != nil || len(want) < 32 {
+		add("verity", manifest.FileName, Fail, "the manifest's root hash %q is not a hex digest", m.Root.RootHash)
+		return
+	}
+	if !bytes.Equal(root.GUID[:], want[:16]) || !bytes.Equal(ver.GUID[:], want[len(want)-16:]) {
+		add("verity", Disk, Fail, "partition UUIDs %s/%s are not the halves of the manifest's root hash %s",
+			root.GUID, ver.GUID, short(m.Root.RootHash))
+		return
+	}
+	ss := t.SectorSize
+	data := io.NewSectionReader(f, root.Offset(ss), root.Size(ss))
+	hash := io.NewSectionReader(f, ver.Offset(ss), ver.Size(ss))
+	res, err := verity.Verify(ctx, data, data.Size(), hash, hash.Size(), want)
+	if err != nil {
+		add("verity", Disk, Fail, "root partition %d: %v", root.Number, err)
+		return
+	}
+	add("verity", Disk, OK, "root partition %d (%d blocks of %d) matches root hash %s", root.Number, res.DataBlocks, res.DataBlockSize, short(m.Root.RootHash))
+}
+
+func checkUKI(add addFunc, path string, m *manifest.Manifest, pinned *x509.Certificate) {
+	img, err := os.ReadFile(path)
+	if err != nil {
+		add("authenticode", UKI, Fail, "%v", err)
+		return
+	}
+	if m.Keys.DB == "" && pinned == nil {
+		add("authenticode", manifest.FileName, Fail, "the manifest names no db certificate (keys.db) and none was given")
+		return
+	}
+	cert := pinned
+	if pinned != nil {
+		if fp := fingerprint(pinned); m.Keys.DB != "" && fp != m.Keys.DB {
+			add("authenticode", manifest.FileName, Fail, "the manifest's db certificate is sha256:%s, the one given is sha256:%s", short(m.Keys.DB), short(fp))
+			return
+		}
+	} else {
+		signers, err := authenticode.Signers(img)
+		if err != nil {
+			add("authenticode", UKI, Fail, "%v", err)
+			return
+		}
+		for _, c := range signers {
+			if fingerprint(c) == m.Keys.DB {
+				cert = c
+			}
+		}
+		if cert == nil {
+			add("authenticode", UKI, Fail, "not signed by the db certificate the manifest names (sha256:%s)", short(m.Keys.DB))
+			return
+		}
+	}
+	if err := authenticode.Verify(img, cert); err != nil {
+		add("authenticode", UKI, Fail, "%v", err)
+		return
+	}
+	d, err := authenticode.Digest(img)
+	if err != nil {
+		add("authenticode", UKI, Fail, "%v", err)
+		return
+	}
+	if got := hex.EncodeToString(d); m.UKI.Authenticode != "" && got != m.UKI.Authenticode {
+		add("authenticode", UKI, Fail, "Authenticode digest %s, the manifest says %s", short(got), short(m.UKI.Authenticode))
+		return
+	}
+	add("authenticode", UKI, OK, "signed by %q (sha256:%s)", cert.Subject.CommonName, short(fingerprint(cert)))
+}
+
+func fingerprint(c *x509.Certificate) string {
+	s := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(s[:])
+}
+
+func short(h string) string {
+	if len(h) > 16 {
+		return h[:16] + "…"
+	}
+	return h
+}
+
+// trimDir keeps error text short: paths inside dir are shown relative.
+func trimDir(err error, dir string) string {
+	return strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "")
+}
