@@ -55,7 +55,7 @@ func TestSignVerify(t *testing.T) {
 	var got struct {
 		MediaType            string
 		VerificationMaterial struct {
-			PublicKey struct{ Hint string }
+			PublicKey   struct{ Hint string }
 			TlogEntries []any
 		}
 		MessageSignature struct {
