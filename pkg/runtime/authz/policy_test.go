@@ -57,16 +57,28 @@ func TestDecideRecorded(t *testing.T) {
 		settings func(*runtime.Settings)
 		want     string // "" allowed, else the refusal
 	}{
-		{fixture: "ping", settings: func(s *runtime.Settings) { s.CommandList = runtime.CommandList{Type: "allow", Commands: []string{"image ls"}} }},
+		{fixture: "ping", settings: func(s *runtime.Settings) {
+			s.CommandList = runtime.CommandList{Type: "allow", Commands: []string{"image ls"}}
+		}},
 		{fixture: "push"},
-		{fixture: "push", settings: func(s *runtime.Settings) { s.CommandList = runtime.CommandList{Type: "deny", Commands: []string{"push"}} },
+		{fixture: "push", settings: func(s *runtime.Settings) {
+			s.CommandList = runtime.CommandList{Type: "deny", Commands: []string{"push"}}
+		},
 			want: `hardenvm: docker command "image push" (POST /v1.41/images/127.0.0.1:9/hardenvm/battery/push?tag=test) is not allowed by the admin policy (enhancedContainerIsolation.dockerSocketMount.commandList)`},
-		{fixture: "push", settings: func(s *runtime.Settings) { s.CommandList = runtime.CommandList{Type: "deny", Commands: []string{"image*"}} },
+		{fixture: "push", settings: func(s *runtime.Settings) {
+			s.CommandList = runtime.CommandList{Type: "deny", Commands: []string{"image*"}}
+		},
 			want: `hardenvm: docker command "image push" (POST /v1.41/images/127.0.0.1:9/hardenvm/battery/push?tag=test) is not allowed by the admin policy (enhancedContainerIsolation.dockerSocketMount.commandList)`},
-		{fixture: "push", settings: func(s *runtime.Settings) { s.CommandList = runtime.CommandList{Type: "deny", Commands: []string{"container*"}} }},
-		{fixture: "volume-ls", settings: func(s *runtime.Settings) { s.CommandList = runtime.CommandList{Type: "allow", Commands: []string{"image*"}} },
+		{fixture: "push", settings: func(s *runtime.Settings) {
+			s.CommandList = runtime.CommandList{Type: "deny", Commands: []string{"container*"}}
+		}},
+		{fixture: "volume-ls", settings: func(s *runtime.Settings) {
+			s.CommandList = runtime.CommandList{Type: "allow", Commands: []string{"image*"}}
+		},
 			want: `hardenvm: docker command "volume ls" (GET /v1.41/volumes) is not allowed by the admin policy (enhancedContainerIsolation.dockerSocketMount.commandList)`},
-		{fixture: "volume-ls", settings: func(s *runtime.Settings) { s.CommandList = runtime.CommandList{Type: "allow", Commands: []string{"volume*"}} }},
+		{fixture: "volume-ls", settings: func(s *runtime.Settings) {
+			s.CommandList = runtime.CommandList{Type: "allow", Commands: []string{"volume*"}}
+		}},
 		{fixture: "pull"},
 		{fixture: "pull", settings: func(s *runtime.Settings) { s.RegistryAllowList = []string{"127.0.0.1:5000"} },
 			want: `hardenvm: pulling 127.0.0.1:9/hardenvm/none from registry 127.0.0.1:9 is not allowed by the admin policy (registryAllowList)`},

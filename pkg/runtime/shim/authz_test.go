@@ -116,7 +116,9 @@ func TestDockerAuthz(t *testing.T) {
 	}
 
 	t.Run("push-denied", func(t *testing.T) {
-		set(t, func(s *runtime.Settings) { s.CommandList = runtime.CommandList{Type: "deny", Commands: []string{"push"}} })
+		set(t, func(s *runtime.Settings) {
+			s.CommandList = runtime.CommandList{Type: "deny", Commands: []string{"push"}}
+		})
 		ref := "127.0.0.1:9/hardenvm/battery:test" // loopback: never leaves the machine
 		if _, err := e.docker(t, 30*time.Second, "tag", e.image, ref); err != nil {
 			t.Fatal(err)
@@ -128,7 +130,9 @@ func TestDockerAuthz(t *testing.T) {
 		}
 	})
 	t.Run("command-allow-list", func(t *testing.T) {
-		set(t, func(s *runtime.Settings) { s.CommandList = runtime.CommandList{Type: "allow", Commands: []string{"image*", "version"}} })
+		set(t, func(s *runtime.Settings) {
+			s.CommandList = runtime.CommandList{Type: "allow", Commands: []string{"image*", "version"}}
+		})
 		if _, err := e.docker(t, 30*time.Second, "image", "ls"); err != nil {
 			t.Fatalf("image ls: %v", err)
 		}

@@ -32,10 +32,16 @@ func TestMain(m *testing.M) {
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
+	// The tests' containers lived under one parent cgroup; runc removes
+	// each container's own, the empty parent goes here.
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/hardenvm-test")
+	for _, p := range append(parents, "/sys/fs/cgroup/hardenvm-test") {
+		os.Remove(p)
+	}
 	os.Exit(code)
 }
 
-func build(t *testing.T) (shimBin, attemptsBin string) {
+func build(t testing.TB) (shimBin, attemptsBin string) {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "hardenvm-shim-test-")
@@ -71,7 +77,7 @@ type harness struct {
 
 var seq atomic.Int64
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	testenv.Root(t)
 	runc := testenv.Tool(t, "runc", "runc")
@@ -88,7 +94,7 @@ func newHarness(t *testing.T) *harness {
 }
 
 // id returns a fresh container ID for t.
-func (h *harness) id(t *testing.T) string {
+func (h *harness) id(t testing.TB) string {
 	n := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
 	if len(n) > 40 {
 		n = n[:40]
@@ -99,7 +105,7 @@ func (h *harness) id(t *testing.T) string {
 // bundle makes a bundle from a Docker-generated config in
 // ../testdata/docker (with the engine-specific bits replaced by test
 // files) and a busybox rootfs holding the attempt battery.
-func (h *harness) bundle(t *testing.T, id, config string, args []string, mutate func(*specs.Spec)) string {
+func (h *harness) bundle(t testing.TB, id, config string, args []string, mutate func(*specs.Spec)) string {
 	t.Helper()
 	dir := t.TempDir()
 	rootfs := filepath.Join(dir, "rootfs")
@@ -153,7 +159,7 @@ func (h *harness) bundle(t *testing.T, id, config string, args []string, mutate 
 	return dir
 }
 
-func copyFile(t *testing.T, src, dst string, perm os.FileMode) {
+func copyFile(t testing.TB, src, dst string, perm os.FileMode) {
 	t.Helper()
 	b, err := os.ReadFile(src)
 	if err != nil {
@@ -165,7 +171,7 @@ func copyFile(t *testing.T, src, dst string, perm os.FileMode) {
 }
 
 // global returns the runtime's global flags: ours first, then runc's.
-func (h *harness) global(t *testing.T) []string {
+func (h *harness) global(t testing.TB) []string {
 	t.Helper()
 	sp := filepath.Join(h.dir, "settings.json")
 	b, _ := json.Marshal(h.settings)
@@ -179,7 +185,7 @@ func (h *harness) global(t *testing.T) []string {
 }
 
 // runtimeCmd runs the shim (or, with bare, runc itself) with args.
-func (h *harness) cmd(ctx context.Context, t *testing.T, bare bool, args ...string) *exec.Cmd {
+func (h *harness) cmd(ctx context.Context, t testing.TB, bare bool, args ...string) *exec.Cmd {
 	if bare {
 		return exec.CommandContext(ctx, h.runc, append([]string{"--root", filepath.Join(h.dir, "runc")}, args...)...)
 	}
@@ -188,7 +194,7 @@ func (h *harness) cmd(ctx context.Context, t *testing.T, bare bool, args ...stri
 
 // run runs a container in the foreground and returns its output and the
 // runtime's exit code; the container is deleted afterwards whatever happens.
-func (h *harness) run(t *testing.T, id, bundle string) (stdout, stderr string, code int) {
+func (h *harness) run(t testing.TB, id, bundle string) (stdout, stderr string, code int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -216,7 +222,7 @@ func (h *harness) delete(id string) {
 }
 
 // results decodes the battery's JSON lines.
-func results(t *testing.T, out string) map[string]attempts.Result {
+func results(t testing.TB, out string) map[string]attempts.Result {
 	t.Helper()
 	rs := map[string]attempts.Result{}
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -234,7 +240,7 @@ func results(t *testing.T, out string) map[string]attempts.Result {
 
 // attempt runs one attempt of the battery in a fresh container made from
 // config and returns its result.
-func (h *harness) attempt(t *testing.T, config string, mutate func(*specs.Spec), name string, args ...string) attempts.Result {
+func (h *harness) attempt(t testing.TB, config string, mutate func(*specs.Spec), name string, args ...string) attempts.Result {
 	t.Helper()
 	id := h.id(t)
 	b := h.bundle(t, id, config, append([]string{"/attempts", name}, args...), mutate)
