@@ -1,0 +1,280 @@
+// Package build is the image pipeline behind `hardenvm build`: from a spec
+// and its lock file to a directory holding disk.raw, uki.efi,
+// OVMF_VARS.fd and manifest.json.
+//
+// It runs without root and reads only what the lock pins (plus the key set,
+// the guest init binary and the firmware variable template, which the
+// manifest records by digest). The same inputs give the same bytes: every
+// timestamp is the build's epoch (SOURCE_DATE_EPOCH), every UUID, salt and
+// GUID is derived from content, and the Authenticode signature carries no
+// signing time. The output directory appears whole or not at all.
+package build
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hardenvm/hardenvm/boot/authenticode"
+	"github.com/hardenvm/hardenvm/boot/bootparams"
+	"github.com/hardenvm/hardenvm/boot/initramfs"
+	"github.com/hardenvm/hardenvm/boot/uki"
+	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/pkg/deb"
+	"github.com/hardenvm/hardenvm/pkg/disk"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
+	"github.com/hardenvm/hardenvm/pkg/fat"
+	"github.com/hardenvm/hardenvm/pkg/fstree"
+	"github.com/hardenvm/hardenvm/pkg/keys"
+	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/rootfs"
+	"github.com/hardenvm/hardenvm/pkg/spec"
+	"github.com/hardenvm/hardenvm/pkg/verity"
+)
+
+// Artifact names in the output directory.
+const (
+	DiskFile = "disk.raw"
+	UKIFile  = "uki.efi"
+	VarsFile = "OVMF_VARS.fd"
+)
+
+// DefaultVarsTemplate is Debian ovmf's empty variable store.
+const DefaultVarsTemplate = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+
+// Options configure a build.
+type Options struct {
+	Spec string // the image spec; its lock file sits beside it
+	Out  string // output directory, replaced as a whole on success
+	Keys string // key set directory (hardenvm keys init)
+	// Init is the static guest init binary (make build puts it in
+	// bin/hardenvm-init).
+	Init string
+	// VarsTemplate is the firmware's empty variable store;
+	// DefaultVarsTemplate when empty.
+	VarsTemplate string
+	Mirror       string     // Debian mirror; the host's apt sources when empty
+	Cache        *deb.Cache // download cache; the user cache when nil
+	// Epoch is SOURCE_DATE_EPOCH: every timestamp in the image.
+	Epoch time.Time
+	// Terminal gets a line per step when not nil (a terminal).
+	Terminal io.Writer
+	Log      *slog.Logger
+}
+
+// Build runs the whole pipeline and returns the manifest it wrote.
+func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.VarsTemplate == "" {
+		o.VarsTemplate = DefaultVarsTemplate
+	}
+	p := &progress{term: o.Terminal, log: o.Log, total: 10}
+	defer p.end()
+
+	p.begin("reading the spec, lock and keys")
+	s, lock, err := spec.LoadLocked(o.Spec)
+	if err != nil {
+		return nil, err
+	}
+	set, err := keys.Load(o.Keys)
+	if err != nil {
+		return nil, err
+	}
+	initBin, err := os.ReadFile(o.Init)
+	if err != nil {
+		return nil, fmt.Errorf("build: guest init %s: %w; build it with 'make build' or pass --init", o.Init, errors.Unwrap(err))
+	}
+	for _, f := range []string{o.VarsTemplate} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("build: firmware variable template %s: %w; install the Debian package ovmf", f, errors.Unwrap(err))
+		}
+	}
+	m := &manifest.Manifest{Version: manifest.Version, Name: s.Name, Epoch: o.Epoch.Unix(), Artifacts: map[string]manifest.File{}}
+	if m.Spec, err = manifest.HashFile(o.Spec); err != nil {
+		return nil, err
+	}
+	m.Spec.Path = filepath.Base(o.Spec)
+	if m.Lock, err = manifest.HashFile(spec.LockPath(o.Spec)); err != nil {
+		return nil, err
+	}
+	m.Lock.Path = filepath.Base(spec.LockPath(o.Spec))
+	m.InitBinary = manifest.HashBytes(initBin)
+	m.Keys = manifest.Keys{PK: set.Get(keys.PK).Fingerprint(), KEK: set.Get(keys.KEK).Fingerprint(),
+		DB: set.Get(keys.DB).Fingerprint(), Admin: set.Get(keys.Admin).Fingerprint()}
+
+	p.begin("fetching the locked packages")
+	mirror, err := deb.FindMirror(o.Mirror, "/")
+	if err != nil {
+		return nil, err
+	}
+	cache := o.Cache
+	if cache == nil {
+		if cache, err = deb.DefaultCache(); err != nil {
+			return nil, err
+		}
+		cache.Log = o.Log
+	}
+	paths, err := deb.Fetch(ctx, lock, mirror, cache)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range []struct {
+		role string
+		pkgs []spec.Package
+	}{{"rootfs", lock.Packages}, {"kernel", lock.Kernel}, {"stub", []spec.Package{lock.Stub}}} {
+		for _, pk := range g.pkgs {
+			m.Inputs = append(m.Inputs, manifest.Package{Name: pk.Name, Version: pk.Version, Role: g.role, SHA256: pk.SHA256})
+		}
+	}
+
+	work, err := os.MkdirTemp(filepath.Dir(filepath.Clean(o.Out)), ".hardenvm-build-")
+	if err != nil {
+		return nil, fmt.Errorf("build: work directory: %w", err)
+	}
+	defer os.RemoveAll(work)
+
+	p.begin("unpacking the root file system")
+	debs, err := debsOf(lock.Packages, paths)
+	if err != nil {
+		return nil, err
+	}
+	tree, _, err := rootfs.Unpack(debs, rootfs.UnpackOptions{Epoch: o.Epoch, Log: o.Log})
+	if err != nil {
+		return nil, err
+	}
+	if err := rootfs.Apply(tree, s, o.Epoch); err != nil {
+		return nil, err
+	}
+	if _, err := tree.MkdirAll(filepath.Dir(bootparams.RootInit), fstree.Header{Mode: 0o755, Mtime: o.Epoch}); err != nil {
+		return nil, err
+	}
+	if err := tree.WriteFile(bootparams.RootInit, fstree.Header{Mode: 0o755, Mtime: o.Epoch}, fstree.Bytes(initBin)); err != nil {
+		return nil, err
+	}
+
+	p.begin("writing the root file system (EROFS)")
+	rootPath := filepath.Join(work, "root.img")
+	rootImg, err := writeRoot(rootPath, tree, o)
+	if err != nil {
+		return nil, err
+	}
+
+	p.begin("computing the dm-verity tree")
+	verityPath := filepath.Join(work, "root.verity")
+	vr, err := formatVerity(ctx, rootPath, rootImg.Size, verityPath)
+	if err != nil {
+		return nil, err
+	}
+	rootHash := hex.EncodeToString(vr.RootHash)
+	m.Root = manifest.Root{Format: "erofs", Size: rootImg.Size, UUID: verity.FormatUUID(rootImg.UUID),
+		RootHash: rootHash, Salt: hex.EncodeToString(vr.Salt), VerityUUID: verity.FormatUUID(vr.UUID),
+		DataBlocks: vr.DataBlocks, HashSize: vr.HashSize, Corruption: s.Verity.Corruption}
+
+	p.begin("assembling the initramfs")
+	kdebs, err := debsOf(lock.Kernel, paths)
+	if err != nil {
+		return nil, err
+	}
+	ktree, _, err := rootfs.Unpack(kdebs, rootfs.UnpackOptions{Epoch: o.Epoch, Log: o.Log})
+	if err != nil {
+		return nil, err
+	}
+	kern, err := findKernel(ktree)
+	if err != nil {
+		return nil, err
+	}
+	var initrd bytes.Buffer
+	ir, err := initramfs.Write(&initrd, initramfs.Input{
+		Init: initBin, Modules: ktree.FS(kern.modulesDir()), Names: s.Kernel.Modules,
+		AdminCert: pemCert(set.Get(keys.Admin)), Release: kern.release, Mtime: o.Epoch,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.Initramfs = manifest.Initramfs{SHA256: manifest.HashBytes(initrd.Bytes()).SHA256, Size: int64(initrd.Len()), Modules: ir.Modules}
+
+	p.begin("building and signing the UKI")
+	sdebs, err := debsOf([]spec.Package{lock.Stub}, paths)
+	if err != nil {
+		return nil, err
+	}
+	stubTree, _, err := rootfs.Unpack(sdebs, rootfs.UnpackOptions{Epoch: o.Epoch, Log: o.Log})
+	if err != nil {
+		return nil, err
+	}
+	stub, err := readTree(stubTree, StubPath)
+	if err != nil {
+		return nil, fmt.Errorf("%w (is %s the systemd-boot-efi package?)", err, lock.Stub.Name)
+	}
+	m.Cmdline, err = bootparams.Params{RootHash: rootHash, Corruption: s.Verity.Corruption, Console: s.Console}.Cmdline()
+	if err != nil {
+		return nil, err
+	}
+	osrel, _ := readTree(tree, "etc/os-release")
+	unsigned, err := uki.Build(uki.Input{Stub: stub, Linux: kern.vmlinuz, Initrd: initrd.Bytes(),
+		Cmdline: m.Cmdline, OSRel: string(osrel), Uname: kern.release})
+	if err != nil {
+		return nil, err
+	}
+	db := set.Get(keys.DB)
+	signed, err := authenticode.Sign(unsigned, db.Signer, db.Cert)
+	if err != nil {
+		return nil, err
+	}
+	if err := describeUKI(m, signed, kern.release, db); err != nil {
+		return nil, err
+	}
+
+	out, err := atomicfile.CreateDir(o.Out, 0o755)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Abort()
+	if err := atomicfile.WriteFile(filepath.Join(out.Path, UKIFile), signed, 0o644); err != nil {
+		return nil, err
+	}
+
+	p.begin("enrolling our keys in the firmware variables")
+	enroll, err := efivars.KeySetEnrollment(set, o.Epoch)
+	if err != nil {
+		return nil, err
+	}
+	if err := efivars.EnrollFile(o.VarsTemplate, filepath.Join(out.Path, VarsFile), enroll); err != nil {
+		return nil, err
+	}
+
+	p.begin("writing the GPT disk")
+	res, err := disk.Build(filepath.Join(out.Path, DiskFile), disk.Image{
+		ESP:  []fat.File{{Path: "EFI/BOOT/BOOTX64.EFI", Size: int64(len(signed)), Data: bytes.NewReader(signed)}},
+		Time: o.Epoch, Root: rootPath, RootVerity: verityPath, RootHash: vr.RootHash,
+	})
+	if err != nil {
+		return nil, err
+	}
+	describeDisk(m, res)
+
+	p.begin("writing the manifest")
+	for _, name := range []string{DiskFile, UKIFile, VarsFile} {
+		f, err := manifest.HashFile(filepath.Join(out.Path, name))
+		if err != nil {
+			return nil, err
+		}
+		m.Artifacts[name] = f
+	}
+	if err := m.Write(out.Path); err != nil {
+		return nil, err
+	}
+	if err := out.Commit(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}

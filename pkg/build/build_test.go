@@ -1,0 +1,170 @@
+package build
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/fstree"
+	"github.com/hardenvm/hardenvm/pkg/keys"
+	"github.com/hardenvm/hardenvm/pkg/manifest"
+)
+
+// The build does not look inside the init binary, so these tests use
+// busybox; the boot tests in test/qemu use the real hardenvm-init.
+const anyStaticBinary = "/bin/busybox"
+
+func minimalSpec(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs("../../images/minimal.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func keySet(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "keys")
+	set, err := keys.Generate(keys.Options{Now: time.Unix(1700000000, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.Write(dir, set, false); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func options(t *testing.T, keysDir, out string) Options {
+	testenv.File(t, anyStaticBinary, "busybox-static")
+	testenv.File(t, DefaultVarsTemplate, "ovmf")
+	return Options{Spec: minimalSpec(t), Out: out, Keys: keysDir, Init: anyStaticBinary, Epoch: time.Unix(1700000000, 0)}
+}
+
+// TestReproducible builds images/minimal.yml twice into different
+// directories: every artifact must be identical, and the peers agree with
+// what the build says it made.
+func TestReproducible(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fetches the minimal image's packages; skipped with -short")
+	}
+	keysDir := keySet(t)
+	dir := t.TempDir()
+	var ms [2]*manifest.Manifest
+	for i := range ms {
+		m, err := Build(context.Background(), options(t, keysDir, filepath.Join(dir, "out"+string(rune('a'+i)))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms[i] = m
+	}
+	a, b := ms[0], ms[1]
+	for _, name := range []string{DiskFile, UKIFile, VarsFile} {
+		if a.Artifacts[name] != b.Artifacts[name] {
+			t.Errorf("%s differs between two builds: %v vs %v", name, a.Artifacts[name], b.Artifacts[name])
+		}
+	}
+	t.Logf("disk.raw sha256 %s (%d bytes), root hash %s", a.Artifacts[DiskFile].SHA256, a.Artifacts[DiskFile].Size, a.Root.RootHash)
+	if !strings.Contains(a.Cmdline, "hardenvm.roothash="+a.Root.RootHash) {
+		t.Errorf("cmdline %q lacks the root hash %s", a.Cmdline, a.Root.RootHash)
+	}
+	got, err := manifest.Load(filepath.Join(dir, "outa"))
+	if err != nil || got.Root.RootHash != a.Root.RootHash {
+		t.Fatalf("manifest.json: %v, %v", got, err)
+	}
+
+	out := filepath.Join(dir, "outa")
+	sbverify := testenv.Tool(t, "sbverify", "sbsigntool")
+	if o, err := exec.Command(sbverify, "--cert", filepath.Join(keysDir, "db.crt"), filepath.Join(out, UKIFile)).CombinedOutput(); err != nil {
+		t.Errorf("sbverify: %v\n%s", err, o)
+	}
+	sgdisk := testenv.Tool(t, "sgdisk", "gdisk")
+	o, err := exec.Command(sgdisk, "-p", filepath.Join(out, DiskFile)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sgdisk -p: %v\n%s", err, o)
+	}
+	for _, code := range []string{"EF00  esp", "8304  root-x86-64", "830C  root-x86-64-verity"} {
+		if !strings.Contains(strings.Join(strings.Fields(string(o)), " "), strings.Join(strings.Fields(code), " ")) {
+			t.Errorf("sgdisk -p does not list %q:\n%s", code, o)
+		}
+	}
+}
+
+// TestBadInputs: each failure is one clear error and leaves no output
+// directory behind.
+func TestBadInputs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fetches the minimal image's packages; skipped with -short")
+	}
+	keysDir := keySet(t)
+	tests := []struct {
+		name string
+		mod  func(t *testing.T, o *Options)
+		want string
+	}{
+		{"missing key", func(t *testing.T, o *Options) {
+			k := filepath.Join(t.TempDir(), "keys")
+			os.CopyFS(k, os.DirFS(keysDir))
+			os.Remove(filepath.Join(k, "db.key"))
+			o.Keys = k
+		}, "db.key is missing"},
+		{"missing init", func(t *testing.T, o *Options) { o.Init = "/nonexistent/hardenvm-init" }, "guest init /nonexistent/hardenvm-init"},
+		{"unknown module", func(t *testing.T, o *Options) {
+			o.Spec = editSpec(t, o.Spec, "    - erofs\n", "    - erofs\n    - no_such_module\n")
+		}, "no_such_module"},
+		{"missing firmware template", func(t *testing.T, o *Options) {
+			o.VarsTemplate = "/nonexistent/OVMF_VARS.fd"
+		}, "firmware variable template"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			parent := t.TempDir()
+			o := options(t, keysDir, filepath.Join(parent, "out"))
+			tt.mod(t, &o)
+			_, err := Build(context.Background(), o)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Build error = %v, want it to mention %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans lines: %q", err)
+			}
+			if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+				t.Errorf("failed build left %v in the output's parent directory", ents)
+			}
+		})
+	}
+}
+
+// editSpec copies the spec and its lock into a temp dir with one change.
+func editSpec(t *testing.T, specPath, old, new string) string {
+	t.Helper()
+	b, err := os.ReadFile(specPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s does not contain %q", specPath, old)
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, filepath.Base(specPath))
+	os.WriteFile(p, []byte(strings.Replace(string(b), old, new, 1)), 0o644)
+	lock := strings.TrimSuffix(specPath, ".yml") + ".lock.json"
+	lb, _ := os.ReadFile(lock)
+	os.WriteFile(filepath.Join(dir, filepath.Base(lock)), lb, 0o644)
+	return p
+}
+
+// TestStubMissing: a stub package that does not hold the EFI stub (or a
+// damaged one) is refused by name.
+func TestStubMissing(t *testing.T) {
+	_, err := readTree(fstree.New(), StubPath)
+	if err == nil || !strings.Contains(err.Error(), StubPath) {
+		t.Errorf("readTree(empty tree, stub) = %v, want an error naming %s", err, StubPath)
+	}
+}

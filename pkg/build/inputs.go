@@ -1,0 +1,82 @@
+package build
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/hardenvm/hardenvm/pkg/fstree"
+	"github.com/hardenvm/hardenvm/pkg/rootfs"
+	"github.com/hardenvm/hardenvm/pkg/spec"
+)
+
+// debsOf turns locked packages into rootfs inputs read from the cache.
+func debsOf(pkgs []spec.Package, paths map[string]string) ([]rootfs.Deb, error) {
+	var debs []rootfs.Deb
+	for _, p := range pkgs {
+		file, ok := paths[p.Name]
+		if !ok {
+			return nil, fmt.Errorf("build: BUG: package %s was not fetched", p.Name)
+		}
+		debs = append(debs, rootfs.Deb{
+			Name: p.Name + "_" + p.Version + "_" + p.Arch,
+			Open: func() (io.ReadCloser, error) { return os.Open(file) },
+		})
+	}
+	return debs, nil
+}
+
+// kernelParts are the boot inputs taken from the locked kernel package.
+type kernelParts struct {
+	release string
+	vmlinuz []byte
+	tree    *fstree.Tree // modules live under usr/lib/modules/<release>
+}
+
+func (k *kernelParts) modulesDir() string { return "usr/lib/modules/" + k.release }
+
+// findKernel picks vmlinuz-<release> out of the unpacked kernel packages.
+func findKernel(t *fstree.Tree) (*kernelParts, error) {
+	boot, err := t.Stat("boot")
+	if err != nil {
+		return nil, fmt.Errorf("build: the kernel package has no /boot: %w", err)
+	}
+	var releases []string
+	for _, name := range boot.Names() {
+		if r, ok := strings.CutPrefix(name, "vmlinuz-"); ok {
+			releases = append(releases, r)
+		}
+	}
+	if len(releases) != 1 {
+		return nil, fmt.Errorf("build: want exactly one /boot/vmlinuz-* in the kernel packages, found %d (%v)", len(releases), releases)
+	}
+	k := &kernelParts{release: releases[0], tree: t}
+	if k.vmlinuz, err = readTree(t, "boot/vmlinuz-"+k.release); err != nil {
+		return nil, err
+	}
+	if _, err := t.Stat(k.modulesDir()); err != nil {
+		return nil, fmt.Errorf("build: kernel %s has no modules directory /%s: %w", k.release, k.modulesDir(), err)
+	}
+	return k, nil
+}
+
+// StubPath is where Debian's systemd-boot-efi ships the UKI stub.
+const StubPath = "usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+
+func readTree(t *fstree.Tree, p string) ([]byte, error) {
+	n, err := t.Stat(p)
+	if err != nil {
+		return nil, fmt.Errorf("build: /%s: %w", p, err)
+	}
+	if n.Type != fstree.Regular || n.Content == nil {
+		return nil, fmt.Errorf("build: /%s is not a regular file", path.Clean(p))
+	}
+	rc, err := n.Content.Open()
+	if err != nil {
+		return nil, fmt.Errorf("build: /%s: %w", p, err)
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
