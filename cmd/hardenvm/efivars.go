@@ -133,6 +133,8 @@ type storeView struct {
 	StoreSize   int          `json:"storeSize"`
 	Used        int          `json:"used"`
 	Records     int          `json:"records"`
+	Dirty       bool         `json:"dirty"` // free space not erased: the firmware reclaims at its next start
+	SecureBoot  bool         `json:"secureBoot"`
 	FTWOffset   int          `json:"ftwOffset,omitempty"`
 	FTWWrites   int          `json:"ftwWrites"`
 	FTWPending  bool         `json:"ftwPending"`
@@ -161,7 +163,8 @@ signatures they hold (owner, certificate subject, SHA-256).`,
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			v := storeView{File: args[0], Size: len(b), StoreOffset: im.StoreOffset, StoreSize: im.StoreSize,
-				Used: im.UsedEnd - im.StoreOffset, Records: len(im.Records), Variables: []efivarView{}}
+				Used: im.UsedEnd - im.StoreOffset, Records: len(im.Records), Dirty: im.Dirty,
+				SecureBoot: im.SecureBootEnabled(), Variables: []efivarView{}}
 			if im.FTW != nil {
 				v.FTWOffset, v.FTWWrites, v.FTWPending = im.FTW.Offset, im.FTW.Writes, im.FTW.Pending
 			}
@@ -226,8 +229,15 @@ func printStore(a *app, v storeView) error {
 			ftw += ", one UNFINISHED"
 		}
 	}
-	fmt.Fprintf(a.stdout, "%s: edk2 variable store at %#x, %d of %d bytes used, %d variables in %d records; FTW working block %s\n",
-		v.File, v.StoreOffset, v.Used, v.StoreSize, len(v.Variables), v.Records, ftw)
+	sb := "off (no PK, or SecureBootEnable=0)"
+	if v.SecureBoot {
+		sb = "on"
+	}
+	fmt.Fprintf(a.stdout, "%s: edk2 variable store at %#x, %d of %d bytes used, %d variables in %d records; FTW working block %s; Secure Boot at next start: %s\n",
+		v.File, v.StoreOffset, v.Used, v.StoreSize, len(v.Variables), v.Records, ftw, sb)
+	if v.Dirty {
+		fmt.Fprintln(a.stdout, "note: the free space is not erased; the firmware will reclaim the store at its next start")
+	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GUID\tNAME\tATTRIBUTES\tSIZE\tTIME")
 	for _, ev := range v.Variables {

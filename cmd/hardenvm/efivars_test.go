@@ -35,6 +35,9 @@ func TestEfivarsEnrollAndDump(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !v.SecureBoot || v.Dirty {
+		t.Errorf("secureBoot=%v dirty=%v, want on and clean", v.SecureBoot, v.Dirty)
+	}
 	var names []string
 	for _, ev := range v.Variables {
 		names = append(names, ev.Name)
@@ -50,7 +53,7 @@ func TestEfivarsEnrollAndDump(t *testing.T) {
 
 	// The text form names every variable and the certificates.
 	_, text, _ := hv(t, "efivars", "dump", out)
-	for _, want := range []string{"SecureBootEnable", "EfiGlobalVariable", "PK:", "(db)"} {
+	for _, want := range []string{"SecureBootEnable", "EfiGlobalVariable", "PK:", "(db)", "Secure Boot at next start: on"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("dump output lacks %q:\n%s", want, text)
 		}

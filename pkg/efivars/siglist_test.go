@@ -1,6 +1,7 @@
 package efivars
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strings"
 	"testing"
@@ -105,5 +106,48 @@ func TestVariableData(t *testing.T) {
 	}
 	if got := VariableData("dbx", ImageSecurityDatabase, nil); len(got) != 16+8+8+6 {
 		t.Errorf("absent dbx: %d bytes", len(got))
+	}
+}
+
+func TestPolicyEvents(t *testing.T) {
+	e := testEnrollment(t)
+	im := mustParse(t, readOVMF(t, ovmfTemplate))
+	if im.SecureBootEnabled() {
+		t.Error("template (no PK): SecureBoot on")
+	}
+	if ev := im.PolicyEvents(); len(ev) != 5 || !cmp.Equal(ev[0], VariableData("SecureBoot", GlobalVariable, []byte{0})) ||
+		!cmp.Equal(ev[1], VariableData("PK", GlobalVariable, nil)) {
+		t.Errorf("template policy events %x", ev)
+	}
+	out, err := im.Enroll(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	en := mustParse(t, out)
+	if !en.SecureBootEnabled() {
+		t.Error("enrolled store: SecureBoot off")
+	}
+	pk, _ := en.Lookup(GlobalVariable, NamePK)
+	ev := en.PolicyEvents()
+	if len(ev) != 5 || ev[0][len(ev[0])-1] != 1 || !bytes.HasSuffix(ev[1], pk.Data) || !bytes.HasSuffix(ev[4], []byte{'d', 0, 'b', 0, 'x', 0}) {
+		t.Errorf("enrolled policy events %x", ev)
+	}
+	a := AuthorityEvent(e.Owner, e.DB[0].Raw)
+	if !bytes.HasSuffix(a, append(e.Owner[:], e.DB[0].Raw...)) || !bytes.HasPrefix(a, ImageSecurityDatabase[:]) {
+		t.Errorf("authority event %x", a[:64])
+	}
+	// SecureBootEnable=0 turns it off although a PK exists.
+	vars := en.Variables()
+	for i := range vars {
+		if vars[i].Name == NameSecureBootEnable {
+			vars[i].Data = []byte{0}
+		}
+	}
+	off, err := en.Build(vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mustParse(t, off).SecureBootEnabled() {
+		t.Error("SecureBootEnable=0: SecureBoot on")
 	}
 }

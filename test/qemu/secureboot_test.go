@@ -200,17 +200,27 @@ func TestSecureBootEnrolledKeys(t *testing.T) {
 			t.Errorf("%s changed after boot: %+v", v.Name, w)
 		}
 	}
-	t.Logf("after one boot the firmware store has %d variables in %d records, FTW %+v", len(im.Variables()), len(im.Records), im.FTW)
+	var added []string
+	for _, v := range im.Variables() {
+		if _, ok := orig.Lookup(v.GUID, v.Name); !ok {
+			added = append(added, v.Name)
+		}
+	}
+	t.Logf("after one boot the firmware store has %d variables in %d records (FTW %+v); the firmware added %s",
+		len(im.Variables()), len(im.Records), *im.FTW, strings.Join(added, " "))
+	if !im.SecureBootEnabled() {
+		t.Error("after boot the store no longer enables Secure Boot")
+	}
 	if len(im.Variables()) <= len(orig.Variables()) {
 		t.Errorf("the firmware added no variables (%d): did it boot from this store?", len(im.Variables()))
 	}
 }
 
-// predictPCR7 computes PCR 7 (sha256) from the enrolled store: the five
+// predictPCR7 computes PCR 7 (sha256) from the enrolled store: the
 // EV_EFI_VARIABLE_DRIVER_CONFIG events (SecureBoot=1, PK, KEK, db, and
-// dbx, absent: zero bytes), the separator, and one
-// EV_EFI_VARIABLE_AUTHORITY for our db entry (edk2 measures each
-// authority once, though it verified both systemd-boot and the kernel).
+// dbx, absent: no data), the separator, and one EV_EFI_VARIABLE_AUTHORITY
+// for our db entry (edk2 measures each authority once, though it verified
+// both systemd-boot and the kernel).
 func predictPCR7(t *testing.T, varsPath string, set *keys.Set) []byte {
 	t.Helper()
 	b, err := os.ReadFile(varsPath)
@@ -221,19 +231,9 @@ func predictPCR7(t *testing.T, varsPath string, set *keys.Set) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := func(g efivars.GUID, name string) []byte {
-		v, _ := im.Lookup(g, name) // absent: nil data
-		return v.Data
-	}
-	events := [][]byte{
-		efivars.VariableData("SecureBoot", efivars.GlobalVariable, []byte{1}),
-		efivars.VariableData("PK", efivars.GlobalVariable, data(efivars.GlobalVariable, "PK")),
-		efivars.VariableData("KEK", efivars.GlobalVariable, data(efivars.GlobalVariable, "KEK")),
-		efivars.VariableData("db", efivars.ImageSecurityDatabase, data(efivars.ImageSecurityDatabase, "db")),
-		efivars.VariableData("dbx", efivars.ImageSecurityDatabase, data(efivars.ImageSecurityDatabase, "dbx")),
-		{0, 0, 0, 0}, // EV_SEPARATOR
-		efivars.VariableData("db", efivars.ImageSecurityDatabase, append(set.Owner[:], set.Get(keys.DB).Cert.Raw...)),
-	}
+	events := append(im.PolicyEvents(),
+		[]byte{0, 0, 0, 0}, // EV_SEPARATOR
+		efivars.AuthorityEvent(efivars.GUID(set.Owner), set.Get(keys.DB).Cert.Raw))
 	pcr := make([]byte, 32)
 	for _, e := range events {
 		d := sha256.Sum256(e)
