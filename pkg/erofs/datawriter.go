@@ -12,9 +12,9 @@ import (
 // hashing it overlap instead of taking turns.
 type dataWriter struct {
 	w      io.WriterAt
-	h      hash.Hash // nil: no hashing
-	cur    []byte    // buffer being filled
-	off    int64     // image offset of cur[0]
+	h      hash.Hash32 // nil: no hashing
+	cur    []byte      // buffer being filled
+	off    int64       // image offset of cur[0]
 	free   chan []byte
 	full   chan chunk
 	hashed chan chunk
@@ -33,7 +33,7 @@ const (
 	chunks    = 8
 )
 
-func newDataWriter(w io.WriterAt, off int64, h hash.Hash) *dataWriter {
+func newDataWriter(w io.WriterAt, off int64, h hash.Hash32) *dataWriter {
 	d := &dataWriter{w: w, h: h, off: off, free: make(chan []byte, chunks), full: make(chan chunk, chunks),
 		hashed: make(chan chunk, chunks), done: make(chan error, 1)}
 	for range chunks - 1 {

@@ -27,6 +27,7 @@
 // Output is deterministic: inodes in depth-first byte order of names, data
 // in the same order, every mtime clamped to Options.Epoch (the
 // SOURCE_DATE_EPOCH) which is also the build time, and the UUID taken from
-// Options or derived from a SHA-256 of the image's own bytes. The image
-// length is a multiple of 4096, ready for a dm-verity hash tree.
+// Options or derived from the image's own bytes (SHA-256 of the metadata,
+// CRC-32C of the data). The image length is a multiple of 4096, ready for a
+// dm-verity hash tree.
 package erofs

@@ -136,3 +136,45 @@ func TestWriteErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDerivedUUID: the derived UUID follows the data as well as the
+// metadata, and is what dump.erofs reads.
+func TestDerivedUUID(t *testing.T) {
+	uuid := func(data []byte, mode uint32) [16]byte {
+		tr := fstree.New()
+		tr.WriteFile("f", fstree.Header{Mode: mode, Mtime: epoch}, fstree.Bytes(data))
+		img, err := Write(discard{}, tr, Options{Epoch: epoch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img.UUID
+	}
+	data := make([]byte, 3*BlockSize) // whole blocks: no byte of it in the metadata
+	a := uuid(data, 0o644)
+	data[5000] = 1
+	if b := uuid(data, 0o644); b == a {
+		t.Error("changing a data block kept the UUID")
+	}
+	if c := uuid(make([]byte, 3*BlockSize), 0o600); c == a {
+		t.Error("changing a mode kept the UUID")
+	}
+	if a[6]>>4 != 8 || a[8]>>6 != 2 {
+		t.Errorf("UUID %x is not RFC 9562 version 8", a)
+	}
+
+	dump := testenv.Tool(t, "dump.erofs", "erofs-utils")
+	p := filepath.Join(t.TempDir(), "img")
+	f, _ := os.Create(p)
+	tr := fstree.New()
+	tr.WriteFile("f", fstree.Header{Mode: 0o644}, fstree.Bytes(data))
+	img, err := Write(f, tr, Options{Epoch: epoch})
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := img.UUID
+	want := fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:])
+	if out, err := exec.Command(dump, "-s", p).CombinedOutput(); err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("dump.erofs -s (%v) lacks UUID %s:\n%s", err, want, out)
+	}
+}

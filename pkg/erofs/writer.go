@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"slices"
 	"time"
@@ -20,8 +21,8 @@ type Options struct {
 	// bound of every mtime (later ones are clamped to it; unset ones take
 	// it). Required.
 	Epoch time.Time
-	// UUID of the filesystem. Zero means: derived from a SHA-256 of the
-	// image's bytes (with the UUID field zero).
+	// UUID of the filesystem. Zero means: derived from the image's bytes
+	// (see deriveUUID).
 	UUID [16]byte
 	// VolumeName, at most 16 bytes.
 	VolumeName string
@@ -115,9 +116,9 @@ func write(w io.WriterAt, t *fstree.Tree, opt Options) (_ int64, _ [16]byte, ino
 	total := int64(next) * BlockSize
 	meta := make([]byte, (metaEnd+BlockSize-1)/BlockSize*BlockSize)
 
-	var h hash.Hash
+	var h hash.Hash32
 	if opt.UUID == ([16]byte{}) {
-		h = sha256.New()
+		h = crc32.New(castagnoli)
 	}
 	dw := newDataWriter(w, int64(len(meta)), h)
 	defer dw.close()
@@ -148,8 +149,7 @@ func write(w io.WriterAt, t *fstree.Tree, opt Options) (_ int64, _ [16]byte, ino
 	copy(sb.volumeName[:], opt.VolumeName)
 	sb.put(meta[superOffset:])
 	if opt.UUID == ([16]byte{}) {
-		h.Write(meta)
-		copy(sb.uuid[:], h.Sum(nil))
+		sb.uuid = deriveUUID(meta, h.Sum32(), total)
 		sb.uuid[6] = sb.uuid[6]&0x0f | 0x80 // RFC 9562 version 8: custom (content-derived)
 		sb.uuid[8] = sb.uuid[8]&0x3f | 0x80
 	} else {
@@ -161,6 +161,28 @@ func write(w io.WriterAt, t *fstree.Tree, opt Options) (_ int64, _ [16]byte, ino
 		return 0, [16]byte{}, 0, fmt.Errorf("erofs: writing metadata: %w", err)
 	}
 	return total, sb.uuid, len(b.inodes), nil
+}
+
+// deriveUUID makes the filesystem UUID from the image: a SHA-256 of the
+// metadata area (superblock with the UUID still zero, every inode, name,
+// owner, mode, size, xattr and inline tail) and of a CRC-32C of the data
+// blocks. A UUID names a filesystem, it does not vouch for it (the
+// dm-verity root hash does), so the data get the hardware CRC rather than a
+// second SHA-256 pass over the whole image: any change to names or
+// metadata changes the UUID, a change to data alone does with probability
+// 1 - 2^-32.
+func deriveUUID(meta []byte, dataCRC uint32, size int64) [16]byte {
+	h := sha256.New()
+	h.Write(meta)
+	var tail [12]byte
+	binary.LittleEndian.PutUint32(tail[0:], dataCRC)
+	binary.LittleEndian.PutUint64(tail[4:], uint64(size))
+	h.Write(tail[:])
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = u[6]&0x0f | 0x80 // RFC 9562 version 8: custom (content-derived)
+	u[8] = u[8]&0x3f | 0x80
+	return u
 }
 
 type builder struct {
