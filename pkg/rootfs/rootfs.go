@@ -109,9 +109,8 @@ type Options struct {
 	// Epoch is SOURCE_DATE_EPOCH: the image's timestamp and the bound of
 	// every file's mtime. Required.
 	Epoch time.Time
-	// UUID of the filesystem; zero derives it from the image's bytes. A
-	// pipeline that already has a digest of all its inputs (the lock file)
-	// can pass one derived from it and save hashing the image.
+	// UUID of the filesystem; zero derives it from the image's bytes
+	// (erofs.Options.UUID).
 	UUID       [16]byte
 	VolumeName string
 	Log        *slog.Logger
