@@ -1,0 +1,134 @@
+package bootparams
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path"
+	"slices"
+)
+
+// GuestPath is where the build writes the guest's settings in the root
+// file system (so they are covered by the root hash); stage 2 reads it.
+const GuestPath = "etc/hardenvm/guest.json"
+
+// Guest is what stage 2 needs from the image spec.
+type Guest struct {
+	// Services are started in order, each after the ones it depends on.
+	Services []Service `json:"services"`
+	// ConsoleUser is the account of the read-only root console
+	// ("console" when empty); the kernel command line's
+	// hardenvm.console=none turns the console off.
+	ConsoleUser string `json:"consoleUser,omitempty"`
+}
+
+// Service is one supervised process (spec.Service, resolved).
+type Service struct {
+	Name    string            `json:"name"`
+	Command string            `json:"command"`
+	Args    []string          `json:"args,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	User    string            `json:"user,omitempty"` // account name in the root's /etc/passwd; "" is root
+	Restart string            `json:"restart,omitempty"`
+	Depends []string          `json:"depends,omitempty"`
+}
+
+// Restart policies (as in the spec).
+const (
+	RestartAlways    = "always"
+	RestartOnFailure = "on-failure"
+	RestartNever     = "never"
+)
+
+// MarshalGuest encodes g as the build writes it.
+func MarshalGuest(g Guest) ([]byte, error) {
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.MarshalIndent(g, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// ParseGuest decodes and checks the guest settings strictly.
+func ParseGuest(b []byte) (Guest, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var g Guest
+	if err := dec.Decode(&g); err != nil {
+		return Guest{}, fmt.Errorf("bootparams: %s: %w", GuestPath, err)
+	}
+	if dec.More() {
+		return Guest{}, fmt.Errorf("bootparams: %s: trailing data", GuestPath)
+	}
+	return g, g.Validate()
+}
+
+// Validate checks names, commands, policies and that dependencies exist
+// and have no cycle.
+func (g Guest) Validate() error {
+	seen := map[string]int{}
+	for i, s := range g.Services {
+		if s.Name == "" || path.Base(s.Name) != s.Name {
+			return fmt.Errorf("bootparams: service %d: bad name %q", i, s.Name)
+		}
+		if _, dup := seen[s.Name]; dup {
+			return fmt.Errorf("bootparams: service %s declared twice", s.Name)
+		}
+		seen[s.Name] = i
+		if !path.IsAbs(s.Command) {
+			return fmt.Errorf("bootparams: service %s: command %q is not an absolute path", s.Name, s.Command)
+		}
+		switch s.Restart {
+		case "", RestartAlways, RestartOnFailure, RestartNever:
+		default:
+			return fmt.Errorf("bootparams: service %s: restart %q: want %s, %s or %s", s.Name, s.Restart, RestartAlways, RestartOnFailure, RestartNever)
+		}
+	}
+	for _, s := range g.Services {
+		for _, d := range s.Depends {
+			if _, ok := seen[d]; !ok {
+				return fmt.Errorf("bootparams: service %s depends on unknown service %s", s.Name, d)
+			}
+		}
+	}
+	_, err := g.StartOrder()
+	return err
+}
+
+// StartOrder returns the services so that each comes after its
+// dependencies, otherwise in declaration order.
+func (g Guest) StartOrder() ([]Service, error) {
+	byName := map[string]Service{}
+	for _, s := range g.Services {
+		byName[s.Name] = s
+	}
+	state := map[string]int{}
+	var out []Service
+	var visit func(n string, chain []string) error
+	visit = func(n string, chain []string) error {
+		switch state[n] {
+		case 1:
+			return fmt.Errorf("bootparams: services depend on each other in a cycle: %v", append(chain, n))
+		case 2:
+			return nil
+		}
+		state[n] = 1
+		for _, d := range byName[n].Depends {
+			if err := visit(d, append(slices.Clone(chain), n)); err != nil {
+				return err
+			}
+		}
+		state[n] = 2
+		out = append(out, byName[n])
+		return nil
+	}
+	for _, s := range g.Services {
+		if err := visit(s.Name, nil); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

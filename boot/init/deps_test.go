@@ -1,0 +1,45 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/hardenvm/hardenvm/pkg/disk"
+)
+
+// allowed are the only non-standard packages the guest init may link.
+var allowed = map[string]bool{
+	"github.com/hardenvm/hardenvm/boot/init":              true,
+	"github.com/hardenvm/hardenvm/boot/init/internal/dm":  true,
+	"github.com/hardenvm/hardenvm/boot/init/internal/tpm": true,
+	"github.com/hardenvm/hardenvm/boot/bootparams":        true,
+	"github.com/hardenvm/hardenvm/boot/measure":           true,
+	"github.com/hardenvm/hardenvm/pkg/gpt":                true,
+	"github.com/hardenvm/hardenvm/pkg/verity":             true,
+	"golang.org/x/sys/unix":                               true,
+}
+
+// TestDependencies keeps the PID 1 of the VM small and auditable: the
+// standard library, x/sys, and a few stdlib-only packages of ours.
+func TestDependencies(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".")
+	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if !allowed[p] {
+			t.Errorf("the guest init depends on %s", p)
+		}
+	}
+}
+
+// TestConfigPartitionName keeps the init's copy of the name equal to the
+// one pkg/disk writes.
+func TestConfigPartitionName(t *testing.T) {
+	if configPartitionName != disk.NameConfig {
+		t.Errorf("configPartitionName = %q, pkg/disk writes %q", configPartitionName, disk.NameConfig)
+	}
+}
