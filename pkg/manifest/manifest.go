@@ -153,12 +153,22 @@ func Load(dir string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
-	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
+	m, err := Parse(b)
+	if err != nil {
 		return nil, fmt.Errorf("manifest: %s: %w", p, err)
 	}
+	return m, nil
+}
+
+// Parse decodes manifest.json's bytes (read from elsewhere than an image
+// directory, e.g. a registry).
+func Parse(b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
 	if m.Version != Version {
-		return nil, fmt.Errorf("manifest: %s: version %d, this hardenvm reads version %d", p, m.Version, Version)
+		return nil, fmt.Errorf("version %d, this hardenvm reads version %d", m.Version, Version)
 	}
 	return &m, nil
 }
