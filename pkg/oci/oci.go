@@ -49,7 +49,7 @@ const (
 	// media type.
 	MediaTypeBundle = sign.MediaType
 
-	mediaTypeEmpty = "application/vnd.oci.empty.v1+json"
+	mediaTypeEmpty  = "application/vnd.oci.empty.v1+json"
 	annotationTitle = "org.opencontainers.image.title"
 )
 
