@@ -93,9 +93,9 @@ func (h *hardener) mounts() error {
 }
 
 // engineOwned reports whether src under the engine's data root is one the
-// engine itself hands to containers: this container's own files
-// (hostname, hosts, resolv.conf, shm), another container's shm (--ipc=container:…),
-// or a named volume's data.
+// engine itself hands to containers: this container's own files, another
+// container's hostname, hosts, resolv.conf or shm (--network=container:…,
+// --ipc=container:…), or a named volume's data.
 func engineOwned(src, root, id string) bool {
 	rel, err := filepath.Rel(root, src)
 	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
@@ -104,6 +104,8 @@ func engineOwned(src, root, id string) bool {
 	parts := strings.Split(rel, "/")
 	switch {
 	case len(parts) >= 3 && parts[0] == "containers" && id != "" && parts[1] == id:
+		return true
+	case len(parts) == 3 && parts[0] == "containers" && slices.Contains([]string{"hostname", "hosts", "resolv.conf"}, parts[2]):
 		return true
 	case len(parts) == 4 && parts[0] == "containers" && parts[2] == "mounts" && parts[3] == "shm":
 		return true

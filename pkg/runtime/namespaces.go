@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -68,7 +69,14 @@ func (h *hardener) userNamespace() error {
 	l := h.spec.Linux
 	had := slices.ContainsFunc(l.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.UserNamespace })
 	l.Namespaces = slices.DeleteFunc(l.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.UserNamespace })
-	l.Namespaces = append(l.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	userns, err := h.joinedUserNamespace()
+	if err != nil {
+		return err
+	}
+	l.Namespaces = append(l.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: userns})
+	if userns != "" {
+		h.note("joined the user namespace %s of the container whose namespaces it shares", userns)
+	}
 	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: h.set.UIDBase, Size: h.set.UIDSize}}
 	l.UIDMappings = m
 	l.GIDMappings = slices.Clone(m)
@@ -101,4 +109,35 @@ func (h *hardener) userNamespace() error {
 		}
 	}
 	return nil
+}
+
+var procNS = regexp.MustCompile(`^/proc/([0-9]+)/ns/[a-z_]+$`)
+
+// joinedUserNamespace returns the user namespace to join when the config
+// joins another container's namespaces (--network=container:X,
+// --ipc=container:X, --pid=container:X arrive as /proc/PID/ns/… paths):
+// that container's own. A fresh user namespace could not mount /sys,
+// /dev/mqueue or /proc for namespaces it does not own, so Sysbox does the
+// same. A process outside any user namespace of ours (the host's) gives "",
+// a fresh one: safe, though such a container may fail to start.
+func (h *hardener) joinedUserNamespace() (string, error) {
+	host, known := h.env.HostNamespaces["user"]
+	if !known || h.env.StatNamespace == nil {
+		return "", nil
+	}
+	for _, ns := range h.spec.Linux.Namespaces {
+		m := procNS.FindStringSubmatch(ns.Path)
+		if m == nil || ns.Type == specs.UserNamespace {
+			continue
+		}
+		p := "/proc/" + m[1] + "/ns/user"
+		id, err := h.env.StatNamespace(p)
+		if err != nil {
+			return "", fmt.Errorf("policy: user namespace of %s: %w", ns.Path, err)
+		}
+		if id != host {
+			return p, nil
+		}
+	}
+	return "", nil
 }

@@ -39,10 +39,13 @@ func testEnv(id string) Env {
 		"/var/run/docker/netns/default": {Dev: 4, Ino: 4026531840},
 		"/run/docker/netns/default":     {Dev: 4, Ino: 4026531840},
 		"/proc/4242/ns/net":             {Dev: 4, Ino: 4026532999},
+		"/proc/4242/ns/user":            {Dev: 4, Ino: 4026532998},
+		"/proc/7/ns/net":                {Dev: 4, Ino: 4026532997},
+		"/proc/7/ns/user":               {Dev: 4, Ino: 4026531837},
 	}
 	return Env{
 		ContainerID:    id,
-		HostNamespaces: map[string]FileID{"net": {Dev: 4, Ino: 4026531840}, "pid": {Dev: 4, Ino: 4026531836}},
+		HostNamespaces: map[string]FileID{"net": {Dev: 4, Ino: 4026531840}, "pid": {Dev: 4, Ino: 4026531836}, "user": {Dev: 4, Ino: 4026531837}},
 		StatNamespace: func(p string) (FileID, error) {
 			if id, ok := nss[p]; ok {
 				return id, nil
@@ -92,6 +95,7 @@ func TestHardenDockerConfigs(t *testing.T) {
 		config   string
 		image    *Image
 		settings func(*Settings)
+		env      func(*Env)
 		want     string // the refusal line, or "" for a hardened config
 		check    func(t *testing.T, in, out *specs.Spec)
 	}{
@@ -111,7 +115,23 @@ func TestHardenDockerConfigs(t *testing.T) {
 		{config: "ipc-host", want: "hardenvm: sharing the host's ipc namespace is not allowed by the admin policy (enhancedContainerIsolation)"},
 		{config: "uts-host", want: "hardenvm: sharing the host's uts namespace is not allowed by the admin policy (enhancedContainerIsolation)"},
 		{config: "network-host", want: "hardenvm: sharing the host's net namespace (/var/run/docker/netns/default) is not allowed by the admin policy (enhancedContainerIsolation)"},
-		{config: "handmade-network-container", check: checkPlain},
+		{config: "handmade-network-container", check: func(t *testing.T, in, out *specs.Spec) {
+			checkPlain(t, in, out)
+			if i := slices.IndexFunc(out.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.UserNamespace }); out.Linux.Namespaces[i].Path != "/proc/4242/ns/user" {
+				t.Errorf("joining container 4242's netns but not its user namespace: %+v", out.Linux.Namespaces[i])
+			}
+		}},
+		// A namespace of a process in the host's user namespace: a fresh
+		// user namespace, never the host's.
+		{config: "handmade-network-container", env: func(e *Env) {
+			st := e.StatNamespace
+			e.StatNamespace = func(p string) (FileID, error) { return st(strings.Replace(p, "4242", "7", 1)) }
+		}, check: func(t *testing.T, in, out *specs.Spec) {
+			checkPlain(t, in, out)
+			if i := slices.IndexFunc(out.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.UserNamespace }); out.Linux.Namespaces[i].Path != "" {
+				t.Errorf("joined %s: the host's user namespace", out.Linux.Namespaces[i].Path)
+			}
+		}},
 		{config: "etc-docker", want: "hardenvm: bind mount of the protected VM path /etc/docker is not allowed by the admin policy (enhancedContainerIsolation)"},
 		{config: "dotdot-src", want: "hardenvm: bind mount of the protected VM path /etc/docker is not allowed by the admin policy (enhancedContainerIsolation)"},
 		{config: "handmade-dotdot-raw", want: "hardenvm: bind mount of the protected VM path /etc/docker (via /srv/share/a/b/../../../../etc/docker) is not allowed by the admin policy (enhancedContainerIsolation)"},
@@ -136,6 +156,9 @@ func TestHardenDockerConfigs(t *testing.T) {
 			orig := loadConfig(t, tt.config)
 			env := testEnv(containerID(in))
 			env.Image = tt.image
+			if tt.env != nil {
+				tt.env(&env)
+			}
 			s := Default()
 			if tt.settings != nil {
 				tt.settings(&s)
@@ -178,8 +201,8 @@ func checkUserNS(t *testing.T, out *specs.Spec) {
 	for _, ns := range out.Linux.Namespaces {
 		if ns.Type == specs.UserNamespace {
 			n++
-			if ns.Path != "" {
-				t.Errorf("user namespace joins %s, want a new one", ns.Path)
+			if ns.Path != "" && !procNS.MatchString(ns.Path) {
+				t.Errorf("user namespace joins %s, want a new one or another container's", ns.Path)
 			}
 		}
 	}
@@ -369,6 +392,30 @@ func TestNormalizeName(t *testing.T) {
 	for in, want := range map[string]string{"alpine": "docker.io", "ghcr.io/o/r:1": "ghcr.io", "localhost:5000/x@sha256:aa": "localhost:5000"} {
 		if got := RegistryOf(in); got != want {
 			t.Errorf("RegistryOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestEngineOwned(t *testing.T) {
+	root := "/var/lib/docker"
+	for _, tt := range []struct {
+		src  string
+		want bool
+	}{
+		{"/var/lib/docker/containers/me/hostname", true},
+		{"/var/lib/docker/containers/me/config.v2.json", true},
+		{"/var/lib/docker/containers/other/resolv.conf", true},
+		{"/var/lib/docker/containers/other/mounts/shm", true},
+		{"/var/lib/docker/containers/other/config.v2.json", false},
+		{"/var/lib/docker/containers/other", false},
+		{"/var/lib/docker/volumes/v/_data", true},
+		{"/var/lib/docker/volumes/v/_data/sub", true},
+		{"/var/lib/docker/volumes/v", false},
+		{"/var/lib/docker/overlay2/x/merged", false},
+		{"/var/lib/docker", false},
+	} {
+		if got := engineOwned(tt.src, root, "me"); got != tt.want {
+			t.Errorf("engineOwned(%s) = %v, want %v", tt.src, got, tt.want)
 		}
 	}
 }

@@ -290,6 +290,24 @@ func TestDocker(t *testing.T) {
 		}
 	})
 
+	t.Run("join-namespaces-of-a-container", func(t *testing.T) {
+		name := "hvm-peer"
+		if _, err := e.docker(t, 60*time.Second, "run", "-d", "--name", name, "--network", "none", "--ipc", "shareable", e.image, "sleep", "60"); err != nil {
+			t.Fatal(err)
+		}
+		defer e.docker(t, 60*time.Second, "rm", "-f", name)
+		for _, mode := range [][]string{{"--network", "container:" + name}, {"--ipc", "container:" + name}, {"--pid", "container:" + name}} {
+			args := append([]string{"run", "--rm"}, mode...)
+			if mode[0] != "--network" {
+				args = append(args, "--network", "none")
+			}
+			out, err := e.docker(t, 60*time.Second, append(args, e.image, "/attempts", "uid-map")...)
+			if r := results(t, out)["uid-map"]; err != nil || r.Detail != "0 100000 65536" {
+				t.Errorf("docker run %v: %v %+v", mode, err, r)
+			}
+		}
+	})
+
 	refusal := func(what, key string) string {
 		return "hardenvm: " + what + " is not allowed by the admin policy (" + key + ")"
 	}

@@ -85,7 +85,7 @@ func hostEnv(id string) (runtime.Env, error) {
 		Resolve:        runtime.Resolver(runtime.HostLinks),
 	}
 	for _, n := range runtime.NamespaceNames() {
-		if n == "user" || n == "cgroup" {
+		if n == "cgroup" {
 			continue
 		}
 		fid, err := statID("/proc/self/ns/" + n)
