@@ -160,6 +160,16 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err := tree.WriteFile(bootparams.RootInit, fstree.Header{Mode: 0o755, Mtime: o.Epoch}, fstree.Bytes(initBin)); err != nil {
 		return nil, err
 	}
+	guest, err := bootparams.MarshalGuest(GuestSettings(s))
+	if err != nil {
+		return nil, fmt.Errorf("build: %s: %w", o.Spec, err)
+	}
+	if _, err := tree.MkdirAll(filepath.Dir(bootparams.GuestPath), fstree.Header{Mode: 0o755, Mtime: o.Epoch}); err != nil {
+		return nil, err
+	}
+	if err := tree.WriteFile(bootparams.GuestPath, fstree.Header{Mode: 0o644, Mtime: o.Epoch}, fstree.Bytes(guest)); err != nil {
+		return nil, err
+	}
 
 	p.begin("writing the root file system (EROFS)")
 	rootPath := filepath.Join(work, "root.img")

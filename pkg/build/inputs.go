@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
 	"github.com/hardenvm/hardenvm/pkg/spec"
@@ -79,4 +80,15 @@ func readTree(t *fstree.Tree, p string) ([]byte, error) {
 	}
 	defer rc.Close()
 	return io.ReadAll(rc)
+}
+
+// GuestSettings is what stage 2 of the guest init needs from the spec
+// (bootparams.GuestPath in the root file system).
+func GuestSettings(s *spec.Spec) bootparams.Guest {
+	var g bootparams.Guest
+	for _, sv := range s.Services {
+		g.Services = append(g.Services, bootparams.Service{Name: sv.Name, Command: sv.Command, Args: sv.Args,
+			Env: sv.Env, User: sv.User, Restart: sv.Restart, Depends: sv.Depends})
+	}
+	return g
 }

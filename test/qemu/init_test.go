@@ -20,6 +20,7 @@ import (
 	"github.com/hardenvm/hardenvm/boot/measure"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/debtest"
+	"github.com/hardenvm/hardenvm/pkg/build"
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/fat"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
@@ -95,11 +96,7 @@ func buildGuest(t *testing.T, opt guestOptions) *guest {
 	if err := tr.WriteFile("/"+bootparams.RootInit, fstree.Header{Mode: 0o755, Mtime: epoch}, fstree.Bytes(initData)); err != nil {
 		t.Fatal(err)
 	}
-	gs := bootparams.Guest{}
-	for _, sv := range s.Services {
-		gs.Services = append(gs.Services, bootparams.Service{Name: sv.Name, Command: sv.Command, Args: sv.Args,
-			Env: sv.Env, User: sv.User, Restart: sv.Restart, Depends: sv.Depends})
-	}
+	gs := build.GuestSettings(s)
 	gs.Services = append(gs.Services, bootparams.Service{Name: "reader", Command: "/usr/bin/busybox",
 		Args: []string{"sha256sum", "/srv/check/data"}, Restart: bootparams.RestartNever, User: "console"})
 	gj, err := bootparams.MarshalGuest(gs)

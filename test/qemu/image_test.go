@@ -1,0 +1,153 @@
+package qemu
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hardenvm/hardenvm/boot/initramfs"
+	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/build"
+	"github.com/hardenvm/hardenvm/pkg/keys"
+	"github.com/hardenvm/hardenvm/pkg/vm"
+)
+
+var (
+	initOnce sync.Once
+	initPath string
+	initErr  error
+)
+
+// guestInit builds boot/init the way make build does (static,
+// reproducible), once per test binary; HARDENVM_TEST_INIT names a prebuilt
+// one instead.
+func guestInit(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("HARDENVM_TEST_INIT"); p != "" {
+		return p
+	}
+	initOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hardenvm-init-")
+		if err != nil {
+			initErr = err
+			return
+		}
+		initPath = filepath.Join(dir, "hardenvm-init")
+		initErr = initramfs.BuildInit(context.Background(), "", initPath)
+	})
+	if initErr != nil {
+		t.Fatal(initErr)
+	}
+	return initPath
+}
+
+// newKeys makes a key set in the test's temp dir.
+func newKeys(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "keys")
+	set, err := keys.Generate(keys.Options{Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.Write(dir, set, false); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// buildMinimal builds images/minimal.yml signed with the given keys.
+func buildMinimal(t *testing.T, keysDir string) string {
+	t.Helper()
+	testenv.File(t, build.DefaultVarsTemplate, "ovmf")
+	out := filepath.Join(t.TempDir(), "minimal")
+	spec, _ := filepath.Abs("../../images/minimal.yml")
+	_, err := build.Build(context.Background(), build.Options{
+		Spec: spec, Out: out, Keys: keysDir, Init: guestInit(t), Epoch: time.Unix(1700000000, 0),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// bootImage boots a disk with a firmware variable store (copied, so the
+// image stays untouched) under Secure Boot OVMF with a TPM.
+func bootImage(t *testing.T, disk, vars string) *vm.Machine {
+	t.Helper()
+	testenv.File(t, vm.OVMFCodeSecureBoot, "ovmf")
+	state := t.TempDir()
+	b, err := os.ReadFile(vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	varsCopy := filepath.Join(state, "OVMF_VARS.fd")
+	if err := atomicfile.WriteFile(varsCopy, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return boot(t, vm.Config{
+		StateDir: state, FirmwareCode: vm.OVMFCodeSecureBoot, FirmwareVars: varsCopy,
+		Disks: []vm.Disk{{Path: disk, Snapshot: true}}, TPM: true,
+	})
+}
+
+// TestSecureBootChain boots the minimal image the way a desktop does:
+// OVMF with our keys enrolled checks the signed UKI, the kernel runs with
+// Secure Boot on and locked down, and the guest init reports ready.
+func TestSecureBootChain(t *testing.T) {
+	requireQEMU(t)
+	img := buildMinimal(t, newKeys(t))
+	m := bootImage(t, filepath.Join(img, build.DiskFile), filepath.Join(img, build.VarsFile))
+	expect(t, m, 4*time.Minute, `EFI stub: UEFI Secure Boot is enabled`)
+	expect(t, m, time.Minute, `Kernel is locked down`)
+	expect(t, m, time.Minute, `secureboot: Secure boot enabled`)
+	expect(t, m, 3*time.Minute, `hardenvm-init: READY`)
+}
+
+// TestSecureBootRefuses: whatever was not signed by the enrolled db stops
+// in the firmware, before any kernel code runs.
+func TestSecureBootRefuses(t *testing.T) {
+	requireQEMU(t)
+	keysA, keysB := newKeys(t), newKeys(t)
+	a, b := buildMinimal(t, keysA), buildMinimal(t, keysB)
+
+	// One byte of .cmdline changed on the ESP: the console=ttyS0 of the
+	// signed command line becomes ttyS1.
+	tampered := filepath.Join(t.TempDir(), "disk.raw")
+	disk, err := os.ReadFile(filepath.Join(a, build.DiskFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := []byte("console=ttyS0 ro lockdown")
+	i := strings.Index(string(disk), string(marker))
+	if i < 0 || strings.Count(string(disk), string(marker)) != 1 {
+		t.Fatal("the signed command line is not on the disk exactly once")
+	}
+	disk[i+len("console=ttyS")] = '1'
+	if err := os.WriteFile(tampered, disk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct{ name, disk, vars string }{
+		{"cmdline byte flipped", tampered, filepath.Join(a, build.VarsFile)},
+		{"UKI signed by another key", filepath.Join(b, build.DiskFile), filepath.Join(a, build.VarsFile)},
+		{"vars enrolled with another db", filepath.Join(a, build.DiskFile), filepath.Join(b, build.VarsFile)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := bootImage(t, tt.disk, tt.vars)
+			expect(t, m, 4*time.Minute, `BdsDxe: failed to load Boot0001 "UEFI Misc Device" .*: Access Denied`)
+			expect(t, m, 2*time.Minute, `BdsDxe: No bootable option or device was found`)
+			out := m.Console().Output()
+			for _, bad := range []string{"EFI stub", "Linux version", "Run /init"} {
+				if strings.Contains(out, bad) {
+					t.Errorf("the console shows %q: code past the firmware ran", bad)
+				}
+			}
+		})
+	}
+}
