@@ -28,6 +28,8 @@ func init() {
 		Doc: "init_module and finit_module with an image that cannot load", Run: kernelModule})
 	register(Attempt{Name: "open-by-handle-at", Escape: true,
 		Doc: "open the host filesystem's root by handle through a bind-mounted file (shocker), read-only", Run: openByHandle})
+	register(Attempt{Name: "remount-rw", Escape: true, Internal: true,
+		Doc: "ARGS: PATH: remount a read-only bind mount read-write (then back to read-only)", Run: remountRW})
 	register(Attempt{Name: "proc-exe-write", Escape: true,
 		Doc: "open the runtime's binary for writing via /proc/PID/exe while it execs into the container (never written)", Run: procExeWrite})
 }
@@ -269,4 +271,19 @@ func procExeWrite(args []string) Result {
 		notes = notes[:3]
 	}
 	return result(false, "%s%s", strings.Join(notes, "; "), more)
+}
+
+// remountRW tries to lift the read-only flag of a bind mount the runtime
+// set up (docker run -v SRC:DST:ro). The kernel locks the flags of mounts
+// handed to a less privileged mount namespace.
+func remountRW(args []string) Result {
+	if len(args) != 1 {
+		return result(false, "want PATH")
+	}
+	err := unix.Mount("", args[0], "", unix.MS_REMOUNT|unix.MS_BIND, "")
+	if err == nil {
+		unix.Mount("", args[0], "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, "")
+		return result(true, "remounted %s read-write", args[0])
+	}
+	return result(false, "remount %s rw: %v", args[0], err)
 }

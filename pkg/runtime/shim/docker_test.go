@@ -278,6 +278,21 @@ func TestDocker(t *testing.T) {
 			}
 		}
 	})
+	t.Run("read-only-stays-read-only", func(t *testing.T) {
+		src := filepath.Join(e.dir, "ro-src")
+		os.Mkdir(src, 0o755)
+		for _, args := range [][]string{
+			{"--privileged", "-v", src + ":/ro:ro", e.image, "/attempts", "remount-rw", "/ro"},
+			{"--privileged", "--read-only", e.image, "/attempts", "remount-rw", "/"},
+		} {
+			out, _ := e.run(t, args...)
+			r, ok := results(t, out)["remount-rw"]
+			if !ok || r.OK {
+				t.Errorf("docker run %v: %+v (output %q)", args, r, out)
+			}
+			t.Logf("%v: %s", args[:len(args)-3], r.Detail)
+		}
+	})
 	t.Run("exec", func(t *testing.T) {
 		name := "hvm-exec"
 		if _, err := e.docker(t, 60*time.Second, "run", "-d", "--name", name, "--network", "none", e.image, "sleep", "60"); err != nil {

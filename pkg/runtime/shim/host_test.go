@@ -277,3 +277,16 @@ func TestWorkSharedVolume(t *testing.T) {
 		t.Errorf("host owner %d: the ID-mapped volume should store the container's uid 1234", st.Uid)
 	}
 }
+
+// TestEscapeRemountReadOnlyBind: a read-only bind mount stays read-only
+// even for a --privileged container's root.
+func TestEscapeRemountReadOnlyBind(t *testing.T) {
+	h := newHarness(t)
+	src := t.TempDir()
+	r := h.attempt(t, "privileged", func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/ro", Type: "bind", Source: src, Options: []string{"rbind", "ro", "rprivate"}})
+	}, "remount-rw", "/ro")
+	if r.OK {
+		t.Fatalf("escape succeeded: %s", r.Detail)
+	}
+}

@@ -84,8 +84,15 @@ func usernsFD(base, size uint32) (int, error) {
 }
 
 // clone mounts a copy of the mount tree at src onto dst (created as a file
-// or directory like src), ID-mapped through userns when userns ≥ 0.
-func clone(src, dst string, recursive bool, userns int) error {
+// or directory like src), ID-mapped through userns when userns ≥ 0, and
+// read-only when ro.
+//
+// Read-only is set here, on the host's side, and not only by runc inside
+// the container: the kernel locks the flags of mounts that reach a mount
+// namespace owned by a less privileged user namespace, so the container's
+// root (even --privileged) cannot remount them read-write. A read-only
+// flag that runc alone sets inside the container's namespace is not locked.
+func clone(src, dst string, recursive bool, userns int, ro bool) error {
 	flags := unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC
 	if recursive {
 		flags |= unix.AT_RECURSIVE
@@ -95,14 +102,21 @@ func clone(src, dst string, recursive bool, userns int) error {
 		return fmt.Errorf("open_tree %s: %w", src, err)
 	}
 	defer unix.Close(fd)
+	attr := &unix.MountAttr{}
 	if userns >= 0 {
-		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(userns)}
+		attr.Attr_set |= unix.MOUNT_ATTR_IDMAP
+		attr.Userns_fd = uint64(userns)
+	}
+	if ro {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	if attr.Attr_set != 0 {
 		af := unix.AT_EMPTY_PATH
 		if recursive {
 			af |= unix.AT_RECURSIVE
 		}
 		if err := unix.MountSetattr(fd, "", uint(af), attr); err != nil {
-			return fmt.Errorf("ID-mapping %s: %w", src, err)
+			return fmt.Errorf("setting attributes (ID-map %v, read-only %v) of %s: %w", userns >= 0, ro, src, err)
 		}
 	}
 	var st unix.Stat_t
@@ -164,7 +178,7 @@ func prepareMounts(spec *specs.Spec, bundle, dir, mode string, base, size uint32
 	dst := filepath.Join(dir, "rootfs")
 	var idErr error
 	if userns >= 0 {
-		if idErr = clone(root, dst, false, userns); idErr == nil {
+		if idErr = clone(root, dst, false, userns, spec.Root.Readonly); idErr == nil {
 			m.method = "idmap"
 		} else if mode == "idmap" {
 			return nil, idErr
@@ -175,7 +189,7 @@ func prepareMounts(spec *specs.Spec, bundle, dir, mode string, base, size uint32
 		if err := shiftOwners(root, base, size); err != nil {
 			return nil, fmt.Errorf("rootfs ownership by chown (ID-mapped mount: %v): %w", idErr, err)
 		}
-		if err := clone(root, dst, false, -1); err != nil {
+		if err := clone(root, dst, false, -1, spec.Root.Readonly); err != nil {
 			return nil, err
 		}
 		m.method = "chown"
@@ -188,14 +202,15 @@ func prepareMounts(spec *specs.Spec, bundle, dir, mode string, base, size uint32
 			continue
 		}
 		rec := slicesContains(mt.Options, "rbind")
+		ro := slicesContains(mt.Options, "ro")
 		p := filepath.Join(dir, "m"+strconv.Itoa(i))
 		err := errors.New("no user namespace")
 		if userns >= 0 {
-			err = clone(mt.Source, p, rec, userns)
+			err = clone(mt.Source, p, rec, userns, ro)
 		}
 		if err != nil {
 			os.Remove(p)
-			if err := clone(mt.Source, p, rec, -1); err != nil {
+			if err := clone(mt.Source, p, rec, -1, ro); err != nil {
 				return nil, fmt.Errorf("bind mount %s: %w", mt.Source, err)
 			}
 		}
