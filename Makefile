@@ -3,12 +3,16 @@ GO        ?= go
 BIN       := bin/hardenvm
 OUT       ?= out
 
-.PHONY: all build image test test-short vet bench deps kernel clean
+.PHONY: all build image lock test test-short vet bench deps kernel clean
 
 all: build
 
+# hardenvm-init is built the way boot/initramfs.BuildInit builds it:
+# static and without paths or build IDs, so images stay reproducible.
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/hardenvm
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOFLAGS= $(GO) build -trimpath -buildvcs=false \
+		-ldflags='-s -w -buildid=' -o bin/hardenvm-init ./boot/init
 
 deps:
 	scripts/deps
@@ -16,13 +20,19 @@ deps:
 kernel:
 	@scripts/fetch-kernel >/dev/null
 
-# image builds the current test image and boots it (it grows into the
-# desktop image as the build pipeline lands).
+# image builds images/$(IMAGE).yml signed with the keys in $(KEYS)
+# (created on first use) and boots it under OVMF Secure Boot with a TPM
+# until the guest init reports READY.
+IMAGE ?= minimal
+KEYS  ?= keys
 image: deps build
-	$(GO) run ./test/qemu/cmd/mkinitrd -o $(OUT)/test-initrd.cpio.gz
-	$(BIN) run --log-level info --timeout 3m --no-stdin --expect HARDENVM-TEST-INIT-READY \
-		--kernel $$(scripts/fetch-kernel)/vmlinuz --initrd $(OUT)/test-initrd.cpio.gz \
-		--append "console=ttyS0 panic=-1"
+	@test -f $(KEYS)/db.key || $(BIN) keys init --dir $(KEYS)
+	$(BIN) build images/$(IMAGE).yml -o $(OUT)/$(IMAGE) --keys $(KEYS)
+	$(BIN) run $(OUT)/$(IMAGE) --log-level info --timeout 5m --no-stdin --expect 'hardenvm-init: READY'
+
+# lock re-resolves images/$(IMAGE).yml against the Debian mirror.
+lock: build
+	$(BIN) lock images/$(IMAGE).yml
 
 # test is the command CI runs (.ci/run sets HARDENVM_REQUIRE_QEMU=1 so that
 # tests needing QEMU or a peer tool fail instead of skipping).

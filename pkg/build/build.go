@@ -35,6 +35,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
+	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/spec"
 	"github.com/hardenvm/hardenvm/pkg/verity"
 )
@@ -272,7 +273,7 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	}
 	describeDisk(m, res)
 
-	p.begin("writing the manifest")
+	p.begin("writing and signing the manifest")
 	for _, name := range []string{DiskFile, UKIFile, VarsFile} {
 		f, err := manifest.HashFile(filepath.Join(out.Path, name))
 		if err != nil {
@@ -281,6 +282,11 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		m.Artifacts[name] = f
 	}
 	if err := m.Write(out.Path); err != nil {
+		return nil, err
+	}
+	// The sigstore bundle over manifest.json: what `hardenvm verify` and
+	// `hardenvm run` check before anything else.
+	if err := sign.Sign(out.Path, set.Get(keys.Signing).Signer); err != nil {
 		return nil, err
 	}
 	if err := out.Commit(); err != nil {
