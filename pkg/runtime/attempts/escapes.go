@@ -122,7 +122,20 @@ func rewrite(path string) (bool, string) {
 
 func corePattern(_ []string) Result {
 	ok, d := rewrite("/proc/sys/kernel/core_pattern")
-	return result(ok, "%s", d)
+	if ok {
+		return result(ok, "%s", d)
+	}
+	// A privileged container's root can lift the runtime's read-only
+	// /proc/sys bind (it lives in the container's own mount namespace):
+	// the kernel's check on the sysctl itself must still hold.
+	notes := []string{d}
+	if err := unix.Unmount("/proc/sys", unix.MNT_DETACH); err != nil {
+		notes = append(notes, fmt.Sprintf("umount /proc/sys: %v", err))
+	} else {
+		ok, d = rewrite("/proc/sys/kernel/core_pattern")
+		notes = append(notes, "after umount /proc/sys: "+d)
+	}
+	return result(ok, "%s", strings.Join(notes, "; "))
 }
 
 func releaseAgent(_ []string) Result {
