@@ -47,7 +47,10 @@ func Main(argv []string) int {
 		fmt.Fprintln(os.Stderr, "hardenvm-runc: "+err.Error())
 		return 2
 	}
-	real := pick(c.global[flagRuntime], os.Getenv(EnvRuntime), DefaultRuntime)
+	real := pick(c.global[flagRuntime], os.Getenv(EnvRuntime))
+	if real == "" {
+		real = defaultRuntime()
+	}
 	if err := notSelf(real); err != nil {
 		report(c, err)
 		return 1
@@ -89,6 +92,21 @@ func lastArg(a []string) string {
 
 func stateDir(c *cmdline) string {
 	return pick(c.global[flagState], os.Getenv(EnvState), DefaultState)
+}
+
+// DefaultRuntimes are tried in order when neither the flag nor the
+// environment names the real runtime: the image installs the real runc in
+// libexec and the shim as /usr/sbin/runc (so that dockerd's reserved
+// "runc" name ends at the shim, which cannot be given flags there).
+var DefaultRuntimes = []string{"/usr/libexec/hardenvm/runc", DefaultRuntime, "/usr/bin/runc"}
+
+func defaultRuntime() string {
+	for _, p := range DefaultRuntimes {
+		if _, err := os.Stat(p); err == nil && notSelf(p) == nil {
+			return p
+		}
+	}
+	return DefaultRuntime
 }
 
 // notSelf refuses a real runtime that is this very binary: the image
