@@ -1,6 +1,8 @@
 package shim
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -103,4 +105,24 @@ func splitNUL(s string) []string {
 		}
 	}
 	return append(out, s[start:])
+}
+
+func TestDefaultRuntimeSkipsSelf(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(t.TempDir(), "runc")
+	if err := os.WriteFile(other, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	saved := DefaultRuntimes
+	defer func() { DefaultRuntimes = saved }()
+	DefaultRuntimes = []string{filepath.Join(t.TempDir(), "missing"), self, other}
+	if got := defaultRuntime(); got != other {
+		t.Errorf("defaultRuntime() = %s, want %s (the shim itself and missing files skipped)", got, other)
+	}
+	if err := notSelf(self); err == nil {
+		t.Errorf("notSelf(own binary) = nil, want an error")
+	}
 }
