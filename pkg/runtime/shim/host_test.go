@@ -97,7 +97,7 @@ func TestEscapeOpenByHandleAt(t *testing.T)   { escape(t, "open-by-handle-at") }
 func TestEscapeProcExeWrite(t *testing.T) {
 	h := newHarness(t)
 	id := h.id(t)
-	b := h.bundle(t, id, "privileged", []string{"/attempts", "proc-exe-write", "4s"}, nil)
+	b := h.bundle(t, id, "privileged", []string{"/attempts", "proc-exe-write", "6s"}, nil)
 	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
 	if err != nil {
 		t.Fatal(err)
