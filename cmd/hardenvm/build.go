@@ -24,11 +24,14 @@ func newBuildCmd(a *app) *cobra.Command {
 		Short: "Build a signed, verity-protected VM image from a spec and its lock file",
 		Long: `build turns an image spec (images/*.yml) and its lock file into a directory
 with disk.raw (GPT: ESP with the signed UKI, EROFS root, dm-verity tree),
-uki.efi, OVMF_VARS.fd (our Secure Boot keys enrolled) and manifest.json.
+uki.efi, OVMF_VARS.fd (our Secure Boot keys enrolled), manifest.json and
+manifest.sigstore.json (a sigstore bundle signing the manifest with the
+artifact-signing key; check it with 'hardenvm verify').
 
 It reads only what the lock pins, needs no root, and is reproducible: the
-same inputs and SOURCE_DATE_EPOCH give the same bytes. The output directory
-appears whole or not at all.`,
+same inputs and SOURCE_DATE_EPOCH give the same bytes (all but the
+signature, which ECDSA randomizes). The output directory appears whole or
+not at all.`,
 		Example: `  hardenvm build images/minimal.yml -o out/minimal
   SOURCE_DATE_EPOCH=1700000000 hardenvm build images/desktop.yml -o out/desktop --keys keys`,
 		Args: exactArgs("SPEC"),

@@ -13,6 +13,8 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/sign"
+	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
 // The build does not look inside the init binary, so these tests use
@@ -80,6 +82,19 @@ func TestReproducible(t *testing.T) {
 	}
 
 	out := filepath.Join(dir, "outa")
+	// The signed image verifies as a whole: bundle, digests, the real
+	// verity tree and the real UKI's signature.
+	pub, err := sign.LoadPublicKey(filepath.Join(keysDir, "signing.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := verify.Dir(context.Background(), out, verify.Options{PublicKey: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Err(); err != nil {
+		t.Errorf("verify: %v", err)
+	}
 	sbverify := testenv.Tool(t, "sbverify", "sbsigntool")
 	if o, err := exec.Command(sbverify, "--cert", filepath.Join(keysDir, "db.crt"), filepath.Join(out, UKIFile)).CombinedOutput(); err != nil {
 		t.Errorf("sbverify: %v\n%s", err, o)
