@@ -75,5 +75,6 @@ func compressed(mt string) bool { return mt == MediaTypeDisk }
 const (
 	maxManifestJSON = 16 << 20
 	maxBundle       = 1 << 20
-	maxOCIManifest  = 4 << 20
+	// maxReferrers bounds the signature candidates a pull fetches.
+	maxReferrers = 32
 )

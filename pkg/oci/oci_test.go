@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
@@ -399,4 +403,31 @@ func mustRef(t *testing.T, s string) name.Reference {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// TestReferrersAPI: against a registry that implements the OCI 1.1
+// referrers API (go-containerregistry's in-process registry), the bundle is
+// found through the API instead of the fallback tag.
+func TestReferrersAPI(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	registrytest.DockerConfig(t, "", "", "")
+	host := strings.TrimPrefix(srv.URL, "http://")
+	im := imagetest.New(t, imagetest.Options{})
+	ref := host + "/hardenvm/api:v1"
+	res, err := Push(ctx, im.Dir, ref, options(im))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No fallback tag: the registry answered the referrers API.
+	r := mustRef(t, ref)
+	if _, err := remote.Get(r.Context().Tag(strings.Replace(res.Digest, ":", "-", 1))); err == nil {
+		t.Error("the fallback tag exists on a registry with the referrers API")
+	}
+	dst := filepath.Join(t.TempDir(), "img")
+	if _, _, err := Pull(ctx, ref, dst, options(im)); err != nil {
+		t.Fatal(err)
+	}
+	assertSame(t, im.Dir, dst)
 }

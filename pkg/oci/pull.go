@@ -165,7 +165,11 @@ func checkTarget(dir string) error {
 // findSignature returns the first bundle among the image's sigstore
 // referrers that verifies rawM with the trusted key.
 func findSignature(ctx context.Context, repo name.Repository, subject v1.Hash, rawM []byte, o Options, opts []remote.Option) ([]byte, string, error) {
-	idx, err := remote.Referrers(repo.Digest(subject.String()), append(opts, remote.WithFilter("artifactType", MediaTypeBundle))...)
+	// No artifactType filter: some registries report a referrer's config
+	// media type as its artifactType, and go-containerregistry would then
+	// filter the bundle out on the client side. Each candidate's own
+	// manifest is checked below.
+	idx, err := remote.Referrers(repo.Digest(subject.String()), opts...)
 	if err != nil {
 		return nil, "", registryError("signature", "", err)
 	}
@@ -174,9 +178,13 @@ func findSignature(ctx context.Context, repo name.Repository, subject v1.Hash, r
 		return nil, "", fmt.Errorf("signature: %w", err)
 	}
 	var last error
+	tried := 0
 	for _, d := range im.Manifests {
-		if d.ArtifactType != MediaTypeBundle {
+		if d.ArtifactType != MediaTypeBundle && d.ArtifactType != mediaTypeEmpty {
 			continue
+		}
+		if tried++; tried > maxReferrers {
+			break
 		}
 		desc, err := remote.Get(repo.Digest(d.Digest.String()), opts...)
 		if err != nil {
@@ -184,7 +192,7 @@ func findSignature(ctx context.Context, repo name.Repository, subject v1.Hash, r
 			continue
 		}
 		var sm v1.Manifest
-		if err := json.Unmarshal(desc.Manifest, &sm); err != nil || len(sm.Layers) != 1 || sm.Layers[0].MediaType != MediaTypeBundle ||
+		if err := json.Unmarshal(desc.Manifest, &sm); err != nil || sm.ArtifactType != MediaTypeBundle || len(sm.Layers) != 1 || sm.Layers[0].MediaType != MediaTypeBundle ||
 			sm.Subject == nil || sm.Subject.Digest != subject {
 			last = fmt.Errorf("%w: referrer %s is not a sigstore bundle for this image", ErrNotVerified, d.Digest)
 			continue
