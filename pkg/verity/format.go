@@ -94,7 +94,8 @@ func (p Params) withDefaults() (Params, error) {
 // superblock and tree to hash, from offset 0 to Result.HashSize. It reads
 // data with ReadAt from several goroutines at once, and writes each region
 // of hash once (bottom level first, superblock last); hash should be empty
-// or fully overwritable. Memory use is bounded (a few MiB) whatever size is.
+// or fully overwritable; nil computes the result without writing anything.
+// Memory use is bounded (a few MiB) whatever size is.
 //
 // The result is byte for byte what `veritysetup format` writes given the
 // same salt and UUID (--salt, --uuid). Unlike veritysetup, Format refuses a
@@ -144,10 +145,12 @@ func Format(ctx context.Context, data io.ReaderAt, size int64, hash io.WriterAt,
 	if err != nil {
 		return Result{}, err
 	}
-	block := make([]byte, g.HashBlockSize)
-	copy(block, b)
-	if _, err := hash.WriteAt(block, 0); err != nil {
-		return Result{}, fmt.Errorf("verity: writing the superblock: %w", err)
+	if hash != nil {
+		block := make([]byte, g.HashBlockSize)
+		copy(block, b)
+		if _, err := hash.WriteAt(block, 0); err != nil {
+			return Result{}, fmt.Errorf("verity: writing the superblock: %w", err)
+		}
 	}
 	return resultFor(sb, g, root), nil
 }

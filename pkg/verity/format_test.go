@@ -164,6 +164,10 @@ func TestFormatDerivesSaltAndUUID(t *testing.T) {
 	if !bytes.Equal(fa, fc) || c.UUID != a.UUID {
 		t.Errorf("format with the derived salt given explicitly differs")
 	}
+	// A nil hash writer computes the same result without writing.
+	if r, err := Format(context.Background(), bytes.NewReader(data), int64(len(data)), nil, Params{}); err != nil || !bytes.Equal(r.RootHash, a.RootHash) || r.UUID != a.UUID {
+		t.Errorf("Format with a nil writer = %x, %v; want root %x", r.RootHash, err, a.RootHash)
+	}
 	// One flipped bit changes salt, root and UUID.
 	data[12345] ^= 1
 	d, _ := format(data, Params{})
