@@ -20,7 +20,19 @@ type Guest struct {
 	// ("console" when empty); the kernel command line's
 	// hardenvm.console=none turns the console off.
 	ConsoleUser string `json:"consoleUser,omitempty"`
+	// Data are directories of the root (they must exist there) that
+	// stage 2 replaces with writable directories of the data partition
+	// ("/var/lib/docker"), persistent across boots.
+	Data []string `json:"data,omitempty"`
 }
+
+// The data partition: created by stage 2 on first boot in the disk's
+// free space after the last partition (GPT type Linux data, this name),
+// formatted ext4, mounted nosuid,nodev at DataMount.
+const (
+	DataPartitionName = "hardenvm-data"
+	DataMount         = "/run/hardenvm/data"
+)
 
 // Service is one supervised process (spec.Service, resolved).
 type Service struct {
@@ -92,6 +104,11 @@ func (g Guest) Validate() error {
 			if _, ok := seen[d]; !ok {
 				return fmt.Errorf("bootparams: service %s depends on unknown service %s", s.Name, d)
 			}
+		}
+	}
+	for _, d := range g.Data {
+		if !path.IsAbs(d) || path.Clean(d) != d || d == "/" {
+			return fmt.Errorf("bootparams: data directory %q: want a clean absolute path below /", d)
 		}
 	}
 	_, err := g.StartOrder()

@@ -8,7 +8,7 @@ import (
 )
 
 func TestGuestRoundTrip(t *testing.T) {
-	g := Guest{ConsoleUser: "console", Services: []Service{
+	g := Guest{ConsoleUser: "console", Data: []string{"/var/lib/docker"}, Services: []Service{
 		{Name: "dockerd", Command: "/usr/sbin/dockerd", Depends: []string{"containerd"}, Restart: RestartAlways},
 		{Name: "containerd", Command: "/usr/bin/containerd", Env: map[string]string{"A": "b"}},
 		{Name: "ready", Command: "/usr/bin/busybox", Args: []string{"echo", "up"}, Restart: RestartNever, User: "console"},
@@ -44,6 +44,9 @@ func TestGuestRefuses(t *testing.T) {
 		{`{"services":[{"name":"a","command":"/a","depends":["b"]},{"name":"b","command":"/b","depends":["a"]}]}`, "cycle"},
 		{`{"services":[],"extra":1}`, "unknown field"},
 		{`{} {}`, "trailing"},
+		{`{"data":["var/lib/docker"]}`, "data directory"},
+		{`{"data":["/var/../etc"]}`, "data directory"},
+		{`{"data":["/"]}`, "data directory"},
 	} {
 		if _, err := ParseGuest([]byte(tt.json)); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("ParseGuest(%s) = %v, want %q", tt.json, err, tt.want)

@@ -109,7 +109,7 @@ func stage1() error {
 		return err
 	}
 	m.check()
-	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HARDENVM_CONSOLE=" + p.Console}
+	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HARDENVM_CONSOLE=" + p.Console, diskEnv + "=" + disk.name}
 	err = unix.Exec(next, []string{"hardenvm-init", stage2Arg}, env)
 	return fmt.Errorf("starting stage 2 %s: %w", next, err)
 }

@@ -47,6 +47,18 @@ func stage2() error {
 		say("no /%s: no services to start", bootparams.GuestPath)
 	}
 	order, _ := guest.StartOrder() // ParseGuest checked it
+	if disk := os.Getenv(diskEnv); disk != "" {
+		if err := setupData(disk, guest.Data); err != nil {
+			// The VM still runs (verified, read-only), without state.
+			say("WARNING: data partition: %v", err)
+		}
+	}
+	if len(dataMounts) > 0 {
+		logDir = filepath.Join(bootparams.DataMount, "log")
+	}
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
 
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGPWR, unix.SIGUSR2)
@@ -86,6 +98,8 @@ func stage2() error {
 		drainConsole()
 		s.shutdown(sigs)
 		unix.Sync()
+		unmountData()
+		unix.Sync()
 		say("powering off")
 		drainConsole()
 		return unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
@@ -117,7 +131,7 @@ func mountRuntimeFS() error {
 			return fmt.Errorf("mounting %s on %s: %w", m.fstype, m.dir, err)
 		}
 	}
-	return os.MkdirAll(logDir, 0o755)
+	return nil
 }
 
 // watchPowerButton reports the ACPI power button (KEY_POWER from the

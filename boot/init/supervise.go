@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -14,9 +15,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// logDir holds one log file per service (on the data partition once it
-// exists; on /run until then).
-const logDir = "/run/hardenvm/log"
+// logDir holds one log file per service: on the data partition when
+// there is one, else on /run.
+var logDir = "/run/hardenvm/log"
 
 // Restart backoff: doubling from minBackoff up to maxBackoff; a service
 // that ran longer than resetAfter starts again from minBackoff.
@@ -182,13 +183,19 @@ func spawnService(spec bootparams.Service) (int, error) {
 	}
 	pid := p.Pid
 	p.Release() // reaped by Wait4(-1), never by os.Process
+	logCopiers.Add(1)
 	go copyLog(spec.Name, r)
 	return pid, nil
 }
 
+// logCopiers counts the running copyLog goroutines: the shutdown waits
+// for them so that no log file is open when the data partition unmounts.
+var logCopiers sync.WaitGroup
+
 // copyLog writes a service's output to its log file and, line by line
 // with its name in front, to the console.
 func copyLog(name string, r io.ReadCloser) {
+	defer logCopiers.Done()
 	defer r.Close()
 	f, err := os.OpenFile(filepath.Join(logDir, name+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
@@ -233,6 +240,13 @@ func (s *supervisor) shutdown(sigs <-chan os.Signal) {
 	if !s.waitGone(noChildren, killTimeout) {
 		unix.Kill(-1, unix.SIGKILL)
 		s.waitGone(noChildren, killTimeout)
+	}
+	done := make(chan struct{})
+	go func() { logCopiers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(killTimeout):
+		say("WARNING: service output still open after %v", killTimeout)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -20,10 +21,12 @@ import (
 	"github.com/hardenvm/hardenvm/boot/measure"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/debtest"
+	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/build"
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/fat"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
 	"github.com/hardenvm/hardenvm/pkg/spec"
 	"github.com/hardenvm/hardenvm/pkg/verity"
@@ -51,7 +54,16 @@ type guestOptions struct {
 	// uuidHash, when set, is the root hash the partition UUIDs are
 	// derived from instead of the real one.
 	uuidHash []byte
+	// free is unpartitioned space for the data partition; with it a
+	// service keeps a token in a data directory.
+	free int64
 }
+
+// The data directory of the tests and what the token service prints.
+const (
+	testDataDir = "/var/lib/hardenvm-test"
+	tokenKey    = "TOKEN="
+)
 
 func buildGuest(t *testing.T, opt guestOptions) *guest {
 	t.Helper()
@@ -88,7 +100,7 @@ func buildGuest(t *testing.T, opt guestOptions) *guest {
 		t.Fatal(err)
 	}
 	dirH := fstree.Header{Mode: 0o755, Mtime: epoch}
-	for _, d := range []string{"/usr/lib/hardenvm", "/etc/hardenvm", "/srv/check"} {
+	for _, d := range []string{"/usr/lib/hardenvm", "/etc/hardenvm", "/srv/check", testDataDir} {
 		if _, err := tr.MkdirAll(d, dirH); err != nil {
 			t.Fatal(err)
 		}
@@ -99,6 +111,14 @@ func buildGuest(t *testing.T, opt guestOptions) *guest {
 	gs := build.GuestSettings(s)
 	gs.Services = append(gs.Services, bootparams.Service{Name: "reader", Command: "/usr/bin/busybox",
 		Args: []string{"sha256sum", "/srv/check/data"}, Restart: bootparams.RestartNever, User: "console"})
+	if opt.free > 0 {
+		// Keeps a random token in the data directory: the first boot
+		// writes it, later boots print the same one.
+		gs.Data = []string{testDataDir}
+		gs.Services = append(gs.Services, bootparams.Service{Name: "token", Command: "/usr/bin/busybox",
+			Args:    []string{"sh", "-c", "f=" + testDataDir + "/token; [ -f $f ] || cat /proc/sys/kernel/random/uuid > $f; sync; echo " + tokenKey + "$(cat $f)"},
+			Restart: bootparams.RestartNever})
+	}
 	gj, err := bootparams.MarshalGuest(gs)
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +166,7 @@ func buildGuest(t *testing.T, opt guestOptions) *guest {
 	readme := "hardenvm init test\n"
 	dr, err := disk.Build(g.disk, disk.Image{
 		ESP:  []fat.File{{Path: "README.txt", Size: int64(len(readme)), Data: strings.NewReader(readme)}},
-		Time: epoch, Root: rootImg, RootVerity: hashImg, RootHash: uuidHash,
+		Time: epoch, Root: rootImg, RootVerity: hashImg, RootHash: uuidHash, Free: opt.free,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +262,7 @@ func TestInitVerifiedBoot(t *testing.T) {
 	}
 	expect(t, m, time.Minute, `hardenvm-init: READY`)
 	t.Logf("kernel start to READY: %v (%s)", time.Since(start).Round(100*time.Millisecond), m.Accel)
-	if got := expect(t, m, time.Minute, `\[reader\] ([0-9a-f]{64})  /srv/check/data`)[1]; got != hex.EncodeToString(g.checkSum[:]) {
+	if got := seen(t, m, time.Minute, `\[reader\] ([0-9a-f]{64})  /srv/check/data`)[1]; got != hex.EncodeToString(g.checkSum[:]) {
 		t.Errorf("guest read sha256 %s, host %x", got, g.checkSum)
 	}
 	// The console's prompt may come before or after the service's output:
@@ -372,4 +392,94 @@ func TestInitRefusesWrongRoot(t *testing.T) {
 			}
 		})
 	}
+}
+
+// seen waits for pattern anywhere in the console output, also before
+// what earlier expects consumed (for lines whose order is not fixed).
+func seen(t *testing.T, m *vm.Machine, d time.Duration, pattern string) []string {
+	t.Helper()
+	re := regexp.MustCompile(pattern)
+	for deadline := time.Now().Add(d); ; time.Sleep(100 * time.Millisecond) {
+		if sub := re.FindStringSubmatch(m.Console().Output()); sub != nil {
+			return sub
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q not on the console within %v; tail: %s", pattern, d, m.Console().Tail(10))
+		}
+	}
+}
+
+// TestInitDataPartition boots the same disk twice. The first boot creates
+// the data partition in the free space, formats it, and a service writes
+// a token into its data directory; the power button shuts the VM down,
+// and e2fsck on the host finds the file system clean. The second boot
+// finds the partition, leaves it unformatted, and reads the same token.
+func TestInitDataPartition(t *testing.T) {
+	e2fsck := testenv.Tool(t, "e2fsck", "e2fsprogs")
+	g := buildGuest(t, guestOptions{free: 64 << 20})
+	tokens := make([]string, 2)
+	for i := range tokens {
+		m := g.boot(t, g.cmdline, g.disk)
+		expect(t, m, 2*time.Minute, `hardenvm-init: data partition /dev/vda\d mounted on `+regexp.QuoteMeta(bootparams.DataMount))
+		tokens[i] = seen(t, m, time.Minute, `\[token\] `+tokenKey+`([0-9a-f-]{36})`)[1]
+		seen(t, m, time.Minute, `hardenvm-init: READY`)
+		out := m.Console().Output()
+		created := strings.Contains(out, "created data partition") && strings.Contains(out, "formatting the data partition")
+		if created != (i == 0) {
+			t.Errorf("boot %d: created and formatted the data partition: %v", i+1, created)
+		}
+		if err := m.Powerdown(); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, m, 30*time.Second, `hardenvm-init: powering off`)
+		if err := m.WaitTimeout(30 * time.Second); err != nil {
+			t.Fatalf("boot %d: after the power button: %v", i+1, err)
+		}
+		if strings.Contains(m.Console().Output(), "WARNING") {
+			t.Errorf("boot %d: warnings on the console: %s", i+1, m.Console().Tail(20))
+		}
+		fsckData(t, e2fsck, g.disk)
+	}
+	if tokens[0] != tokens[1] {
+		t.Errorf("token %s after the first boot, %s after the second", tokens[0], tokens[1])
+	}
+}
+
+// fsckData copies the data partition out of the disk and checks it with
+// e2fsck -fn (no changes; exit 0 only when clean).
+func fsckData(t *testing.T, e2fsck, diskPath string) {
+	t.Helper()
+	f, err := os.Open(diskPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	tb, err := gpt.Read(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range tb.Partitions {
+		if p.Name != bootparams.DataPartitionName {
+			continue
+		}
+		if p.Type != gpt.TypeLinuxData {
+			t.Errorf("data partition type %s", p.Type)
+		}
+		img := filepath.Join(t.TempDir(), "data.img")
+		out, err := os.Create(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.Copy(out, io.NewSectionReader(f, int64(p.FirstLBA)*512, int64(p.LastLBA-p.FirstLBA+1)*512))
+		out.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
+			t.Errorf("e2fsck -fn of the data partition: %v\n%s", err, b)
+		}
+		return
+	}
+	t.Errorf("no %s partition on the disk: %+v", bootparams.DataPartitionName, tb.Partitions)
 }
