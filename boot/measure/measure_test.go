@@ -112,3 +112,18 @@ func FuzzParseLog(f *testing.F) {
 		}
 	})
 }
+
+// TestDocumentedExample checks the worked example of PCR15.md.
+func TestDocumentedExample(t *testing.T) {
+	root := mustHex("2d4bb1641cf0f38a7546dd3d28faf90a07e985fa8766b0026c3894383e5188b4")
+	ev := Events(root, nil)
+	if d := ev[0].Digest(); hex.EncodeToString(d[:]) != "d9fb65f383663e2e7c4ec823cf1ec59f45100d754bea8462822a67777fd9c816" {
+		t.Errorf("root-hash event digest %x", d)
+	}
+	if got := Replay(ev[:1]); hex.EncodeToString(got[:]) != "e3dd0b6e60b06984efa2a7d439189e4c8c48750b8078a93e5a22dfbfb7b544cb" {
+		t.Errorf("PCR 15 after the root hash %x", got)
+	}
+	if got := Predict(root, nil); hex.EncodeToString(got[:]) != "4ab80cb585057123572f856399d0e683d4346a7882681c0cbacc5d1f56a06058" {
+		t.Errorf("PCR 15 at stage 2 %x", got)
+	}
+}

@@ -288,10 +288,15 @@ func TestInitVerifiedBoot(t *testing.T) {
 		{"RAWDISK", "head -c 512 /dev/vda | wc -c | grep -q 512"},
 		{"DMTABLE", "head -c 1 /dev/mapper/root | wc -c | grep -q 1"},
 		{"KILLINIT", "kill -TERM 1"},
+		{"DATADIR", "touch " + testDataDir + "/x"},
 	} {
 		if got := ask(t, m, c.key, c.cmd+" >/dev/null 2>&1 && echo allowed || echo refused"); got != "refused" {
 			t.Errorf("console: %q was %s", c.cmd, got)
 		}
+	}
+
+	if got := ask(t, m, "INSMOD", "insmod /"+bootparams.RootInit+" 2>&1"); !strings.Contains(got, "Operation not permitted") {
+		t.Errorf("console: insmod said %q, want Operation not permitted", got)
 	}
 
 	// PCR 15 from the kernel's sysfs against the replay of the log.
@@ -324,8 +329,9 @@ func TestInitVerifiedBoot(t *testing.T) {
 
 // TestInitCorruptedRoot flips one byte of a root file system block on the
 // disk: stage 1 still verifies the tree's top (the hash tree is intact),
-// but reading the file makes dm-verity report the block and restart the
-// VM (restart_on_corruption); the file's contents never reach the guest.
+// but reading the file makes dm-verity report the block and, per policy,
+// restart the VM or panic the kernel (which reboots after panic=10); the
+// file's contents never reach the guest.
 func TestInitCorruptedRoot(t *testing.T) {
 	g := buildGuest(t, guestOptions{})
 	f, err := os.OpenFile(g.disk, os.O_RDWR, 0)
@@ -339,18 +345,30 @@ func TestInitCorruptedRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	m := g.boot(t, g.cmdline, g.disk)
-	expect(t, m, 2*time.Minute, `hardenvm-init: root verified`)
-	expect(t, m, time.Minute, `device-mapper: verity: \d+:\d+: data block \d+ is corrupted`)
-	if err := m.WaitTimeout(time.Minute); err != nil {
-		t.Errorf("after the corruption: %v", err)
-	}
-	out := m.Console().Output()
-	if !strings.Contains(out, "reboot: Restarting system") {
-		t.Errorf("the kernel did not restart the VM; console tail: %s", m.Console().Tail(10))
-	}
-	if strings.Contains(out, "[reader] ") && regexp.MustCompile(`\[reader\] [0-9a-f]{64}`).MatchString(out) {
-		t.Error("the corrupted file was read to the end")
+	for _, tt := range []struct{ policy, want string }{
+		{bootparams.RestartOnCorruption, "reboot: Restarting system"},
+		{bootparams.PanicOnCorruption, "Kernel panic - not syncing: dm-verity device corrupted"},
+	} {
+		t.Run(tt.policy, func(t *testing.T) {
+			cmdline := strings.Replace(g.cmdline, "hardenvm.verity="+bootparams.RestartOnCorruption, "hardenvm.verity="+tt.policy, 1)
+			m := g.boot(t, cmdline, g.disk)
+			table := expect(t, m, 2*time.Minute, `hardenvm-init: dm table root: ([^\r\n]*)\r?\n`)[1]
+			if !strings.HasSuffix(table, " 1 "+tt.policy) {
+				t.Errorf("dm table %q lacks %s", table, tt.policy)
+			}
+			expect(t, m, time.Minute, `hardenvm-init: root verified`)
+			expect(t, m, time.Minute, `device-mapper: verity: \d+:\d+: data block \d+ is corrupted`)
+			if err := m.WaitTimeout(time.Minute); err != nil {
+				t.Errorf("after the corruption: %v", err)
+			}
+			out := m.Console().Output()
+			if !strings.Contains(out, tt.want) {
+				t.Errorf("console lacks %q; tail: %s", tt.want, m.Console().Tail(10))
+			}
+			if regexp.MustCompile(`\[reader\] [0-9a-f]{64}`).MatchString(out) {
+				t.Error("the corrupted file was read to the end")
+			}
+		})
 	}
 }
 
