@@ -59,13 +59,22 @@ func (c *Console) pump(out io.Reader, tee io.Writer) {
 var ErrConsoleClosed = errors.New("console closed: the VM has exited")
 
 // Expect waits until re matches output that came after the previous
-// match, and returns the submatches. It fails when ctx ends (the caller's
-// deadline) or the VM exits first; the error names the pattern and the
-// serial log to read.
+// match, and returns the submatches. Only complete lines are searched
+// (until the VM exits), so a pattern never matches half a line that is
+// still being printed: `kernel=(\S+)` sees "kernel=6.12.1", not "kernel=6".
+// It fails when ctx ends (the caller's deadline) or the VM exits first; the
+// error names the pattern and the serial log to read.
 func (c *Console) Expect(ctx context.Context, re *regexp.Regexp) ([]string, error) {
 	for {
 		c.mu.Lock()
-		if loc := re.FindSubmatchIndex(c.buf[c.pos:]); loc != nil {
+		end := len(c.buf)
+		if !c.closed {
+			end = bytes.LastIndexByte(c.buf, '\n') + 1
+		}
+		if end < c.pos {
+			end = c.pos
+		}
+		if loc := re.FindSubmatchIndex(c.buf[c.pos:end]); loc != nil {
 			var subs []string
 			for i := 0; i < len(loc); i += 2 {
 				if loc[i] < 0 {

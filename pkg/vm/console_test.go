@@ -21,6 +21,10 @@ func TestConsoleExpect(t *testing.T) {
 		pw.Write([]byte("booting...\nmarker: 4"))
 		time.Sleep(10 * time.Millisecond)
 		pw.Write([]byte("2 done\nsecond marker: 7\n"))
+		time.Sleep(10 * time.Millisecond)
+		pw.Write([]byte("kernel=6"))
+		time.Sleep(50 * time.Millisecond)
+		pw.Write([]byte(".12.1-cloud\n"))
 	}()
 	subs, err := c.Expect(ctx, regexp.MustCompile(`marker: (\d+) done`))
 	if err != nil || subs[1] != "42" {
@@ -30,6 +34,12 @@ func TestConsoleExpect(t *testing.T) {
 	subs, err = c.Expect(ctx, regexp.MustCompile(`marker: (\d+)`))
 	if err != nil || subs[1] != "7" {
 		t.Fatalf("second Expect = %q, %v; want 7", subs, err)
+	}
+
+	// Half a line is not matched: the whole release comes back.
+	subs, err = c.Expect(ctx, regexp.MustCompile(`kernel=(\S+)`))
+	if err != nil || subs[1] != "6.12.1-cloud" {
+		t.Fatalf("Expect(kernel=) = %q, %v; want the whole release", subs, err)
 	}
 
 	go func() { c.Send("echo hi") }()
@@ -48,7 +58,7 @@ func TestConsoleExpect(t *testing.T) {
 	if err := c.ExpectString(ctx, "never"); !errors.Is(err, ErrConsoleClosed) {
 		t.Errorf("Expect after close = %v, want ErrConsoleClosed", err)
 	}
-	if tail := c.Tail(2); tail != `"marker: 42 done" "second marker: 7"` {
+	if tail := c.Tail(2); tail != `"second marker: 7" "kernel=6.12.1-cloud"` {
 		t.Errorf("Tail(2) = %s", tail)
 	}
 }

@@ -87,7 +87,7 @@ func TestBootFromGPTDisk(t *testing.T) {
 	m := boot(t, vm.Config{FirmwareCode: code, FirmwareVars: vars,
 		Disks: []vm.Disk{{Path: raw, Snapshot: true}}})
 	expect(t, m, 3*time.Minute, `BdsDxe: starting Boot\w+`)
-	subs := expect(t, m, 3*time.Minute, testinitrd.StartMarker+` kernel=(\S+)`)
+	subs := expect(t, m, 3*time.Minute, testinitrd.StartMarker+` kernel=(\S+)\r?\n`)
 	t.Logf("systemd-boot loaded kernel %s and its initramfs from our ESP", subs[1])
 
 	// The kernel's own GPT parser sees every partition, with our names,

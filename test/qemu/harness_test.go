@@ -112,7 +112,7 @@ func TestBootKernelWithTPM(t *testing.T) {
 		Append: "console=ttyS0 panic=-1", TPM: true,
 	})
 	t.Logf("accelerator: %s", m.Accel)
-	subs := expect(t, m, 2*time.Minute, testinitrd.StartMarker+` kernel=(\S+)`)
+	subs := expect(t, m, 2*time.Minute, testinitrd.StartMarker+` kernel=(\S+)\r?\n`)
 	if !strings.HasSuffix(subs[1], "-cloud-amd64") {
 		t.Errorf("kernel %q is not the Debian cloud kernel", subs[1])
 	}
