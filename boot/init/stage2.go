@@ -61,7 +61,7 @@ func stage2() error {
 	}
 
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGPWR, unix.SIGUSR2)
+	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGPWR, unix.SIGUSR1, unix.SIGUSR2)
 	s := newSupervisor()
 	power := make(chan string, 1)
 	go watchPowerButton(power)
@@ -82,12 +82,16 @@ func stage2() error {
 	say("READY")
 	for {
 		var why string
+		restart := false
 		select {
 		case sig := <-sigs:
 			if sig == unix.SIGCHLD {
 				s.reap()
 				continue
 			}
+			// busybox reboot sends SIGTERM, halt SIGUSR1, poweroff
+			// SIGUSR2; Ctrl-Alt-Del is SIGINT.
+			restart = sig == unix.SIGTERM || sig == unix.SIGINT
 			why = "signal " + sig.String()
 		case why = <-power:
 		case name := <-s.restart:
@@ -100,6 +104,11 @@ func stage2() error {
 		unix.Sync()
 		unmountData()
 		unix.Sync()
+		if restart {
+			say("rebooting")
+			drainConsole()
+			return unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+		}
 		say("powering off")
 		drainConsole()
 		return unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)

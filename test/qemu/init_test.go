@@ -430,14 +430,20 @@ func seen(t *testing.T, m *vm.Machine, d time.Duration, pattern string) []string
 // TestInitDataPartition boots the same disk twice. The first boot creates
 // the data partition in the free space, formats it, and a service writes
 // a token into its data directory; the power button shuts the VM down,
-// and e2fsck on the host finds the file system clean. The second boot
+// and e2fsck on the host finds the file system clean, with the service's
+// log file on it. The second boot (hardenvm.console=none: no console)
 // finds the partition, leaves it unformatted, and reads the same token.
 func TestInitDataPartition(t *testing.T) {
 	e2fsck := testenv.Tool(t, "e2fsck", "e2fsprogs")
+	debugfs := testenv.Tool(t, "debugfs", "e2fsprogs")
 	g := buildGuest(t, guestOptions{free: 64 << 20})
 	tokens := make([]string, 2)
 	for i := range tokens {
-		m := g.boot(t, g.cmdline, g.disk)
+		cmdline := g.cmdline
+		if i == 1 {
+			cmdline = strings.Replace(cmdline, "hardenvm.console="+bootparams.ConsoleShell, "hardenvm.console="+bootparams.ConsoleNone, 1)
+		}
+		m := g.boot(t, cmdline, g.disk)
 		expect(t, m, 2*time.Minute, `hardenvm-init: data partition /dev/vda\d mounted on `+regexp.QuoteMeta(bootparams.DataMount))
 		tokens[i] = seen(t, m, time.Minute, `\[token\] `+tokenKey+`([0-9a-f-]{36})`)[1]
 		seen(t, m, time.Minute, `hardenvm-init: READY`)
@@ -453,19 +459,27 @@ func TestInitDataPartition(t *testing.T) {
 		if err := m.WaitTimeout(30 * time.Second); err != nil {
 			t.Fatalf("boot %d: after the power button: %v", i+1, err)
 		}
-		if strings.Contains(m.Console().Output(), "WARNING") {
+		out = m.Console().Output()
+		if strings.Contains(out, "WARNING") {
 			t.Errorf("boot %d: warnings on the console: %s", i+1, m.Console().Tail(20))
 		}
-		fsckData(t, e2fsck, g.disk)
+		if consoleUp := strings.Contains(out, "read-only console as"); consoleUp != (i == 0) {
+			t.Errorf("boot %d: console started: %v", i+1, consoleUp)
+		}
+		img := fsckData(t, e2fsck, g.disk)
+		log, err := exec.Command(debugfs, "-R", "cat /log/token.log", img).Output()
+		if err != nil || strings.Count(string(log), tokenKey+tokens[0]) != i+1 {
+			t.Errorf("boot %d: the token service's log on the data partition: %q (%v)", i+1, log, err)
+		}
 	}
 	if tokens[0] != tokens[1] {
 		t.Errorf("token %s after the first boot, %s after the second", tokens[0], tokens[1])
 	}
 }
 
-// fsckData copies the data partition out of the disk and checks it with
-// e2fsck -fn (no changes; exit 0 only when clean).
-func fsckData(t *testing.T, e2fsck, diskPath string) {
+// fsckData copies the data partition out of the disk, checks it with
+// e2fsck -fn (no changes; exit 0 only when clean) and returns the copy.
+func fsckData(t *testing.T, e2fsck, diskPath string) string {
 	t.Helper()
 	f, err := os.Open(diskPath)
 	if err != nil {
@@ -497,7 +511,8 @@ func fsckData(t *testing.T, e2fsck, diskPath string) {
 		if b, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
 			t.Errorf("e2fsck -fn of the data partition: %v\n%s", err, b)
 		}
-		return
+		return img
 	}
-	t.Errorf("no %s partition on the disk: %+v", bootparams.DataPartitionName, tb.Partitions)
+	t.Fatalf("no %s partition on the disk: %+v", bootparams.DataPartitionName, tb.Partitions)
+	return ""
 }

@@ -203,17 +203,24 @@ func ParseStatus(b []byte) ([]Target, error) {
 		return nil, errors.New("dm: malformed answer")
 	}
 	data := b[start:size]
+	if n > len(data)/specSize {
+		return nil, fmt.Errorf("dm: answer claims %d targets in %d bytes", n, len(data))
+	}
 	var out []Target
 	off := 0
 	for i := 0; i < n; i++ {
-		if off < 0 || off+specSize > len(data) {
+		if off+specSize > len(data) {
 			return nil, errors.New("dm: answer's target list runs past its buffer")
 		}
 		s := data[off:]
 		t := Target{Start: le.Uint64(s[0:]), Length: le.Uint64(s[8:]), Type: cstring(s[24:40])}
 		t.Params = cstring(s[specSize:])
 		out = append(out, t)
-		off = int(le.Uint32(s[20:]))
+		next := int(le.Uint32(s[20:]))
+		if i < n-1 && next <= off {
+			return nil, errors.New("dm: answer's target list does not move forward")
+		}
+		off = next
 	}
 	return out, nil
 }

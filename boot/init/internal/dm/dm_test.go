@@ -77,3 +77,14 @@ func TestRefuses(t *testing.T) {
 		t.Error("ParseStatus accepted a short buffer")
 	}
 }
+
+// FuzzParseStatus feeds arbitrary kernel answers to the parser: errors are
+// fine, panics are not.
+func FuzzParseStatus(f *testing.F) {
+	b, _ := LoadTable("root", true, []Target{{0, 8, "verity", "1 2 3"}})
+	f.Add(b)
+	f.Add(make([]byte, 312))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ParseStatus(b)
+	})
+}
