@@ -27,6 +27,7 @@ import (
 	"github.com/hardenvm/hardenvm/boot/initramfs"
 	"github.com/hardenvm/hardenvm/boot/uki"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/deb"
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
@@ -272,6 +273,11 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		return nil, err
 	}
 	describeDisk(m, res)
+	// The measured-boot prediction (PCRs 4, 7, 9, 11, 15) from the
+	// signed UKI, the enrolled store and the root hash.
+	if m.PCRs, err = attest.PredictBuild(signed, filepath.Join(out.Path, VarsFile), vr.RootHash); err != nil {
+		return nil, err
+	}
 
 	p.begin("writing and signing the manifest")
 	for _, name := range []string{DiskFile, UKIFile, VarsFile} {

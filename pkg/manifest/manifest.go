@@ -49,6 +49,9 @@ type Manifest struct {
 	Initramfs Initramfs `json:"initramfs"`
 	Disk      Disk      `json:"disk"`
 	Keys      Keys      `json:"keys"`
+	// PCRs is the measured-boot prediction: what a TPM that booted this
+	// image holds, and why (pkg/attest computes it from the artifacts).
+	PCRs *PCRs `json:"pcrs,omitempty"`
 }
 
 // File is a file by digest.
@@ -192,4 +195,28 @@ func HashFile(path string) (File, error) {
 func HashBytes(b []byte) File {
 	s := sha256.Sum256(b)
 	return File{SHA256: hex.EncodeToString(s[:]), Size: int64(len(b))}
+}
+
+// PCRs is the prediction of the image's measured boot in one PCR bank.
+// Values covers the PCRs the image alone decides (4, 7, 9, 11, 15);
+// Events lists every event behind them, in log order, each with what it
+// stands for, so a verifier can name what differs. Firmware holds golden
+// values of the firmware-dependent PCRs (0–3, 5, 6), recorded from a
+// known-good boot, keyed by the SHA-256 of the firmware code image.
+type PCRs struct {
+	Bank     string                       `json:"bank"` // "sha256"
+	Values   map[string]string            `json:"values"`
+	Events   []PCREvent                   `json:"events"`
+	Firmware map[string]map[string]string `json:"firmware,omitempty"`
+}
+
+// PCREvent is one predicted measurement.
+type PCREvent struct {
+	PCR int `json:"pcr"`
+	// Type is the TCG event type name (EV_IPL, EV_SEPARATOR, …), or
+	// "hardenvm" for PCR 15, whose log is the init's own.
+	Type   string `json:"type"`
+	SHA256 string `json:"sha256"` // the extended digest
+	// What the event stands for ("the UKI (Authenticode)", "db", …).
+	What string `json:"what"`
 }

@@ -1,0 +1,259 @@
+package attest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"unicode/utf16"
+
+	"github.com/hardenvm/hardenvm/boot/authenticode"
+	"github.com/hardenvm/hardenvm/boot/measure"
+	"github.com/hardenvm/hardenvm/boot/uki"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
+	"github.com/hardenvm/hardenvm/pkg/manifest"
+)
+
+// Predicted lists the PCRs the image alone decides, in order.
+var Predicted = []int{4, 7, 9, 11, 15}
+
+// FirmwarePCRs are the PCRs that depend on the firmware and the machine
+// (QEMU's configuration): known only from a golden boot.
+var FirmwarePCRs = []int{0, 1, 2, 3, 5, 6}
+
+// Input is what a prediction needs: the image's own artifacts.
+type Input struct {
+	UKI  []byte // the signed UKI, as on the ESP
+	Vars []byte // the enrolled firmware variable store
+	// RootHash and ConfigRootHash are the verity root hashes hardenvm-init
+	// measures into PCR 15 (ConfigRootHash nil without a config partition).
+	RootHash, ConfigRootHash []byte
+}
+
+// Load reads an image directory's inputs (its manifest gives the root
+// hash; manifest.Load does not check the signature: callers that must
+// trust the directory verify it first).
+func Load(dir string) (Input, *manifest.Manifest, error) {
+	m, err := manifest.Load(dir)
+	if err != nil {
+		return Input{}, nil, err
+	}
+	var in Input
+	if in.UKI, err = os.ReadFile(filepath.Join(dir, "uki.efi")); err != nil {
+		return Input{}, nil, fmt.Errorf("attest: %w", err)
+	}
+	if in.Vars, err = os.ReadFile(filepath.Join(dir, "OVMF_VARS.fd")); err != nil {
+		return Input{}, nil, fmt.Errorf("attest: %w", err)
+	}
+	if in.RootHash, err = hex.DecodeString(m.Root.RootHash); err != nil || len(in.RootHash) == 0 {
+		return Input{}, nil, fmt.Errorf("attest: %s: root hash %q is not hex", filepath.Join(dir, manifest.FileName), m.Root.RootHash)
+	}
+	return in, m, nil
+}
+
+// PredictDir predicts the PCRs of the image in dir.
+func PredictDir(dir string) (*manifest.PCRs, error) {
+	in, _, err := Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	return Predict(in)
+}
+
+// Predict computes every event the firmware, the stubs and hardenvm-init
+// extend into PCRs 4, 7, 9, 11 and 15 when this image boots, and the
+// resulting SHA-256 bank values.
+func Predict(in Input) (*manifest.PCRs, error) {
+	var ev []manifest.PCREvent
+	add := func(pcr int, typ string, digest []byte, what string) {
+		ev = append(ev, manifest.PCREvent{PCR: pcr, Type: typ, SHA256: hex.EncodeToString(digest), What: what})
+	}
+	sum := func(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
+	separator := sum([]byte{0, 0, 0, 0})
+
+	// PCR 4: edk2's boot manager announces the boot option, closes the
+	// pre-OS phase, then measures the UKI's PE image (Authenticode hash)
+	// as it loads it. The stub starts the kernel inside the UKI without
+	// the firmware measuring it again.
+	auth, err := authenticode.Digest(in.UKI)
+	if err != nil {
+		return nil, fmt.Errorf("attest: PCR 4: %w", err)
+	}
+	add(4, "EV_EFI_ACTION", sum([]byte(actionBootOption)), "the firmware calls the boot option")
+	add(4, "EV_SEPARATOR", separator, "end of the pre-OS phase")
+	add(4, "EV_EFI_BOOT_SERVICES_APPLICATION", auth, "the UKI (Authenticode hash): UKI differs")
+
+	// PCR 7: the Secure Boot policy as the store sets it, the separator,
+	// and the db entry that verified the UKI.
+	vars, err := efivars.Parse(in.Vars)
+	if err != nil {
+		return nil, fmt.Errorf("attest: PCR 7: %w", err)
+	}
+	for i, e := range vars.PolicyEvents() {
+		add(7, "EV_EFI_VARIABLE_DRIVER_CONFIG", sum(e), "Secure Boot policy: "+policyNames[min(i, len(policyNames)-1)])
+	}
+	add(7, "EV_SEPARATOR", separator, "end of the pre-OS phase")
+	owner, cert, err := authority(vars, in.UKI)
+	if err != nil {
+		return nil, err
+	}
+	add(7, "EV_EFI_VARIABLE_AUTHORITY", sum(efivars.AuthorityEvent(owner, cert.Raw)),
+		"the db certificate that verified the UKI ("+cert.Subject.CommonName+"): db changed or UKI signed by another key")
+
+	// PCR 11: systemd-stub measures each UKI section it knows, in the UKI
+	// specification's order: the name (with its NUL), then the bytes as
+	// loaded in memory ([0:VirtualSize], zero-filled past the file data).
+	secs, err := uki.Sections(in.UKI)
+	if err != nil {
+		return nil, fmt.Errorf("attest: PCR 11: %w", err)
+	}
+	byName := map[string]uki.SectionInfo{}
+	for _, s := range secs {
+		if _, dup := byName[s.Name]; !dup {
+			byName[s.Name] = s
+		}
+	}
+	for _, name := range StubSections {
+		s, ok := byName[name]
+		if !ok {
+			continue
+		}
+		d, _ := hex.DecodeString(s.SHA256)
+		add(11, "EV_IPL", sum(append([]byte(name), 0)), "UKI section name "+name)
+		add(11, "EV_IPL", d, "UKI section "+name+": "+sectionMeaning(name))
+	}
+
+	// PCR 9: the kernel's EFI stub measures the command line systemd-stub
+	// hands it (LoadOptions, UTF-16 with its NUL) and the initrd it loads
+	// (the .initrd section with the stub's os-release cpio appended).
+	cmdline, err := uki.Section(in.UKI, ".cmdline")
+	if err != nil {
+		return nil, fmt.Errorf("attest: PCR 9: %w", err)
+	}
+	initrd, err := uki.Section(in.UKI, ".initrd")
+	if err != nil {
+		return nil, fmt.Errorf("attest: PCR 9: %w", err)
+	}
+	osrel, err := uki.Section(in.UKI, ".osrel")
+	if err != nil {
+		osrel = nil
+	}
+	add(9, "EV_EVENT_TAG", sum(LoadOptions(cmdline)), "kernel command line (LoadOptions): cmdline differs")
+	add(9, "EV_EVENT_TAG", sum(StubInitrd(initrd, osrel)), "initrd (the UKI's initramfs and os-release): initramfs differs")
+
+	// PCR 15: hardenvm-init.
+	for _, e := range measure.Events(in.RootHash, in.ConfigRootHash) {
+		d := e.Digest()
+		add(15, "hardenvm", d[:], pcr15Meaning(e))
+	}
+
+	p := &manifest.PCRs{Bank: "sha256", Values: map[string]string{}, Events: ev}
+	for _, i := range Predicted {
+		v := Replay(ev, i)
+		p.Values[strconv.Itoa(i)] = hex.EncodeToString(v[:])
+	}
+	return p, nil
+}
+
+// actionBootOption is edk2's EV_EFI_ACTION before it starts a boot option.
+const actionBootOption = "Calling EFI Application from Boot Option"
+
+var policyNames = []string{"SecureBoot", "PK", "KEK", "db", "dbx", "dbt"}
+
+// StubSections are the sections systemd-stub 257 measures into PCR 11, in
+// its order (the UKI specification's; .pcrsig is never measured).
+var StubSections = []string{".linux", ".osrel", ".cmdline", ".initrd", ".ucode", ".splash", ".dtb", ".uname", ".sbat", ".pcrpkey", ".profile", ".dtbauto", ".hwids"}
+
+func sectionMeaning(name string) string {
+	switch name {
+	case ".linux":
+		return "kernel differs"
+	case ".cmdline":
+		return "cmdline differs"
+	case ".initrd":
+		return "initramfs differs"
+	}
+	return name + " differs"
+}
+
+func pcr15Meaning(e measure.Event) string {
+	switch {
+	case bytes.HasPrefix([]byte(e.Data), []byte("hardenvm:"+measure.KindRootHash)):
+		return "root file system verity root hash: root differs"
+	case bytes.HasPrefix([]byte(e.Data), []byte("hardenvm:"+measure.KindConfigRootHash)):
+		return "config partition verity root hash: config partition differs"
+	}
+	return "hardenvm-init entered stage 2"
+}
+
+// LoadOptions is the kernel command line as systemd-stub passes it to the
+// kernel: the .cmdline section up to its first NUL, control characters
+// turned into spaces, in UTF-16LE with a terminating NUL.
+func LoadOptions(cmdline []byte) []byte {
+	if i := bytes.IndexByte(cmdline, 0); i >= 0 {
+		cmdline = cmdline[:i]
+	}
+	var out []byte
+	for _, r := range utf16.Encode([]rune(string(cmdline))) {
+		if r <= 0x1f {
+			r = ' '
+		}
+		out = append(out, byte(r), byte(r>>8))
+	}
+	return append(out, 0, 0)
+}
+
+// authority finds the db entry the firmware verifies the UKI with: the
+// first X.509 entry of db under which the UKI's signature verifies.
+func authority(vars *efivars.Image, img []byte) (efivars.GUID, *x509.Certificate, error) {
+	v, ok := vars.Lookup(efivars.ImageSecurityDatabase, efivars.NameDB)
+	if !ok {
+		return efivars.GUID{}, nil, fmt.Errorf("attest: PCR 7: the variable store has no db")
+	}
+	lists, err := efivars.ParseSignatureLists(v.Data)
+	if err != nil {
+		return efivars.GUID{}, nil, fmt.Errorf("attest: PCR 7: db: %w", err)
+	}
+	for _, l := range lists {
+		if l.Type != efivars.CertX509 {
+			continue
+		}
+		for _, s := range l.Signatures {
+			c, err := x509.ParseCertificate(s.Data)
+			if err != nil {
+				continue
+			}
+			if authenticode.Verify(img, c) == nil {
+				return s.Owner, c, nil
+			}
+		}
+	}
+	return efivars.GUID{}, nil, fmt.Errorf("attest: PCR 7: no db certificate verifies the UKI: the firmware would refuse to boot it")
+}
+
+// Replay folds the events of one PCR (SHA-256 bank) from zero.
+func Replay(events []manifest.PCREvent, pcr int) [32]byte {
+	var v [32]byte
+	for _, e := range events {
+		if e.PCR != pcr {
+			continue
+		}
+		d, _ := hex.DecodeString(e.SHA256)
+		v = sha256.Sum256(append(v[:], d...))
+	}
+	return v
+}
+
+// PredictBuild is the build's hook: the prediction for a UKI, the
+// variable store the build wrote at varsPath, and the root hash.
+func PredictBuild(ukiImg []byte, varsPath string, rootHash []byte) (*manifest.PCRs, error) {
+	vars, err := os.ReadFile(varsPath)
+	if err != nil {
+		return nil, fmt.Errorf("attest: %w", err)
+	}
+	return Predict(Input{UKI: ukiImg, Vars: vars, RootHash: rootHash})
+}
