@@ -94,6 +94,13 @@ func TestVerifyCommand(t *testing.T) {
 	if code != exitFailure || !strings.Contains(stderr, "manifest.json failed verification") {
 		t.Errorf("other db cert: exit %d, stderr %q", code, stderr)
 	}
+	// Unsigned: the bundle is missing.
+	unsigned := imagetest.New(t, imagetest.Options{Seed: 3})
+	os.Remove(filepath.Join(unsigned.Dir, sign.BundleFileName))
+	code, stdout, stderr = hv(t, "verify", unsigned.Dir, "--keys", unsigned.KeyDir)
+	if code != exitFailure || !strings.Contains(stderr, sign.BundleFileName+" failed verification") || !strings.Contains(stdout, "the image is not signed") {
+		t.Errorf("unsigned: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
 	code, _, stderr = hv(t, "verify", filepath.Join(im.Dir, "nope"), "--key", pub)
 	if code != exitFailure || !strings.Contains(stderr, "not an image directory") {
 		t.Errorf("missing dir: exit %d, stderr %q", code, stderr)

@@ -154,22 +154,30 @@ func Fingerprint(pub crypto.PublicKey) string {
 // VerifyBundle checks dir/manifest.sigstore.json against dir/manifest.json
 // and pub.
 func VerifyBundle(dir string, pub crypto.PublicKey) error {
+	_, err := VerifiedManifest(dir, pub)
+	return err
+}
+
+// VerifiedManifest reads dir/manifest.json once, checks the bundle against
+// those bytes and returns them: callers parse what was verified, not a
+// second read that could differ.
+func VerifiedManifest(dir string, pub crypto.PublicKey) ([]byte, error) {
 	payload, err := os.ReadFile(filepath.Join(dir, manifest.FileName))
 	if err != nil {
-		return fmt.Errorf("sign: %w", err)
+		return nil, fmt.Errorf("sign: %w", err)
 	}
 	bp := filepath.Join(dir, BundleFileName)
 	bundle, err := os.ReadFile(bp)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("sign: %s: the image is not signed (no bundle); sign it with 'hardenvm build' and the artifact-signing key", bp)
+			return nil, fmt.Errorf("sign: %s: the image is not signed (no bundle); sign it with 'hardenvm build' and the artifact-signing key", bp)
 		}
-		return fmt.Errorf("sign: %w", err)
+		return nil, fmt.Errorf("sign: %w", err)
 	}
 	if err := VerifyBytes(payload, bundle, pub); err != nil {
-		return fmt.Errorf("%s: %w", bp, err)
+		return nil, fmt.Errorf("%s: %w", bp, err)
 	}
-	return nil
+	return payload, nil
 }
 
 // VerifyBytes checks that bundle is a valid signature by pub over payload.

@@ -136,7 +136,8 @@ func Dir(ctx context.Context, dir string, o Options) (*Report, error) {
 	}
 
 	// bundle
-	if err := sign.VerifyBundle(dir, o.PublicKey); err != nil {
+	rawM, err := sign.VerifiedManifest(dir, o.PublicKey)
+	if err != nil {
 		artifact := sign.BundleFileName
 		if _, serr := os.Stat(filepath.Join(dir, manifest.FileName)); errors.Is(err, sign.ErrManifestChanged) || serr != nil {
 			artifact = manifest.FileName
@@ -144,13 +145,12 @@ func Dir(ctx context.Context, dir string, o Options) (*Report, error) {
 		add("bundle", artifact, Fail, "%v", trimDir(err, dir))
 		add("manifest", manifest.FileName, Skip, "no further checks: nothing an unsigned manifest says can be trusted")
 		return r, nil
-	} else {
-		add("bundle", manifest.FileName, OK, "signed by the artifact-signing key sha256:%s", sign.Fingerprint(o.PublicKey)[:16])
 	}
+	add("bundle", manifest.FileName, OK, "signed by the artifact-signing key sha256:%s", sign.Fingerprint(o.PublicKey)[:16])
 
-	m, err := manifest.Load(dir)
+	m, err := manifest.Parse(rawM)
 	if err != nil {
-		add("manifest", manifest.FileName, Fail, "%v", trimDir(err, dir))
+		add("manifest", manifest.FileName, Fail, "%v", err)
 		r.OK = false
 		return r, nil
 	}

@@ -245,6 +245,7 @@ func TestSignedButWrong(t *testing.T) {
 		artifact string
 		detail   string
 	}{
+		{"newer manifest version", func(t *testing.T, im *imagetest.Image) { im.Manifest.Version = 99 }, manifest.FileName, "version 99"},
 		{"disk not listed", func(t *testing.T, im *imagetest.Image) { delete(im.Manifest.Artifacts, "disk.raw") }, "disk.raw", "does not list"},
 		{"vars not listed", func(t *testing.T, im *imagetest.Image) { delete(im.Manifest.Artifacts, "OVMF_VARS.fd") }, "OVMF_VARS.fd", "does not list"},
 		{"path outside", func(t *testing.T, im *imagetest.Image) {
