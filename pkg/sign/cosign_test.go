@@ -2,6 +2,7 @@ package sign
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -46,11 +47,22 @@ func cosign(t *testing.T) string {
 		return p
 	}
 	msg := "cosign " + version + " not found in " + filepath.Dir(p) + ": run scripts/fetch-cosign (it builds cosign from the Go module proxy)"
-	if testenv.Required() {
-		t.Fatal(msg)
+	if !testenv.Required() {
+		t.Skip(msg)
 	}
-	t.Skip(msg)
-	return ""
+	// CI: build it now (once per machine; minutes).
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, script)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s\nscripts/fetch-cosign: %v\n%s", msg, err, stderr.Bytes())
+	}
+	t.Logf("scripts/fetch-cosign built cosign in %v", time.Since(start).Round(time.Second))
+	return strings.TrimSpace(string(out))
 }
 
 // TestCosignVerifyBlob: cosign, an independent sigstore verifier, accepts
