@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/hardenvm
 OUT       ?= out
 
-.PHONY: all build image lock test test-short vet bench deps kernel clean
+.PHONY: all build image lock test test-short vet bench deps kernel cosign clean
 
 all: build
 
@@ -20,6 +20,11 @@ deps:
 kernel:
 	@scripts/fetch-kernel >/dev/null
 
+# cosign is the independent verifier of our sigstore bundles; it is built
+# from the Go module proxy once per machine (several minutes the first time).
+cosign:
+	@scripts/fetch-cosign >/dev/null
+
 # image builds images/$(IMAGE).yml signed with the keys in $(KEYS)
 # (created on first use) and boots it under OVMF Secure Boot with a TPM
 # until the guest init reports READY.
@@ -28,7 +33,7 @@ KEYS  ?= keys
 image: deps build
 	@test -f $(KEYS)/db.key || $(BIN) keys init --dir $(KEYS)
 	$(BIN) build images/$(IMAGE).yml -o $(OUT)/$(IMAGE) --keys $(KEYS)
-	$(BIN) run $(OUT)/$(IMAGE) --log-level info --timeout 5m --no-stdin --expect 'hardenvm-init: READY'
+	$(BIN) run $(OUT)/$(IMAGE) --keys $(KEYS) --log-level info --timeout 5m --no-stdin --expect 'hardenvm-init: READY'
 
 # lock re-resolves images/$(IMAGE).yml against the Debian mirror.
 lock: build
@@ -36,7 +41,7 @@ lock: build
 
 # test is the command CI runs (.ci/run sets HARDENVM_REQUIRE_QEMU=1 so that
 # tests needing QEMU or a peer tool fail instead of skipping).
-test: deps kernel vet
+test: deps kernel cosign vet
 	$(GO) test -count=1 -timeout 40m ./...
 
 test-short:

@@ -138,6 +138,9 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		}
 	}
 
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(o.Out)), 0o755); err != nil {
+		return nil, fmt.Errorf("build: output directory: %w", err)
+	}
 	work, err := os.MkdirTemp(filepath.Dir(filepath.Clean(o.Out)), ".hardenvm-build-")
 	if err != nil {
 		return nil, fmt.Errorf("build: work directory: %w", err)

@@ -60,7 +60,7 @@ func TestReproducible(t *testing.T) {
 	dir := t.TempDir()
 	var ms [2]*manifest.Manifest
 	for i := range ms {
-		m, err := Build(context.Background(), options(t, keysDir, filepath.Join(dir, "out"+string(rune('a'+i)))))
+		m, err := Build(context.Background(), options(t, keysDir, filepath.Join(dir, "not", "yet", "out"+string(rune('a'+i)))))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,12 +76,12 @@ func TestReproducible(t *testing.T) {
 	if !strings.Contains(a.Cmdline, "hardenvm.roothash="+a.Root.RootHash) {
 		t.Errorf("cmdline %q lacks the root hash %s", a.Cmdline, a.Root.RootHash)
 	}
-	got, err := manifest.Load(filepath.Join(dir, "outa"))
+	got, err := manifest.Load(filepath.Join(dir, "not", "yet", "outa"))
 	if err != nil || got.Root.RootHash != a.Root.RootHash {
 		t.Fatalf("manifest.json: %v, %v", got, err)
 	}
 
-	out := filepath.Join(dir, "outa")
+	out := filepath.Join(dir, "not", "yet", "outa")
 	// The signed image verifies as a whole: bundle, digests, the real
 	// verity tree and the real UKI's signature.
 	pub, err := sign.LoadPublicKey(filepath.Join(keysDir, "signing.pub"))
