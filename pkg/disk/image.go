@@ -38,9 +38,11 @@ type Image struct {
 	RootVeritySig string
 
 	// Config is the config partition's image (optional), and Extra any
-	// further partitions after it.
-	Config string
-	Extra  []Partition
+	// further partitions after it. ConfigSize reserves room for larger
+	// configs installed later (0: the image's size rounded up).
+	Config     string
+	ConfigSize int64
+	Extra      []Partition
 
 	// Free is space left unpartitioned at the end, for the data
 	// partition the guest creates on first boot.
@@ -84,7 +86,7 @@ func (im Image) Layout() (Layout, error) {
 	}
 	if im.Config != "" {
 		l.Partitions = append(l.Partitions, Partition{Type: gpt.TypeLinuxData,
-			Name: NameConfig, Path: im.Config, Attributes: ro})
+			Name: NameConfig, Path: im.Config, Size: im.ConfigSize, Attributes: ro})
 	}
 	l.Partitions = append(l.Partitions, im.Extra...)
 	return l, nil

@@ -52,6 +52,19 @@ type Manifest struct {
 	// PCRs is the measured-boot prediction: what a TPM that booted this
 	// image holds, and why (pkg/attest computes it from the artifacts).
 	PCRs *PCRs `json:"pcrs,omitempty"`
+	// Config is the signed config partition (absent when the disk has
+	// none). `hardenvm config install` replaces it and re-signs the
+	// manifest; the OS entries above stay as they are.
+	Config *Config `json:"config,omitempty"`
+}
+
+// Config describes the config partition's contents.
+type Config struct {
+	RootHash   string `json:"rootHash"`     // dm-verity root hash, signed by the admin key; measured into PCR 15
+	DataBlocks uint64 `json:"dataBlocks"`   // 4096-byte blocks of the EROFS image
+	Size       int64  `json:"size"`         // bytes of the layout (image, tree, signature block)
+	SHA256     string `json:"sha256"`       // of those bytes
+	Signer     string `json:"signerSha256"` // fingerprint of the admin certificate that signed it
 }
 
 // File is a file by digest.

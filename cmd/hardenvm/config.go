@@ -1,0 +1,289 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hardenvm/hardenvm/pkg/adminsettings"
+	"github.com/hardenvm/hardenvm/pkg/config"
+	"github.com/hardenvm/hardenvm/pkg/configpart"
+	"github.com/hardenvm/hardenvm/pkg/keys"
+	"github.com/hardenvm/hardenvm/pkg/rootfs"
+)
+
+func init() { register(newConfigCmd) }
+
+func newConfigCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Build, sign, verify and install the locked config partition (admin settings)",
+		Long: `The config partition holds the admin settings (admin-settings.json, a Docker
+Desktop compatible subset), the daemon.json and runtime policy generated from
+them and the engine's TLS server material, as a read-only EROFS image with a
+dm-verity tree whose root hash the admin key signs. The guest init verifies
+it at boot with the admin certificate in the initramfs and mounts it
+read-only; an admin replaces it without rebuilding or re-signing the OS.`,
+		Example: `  hardenvm config build admin-settings.json -o config.img --tls keys/engine-tls
+  hardenvm config sign config.img --keys keys
+  hardenvm config verify config.img --keys keys
+  hardenvm config install out/desktop config.img --keys keys`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef("%s: want a subcommand: build, sign, verify, install or schema; see '%s --help'", cmd.CommandPath(), cmd.CommandPath())
+		},
+	}
+	cmd.AddCommand(newConfigBuildCmd(a), newConfigSignCmd(a), newConfigVerifyCmd(a), newConfigInstallCmd(a), newConfigSchemaCmd(a))
+	return cmd
+}
+
+// configInfo is what the config commands print.
+type configInfo struct {
+	Path       string `json:"path"`
+	RootHash   string `json:"rootHash"`
+	DataBlocks uint64 `json:"dataBlocks"`
+	Size       int64  `json:"size"`
+	Signed     bool   `json:"signed"`
+	Signer     string `json:"signerSha256,omitempty"`
+	TLSDir     string `json:"tlsDir,omitempty"`
+}
+
+func printConfig(a *app, im *config.Image, path string, extra string) error {
+	l := im.Layout
+	info := configInfo{Path: path, RootHash: l.Signature.RootHash, DataBlocks: l.Verity.DataBlocks, Size: l.Size,
+		Signed: l.Signature.Signature != "", Signer: l.Signature.CertificateFingerprint, TLSDir: extra}
+	if a.json {
+		return printJSON(a.stdout, info)
+	}
+	state := "unsigned"
+	if info.Signed {
+		state = "signed by admin certificate " + info.Signer
+	}
+	fmt.Fprintf(a.stdout, "%s: root hash %s, %d bytes, %s\n", path, info.RootHash, info.Size, state)
+	if extra != "" {
+		fmt.Fprintf(a.stdout, "engine TLS created in %s: DOCKER_CERT_PATH=%s DOCKER_TLS_VERIFY=1 for the docker CLI; keep ca-key.pem safe\n", extra, extra)
+	}
+	return nil
+}
+
+func newConfigBuildCmd(a *app) *cobra.Command {
+	var out, tlsDir, keyDir, epoch string
+	var signIt bool
+	cmd := &cobra.Command{
+		Use:   "build SETTINGS -o config.img",
+		Short: "Validate admin-settings.json and build a config partition image",
+		Long: `build validates SETTINGS (refusing, with the key named, a TCP engine without
+TLS client verification and options that would defeat the hardened runtime),
+generates daemon.json and the runtime policy, and writes config.img: EROFS,
+dm-verity tree, signature block. With --sign the admin key signs it at once.
+
+When the settings put the engine on TCP, --tls names a directory with the
+engine's TLS material; if it does not exist it is created: a CA (ca.pem,
+ca-key.pem), the engine's server certificate for 127.0.0.1/localhost
+(server-cert.pem, server-key.pem: these go into the image) and a client
+certificate for the host (cert.pem, key.pem). Point the docker CLI at it
+with DOCKER_CERT_PATH=DIR DOCKER_TLS_VERIFY=1.`,
+		Example: `  hardenvm config build admin-settings.json -o config.img
+  hardenvm config build admin-settings.json -o config.img --tls keys/engine-tls --sign --keys keys`,
+		Args: exactArgs("SETTINGS"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usagef("config build: -o config.img is required")
+			}
+			t, err := parseEpoch(epoch)
+			if err != nil {
+				return err
+			}
+			raw, err := os.ReadFile(args[0])
+			if err != nil {
+				return fmt.Errorf("config build: %w", err)
+			}
+			s, err := adminsettings.Parse(raw)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			o := config.Options{Settings: raw, Epoch: t}
+			created := ""
+			if s.NeedsTLS() {
+				if tlsDir == "" {
+					return usagef("config build: %s puts the engine on TCP %v: --tls DIR is required (created when missing)", args[0], s.Daemon().TCPHosts())
+				}
+				var made bool
+				if o.TLS, made, err = config.LoadOrCreateTLS(tlsDir, time.Now()); err != nil {
+					return err
+				}
+				if made {
+					created = tlsDir
+				}
+			}
+			im, err := config.Build(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if signIt {
+				admin, err := keys.LoadRole(keyDir, keys.Admin)
+				if err != nil {
+					return err
+				}
+				if err := im.Sign(cmd.Context(), admin); err != nil {
+					return err
+				}
+			}
+			if err := im.Write(out); err != nil {
+				return err
+			}
+			return printConfig(a, im, out, created)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&out, "out", "o", "", "the config image to write")
+	f.StringVar(&tlsDir, "tls", "", "engine TLS directory (needed when the settings have a tcp:// host; created when missing)")
+	f.BoolVar(&signIt, "sign", false, "sign with the admin key at once")
+	f.StringVar(&keyDir, "keys", "keys", "key set directory (for --sign)")
+	f.StringVar(&epoch, "epoch", "", "timestamp of the files, seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0)")
+	return cmd
+}
+
+func parseEpoch(epoch string) (time.Time, error) {
+	if epoch == "" {
+		epoch = os.Getenv("SOURCE_DATE_EPOCH")
+	}
+	if epoch == "" {
+		epoch = "0"
+	}
+	t, err := rootfs.ParseSourceDateEpoch(epoch)
+	if err != nil {
+		return time.Time{}, usagef("--epoch/SOURCE_DATE_EPOCH %q: %v", epoch, err)
+	}
+	return t.UTC(), nil
+}
+
+func newConfigSignCmd(a *app) *cobra.Command {
+	var keyDir string
+	cmd := &cobra.Command{
+		Use:   "sign CONFIG.IMG",
+		Short: "Sign a config image's root hash with the admin key (in place)",
+		Long: `sign checks every block of the image against the root hash its signature
+block states, then replaces the block with the admin key's ECDSA signature
+over that root hash and the number of data blocks.`,
+		Example: `  hardenvm config sign config.img --keys keys`,
+		Args:    exactArgs("CONFIG.IMG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			admin, err := keys.LoadRole(keyDir, keys.Admin)
+			if err != nil {
+				return err
+			}
+			im, err := config.ReadImage(args[0])
+			if err != nil {
+				return err
+			}
+			if err := im.Sign(cmd.Context(), admin); err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if err := im.Write(args[0]); err != nil {
+				return err
+			}
+			return printConfig(a, im, args[0], "")
+		},
+	}
+	cmd.Flags().StringVar(&keyDir, "keys", "keys", "key set directory (its admin.key signs)")
+	return cmd
+}
+
+// adminCert is --cert, else the admin certificate of --keys.
+func adminCert(certPath, keyDir string) (string, error) {
+	if certPath != "" {
+		return certPath, nil
+	}
+	_, pub := keys.Files(keys.Admin)
+	return filepath.Join(keyDir, pub), nil
+}
+
+func newConfigVerifyCmd(a *app) *cobra.Command {
+	var keyDir, certPath string
+	cmd := &cobra.Command{
+		Use:   "verify CONFIG.IMG",
+		Short: "Check a config image's admin signature and every block against the signed root hash",
+		Example: `  hardenvm config verify config.img --keys keys
+  hardenvm config verify config.img --cert admin.crt --json`,
+		Args: exactArgs("CONFIG.IMG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, _ := adminCert(certPath, keyDir)
+			cert, err := config.LoadCert(p)
+			if err != nil {
+				return err
+			}
+			im, err := config.ReadImage(args[0])
+			if err != nil {
+				return err
+			}
+			if _, err := config.Verify(cmd.Context(), im.Bytes, cert); err != nil {
+				if errors.Is(err, configpart.ErrUnsigned) {
+					return fmt.Errorf("%s: %w: sign it with 'hardenvm config sign'", args[0], err)
+				}
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			return printConfig(a, im, args[0], "")
+		},
+	}
+	cmd.Flags().StringVar(&keyDir, "keys", "keys", "key set directory (its admin.crt verifies)")
+	cmd.Flags().StringVar(&certPath, "cert", "", "admin certificate (PEM) instead of --keys")
+	return cmd
+}
+
+func newConfigInstallCmd(a *app) *cobra.Command {
+	var keyDir string
+	cmd := &cobra.Command{
+		Use:   "install DIR CONFIG.IMG",
+		Short: "Swap a signed config image into an image directory's disk.raw",
+		Long: `install verifies CONFIG.IMG with the admin certificate the image trusts,
+writes it into the config partition of DIR/disk.raw (the rest of the
+partition zeroed), and updates and re-signs DIR/manifest.json with the
+artifact-signing key. The ESP with the signed UKI, the root and its verity
+tree and the partition table stay byte-identical. Boot the VM again to use
+the new settings.`,
+		Example: `  hardenvm config install out/desktop config.img --keys keys`,
+		Args:    exactArgs("DIR", "CONFIG.IMG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			admin, err := keys.LoadRole(keyDir, keys.Admin)
+			if err != nil {
+				return err
+			}
+			signing, err := keys.LoadRole(keyDir, keys.Signing)
+			if err != nil {
+				return err
+			}
+			im, err := config.ReadImage(args[1])
+			if err != nil {
+				return err
+			}
+			m, err := config.Install(cmd.Context(), args[0], im, config.InstallOptions{Admin: admin, Signing: signing})
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return printJSON(a.stdout, m.Config)
+			}
+			fmt.Fprintf(a.stdout, "%s: config root hash %s installed; manifest re-signed\n", args[0], m.Config.RootHash)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyDir, "keys", "keys", "key set directory (admin.crt, signing.key)")
+	return cmd
+}
+
+func newConfigSchemaCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "schema",
+		Short:   "Print the JSON Schema of admin-settings.json (for editors)",
+		Example: `  hardenvm config schema > admin-settings.schema.json`,
+		Args:    exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := a.stdout.Write(adminsettings.Schema())
+			return err
+		},
+	}
+}
