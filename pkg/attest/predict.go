@@ -52,6 +52,11 @@ func Load(dir string) (Input, *manifest.Manifest, error) {
 	if in.RootHash, err = hex.DecodeString(m.Root.RootHash); err != nil || len(in.RootHash) == 0 {
 		return Input{}, nil, fmt.Errorf("attest: %s: root hash %q is not hex", filepath.Join(dir, manifest.FileName), m.Root.RootHash)
 	}
+	if m.Config != nil {
+		if in.ConfigRootHash, err = hex.DecodeString(m.Config.RootHash); err != nil || len(in.ConfigRootHash) == 0 {
+			return Input{}, nil, fmt.Errorf("attest: %s: config root hash %q is not hex", filepath.Join(dir, manifest.FileName), m.Config.RootHash)
+		}
+	}
 	return in, m, nil
 }
 
@@ -250,10 +255,10 @@ func Replay(events []manifest.PCREvent, pcr int) [32]byte {
 
 // PredictBuild is the build's hook: the prediction for a UKI, the
 // variable store the build wrote at varsPath, and the root hash.
-func PredictBuild(ukiImg []byte, varsPath string, rootHash []byte) (*manifest.PCRs, error) {
+func PredictBuild(ukiImg []byte, varsPath string, rootHash, configRootHash []byte) (*manifest.PCRs, error) {
 	vars, err := os.ReadFile(varsPath)
 	if err != nil {
 		return nil, fmt.Errorf("attest: %w", err)
 	}
-	return Predict(Input{UKI: ukiImg, Vars: vars, RootHash: rootHash})
+	return Predict(Input{UKI: ukiImg, Vars: vars, RootHash: rootHash, ConfigRootHash: configRootHash})
 }

@@ -278,7 +278,7 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	describeDisk(m, res)
 	// The measured-boot prediction (PCRs 4, 7, 9, 11, 15) from the
 	// signed UKI, the enrolled store and the root hash.
-	if m.PCRs, err = attest.PredictBuild(signed, filepath.Join(out.Path, VarsFile), vr.RootHash); err != nil {
+	if m.PCRs, err = attest.PredictBuild(signed, filepath.Join(out.Path, VarsFile), vr.RootHash, nil); err != nil {
 		return nil, err
 	}
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/configpart"
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
@@ -104,6 +105,21 @@ func Install(ctx context.Context, dir string, im *Image, o InstallOptions) (*man
 	}
 	m.Artifacts["disk.raw"] = f
 	m.Config = Describe(im)
+	if m.PCRs != nil {
+		// The init measures the config root hash into PCR 15: predict
+		// again, keeping the firmware's golden values.
+		in, _, err := attest.Load(dir)
+		if err != nil {
+			return nil, err
+		}
+		in.ConfigRootHash = im.Layout.Verity.RootHash
+		p, err := attest.Predict(in)
+		if err != nil {
+			return nil, err
+		}
+		p.Firmware = m.PCRs.Firmware
+		m.PCRs = p
+	}
 	if err := m.Write(dir); err != nil {
 		return nil, err
 	}
