@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/cpio"
 	"github.com/hardenvm/hardenvm/pkg/disk"
@@ -149,33 +148,7 @@ echo "` + diskESPSum + ` $(sha256sum /mnt/EFI/BOOT/BOOTX64.EFI)"
 echo "` + diskESPText + ` $(cat '/mnt/Ünïcode name.txt')"
 poweroff -f
 `
-	bb, err := os.ReadFile(testinitrd.Busybox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd := filepath.Join(t.TempDir(), "initrd.cpio.gz")
-	err = atomicfile.Write(rd, 0o644, func(w io.Writer) error {
-		cw := cpio.NewGzipWriter(w)
-		entries := []cpio.Entry{
-			{Name: "bin", Mode: cpio.TypeDir | 0o755},
-			{Name: "bin/busybox", Mode: cpio.TypeFile | 0o755, Data: bb},
-			{Name: "dev", Mode: cpio.TypeDir | 0o755},
-			{Name: "dev/console", Mode: cpio.TypeChar | 0o600, Major: 5, Minor: 1},
-			{Name: "init", Mode: cpio.TypeFile | 0o755, Data: []byte(script)},
-			{Name: "lib", Mode: cpio.TypeDir | 0o755},
-			{Name: "lib/modules", Mode: cpio.TypeDir | 0o755},
-		}
-		for _, e := range append(entries, mods...) {
-			if err := cw.Add(e); err != nil {
-				return err
-			}
-		}
-		return cw.Close()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rd
+	return scriptInitrd(t, script, mods)
 }
 
 func copyFile(t *testing.T, src, dst string) {

@@ -19,6 +19,7 @@ import (
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/internal/testkernel"
+	"github.com/hardenvm/hardenvm/pkg/cpio"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 	"github.com/hardenvm/hardenvm/test/qemu/testinitrd"
 )
@@ -38,11 +39,22 @@ func testKernel(t *testing.T) string { return testkernel.Vmlinuz(t) }
 // initrd writes the test initramfs into the test's temp dir.
 func initrd(t *testing.T, then testinitrd.Then) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "initrd.cpio.gz")
-	err := atomicfile.Write(p, 0o644, func(w io.Writer) error {
-		return testinitrd.Write(w, testinitrd.Busybox, then, 0)
+	return writeInitrd(t, func(w io.Writer) error { return testinitrd.Write(w, testinitrd.Busybox, then, 0) })
+}
+
+// scriptInitrd writes a busybox initramfs running script as /init, with
+// extra entries (kernel modules), into the test's temp dir.
+func scriptInitrd(t *testing.T, script string, extra []cpio.Entry) string {
+	t.Helper()
+	return writeInitrd(t, func(w io.Writer) error {
+		return testinitrd.WriteScript(w, testinitrd.Busybox, script, extra, 0)
 	})
-	if err != nil {
+}
+
+func writeInitrd(t *testing.T, fn func(io.Writer) error) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "initrd.cpio.gz")
+	if err := atomicfile.Write(p, 0o644, fn); err != nil {
 		t.Fatal(err)
 	}
 	return p

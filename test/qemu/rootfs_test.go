@@ -147,32 +147,7 @@ echo "` + rootfsExec + ` $(/mnt/usr/bin/busybox echo ran-from-erofs)"
 if touch /mnt/srv/x 2>/dev/null; then echo "` + rootfsWrite + ` allowed"; else echo "` + rootfsWrite + ` refused"; fi
 poweroff -f
 `
-	bb, err := os.ReadFile(testinitrd.Busybox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd := filepath.Join(t.TempDir(), "initrd.cpio.gz")
-	err = atomicfile.Write(rd, 0o644, func(w io.Writer) error {
-		cw := cpio.NewGzipWriter(w)
-		entries := []cpio.Entry{
-			{Name: "bin", Mode: cpio.TypeDir | 0o755},
-			{Name: "bin/busybox", Mode: cpio.TypeFile | 0o755, Data: bb},
-			{Name: "dev", Mode: cpio.TypeDir | 0o755},
-			{Name: "dev/console", Mode: cpio.TypeChar | 0o600, Major: 5, Minor: 1},
-			{Name: "init", Mode: cpio.TypeFile | 0o755, Data: []byte(script)},
-			{Name: "lib", Mode: cpio.TypeDir | 0o755},
-			{Name: "lib/modules", Mode: cpio.TypeDir | 0o755},
-		}
-		for _, e := range append(entries, mods...) {
-			if err := cw.Add(e); err != nil {
-				return err
-			}
-		}
-		return cw.Close()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rd := scriptInitrd(t, script, mods)
 
 	m := boot(t, vm.Config{Kernel: kernel, Initrd: rd, Append: "console=ttyS0 panic=-1",
 		Disks: []vm.Disk{{Path: img, ReadOnly: true}}})

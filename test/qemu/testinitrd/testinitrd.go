@@ -54,18 +54,28 @@ echo "` + ReadyMarker + `"
 // Write writes the gzip-compressed initramfs to w. mtime is the timestamp
 // of every entry, so the output is reproducible.
 func Write(w io.Writer, busybox string, then Then, mtime int64) error {
+	return WriteScript(w, busybox, script(then), nil, mtime)
+}
+
+// WriteScript writes a busybox initramfs whose /init is the given shell
+// script, with extra entries after the base ones (kernel modules under
+// lib/modules, say: the directory is there).
+func WriteScript(w io.Writer, busybox, init string, extra []cpio.Entry, mtime int64) error {
 	bb, err := os.ReadFile(busybox)
 	if err != nil {
 		return fmt.Errorf("testinitrd: %w (install the Debian package busybox-static)", err)
 	}
 	cw := cpio.NewGzipWriter(w)
-	for _, e := range []cpio.Entry{
+	base := []cpio.Entry{
 		{Name: "bin", Mode: cpio.TypeDir | 0o755},
 		{Name: "bin/busybox", Mode: cpio.TypeFile | 0o755, Data: bb},
 		{Name: "dev", Mode: cpio.TypeDir | 0o755},
 		{Name: "dev/console", Mode: cpio.TypeChar | 0o600, Major: 5, Minor: 1},
-		{Name: "init", Mode: cpio.TypeFile | 0o755, Data: []byte(script(then))},
-	} {
+		{Name: "init", Mode: cpio.TypeFile | 0o755, Data: []byte(init)},
+		{Name: "lib", Mode: cpio.TypeDir | 0o755},
+		{Name: "lib/modules", Mode: cpio.TypeDir | 0o755},
+	}
+	for _, e := range append(base, extra...) {
 		e.Mtime = mtime
 		if err := cw.Add(e); err != nil {
 			return err
