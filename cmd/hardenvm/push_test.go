@@ -63,7 +63,7 @@ func TestPushPullCommands(t *testing.T) {
 			args := tt.args
 			if args[1] == "TAMPERED" {
 				bad := imagetest.New(t, imagetest.Options{Seed: 9})
-				flipByte(t, filepath.Join(bad.Dir, "uki.efi"), 100)
+				imagetest.FlipByte(t, filepath.Join(bad.Dir, "uki.efi"), 100)
 				args = append([]string{"push", bad.Dir}, args[2:]...)
 			}
 			code, _, stderr := hv(t, args...)

@@ -14,21 +14,6 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
-func flipByte(t *testing.T, path string, off int64) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if off < 0 {
-		off += int64(len(b))
-	}
-	b[off] ^= 0x80
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func assertOneLine(t *testing.T, stderr string) {
 	t.Helper()
 	if n := strings.Count(strings.TrimRight(stderr, "\n"), "\n"); n != 0 {
@@ -128,7 +113,7 @@ func TestTamperedImageRefused(t *testing.T) {
 			case "disk.raw":
 				off = 2 << 20 // in the ESP
 			}
-			flipByte(t, p, off)
+			imagetest.FlipByte(t, p, off)
 
 			code, stdout, stderr := hv(t, "verify", im.Dir, "--keys", im.KeyDir)
 			if code != exitFailure {
@@ -169,7 +154,7 @@ func TestRunInsecureSkipVerify(t *testing.T) {
 
 	// Unlocked and tampered: boots with a loud warning.
 	im := imagetest.New(t, imagetest.Options{Seed: 1})
-	flipByte(t, filepath.Join(im.Dir, "uki.efi"), 4000)
+	imagetest.FlipByte(t, filepath.Join(im.Dir, "uki.efi"), 4000)
 	code, _, stderr = hv(t, runArgs(im.Dir, "--insecure-skip-verify")...)
 	if !strings.Contains(stderr, "WARNING: --insecure-skip-verify") || strings.Contains(stderr, "refusing") {
 		t.Errorf("unlocked: exit %d, stderr %q; want the warning and a boot attempt", code, stderr)

@@ -88,22 +88,6 @@ func TestConfigPartitionNotOK(t *testing.T) {
 	}
 }
 
-// flip changes the byte at off (from the end when negative).
-func flip(t *testing.T, path string, off int64) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if off < 0 {
-		off += int64(len(b))
-	}
-	b[off] ^= 0x01
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func partitionOffset(t *testing.T, path string, typ gpt.GUID) int64 {
 	t.Helper()
 	f, err := os.Open(path)
@@ -178,7 +162,7 @@ func TestOneByteChanged(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			im := imagetest.New(t, imagetest.Options{Seed: uint64(i)})
-			flip(t, filepath.Join(im.Dir, tt.file), tt.offset(t, im))
+			imagetest.FlipByte(t, filepath.Join(im.Dir, tt.file), tt.offset(t, im))
 			r := mustVerify(t, im.Dir, opts(im))
 			err := r.Err()
 			if !errors.Is(err, ErrFailed) {
