@@ -122,7 +122,7 @@ func createDataPartition(f *os.File, t *gpt.Table, disk string) (*gpt.Partition,
 	}
 	n := (lastUsable + 1 - first) / alignLBA * alignLBA
 	if n*gpt.SectorSize < minDataSize {
-		say("only %d MiB free on %s: no data partition, the VM keeps no state", n*gpt.SectorSize>>20, disk)
+		say("%d MiB free on %s, %d needed: no data partition, the VM keeps no state", n*gpt.SectorSize>>20, disk, minDataSize>>20)
 		return nil, nil
 	}
 	t.Partitions = append(t.Partitions, gpt.Partition{Type: gpt.TypeLinuxData, Name: bootparams.DataPartitionName,

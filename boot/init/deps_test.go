@@ -10,14 +10,16 @@ import (
 
 // allowed are the only non-standard packages the guest init may link.
 var allowed = map[string]bool{
-	"github.com/hardenvm/hardenvm/boot/init":              true,
-	"github.com/hardenvm/hardenvm/boot/init/internal/dm":  true,
-	"github.com/hardenvm/hardenvm/boot/init/internal/tpm": true,
-	"github.com/hardenvm/hardenvm/boot/bootparams":        true,
-	"github.com/hardenvm/hardenvm/boot/measure":           true,
-	"github.com/hardenvm/hardenvm/pkg/gpt":                true,
-	"github.com/hardenvm/hardenvm/pkg/verity":             true,
-	"golang.org/x/sys/unix":                               true,
+	"github.com/hardenvm/hardenvm/boot/init":                  true,
+	"github.com/hardenvm/hardenvm/boot/init/internal/dm":      true,
+	"github.com/hardenvm/hardenvm/boot/init/internal/dhcp":    true,
+	"github.com/hardenvm/hardenvm/boot/init/internal/netlink": true,
+	"github.com/hardenvm/hardenvm/boot/init/internal/tpm":     true,
+	"github.com/hardenvm/hardenvm/boot/bootparams":            true,
+	"github.com/hardenvm/hardenvm/boot/measure":               true,
+	"github.com/hardenvm/hardenvm/pkg/gpt":                    true,
+	"github.com/hardenvm/hardenvm/pkg/verity":                 true,
+	"golang.org/x/sys/unix":                                   true,
 }
 
 // TestDependencies keeps the PID 1 of the VM small and auditable: the

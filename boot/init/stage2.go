@@ -53,6 +53,9 @@ func stage2() error {
 			say("WARNING: data partition: %v", err)
 		}
 	}
+	if err := setupNetwork(); err != nil {
+		say("WARNING: network: %v", err)
+	}
 	if len(dataMounts) > 0 {
 		logDir = filepath.Join(bootparams.DataMount, "log")
 	}

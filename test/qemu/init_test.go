@@ -5,8 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,8 +224,13 @@ const noTimerCheck = " no_timer_check"
 
 func (g *guest) boot(t *testing.T, cmdline, diskPath string) *vm.Machine {
 	t.Helper()
+	return g.bootNet(t, cmdline, diskPath, nil)
+}
+
+func (g *guest) bootNet(t *testing.T, cmdline, diskPath string, net *vm.Net) *vm.Machine {
+	t.Helper()
 	return boot(t, vm.Config{Kernel: g.kernel, Initrd: g.initrd, Append: cmdline + noTimerCheck,
-		Disks: []vm.Disk{{Path: diskPath}}, TPM: true})
+		Disks: []vm.Disk{{Path: diskPath}}, TPM: true, Net: net})
 }
 
 // ask sends a shell command whose output is KEY=value and returns value.
@@ -241,13 +249,18 @@ func ask(t *testing.T, m *vm.Machine, key, cmd string) string {
 // and the corruption policy; / is the verity device, read-only; a service
 // reads a file byte for byte; PCR 15 in the guest equals the replay of
 // the init's event log and the prediction from the root hash; the
-// console is unprivileged and cannot change anything; and the ACPI power
-// button shuts the VM down in order.
+// console is unprivileged and cannot change anything; the NIC got its
+// address by DHCP and reaches a host service through QEMU's restricted
+// user network; and the ACPI power button shuts the VM down in order.
 func TestInitVerifiedBoot(t *testing.T) {
 	g := buildGuest(t, guestOptions{})
 	hexRoot := hex.EncodeToString(g.rootHash)
+	token := fmt.Sprintf("host-token-%d", time.Now().UnixNano())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, token) }))
+	defer srv.Close()
 	start := time.Now()
-	m := g.boot(t, g.cmdline, g.disk)
+	m := g.bootNet(t, g.cmdline, g.disk, &vm.Net{GuestForwards: []vm.GuestForward{
+		{GuestAddr: "10.0.2.100:8080", Target: srv.Listener.Addr().String()}}})
 
 	table := expect(t, m, 2*time.Minute, `hardenvm-init: dm table root: ([^\r\n]*)\r?\n`)[1]
 	if f := strings.Fields(table); len(f) < 14 || f[2] != "verity" || f[11] != hexRoot || !strings.Contains(table, " 1 "+bootparams.RestartOnCorruption) {
@@ -259,6 +272,10 @@ func TestInitVerifiedBoot(t *testing.T) {
 	predicted := measure.Predict(g.rootHash, nil)
 	if got := expect(t, m, 30*time.Second, `hardenvm-init: PCR 15 ([0-9a-f]{64})`)[1]; got != hex.EncodeToString(predicted[:]) {
 		t.Errorf("init read PCR 15 = %s, predicted %x", got, predicted)
+	}
+	// QEMU's restricted user network hands out an address but no router.
+	if got := expect(t, m, time.Minute, `hardenvm-init: network (\S+) (\S+),`); got[2] != "10.0.2.15/24" {
+		t.Errorf("network: %q, want 10.0.2.15/24 (QEMU's user network)", got[0])
 	}
 	expect(t, m, time.Minute, `hardenvm-init: READY`)
 	t.Logf("kernel start to READY: %v (%s)", time.Since(start).Round(100*time.Millisecond), m.Accel)
@@ -315,6 +332,10 @@ func TestInitVerifiedBoot(t *testing.T) {
 	}
 	if len(events) != 2 || events[0] != measure.RootHash(g.rootHash) || events[1] != measure.EnterUserspace() {
 		t.Errorf("events %q", events)
+	}
+
+	if got := ask(t, m, "HOSTSVC", "wget -qO- http://10.0.2.100:8080/"); got != token {
+		t.Errorf("the host service answered %q through the guest forward, want %q", got, token)
 	}
 
 	if err := m.Powerdown(); err != nil {
