@@ -236,6 +236,9 @@ func (s *supervisor) shutdown(sigs <-chan os.Signal) {
 			s.waitGone(func() bool { return svc.pid == 0 }, killTimeout)
 		}
 	}
+	if os.Getpid() != 1 {
+		return // kill(-1) outside PID 1's VM would reach the host's processes
+	}
 	unix.Kill(-1, unix.SIGTERM)
 	if !s.waitGone(noChildren, killTimeout) {
 		unix.Kill(-1, unix.SIGKILL)
