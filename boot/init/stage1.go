@@ -44,7 +44,7 @@ func stage1() error {
 	var uts unix.Utsname
 	unix.Uname(&uts)
 	running := unix.ByteSliceToString(uts.Release[:])
-	say("stage 1 on kernel %s, root hash %s, %s", running, p.RootHash, p.Corruption)
+	say("stage 1 on kernel %s, root hash %s, %s, lockdown %s", running, p.RootHash, p.Corruption, lockdown())
 	if r := strings.TrimSpace(string(release)); r != "" && r != running {
 		return fmt.Errorf("the initramfs modules are for kernel %s but kernel %s is running", r, running)
 	}
@@ -112,6 +112,20 @@ func stage1() error {
 	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HARDENVM_CONSOLE=" + p.Console, diskEnv + "=" + disk.name}
 	err = unix.Exec(next, []string{"hardenvm-init", stage2Arg}, env)
 	return fmt.Errorf("starting stage 2 %s: %w", next, err)
+}
+
+// lockdown is the kernel's lockdown mode, the bracketed word of
+// /sys/kernel/security/lockdown ("none [integrity] confidentiality").
+func lockdown() string {
+	b, err := os.ReadFile("/sys/kernel/security/lockdown")
+	if err != nil {
+		return "unknown"
+	}
+	s := string(b)
+	if i, j := strings.IndexByte(s, '['), strings.IndexByte(s, ']'); i >= 0 && j > i {
+		return s[i+1 : j]
+	}
+	return "unknown"
 }
 
 // mountKernelFS mounts what stage 1 needs: devtmpfs (the kernel creates

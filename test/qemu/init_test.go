@@ -113,7 +113,10 @@ func buildGuest(t *testing.T, opt guestOptions) *guest {
 	}
 	gs := build.GuestSettings(s)
 	gs.Services = append(gs.Services, bootparams.Service{Name: "reader", Command: "/usr/bin/busybox",
-		Args: []string{"sha256sum", "/srv/check/data"}, Restart: bootparams.RestartNever, User: "console"})
+		Args: []string{"sha256sum", "/srv/check/data"}, Restart: bootparams.RestartNever, User: "console"},
+		// Leaves orphans behind: PID 1 inherits and must reap them.
+		bootparams.Service{Name: "orphans", Command: "/usr/bin/busybox",
+			Args: []string{"sh", "-c", "for i in 1 2 3; do sleep 1 & done; echo left-orphans"}, Restart: bootparams.RestartNever})
 	if opt.free > 0 {
 		// Keeps a random token in the data directory: the first boot
 		// writes it, later boots print the same one.
@@ -262,6 +265,9 @@ func TestInitVerifiedBoot(t *testing.T) {
 	m := g.bootNet(t, g.cmdline, g.disk, &vm.Net{GuestForwards: []vm.GuestForward{
 		{GuestAddr: "10.0.2.100:8080", Target: srv.Listener.Addr().String()}}})
 
+	if got := expect(t, m, 2*time.Minute, `hardenvm-init: stage 1 on kernel \S+, root hash \S+, \S+, lockdown (\w+)`)[1]; got != "integrity" {
+		t.Errorf("lockdown %q, want integrity (lockdown=integrity on the command line)", got)
+	}
 	table := expect(t, m, 2*time.Minute, `hardenvm-init: dm table root: ([^\r\n]*)\r?\n`)[1]
 	if f := strings.Fields(table); len(f) < 14 || f[2] != "verity" || f[11] != hexRoot || !strings.Contains(table, " 1 "+bootparams.RestartOnCorruption) {
 		t.Errorf("dm table %q: want verity with root hash %s and %s", table, hexRoot, bootparams.RestartOnCorruption)
@@ -312,6 +318,11 @@ func TestInitVerifiedBoot(t *testing.T) {
 		}
 	}
 
+	seen(t, m, time.Minute, `\[orphans\] left-orphans`)
+	time.Sleep(2 * time.Second) // the orphans' sleep 1
+	if got := ask(t, m, "ZOMBIES", "cat /proc/[0-9]*/stat | awk '$3 == \"Z\"' | wc -l"); got != "0" {
+		t.Errorf("%s zombies: PID 1 does not reap orphans", got)
+	}
 	if got := ask(t, m, "INSMOD", "insmod /"+bootparams.RootInit+" 2>&1"); !strings.Contains(got, "Operation not permitted") {
 		t.Errorf("console: insmod said %q, want Operation not permitted", got)
 	}
