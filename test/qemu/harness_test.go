@@ -25,7 +25,7 @@ import (
 )
 
 // requireQEMU checks for the programs every boot test needs.
-func requireQEMU(t *testing.T) {
+func requireQEMU(t testing.TB) {
 	t.Helper()
 	testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
 	testenv.Tool(t, "swtpm", "swtpm")
@@ -34,10 +34,10 @@ func requireQEMU(t *testing.T) {
 }
 
 // testKernel returns the Debian kernel pinned in kernel.lock.
-func testKernel(t *testing.T) string { return testkernel.Vmlinuz(t) }
+func testKernel(t testing.TB) string { return testkernel.Vmlinuz(t) }
 
 // initrd writes the test initramfs into the test's temp dir.
-func initrd(t *testing.T, then testinitrd.Then) string {
+func initrd(t testing.TB, then testinitrd.Then) string {
 	t.Helper()
 	return writeInitrd(t, func(w io.Writer) error { return testinitrd.Write(w, testinitrd.Busybox, then, 0) })
 }
@@ -51,7 +51,7 @@ func scriptInitrd(t *testing.T, script string, extra []cpio.Entry) string {
 	})
 }
 
-func writeInitrd(t *testing.T, fn func(io.Writer) error) string {
+func writeInitrd(t testing.TB, fn func(io.Writer) error) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "initrd.cpio.gz")
 	if err := atomicfile.Write(p, 0o644, fn); err != nil {
