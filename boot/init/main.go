@@ -70,6 +70,13 @@ func drainConsole() {
 }
 
 func main() {
+	// A bug must still end in one line and a power-off, not a Go stack
+	// trace followed by the kernel's "Attempted to kill init" panic.
+	defer func() {
+		if r := recover(); r != nil {
+			fatal(fmt.Errorf("BUG: %v", r))
+		}
+	}()
 	var err error
 	switch {
 	case len(os.Args) > 1 && os.Args[1] == stage2Arg:

@@ -197,7 +197,8 @@ var logCopiers sync.WaitGroup
 func copyLog(name string, r io.ReadCloser) {
 	defer logCopiers.Done()
 	defer r.Close()
-	f, err := os.OpenFile(filepath.Join(logDir, name+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	// Readable by the console user: the read-only console may look at logs.
+	f, err := os.OpenFile(filepath.Join(logDir, name+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		say("service %s: log file: %v", name, err)
 	}

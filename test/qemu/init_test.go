@@ -319,6 +319,9 @@ func TestInitVerifiedBoot(t *testing.T) {
 		}
 	}
 
+	if got := ask(t, m, "SVCLOG", "head -c 64 /run/hardenvm/log/reader.log"); got != hex.EncodeToString(g.checkSum[:]) {
+		t.Errorf("the console read %q from the reader's log file", got)
+	}
 	seen(t, m, time.Minute, `\[orphans\] left-orphans`)
 	time.Sleep(2 * time.Second) // the orphans' sleep 1
 	if got := ask(t, m, "ZOMBIES", "cat /proc/[0-9]*/stat | awk '$3 == \"Z\"' | wc -l"); got != "0" {
