@@ -6,9 +6,12 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"errors"
+	"fmt"
 	"hash"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/hardenvm/hardenvm/pkg/verity/internal/sha256x16"
 )
 
 // memFile is an in-memory io.ReaderAt/io.WriterAt that grows on write.
@@ -75,7 +78,30 @@ func referenceTree(newH func() hash.Hash, data, salt []byte, dbs, hbs int) (tree
 	return tree, digest(level[0])
 }
 
+func TestOnlySHA256HasItsShape(t *testing.T) {
+	for name, f := range algorithms {
+		if h := f(); h.Size() == sha256.Size && h.BlockSize() == sha256.BlockSize && name != "sha256" {
+			t.Errorf("%s looks like sha256 to blockHasher.vector: give it an explicit check", name)
+		}
+	}
+}
+
+// TestFormatMatchesReference runs with and without the AVX-512 hasher.
 func TestFormatMatchesReference(t *testing.T) {
+	for _, x16 := range []bool{false, true} {
+		if x16 && !sha256x16.Available {
+			t.Log("no AVX-512 here: only the crypto/sha256 path is checked")
+			continue
+		}
+		t.Run(fmt.Sprintf("x16=%v", x16), func(t *testing.T) {
+			defer func(old bool) { useX16 = old }(useX16)
+			useX16 = x16
+			testFormatMatchesReference(t)
+		})
+	}
+}
+
+func testFormatMatchesReference(t *testing.T) {
 	tests := []struct {
 		alg      string
 		newH     func() hash.Hash

@@ -2,23 +2,50 @@ package verity
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"hash"
 	"io"
+
+	"github.com/hardenvm/hardenvm/pkg/verity/internal/sha256x16"
 )
 
 // chunkBytes is how much data one worker reads and hashes at a time. Memory
 // in flight is about workers × chunkBytes.
 const chunkBytes = 2 << 20
 
+// useX16 says whether sha256 trees are hashed sixteen blocks at a time with
+// AVX-512 (package sha256x16) where the CPU has it. Tests turn it off to
+// check both paths against each other.
+var useX16 = sha256x16.Available
+
 // blockHasher computes H(salt ‖ block), the digest of hash type 1.
 type blockHasher struct {
-	h    hash.Hash
-	salt []byte
+	h     hash.Hash
+	salt  []byte
+	x16   *sha256x16.Hasher // for runs of blocks of x16bs bytes, when sha256
+	x16bs int
 }
 
 func newBlockHasher(newH func() hash.Hash, salt []byte) *blockHasher {
 	return &blockHasher{h: newH(), salt: salt}
+}
+
+// vector returns the sixteen-lane hasher for bs-byte blocks, or nil.
+func (b *blockHasher) vector(bs int) *sha256x16.Hasher {
+	// Of the algorithms this package supports, only sha256 has this shape
+	// (TestOnlySHA256HasItsShape).
+	if !useX16 || b.h.Size() != sha256.Size || b.h.BlockSize() != sha256.BlockSize {
+		return nil
+	}
+	if b.x16 == nil || b.x16bs != bs {
+		x, err := sha256x16.New(b.salt, bs)
+		if err != nil {
+			return nil
+		}
+		b.x16, b.x16bs = x, bs
+	}
+	return b.x16
 }
 
 // sum writes the digest of block to dst, which must have room for it.
@@ -32,7 +59,14 @@ func (b *blockHasher) sum(dst, block []byte) {
 // sumBlocks hashes the consecutive blocks of src (each bs bytes) into dst,
 // one digest per slot bytes. Slot padding is left as it is in dst.
 func (b *blockHasher) sumBlocks(dst, src []byte, bs, slot int) {
-	for i := 0; len(src) > 0; i++ {
+	i := 0
+	if x := b.vector(bs); x != nil {
+		for ; len(src) >= sha256x16.Lanes*bs; i += sha256x16.Lanes {
+			x.Sum(dst[i*slot:], slot, src[:sha256x16.Lanes*bs])
+			src = src[sha256x16.Lanes*bs:]
+		}
+	}
+	for ; len(src) > 0; i++ {
 		b.sum(dst[i*slot:], src[:bs])
 		src = src[bs:]
 	}

@@ -146,7 +146,7 @@ func (v *verifier) check(src blockRange, parent *blockRange, root []byte, level 
 		bh := newBlockHasher(v.newH, v.salt)
 		buf := make([]byte, int(src.perChunk())*src.bs)
 		want := make([]byte, int(src.perChunk())*slot)
-		got := make([]byte, slot)
+		got := make([]byte, int(src.perChunk())*slot)
 		return func(chunk int64) ([]byte, error) {
 			first, n := src.span(chunk)
 			p := buf[:int(n)*src.bs]
@@ -161,9 +161,9 @@ func (v *verifier) check(src blockRange, parent *blockRange, root []byte, level 
 			} else {
 				copy(w, root)
 			}
+			bh.sumBlocks(got, p, src.bs, slot)
 			for k := range int(n) {
-				bh.sum(got, p[k*src.bs:(k+1)*src.bs])
-				if subtle.ConstantTimeCompare(got[:g.DigestSize], w[k*slot:k*slot+g.DigestSize]) != 1 {
+				if subtle.ConstantTimeCompare(got[k*slot:k*slot+g.DigestSize], w[k*slot:k*slot+g.DigestSize]) != 1 {
 					what := "does not match its digest in the tree"
 					if parent == nil {
 						what = "does not match the root hash " + hex.EncodeToString(root) + " (or that root hash is the wrong one)"
