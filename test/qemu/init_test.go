@@ -483,6 +483,11 @@ func TestInitDataPartition(t *testing.T) {
 		expect(t, m, 2*time.Minute, `hardenvm-init: data partition /dev/vda\d mounted on `+regexp.QuoteMeta(bootparams.DataMount))
 		tokens[i] = seen(t, m, time.Minute, `\[token\] `+tokenKey+`([0-9a-f-]{36})`)[1]
 		seen(t, m, time.Minute, `hardenvm-init: READY`)
+		if i == 0 {
+			seen(t, m, time.Minute, `hardenvm-init: read-only console as console`)
+		} else {
+			seen(t, m, time.Minute, `hardenvm-init: console disabled \(hardenvm.console=none\)`)
+		}
 		out := m.Console().Output()
 		created := strings.Contains(out, "created data partition") && strings.Contains(out, "formatting the data partition")
 		if created != (i == 0) {
