@@ -2,10 +2,14 @@ package sha256x16
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
-	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestSumMatchesCryptoSHA256(t *testing.T) {
@@ -67,5 +71,52 @@ func BenchmarkSum4096(b *testing.B) {
 			}
 		})
 	}
-	_ = fmt.Sprint()
+}
+
+// FuzzSum compares with crypto/sha256 for any prefix and block contents.
+func FuzzSum(f *testing.F) {
+	f.Add([]byte("salt"), uint8(0), uint64(1))
+	f.Add(make([]byte, 64), uint8(3), uint64(2))
+	f.Fuzz(func(t *testing.T, prefix []byte, bsLog uint8, seed uint64) {
+		if !Available {
+			t.Skip("no AVX-512")
+		}
+		if len(prefix) > 300 {
+			prefix = prefix[:300]
+		}
+		bs := 64 << (bsLog % 8) // 64 B to 8 KiB
+		h, err := New(prefix, bs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := make([]byte, Lanes*bs)
+		rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}).Read(src)
+		dst := make([]byte, Lanes*32)
+		h.Sum(dst, 32, src)
+		for i := range Lanes {
+			want := sha256.Sum256(append(bytes.Clone(prefix), src[i*bs:(i+1)*bs]...))
+			if !bytes.Equal(dst[i*32:i*32+32], want[:]) {
+				t.Fatalf("prefix %d bytes, block size %d, lane %d: %x, want %x", len(prefix), bs, i, dst[i*32:i*32+32], want)
+			}
+		}
+	})
+}
+
+// TestGenerated checks block_amd64.s is what gen.go writes.
+func TestGenerated(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH to run gen.go")
+	}
+	out := filepath.Join(t.TempDir(), "block.s")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if b, err := exec.CommandContext(ctx, gobin, "run", "gen.go", "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("go run gen.go: %v\n%s", err, b)
+	}
+	want, _ := os.ReadFile(out)
+	got, _ := os.ReadFile("block_amd64.s")
+	if !bytes.Equal(got, want) {
+		t.Errorf("block_amd64.s is stale: run go generate in %s", "pkg/verity/internal/sha256x16")
+	}
 }
