@@ -13,9 +13,19 @@
 // bytes and the event log in /run), and switches root to it, where it execs
 // itself (bootparams.RootInit) as stage 2.
 //
-// Stage 2 is PID 1 of the verified root: it supervises the services the
-// image declares, reaps orphans, runs the read-only root console and shuts
-// the VM down in order.
+// Stage 2 is PID 1 of the verified root (bootparams.GuestPath holds its
+// settings). It mounts /tmp and /dev/pts; creates the data partition in
+// the disk's free space on first boot (ext4, mounted nosuid,nodev at
+// bootparams.DataMount, with the image's data directories bind-mounted
+// from it); configures the NIC by DHCP; starts the services in dependency
+// order and restarts them by policy with a doubling backoff, their output
+// in log files (on the data partition when there is one) and on the
+// console; reaps every orphan; runs the read-only root console (see
+// console.go) unless hardenvm.console=none; and shuts down in order on the
+// ACPI power button or a signal: services stopped newest first (SIGTERM,
+// then SIGKILL), the data partition unmounted, then power-off (SIGUSR1,
+// SIGUSR2, SIGPWR, power button) or reboot (SIGTERM, SIGINT/Ctrl-Alt-Del),
+// as busybox's halt, poweroff and reboot ask.
 //
 // Any failure in stage 1 prints one line, "hardenvm-init: FATAL: …", and
 // powers the VM off after a short delay. There is no rescue shell and no
@@ -23,6 +33,7 @@
 //
 // Console markers tests and operators can wait for:
 //
+//	hardenvm-init: stage 1 on kernel <release>, root hash <hex>, <policy>, lockdown <mode>
 //	hardenvm-init: root verified <hex root hash>
 //	hardenvm-init: dm table root: <the table as the kernel reports it>
 //	hardenvm-init: PCR 15 <hex>
