@@ -49,9 +49,11 @@ type Params struct {
 
 // BaseArgs are the kernel's own arguments every image boots with: the
 // serial console, a read-only root, kernel lockdown (integrity mode, also
-// implied by Secure Boot on Debian kernels), and a reboot instead of a
-// hang when the kernel panics.
-var BaseArgs = []string{"console=ttyS0", "ro", "lockdown=integrity", "panic=10"}
+// implied by Secure Boot on Debian kernels), a reboot instead of a hang
+// when the kernel panics, and no_timer_check: under software emulation on a
+// loaded host the kernel's IO-APIC timer check can fail and panic ("IO-APIC
+// + timer doesn't work!"), which says nothing about the image.
+var BaseArgs = []string{"console=ttyS0", "ro", "lockdown=integrity", "panic=10", "no_timer_check"}
 
 // Cmdline is the full kernel command line for p.
 func (p Params) Cmdline() (string, error) {

@@ -48,6 +48,11 @@ const (
 	VarsFile = "OVMF_VARS.fd"
 )
 
+// DataSpace is left unpartitioned at the end of the disk: the guest init
+// makes the writable data partition there on first boot. The disk file is
+// sparse, so the space costs nothing until the guest writes.
+const DataSpace = 256 << 20
+
 // DefaultVarsTemplate is Debian ovmf's empty variable store.
 const DefaultVarsTemplate = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 
@@ -271,6 +276,7 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	res, err := disk.Build(filepath.Join(out.Path, DiskFile), disk.Image{
 		ESP:  []fat.File{{Path: "EFI/BOOT/BOOTX64.EFI", Size: int64(len(signed)), Data: bytes.NewReader(signed)}},
 		Time: o.Epoch, Root: rootPath, RootVerity: verityPath, RootHash: vr.RootHash,
+		Free: DataSpace,
 	})
 	if err != nil {
 		return nil, err
