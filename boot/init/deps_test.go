@@ -19,6 +19,8 @@ var allowed = map[string]bool{
 	"github.com/hardenvm/hardenvm/boot/measure":               true,
 	"github.com/hardenvm/hardenvm/pkg/gpt":                    true,
 	"github.com/hardenvm/hardenvm/pkg/verity":                 true,
+	"github.com/hardenvm/hardenvm/pkg/adminsettings":          true,
+	"github.com/hardenvm/hardenvm/pkg/configpart":             true,
 	"golang.org/x/sys/unix":                                   true,
 	// pkg/verity's multi-buffer SHA-256 comes with it (the init itself
 	// hashes only one block, with crypto/sha256).

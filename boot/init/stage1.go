@@ -68,7 +68,7 @@ func stage1() error {
 	say("dm table %s: %s", root.name, root.table)
 	say("root verified %s", p.RootHash)
 
-	cfg, err := handleConfig(disk)
+	cfg, err := handleConfig(disk, p.Corruption)
 	if err != nil {
 		return err
 	}
@@ -82,6 +82,11 @@ func stage1() error {
 	// it moves with the root.
 	if err := unix.Mount("tmpfs", sysroot+"/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		return fmt.Errorf("mounting /run in the root: %w", err)
+	}
+	if cfg != nil {
+		if err := mountConfig(cfg); err != nil {
+			return err
+		}
 	}
 	logf, err := openEventLog(sysroot + measure.LogPath)
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/hardenvm/hardenvm/boot/uki"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/attest"
+	"github.com/hardenvm/hardenvm/pkg/config"
 	"github.com/hardenvm/hardenvm/pkg/deb"
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
@@ -84,7 +85,7 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if o.VarsTemplate == "" {
 		o.VarsTemplate = DefaultVarsTemplate
 	}
-	p := &progress{term: o.Terminal, log: o.Log, total: 10}
+	p := &progress{term: o.Terminal, log: o.Log, total: 11}
 	defer p.end()
 
 	p.begin("reading the spec, lock and keys")
@@ -199,6 +200,17 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		RootHash: rootHash, Salt: hex.EncodeToString(vr.Salt), VerityUUID: verity.FormatUUID(vr.UUID),
 		DataBlocks: vr.DataBlocks, HashSize: vr.HashSize, Corruption: s.Verity.Corruption}
 
+	p.begin("building and signing the config partition")
+	cfg, err := buildConfig(ctx, s, o, set)
+	if err != nil {
+		return nil, err
+	}
+	configPath := filepath.Join(work, "config.img")
+	if err := cfg.Write(configPath); err != nil {
+		return nil, err
+	}
+	m.Config = config.Describe(cfg)
+
 	p.begin("assembling the initramfs")
 	kdebs, err := debsOf(lock.Kernel, paths)
 	if err != nil {
@@ -277,6 +289,7 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		ESP:  []fat.File{{Path: "EFI/BOOT/BOOTX64.EFI", Size: int64(len(signed)), Data: bytes.NewReader(signed)}},
 		Time: o.Epoch, Root: rootPath, RootVerity: verityPath, RootHash: vr.RootHash,
 		Free: DataSpace,
+		Config: configPath, ConfigSize: ConfigPartitionSize,
 	})
 	if err != nil {
 		return nil, err
@@ -284,7 +297,7 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	describeDisk(m, res)
 	// The measured-boot prediction (PCRs 4, 7, 9, 11, 15) from the
 	// signed UKI, the enrolled store and the root hash.
-	if m.PCRs, err = attest.PredictBuild(signed, filepath.Join(out.Path, VarsFile), vr.RootHash, nil); err != nil {
+	if m.PCRs, err = attest.PredictBuild(signed, filepath.Join(out.Path, VarsFile), vr.RootHash, cfg.Layout.Verity.RootHash); err != nil {
 		return nil, err
 	}
 
