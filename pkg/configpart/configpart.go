@@ -90,7 +90,14 @@ func Sign(key crypto.Signer, cert *x509.Certificate, rootHash []byte, dataBlocks
 		return Signature{}, errors.New("config signature: the admin key does not belong to the admin certificate")
 	}
 	d := sha256.Sum256(Message(rootHash, dataBlocks))
-	sig, err := key.Sign(rand.Reader, d[:], crypto.SHA256)
+	// A key in memory signs deterministically (RFC 6979), so that the
+	// same config and key give the same partition and the image stays
+	// reproducible; other signers (tokens) get randomness.
+	var random io.Reader = rand.Reader
+	if _, ok := key.(*ecdsa.PrivateKey); ok {
+		random = nil
+	}
+	sig, err := key.Sign(random, d[:], crypto.SHA256)
 	if err != nil {
 		return Signature{}, fmt.Errorf("config signature: %w", err)
 	}

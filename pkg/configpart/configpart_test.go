@@ -38,6 +38,10 @@ func TestSignVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Deterministic for an in-memory key: the image stays reproducible.
+	if again, _ := Sign(k, c, root, 12); again != s {
+		t.Errorf("two signatures of the same root hash differ: %s vs %s", s.Signature, again.Signature)
+	}
 	blk, err := s.MarshalBlock()
 	if err != nil || len(blk) != SigBlockSize {
 		t.Fatalf("MarshalBlock: %v, %d bytes", err, len(blk))
