@@ -136,7 +136,7 @@ func (im *Image) Sign(ctx context.Context, admin *keys.Key) error {
 	}
 	l, err := configpart.Read(bytes.NewReader(im.Bytes), int64(len(im.Bytes)))
 	if err != nil {
-		return err
+		return fmt.Errorf("config: %w", err)
 	}
 	root, err := hex.DecodeString(l.Signature.RootHash)
 	if err != nil {
@@ -144,7 +144,7 @@ func (im *Image) Sign(ctx context.Context, admin *keys.Key) error {
 	}
 	// Never sign a root hash the contents do not have.
 	if err := l.Check(ctx, bytes.NewReader(im.Bytes), root); err != nil {
-		return err
+		return fmt.Errorf("config: refusing to sign: %w", err)
 	}
 	sig, err := configpart.Sign(admin.Signer, admin.Cert, root, l.Verity.DataBlocks)
 	if err != nil {

@@ -201,46 +201,46 @@ const (
 func Read(r io.ReaderAt, size int64) (*Layout, error) {
 	sb := make([]byte, 64)
 	if _, err := r.ReadAt(sb, erofsSuperOffset); err != nil {
-		return nil, fmt.Errorf("config partition: reading the EROFS superblock: %w", err)
+		return nil, fmt.Errorf("reading the EROFS superblock: %w", err)
 	}
 	le := binary.LittleEndian
 	if le.Uint32(sb) != erofsMagic {
-		return nil, fmt.Errorf("config partition: no EROFS image at its start (magic %#x): not a hardenvm config partition", le.Uint32(sb))
+		return nil, fmt.Errorf("no EROFS image at its start (magic %#x): not a hardenvm config partition", le.Uint32(sb))
 	}
 	if sb[12] != 12 {
-		return nil, fmt.Errorf("config partition: EROFS block size 2^%d, want 4096", sb[12])
+		return nil, fmt.Errorf("EROFS block size 2^%d, want 4096", sb[12])
 	}
 	l := &Layout{DataSize: int64(le.Uint32(sb[36:])) * BlockSize}
 	if l.DataSize == 0 || l.DataSize+BlockSize > size {
-		return nil, fmt.Errorf("config partition: the EROFS image claims %d bytes, the partition has %d", l.DataSize, size)
+		return nil, fmt.Errorf("the EROFS image claims %d bytes, the partition has %d", l.DataSize, size)
 	}
 	vsb, err := verity.ReadSuperblock(io.NewSectionReader(r, l.DataSize, size-l.DataSize))
 	if err != nil {
-		return nil, fmt.Errorf("config partition: at byte %d: %w", l.DataSize, err)
+		return nil, fmt.Errorf("at byte %d: %w", l.DataSize, err)
 	}
 	if vsb.Algorithm != "sha256" || vsb.DataBlockSize != BlockSize || vsb.HashBlockSize != BlockSize {
-		return nil, fmt.Errorf("config partition: verity tree %s with %d/%d-byte blocks, want sha256 with 4096", vsb.Algorithm, vsb.DataBlockSize, vsb.HashBlockSize)
+		return nil, fmt.Errorf("verity tree %s with %d/%d-byte blocks, want sha256 with 4096", vsb.Algorithm, vsb.DataBlockSize, vsb.HashBlockSize)
 	}
 	if int64(vsb.DataBlocks)*BlockSize != l.DataSize {
-		return nil, fmt.Errorf("config partition: the verity tree covers %d blocks, the EROFS image has %d", vsb.DataBlocks, l.DataSize/BlockSize)
+		return nil, fmt.Errorf("the verity tree covers %d blocks, the EROFS image has %d", vsb.DataBlocks, l.DataSize/BlockSize)
 	}
 	if l.Verity, err = vsb.Result(nil); err != nil {
-		return nil, fmt.Errorf("config partition: %w", err)
+		return nil, err
 	}
 	l.SigOffset = l.DataSize + l.Verity.HashSize
 	l.Size = l.SigOffset + SigBlockSize
 	if l.Size > size {
-		return nil, fmt.Errorf("config partition: the layout needs %d bytes, the partition has %d", l.Size, size)
+		return nil, fmt.Errorf("the layout needs %d bytes, the partition has %d", l.Size, size)
 	}
 	blk := make([]byte, SigBlockSize)
 	if _, err := r.ReadAt(blk, l.SigOffset); err != nil {
-		return nil, fmt.Errorf("config partition: reading the signature block: %w", err)
+		return nil, fmt.Errorf("reading the signature block: %w", err)
 	}
 	if l.Signature, err = ParseBlock(blk); err != nil {
-		return nil, fmt.Errorf("config partition: %w", err)
+		return nil, err
 	}
 	if l.Signature.DataBlocks != vsb.DataBlocks {
-		return nil, fmt.Errorf("config partition: the signature block is for %d data blocks, the tree has %d", l.Signature.DataBlocks, vsb.DataBlocks)
+		return nil, fmt.Errorf("the signature block is for %d data blocks, the tree has %d", l.Signature.DataBlocks, vsb.DataBlocks)
 	}
 	return l, nil
 }
@@ -269,7 +269,7 @@ func (l *Layout) Check(ctx context.Context, r io.ReaderAt, rootHash []byte) erro
 	res, err := verity.Verify(ctx, io.NewSectionReader(r, 0, l.DataSize), l.DataSize,
 		io.NewSectionReader(r, l.DataSize, l.Verity.HashSize), l.Verity.HashSize, rootHash)
 	if err != nil {
-		return fmt.Errorf("config partition: the contents do not match the signed root hash %x: %w", rootHash, err)
+		return fmt.Errorf("the contents do not match the signed root hash %x: %w", rootHash, err)
 	}
 	res.HashStartBlock = uint64(l.DataSize/BlockSize) + 1
 	l.Verity = res

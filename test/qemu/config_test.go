@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"os"
@@ -115,7 +116,12 @@ func TestConfigPartition(t *testing.T) {
 
 	other := configImage(t, "", keysB)
 	flipped := withConfigBytes(t, diskPath, func(part []byte) {
-		part[4096+100] ^= 0x01 // a byte of the EROFS metadata block
+		// One byte of admin-settings.json as stored in the EROFS image.
+		i := bytes.Index(part, []byte("configurationFileVersion"))
+		if i < 0 {
+			t.Fatal("admin-settings.json is not in the config partition")
+		}
+		part[i] ^= 0x20
 	})
 	for _, tt := range []struct{ name, disk, fatal string }{
 		{"signed by another admin key", withConfigBytes(t, diskPath, func(part []byte) {
