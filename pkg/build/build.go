@@ -288,7 +288,7 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	res, err := disk.Build(filepath.Join(out.Path, DiskFile), disk.Image{
 		ESP:  []fat.File{{Path: "EFI/BOOT/BOOTX64.EFI", Size: int64(len(signed)), Data: bytes.NewReader(signed)}},
 		Time: o.Epoch, Root: rootPath, RootVerity: verityPath, RootHash: vr.RootHash,
-		Free: DataSpace,
+		Free:   DataSpace,
 		Config: configPath, ConfigSize: ConfigPartitionSize,
 	})
 	if err != nil {
