@@ -40,6 +40,11 @@ const (
 // system: stage 1 execs it as stage 2 (PID 1) after switch_root.
 const RootInit = "usr/lib/hardenvm/init"
 
+// RootAgent is where the build installs hardenvm-agent (the attestation
+// agent, cmd/hardenvm-agent) when given one; a spec runs it as a service
+// with command "/usr/lib/hardenvm/hardenvm-agent".
+const RootAgent = "usr/lib/hardenvm/hardenvm-agent"
+
 // Params are the hardenvm.* command line parameters.
 type Params struct {
 	RootHash   string // hardenvm.roothash: hex verity root hash of the root partition

@@ -54,6 +54,9 @@ not at all.`,
 			if o.Init == "" {
 				o.Init = defaultInit()
 			}
+			if o.Agent == "" {
+				o.Agent = besideBinary("hardenvm-agent")
+			}
 			o.Log = a.log
 			o.Terminal = deb.Terminal(a.stderr)
 			start := time.Now()
@@ -76,6 +79,8 @@ not at all.`,
 	f.StringVarP(&o.Out, "out", "o", "", "output directory (default out/<spec name>)")
 	f.StringVar(&o.Keys, "keys", "keys", "key set directory (hardenvm keys init)")
 	f.StringVar(&o.Init, "init", "", "static guest init binary (default: hardenvm-init beside this program)")
+	f.StringVar(&o.Agent, "agent", "", "static attestation agent, for specs that run it (default: hardenvm-agent beside this program)")
+	f.StringVar(&o.Golden, "golden", "", "golden firmware PCRs to put into manifest.json (from 'hardenvm attest --record-golden')")
 	f.StringVar(&o.Mirror, "mirror", "", "Debian mirror (default: $HARDENVM_DEBIAN_MIRROR, else the host's apt sources)")
 	f.StringVar(&o.VarsTemplate, "vars-template", build.DefaultVarsTemplate, "firmware variable store template (Debian ovmf)")
 	f.StringVar(&epoch, "epoch", "", "timestamp of everything in the image, seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0)")
@@ -90,4 +95,14 @@ func defaultInit() string {
 		return "hardenvm-init"
 	}
 	return filepath.Join(filepath.Dir(exe), "hardenvm-init")
+}
+
+// besideBinary is name in the directory of the running binary, where make
+// build puts the guest binaries.
+func besideBinary(name string) string {
+	exe, err := os.Executable()
+	if err != nil {
+		return name
+	}
+	return filepath.Join(filepath.Dir(exe), name)
 }

@@ -18,9 +18,10 @@ func newMeasureCmd(a *app) *cobra.Command {
 		Short: "Print the PCR values (sha256 bank) an image's boot must produce",
 		Long: `measure predicts, from an image directory's own artifacts (uki.efi,
 OVMF_VARS.fd and the root hash in manifest.json), every measurement its boot
-makes into PCRs 4, 7, 9, 11 and 15 and the values they reach:
+makes into PCRs 4, 5, 7, 9, 11 and 15 and the values they reach:
 
   4   the firmware's boot-option action, separator, the UKI's Authenticode hash
+  5   separator, the disk's GPT (as built: the first boot), ExitBootServices
   7   SecureBoot, PK, KEK, db, dbx as enrolled, separator, the db certificate
       that verifies the UKI
   9   the kernel EFI stub's command line (LoadOptions) and initrd events
@@ -29,7 +30,7 @@ makes into PCRs 4, 7, 9, 11 and 15 and the values they reach:
 
 The build writes the same prediction into manifest.json; measure says
 whether the manifest agrees. With --events each event is listed with what
-it stands for. PCRs 0-3, 5 and 6 depend on the firmware and are recorded
+it stands for. PCRs 0-3 and 6 depend on the firmware and are recorded
 from a known-good boot ('hardenvm attest --record-golden').`,
 		Example: `  hardenvm measure out/minimal
   hardenvm measure out/minimal --events

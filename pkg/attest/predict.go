@@ -19,16 +19,19 @@ import (
 )
 
 // Predicted lists the PCRs the image alone decides, in order.
-var Predicted = []int{4, 7, 9, 11, 15}
+var Predicted = []int{4, 5, 7, 9, 11, 15}
 
 // FirmwarePCRs are the PCRs that depend on the firmware and the machine
 // (QEMU's configuration): known only from a golden boot.
-var FirmwarePCRs = []int{0, 1, 2, 3, 5, 6}
+var FirmwarePCRs = []int{0, 1, 2, 3, 6}
 
 // Input is what a prediction needs: the image's own artifacts.
 type Input struct {
 	UKI  []byte // the signed UKI, as on the ESP
 	Vars []byte // the enrolled firmware variable store
+	// GPT is the disk's UEFI_GPT_DATA (GPTEventData), measured into PCR
+	// 5; nil leaves PCR 5 out.
+	GPT []byte
 	// RootHash and ConfigRootHash are the verity root hashes hardenvm-init
 	// measures into PCR 15 (ConfigRootHash nil without a config partition).
 	RootHash, ConfigRootHash []byte
@@ -48,6 +51,14 @@ func Load(dir string) (Input, *manifest.Manifest, error) {
 	}
 	if in.Vars, err = os.ReadFile(filepath.Join(dir, "OVMF_VARS.fd")); err != nil {
 		return Input{}, nil, fmt.Errorf("attest: %w", err)
+	}
+	disk, err := os.Open(filepath.Join(dir, "disk.raw"))
+	if err != nil {
+		return Input{}, nil, fmt.Errorf("attest: %w", err)
+	}
+	defer disk.Close()
+	if in.GPT, err = GPTEventData(disk); err != nil {
+		return Input{}, nil, err
 	}
 	if in.RootHash, err = hex.DecodeString(m.Root.RootHash); err != nil || len(in.RootHash) == 0 {
 		return Input{}, nil, fmt.Errorf("attest: %s: root hash %q is not hex", filepath.Join(dir, manifest.FileName), m.Root.RootHash)
@@ -92,6 +103,16 @@ func Predict(in Input) (*manifest.PCRs, error) {
 	add(4, "EV_SEPARATOR", separator, "end of the pre-OS phase")
 	add(4, "EV_EFI_BOOT_SERVICES_APPLICATION", auth, "the UKI (Authenticode hash): UKI differs")
 
+	// PCR 5: edk2's separator, the GPT of the disk it boots from, and the
+	// two ExitBootServices actions. On later boots the GPT also has the
+	// data partition hardenvm-init adds on the first (Verify accepts that).
+	if in.GPT != nil {
+		add(5, "EV_SEPARATOR", separator, "end of the pre-OS phase")
+		add(5, "EV_EFI_GPT_EVENT", sum(in.GPT), "the disk's partition table: GPT differs")
+		add(5, "EV_EFI_ACTION", sum([]byte("Exit Boot Services Invocation")), "the kernel leaves the firmware")
+		add(5, "EV_EFI_ACTION", sum([]byte("Exit Boot Services Returned with Success")), "the kernel left the firmware")
+	}
+
 	// PCR 7: the Secure Boot policy as the store sets it, the separator,
 	// and the db entry that verified the UKI.
 	vars, err := efivars.Parse(in.Vars)
@@ -99,7 +120,8 @@ func Predict(in Input) (*manifest.PCRs, error) {
 		return nil, fmt.Errorf("attest: PCR 7: %w", err)
 	}
 	for i, e := range vars.PolicyEvents() {
-		add(7, "EV_EFI_VARIABLE_DRIVER_CONFIG", sum(e), "Secure Boot policy: "+policyNames[min(i, len(policyNames)-1)])
+		n := policyNames[min(i, len(policyNames)-1)]
+		add(7, "EV_EFI_VARIABLE_DRIVER_CONFIG", sum(e), "Secure Boot variable "+n+": "+n+" changed")
 	}
 	add(7, "EV_SEPARATOR", separator, "end of the pre-OS phase")
 	owner, cert, err := authority(vars, in.UKI)
@@ -151,13 +173,13 @@ func Predict(in Input) (*manifest.PCRs, error) {
 	add(9, "EV_EVENT_TAG", sum(StubInitrd(initrd, osrel)), "initrd (the UKI's initramfs and os-release): initramfs differs")
 
 	// PCR 15: hardenvm-init.
-	for _, e := range measure.Events(in.RootHash, in.ConfigRootHash) {
-		d := e.Digest()
-		add(15, "hardenvm", d[:], pcr15Meaning(e))
-	}
+	ev = append(ev, PCR15Events(in.RootHash, in.ConfigRootHash)...)
 
-	p := &manifest.PCRs{Bank: "sha256", Values: map[string]string{}, Events: ev}
+	p := &manifest.PCRs{Bank: "sha256", Values: map[string]string{}, Events: ev, GPT: hex.EncodeToString(in.GPT)}
 	for _, i := range Predicted {
+		if i == 5 && in.GPT == nil {
+			continue
+		}
 		v := Replay(ev, i)
 		p.Values[strconv.Itoa(i)] = hex.EncodeToString(v[:])
 	}
@@ -183,6 +205,17 @@ func sectionMeaning(name string) string {
 		return "initramfs differs"
 	}
 	return name + " differs"
+}
+
+// PCR15Events are hardenvm-init's predicted events (boot/measure) for
+// these verity root hashes (configRootHash nil without a config partition).
+func PCR15Events(rootHash, configRootHash []byte) []manifest.PCREvent {
+	var ev []manifest.PCREvent
+	for _, e := range measure.Events(rootHash, configRootHash) {
+		d := e.Digest()
+		ev = append(ev, manifest.PCREvent{PCR: 15, Type: "hardenvm", SHA256: hex.EncodeToString(d[:]), What: pcr15Meaning(e)})
+	}
+	return ev
 }
 
 func pcr15Meaning(e measure.Event) string {
@@ -254,11 +287,21 @@ func Replay(events []manifest.PCREvent, pcr int) [32]byte {
 }
 
 // PredictBuild is the build's hook: the prediction for a UKI, the
-// variable store the build wrote at varsPath, and the root hash.
-func PredictBuild(ukiImg []byte, varsPath string, rootHash, configRootHash []byte) (*manifest.PCRs, error) {
+// variable store and disk the build wrote, and the root hashes
+// (configRootHash nil without a config partition).
+func PredictBuild(ukiImg []byte, varsPath, diskPath string, rootHash, configRootHash []byte) (*manifest.PCRs, error) {
 	vars, err := os.ReadFile(varsPath)
 	if err != nil {
 		return nil, fmt.Errorf("attest: %w", err)
 	}
-	return Predict(Input{UKI: ukiImg, Vars: vars, RootHash: rootHash, ConfigRootHash: configRootHash})
+	disk, err := os.Open(diskPath)
+	if err != nil {
+		return nil, fmt.Errorf("attest: %w", err)
+	}
+	defer disk.Close()
+	g, err := GPTEventData(disk)
+	if err != nil {
+		return nil, err
+	}
+	return Predict(Input{UKI: ukiImg, Vars: vars, GPT: g, RootHash: rootHash, ConfigRootHash: configRootHash})
 }

@@ -65,6 +65,13 @@ type Options struct {
 	// Init is the static guest init binary (make build puts it in
 	// bin/hardenvm-init).
 	Init string
+	// Agent is the static attestation agent (make build puts it in
+	// bin/hardenvm-agent), installed at bootparams.RootAgent. Required
+	// when the spec runs it as a service; left out otherwise.
+	Agent string
+	// Golden is a file of golden firmware PCRs (hardenvm attest
+	// --record-golden), copied into the manifest; none when empty.
+	Golden string
 	// VarsTemplate is the firmware's empty variable store;
 	// DefaultVarsTemplate when empty.
 	VarsTemplate string
@@ -101,6 +108,10 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build: guest init %s: %w; build it with 'make build' or pass --init", o.Init, errors.Unwrap(err))
 	}
+	agentBin, err := readAgent(s, o.Agent)
+	if err != nil {
+		return nil, err
+	}
 	for _, f := range []string{o.VarsTemplate} {
 		if _, err := os.Stat(f); err != nil {
 			return nil, fmt.Errorf("build: firmware variable template %s: %w; install the Debian package ovmf", f, errors.Unwrap(err))
@@ -116,6 +127,10 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	}
 	m.Lock.Path = filepath.Base(spec.LockPath(o.Spec))
 	m.InitBinary = manifest.HashBytes(initBin)
+	if agentBin != nil {
+		a := manifest.HashBytes(agentBin)
+		m.Agent = &a
+	}
 	m.Keys = manifest.Keys{PK: set.Get(keys.PK).Fingerprint(), KEK: set.Get(keys.KEK).Fingerprint(),
 		DB: set.Get(keys.DB).Fingerprint(), Admin: set.Get(keys.Admin).Fingerprint()}
 
@@ -170,6 +185,11 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	}
 	if err := tree.WriteFile(bootparams.RootInit, fstree.Header{Mode: 0o755, Mtime: o.Epoch}, fstree.Bytes(initBin)); err != nil {
 		return nil, err
+	}
+	if agentBin != nil {
+		if err := tree.WriteFile(bootparams.RootAgent, fstree.Header{Mode: 0o755, Mtime: o.Epoch}, fstree.Bytes(agentBin)); err != nil {
+			return nil, err
+		}
 	}
 	guest, err := bootparams.MarshalGuest(GuestSettings(s))
 	if err != nil {
@@ -295,10 +315,15 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		return nil, err
 	}
 	describeDisk(m, res)
-	// The measured-boot prediction (PCRs 4, 7, 9, 11, 15) from the
-	// signed UKI, the enrolled store and the root hash.
-	if m.PCRs, err = attest.PredictBuild(signed, filepath.Join(out.Path, VarsFile), vr.RootHash, cfg.Layout.Verity.RootHash); err != nil {
+	// The measured-boot prediction (PCRs 4, 5, 7, 9, 11, 15) from the
+	// signed UKI, the enrolled store, the disk's GPT and the root hashes.
+	if m.PCRs, err = attest.PredictBuild(signed, filepath.Join(out.Path, VarsFile), filepath.Join(out.Path, DiskFile), vr.RootHash, cfg.Layout.Verity.RootHash); err != nil {
 		return nil, err
+	}
+	if o.Golden != "" {
+		if m.PCRs.Firmware, err = attest.ReadGolden(o.Golden); err != nil {
+			return nil, err
+		}
 	}
 
 	p.begin("writing and signing the manifest")

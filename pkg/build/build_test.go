@@ -5,11 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
@@ -46,7 +48,7 @@ func keySet(t *testing.T) string {
 func options(t *testing.T, keysDir, out string) Options {
 	testenv.File(t, anyStaticBinary, "busybox-static")
 	testenv.File(t, DefaultVarsTemplate, "ovmf")
-	return Options{Spec: minimalSpec(t), Out: out, Keys: keysDir, Init: anyStaticBinary, Epoch: time.Unix(1700000000, 0)}
+	return Options{Spec: minimalSpec(t), Out: out, Keys: keysDir, Init: anyStaticBinary, Agent: anyStaticBinary, Epoch: time.Unix(1700000000, 0)}
 }
 
 // TestReproducible builds images/minimal.yml twice into different
@@ -79,6 +81,21 @@ func TestReproducible(t *testing.T) {
 	got, err := manifest.Load(filepath.Join(dir, "not", "yet", "outa"))
 	if err != nil || got.Root.RootHash != a.Root.RootHash {
 		t.Fatalf("manifest.json: %v, %v", got, err)
+	}
+	// The PCR prediction is in the manifest, reproducible, and what
+	// `hardenvm measure` computes from the artifacts.
+	if a.PCRs == nil || !reflect.DeepEqual(a.PCRs, b.PCRs) {
+		t.Errorf("PCR predictions differ or are missing: %+v vs %+v", a.PCRs, b.PCRs)
+	}
+	again, err := attest.PredictDir(filepath.Join(dir, "outa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(again, got.PCRs) {
+		t.Errorf("manifest.json predicts %v, the artifacts give %v", got.PCRs.Values, again.Values)
+	}
+	if a.Agent == nil || a.Agent.SHA256 != hashOf(t, anyStaticBinary) {
+		t.Errorf("manifest.json records agent %+v, want %s", a.Agent, anyStaticBinary)
 	}
 
 	out := filepath.Join(dir, "not", "yet", "outa")
@@ -133,6 +150,8 @@ func TestBadInputs(t *testing.T) {
 		{"unknown module", func(t *testing.T, o *Options) {
 			o.Spec = editSpec(t, o.Spec, "    - erofs\n", "    - erofs\n    - no_such_module\n")
 		}, "no_such_module"},
+		{"agent not given", func(t *testing.T, o *Options) { o.Agent = "" }, "runs /usr/lib/hardenvm/hardenvm-agent as a service: pass --agent"},
+		{"missing agent", func(t *testing.T, o *Options) { o.Agent = "/nonexistent/hardenvm-agent" }, "attestation agent"},
 		{"missing firmware template", func(t *testing.T, o *Options) {
 			o.VarsTemplate = "/nonexistent/OVMF_VARS.fd"
 		}, "firmware variable template"},
@@ -182,4 +201,13 @@ func TestStubMissing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), StubPath) {
 		t.Errorf("readTree(empty tree, stub) = %v, want an error naming %s", err, StubPath)
 	}
+}
+
+func hashOf(t *testing.T, path string) string {
+	t.Helper()
+	f, err := manifest.HashFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.SHA256
 }

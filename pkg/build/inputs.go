@@ -92,3 +92,25 @@ func GuestSettings(s *spec.Spec) bootparams.Guest {
 	}
 	return g
 }
+
+// readAgent reads the attestation agent binary when a service of the spec
+// runs it (it is required then), and nothing otherwise.
+func readAgent(s *spec.Spec, path string) ([]byte, error) {
+	runs := false
+	for _, sv := range s.Services {
+		if sv.Command == "/"+bootparams.RootAgent {
+			runs = true
+		}
+	}
+	switch {
+	case runs && path == "":
+		return nil, fmt.Errorf("build: %s runs /%s as a service: pass --agent (make build puts it in bin/hardenvm-agent)", s.Path, bootparams.RootAgent)
+	case !runs:
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("build: attestation agent: %w; build it with 'make build' or pass --agent", err)
+	}
+	return b, nil
+}

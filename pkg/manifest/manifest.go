@@ -38,6 +38,8 @@ type Manifest struct {
 	Inputs []Package `json:"inputs"`
 	// InitBinary is the guest init (stage 1 and 2) baked into the image.
 	InitBinary File `json:"init"`
+	// Agent is the attestation agent baked into the root, if any.
+	Agent *File `json:"agent,omitempty"`
 
 	// Artifacts maps an output's file name (disk.raw, uki.efi,
 	// OVMF_VARS.fd) to its digest.
@@ -211,16 +213,21 @@ func HashBytes(b []byte) File {
 }
 
 // PCRs is the prediction of the image's measured boot in one PCR bank.
-// Values covers the PCRs the image alone decides (4, 7, 9, 11, 15);
+// Values covers the PCRs the image alone decides (4, 5, 7, 9, 11, 15; 5
+// as on the first boot);
 // Events lists every event behind them, in log order, each with what it
 // stands for, so a verifier can name what differs. Firmware holds golden
-// values of the firmware-dependent PCRs (0–3, 5, 6), recorded from a
+// values of the firmware-dependent PCRs (0–3, 6), recorded from a
 // known-good boot, keyed by the SHA-256 of the firmware code image.
 type PCRs struct {
 	Bank     string                       `json:"bank"` // "sha256"
 	Values   map[string]string            `json:"values"`
 	Events   []PCREvent                   `json:"events"`
 	Firmware map[string]map[string]string `json:"firmware,omitempty"`
+	// GPT is the disk's UEFI_GPT_DATA in hex, as the firmware measures it
+	// into PCR 5, so a verifier can tell the data partition added on the
+	// first boot from any other change.
+	GPT string `json:"gptEvent,omitempty"`
 }
 
 // PCREvent is one predicted measurement.

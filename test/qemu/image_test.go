@@ -2,7 +2,9 @@ package qemu
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	"github.com/hardenvm/hardenvm/boot/initramfs"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
 	"github.com/hardenvm/hardenvm/pkg/build"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/vm"
@@ -46,6 +49,39 @@ func guestInit(t *testing.T) string {
 	return initPath
 }
 
+var (
+	agentOnce sync.Once
+	agentPath string
+	agentErr  error
+)
+
+// guestAgent builds cmd/hardenvm-agent static, once per test binary;
+// HARDENVM_TEST_AGENT names a prebuilt one instead.
+func guestAgent(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("HARDENVM_TEST_AGENT"); p != "" {
+		return p
+	}
+	agentOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hardenvm-agent-")
+		if err != nil {
+			agentErr = err
+			return
+		}
+		agentPath = filepath.Join(dir, "hardenvm-agent")
+		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=",
+			"-o", agentPath, "github.com/hardenvm/hardenvm/cmd/hardenvm-agent")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			agentErr = fmt.Errorf("building hardenvm-agent: %v: %s", err, out)
+		}
+	})
+	if agentErr != nil {
+		t.Fatal(agentErr)
+	}
+	return agentPath
+}
+
 // newKeys makes a key set in the test's temp dir.
 func newKeys(t *testing.T) string {
 	t.Helper()
@@ -67,7 +103,7 @@ func buildMinimal(t *testing.T, keysDir string) string {
 	out := filepath.Join(t.TempDir(), "minimal")
 	spec, _ := filepath.Abs("../../images/minimal.yml")
 	_, err := build.Build(context.Background(), build.Options{
-		Spec: spec, Out: out, Keys: keysDir, Init: guestInit(t), Epoch: time.Unix(1700000000, 0),
+		Spec: spec, Out: out, Keys: keysDir, Init: guestInit(t), Agent: guestAgent(t), Epoch: time.Unix(1700000000, 0),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +128,7 @@ func bootImage(t *testing.T, disk, vars string) *vm.Machine {
 	return boot(t, vm.Config{
 		StateDir: state, FirmwareCode: vm.OVMFCodeSecureBoot, FirmwareVars: varsCopy,
 		Disks: []vm.Disk{{Path: disk, Snapshot: true}}, TPM: true,
+		Channels: []string{agentproto.ChannelName},
 	})
 }
 

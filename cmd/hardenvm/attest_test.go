@@ -1,0 +1,86 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hardenvm/hardenvm/internal/imagetest"
+	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/build"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
+	"github.com/hardenvm/hardenvm/pkg/manifest"
+)
+
+func TestMeasureCommand(t *testing.T) {
+	im := imagetest.New(t, imagetest.Options{})
+	// imagetest's variable store is a placeholder: enroll the keys into
+	// Debian's template, as the build does.
+	testenv.File(t, build.DefaultVarsTemplate, "ovmf")
+	e, err := efivars.KeySetEnrollment(im.Keys, time.Unix(1700000000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := efivars.EnrollFile(build.DefaultVarsTemplate, filepath.Join(im.Dir, build.VarsFile), e); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := hv(t, "measure", im.Dir, "--events")
+	if code != exitOK {
+		t.Fatalf("measure: exit %d, stderr %q", code, stderr)
+	}
+	for _, want := range []string{"PCR  4", "PCR  5", "PCR  7", "PCR  9", "PCR 11", "PCR 15", "EV_EFI_BOOT_SERVICES_APPLICATION", "has no prediction"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("measure output lacks %q:\n%s", want, stdout)
+		}
+	}
+	code, stdout, _ = hv(t, "measure", im.Dir, "--json")
+	var p manifest.PCRs
+	if code != exitOK || json.Unmarshal([]byte(stdout), &p) != nil || len(p.Values) != 6 {
+		t.Fatalf("measure --json: exit %d, %q", code, stdout)
+	}
+
+	// A manifest whose prediction the artifacts do not give.
+	m, err := manifest.Load(im.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Values["7"] = strings.Repeat("0", 64)
+	m.PCRs = &p
+	if err := m.Write(im.Dir); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = hv(t, "measure", im.Dir)
+	if code != exitFailure || !strings.Contains(stderr, "PCR 7") {
+		t.Errorf("measure with a changed prediction: exit %d, %q", code, stderr)
+	}
+	assertOneLine(t, stderr)
+}
+
+func TestAttestCommandErrors(t *testing.T) {
+	im := imagetest.New(t, imagetest.Options{})
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "evidence.json")
+	os.WriteFile(garbage, []byte(`{"nonce":"AAEC","evidence":{"quote":"not base64!"}}`), 0o644)
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"attest", im.Dir}, exitUsage, "exactly one of --vm"},
+		{[]string{"attest", im.Dir, "--vm", "x", "--quote", "y"}, exitUsage, "exactly one of --vm"},
+		{[]string{"attest", im.Dir, "--quote", garbage}, exitUsage, "--quote needs --nonce"},
+		{[]string{"attest", im.Dir, "--quote", garbage, "--nonce", "zz"}, exitUsage, "not hex"},
+		{[]string{"attest", im.Dir, "--quote", garbage, "--nonce", "0102"}, exitFailure, "not saved evidence"},
+		{[]string{"attest", im.Dir, "--vm", filepath.Join(dir, "no.sock")}, exitFailure, "agent channel"},
+	}
+	for _, tt := range tests {
+		code, _, stderr := hv(t, tt.args...)
+		if code != tt.code || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit %d mentioning %q", tt.args, code, stderr, tt.code, tt.want)
+		}
+		assertOneLine(t, stderr)
+	}
+}
