@@ -20,6 +20,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
 	"github.com/hardenvm/hardenvm/pkg/build"
+	"github.com/hardenvm/hardenvm/pkg/config"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
@@ -161,7 +162,9 @@ func varsWithExtraDB(t *testing.T, keysDir string) string {
 // the TPM (PCRs 4, 7, 9, 11, 15, read on the console and quoted by the
 // agent), hardenvm attest passes, and fails on a replayed quote, on the
 // manifest of an image with another command line, and on truncated or
-// garbled evidence. A second boot with a changed db must fail PCR 7.
+// garbled evidence. A second boot, with the config partition swapped and a
+// changed db, fails PCR 15 and PCR 7, each named; a third boot of that
+// (now grown) disk passes against the swapped image's manifest.
 func TestAttest(t *testing.T) {
 	requireQEMU(t)
 	keysDir := newKeys(t)
@@ -318,19 +321,101 @@ func TestAttest(t *testing.T) {
 	})
 	m.Stop()
 
-	// A second boot: the same disk with a db holding one more certificate.
-	t.Run("vars with another db", func(t *testing.T) {
-		m := bootImage(t, filepath.Join(img, build.DiskFile), varsWithExtraDB(t, keysDir))
-		expect(t, m, 5*time.Minute, `hardenvm-init: READY`)
+	// A second boot: the image with its config partition swapped for
+	// another validly signed one (hardenvm config install on a copy), on a
+	// writable disk, with a db holding one more certificate. The firmware
+	// and the init accept all of it; attestation against the original
+	// manifest must name both changes.
+	swapped := swapConfig(t, img, keysDir)
+	manSwapped := loadManifest(t, swapped)
+	if manSwapped.Config.RootHash == man.Config.RootHash {
+		t.Fatal("the swapped config has the same root hash")
+	}
+	rw := filepath.Join(t.TempDir(), "disk.raw")
+	if out, err := exec.Command("cp", "--sparse=always", filepath.Join(swapped, build.DiskFile), rw).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+	t.Run("config swapped and vars with another db", func(t *testing.T) {
+		m := bootWritable(t, rw, varsWithExtraDB(t, keysDir))
+		expect(t, m, 5*time.Minute, `hardenvm-init: created data partition`)
+		expect(t, m, 2*time.Minute, `hardenvm-init: READY`)
 		c, s := agentSession(t, m)
-		defer c.Close()
 		r := attest.Verify(s.Evidence, attest.Expect{Nonce: s.Nonce, PCRs: man.PCRs, AKBound: true})
 		wantFail(t, r, "PCR 7", "db changed")
-		for _, name := range []string{"quote", "PCR 4", "PCR 9", "PCR 11", "PCR 15"} {
+		wantFail(t, r, "PCR 15", "config partition differs")
+		for _, name := range []string{"quote", "firmware event log", "PCR 15 log", "PCR 4", "PCR 5", "PCR 9", "PCR 11"} {
 			if ch := reportCheck(t, r, name); !ch.OK {
 				t.Errorf("%s failed: %s", name, ch.Detail)
 			}
 		}
+		c.Close()
+		if err := m.Powerdown(); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, m, time.Minute, `hardenvm-init: powering off`)
+		if err := m.WaitTimeout(time.Minute); err != nil {
+			t.Fatalf("after the power button: %v", err)
+		}
+	})
+	// A third boot of that disk, now with the data partition, with the
+	// image's own vars: everything passes against the swapped image's
+	// manifest (config install re-predicted PCR 15), and PCR 5 shows the
+	// GPT grown by exactly the data partition.
+	t.Run("second boot of a disk with its data partition", func(t *testing.T) {
+		m := bootWritable(t, rw, filepath.Join(swapped, build.VarsFile))
+		expect(t, m, 5*time.Minute, `hardenvm-init: data partition \S+ mounted`)
+		expect(t, m, 2*time.Minute, `hardenvm-init: READY`)
+		c, s := agentSession(t, m)
+		defer c.Close()
+		r := attest.Verify(s.Evidence, attest.Expect{Nonce: s.Nonce, PCRs: manSwapped.PCRs, AKBound: true})
+		if err := r.Err(); err != nil {
+			for _, ch := range r.Checks {
+				t.Logf("%-5v %-20s %s", ch.OK, ch.Name, ch.Detail)
+			}
+			t.Fatal(err)
+		}
+		if ch := reportCheck(t, r, "PCR 5"); !strings.Contains(ch.Detail, "data partition") {
+			t.Errorf("PCR 5: %q, want the data partition named", ch.Detail)
+		}
+		t.Logf("PCR 5: %s", reportCheck(t, r, "PCR 5").Detail)
+	})
+}
+
+// swapConfig copies an image directory and installs another validly
+// signed config (default settings, another epoch) with config install.
+func swapConfig(t *testing.T, img, keysDir string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "swapped")
+	if out, err := exec.Command("cp", "-r", "--sparse=always", img, dir).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+	set, err := keys.Load(keysDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	im, err := config.Build(ctx, config.Options{Epoch: time.Unix(1700000001, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Sign(ctx, set.Get(keys.Admin)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Install(ctx, dir, im, config.InstallOptions{Admin: set.Get(keys.Admin), Signing: set.Get(keys.Signing)}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// bootWritable is bootImage with the disk written in place.
+func bootWritable(t *testing.T, disk, vars string) *vm.Machine {
+	t.Helper()
+	state := t.TempDir()
+	varsCopy := filepath.Join(state, "OVMF_VARS.fd")
+	copyFile(t, vars, varsCopy)
+	return boot(t, vm.Config{
+		StateDir: state, FirmwareCode: vm.OVMFCodeSecureBoot, FirmwareVars: varsCopy,
+		Disks: []vm.Disk{{Path: disk}}, TPM: true, Channels: []string{agentproto.ChannelName},
 	})
 }
 
