@@ -7,12 +7,13 @@ OUT       ?= out
 
 all: build
 
-# hardenvm-init is built the way boot/initramfs.BuildInit builds it:
-# static and without paths or build IDs, so images stay reproducible.
+# The guest binaries are built the way boot/initramfs.BuildInit builds the
+# init: static and without paths or build IDs, so images stay reproducible.
+GUEST_GO = CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOFLAGS= $(GO) build -trimpath -buildvcs=false -ldflags='-s -w -buildid='
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/hardenvm
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOFLAGS= $(GO) build -trimpath -buildvcs=false \
-		-ldflags='-s -w -buildid=' -o bin/hardenvm-init ./boot/init
+	$(GUEST_GO) -o bin/hardenvm-init ./boot/init
+	$(GUEST_GO) -o bin/hardenvm-agent ./cmd/hardenvm-agent
 
 deps:
 	scripts/deps
