@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hardenvm/hardenvm/boot/uki"
+	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
 	"github.com/hardenvm/hardenvm/pkg/build"
@@ -427,10 +428,7 @@ func bootWritable(t *testing.T, disk, vars string) *vm.Machine {
 // is checked against the TPM). Each section is given as its bytes
 // [0:VirtualSize], as the stub measures them in memory.
 func systemdMeasure252(t *testing.T, img string) {
-	bin := "/usr/lib/systemd/systemd-measure"
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("no %s (the systemd package)", bin)
-	}
+	bin := testenv.File(t, "/usr/lib/systemd/systemd-measure", "systemd")
 	b, err := os.ReadFile(filepath.Join(img, build.UKIFile))
 	if err != nil {
 		t.Fatal(err)
