@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 )
@@ -79,7 +80,7 @@ falls back to TCG software emulation when it does not.`,
 	fl.BoolVar(&f.noTPM, "no-tpm", false, "run without a TPM")
 	fl.BoolVar(&f.noStdin, "no-stdin", false, "do not forward standard input to the console")
 	fl.StringSliceVar(&f.forwards, "forward", nil, "expose guest TCP port GUEST on 127.0.0.1:HOST (HOST:GUEST, repeatable)")
-	fl.StringSliceVar(&f.channels, "channel", nil, "add a virtio-serial channel NAME (socket in the state directory; repeatable)")
+	fl.StringSliceVar(&f.channels, "channel", nil, "virtio-serial channel NAME, its socket STATE/chan-NAME.sock (repeatable; image boots default to the attestation agent's org.hardenvm.agent)")
 	f.trust.register(fl)
 	fl.BoolVar(&f.insecureSkipVerify, "insecure-skip-verify", false, "boot the image WITHOUT verifying it (refused for locked images)")
 	return cmd
@@ -102,6 +103,14 @@ func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
 		if f.state, err = os.MkdirTemp("", "hardenvm-run-"); err != nil {
 			return fmt.Errorf("run: state directory: %w", err)
 		}
+	} else if err := os.MkdirAll(f.state, 0o700); err != nil {
+		return fmt.Errorf("run: state directory: %w", err)
+	}
+	if dir != "" && len(f.channels) == 0 {
+		// Images run the attestation agent: give it its channel, so
+		// `hardenvm attest DIR --vm STATE/chan-org.hardenvm.agent.sock`
+		// works without extra flags.
+		f.channels = []string{agentproto.ChannelName}
 	}
 	cfg := vm.Config{
 		Accel: accel, MemoryMiB: f.memory, CPUs: f.cpus,
