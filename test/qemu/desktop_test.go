@@ -1,0 +1,199 @@
+package qemu
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/build"
+	"github.com/hardenvm/hardenvm/pkg/config"
+	"github.com/hardenvm/hardenvm/pkg/keys"
+	"github.com/hardenvm/hardenvm/pkg/vm"
+)
+
+// buildDesktop builds images/desktop.yml (copied with its lock beside the
+// runtime binaries it includes, built here) signed with keysDir.
+func buildDesktop(t *testing.T, keysDir string) string {
+	t.Helper()
+	testenv.File(t, build.DefaultVarsTemplate, "ovmf")
+	specDir := t.TempDir()
+	for _, f := range []string{"desktop.yml", "desktop.lock.json"} {
+		b, err := os.ReadFile(filepath.Join("../../images", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(specDir, f), b, 0o644)
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", filepath.Join(specDir, "bin")+"/",
+		"../../cmd/hardenvm-runc", "../../cmd/hardenvm-authz")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the runtime binaries: %v\n%s", err, out)
+	}
+	out := filepath.Join(t.TempDir(), "desktop")
+	if _, err := build.Build(context.Background(), build.Options{
+		Spec: filepath.Join(specDir, "desktop.yml"), Out: out, Keys: keysDir, Init: guestInit(t), Epoch: time.Unix(1700000000, 0),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestDesktopEngineTLS builds the desktop image, installs a config that
+// serves the engine on TCP 2376 with TLS client verification, boots it
+// with the guest's 2376 and 2375 forwarded to the host's loopback, and
+// checks that the host reaches the engine API only with a client
+// certificate of the config's CA: with the Go client and the real docker
+// CLI; without a certificate, in plain text, or on 2375, it gets no API.
+func TestDesktopEngineTLS(t *testing.T) {
+	requireQEMU(t)
+	keysDir := newKeys(t)
+	img := buildDesktop(t, keysDir)
+
+	tlsDir := filepath.Join(t.TempDir(), "tls")
+	tl, _, err := config.LoadOrCreateTLS(tlsDir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := `{"configurationFileVersion":2,"linuxVM":{"dockerDaemonOptions":{"locked":true,"value":{"hosts":["tcp://0.0.0.0:2376"],"tlsverify":true}}}}`
+	im, err := config.Build(context.Background(), config.Options{Settings: []byte(settings), TLS: tl, Epoch: time.Unix(1700000000, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := keys.LoadRole(keysDir, keys.Admin)
+	signing, _ := keys.LoadRole(keysDir, keys.Signing)
+	if err := im.Sign(context.Background(), admin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Install(context.Background(), img, im, config.InstallOptions{Admin: admin, Signing: signing}); err != nil {
+		t.Fatal(err)
+	}
+
+	tlsPort, plainPort := freePort(t), freePort(t)
+	testenv.File(t, vm.OVMFCodeSecureBoot, "ovmf")
+	state := t.TempDir()
+	b, _ := os.ReadFile(filepath.Join(img, build.VarsFile))
+	varsCopy := filepath.Join(state, "OVMF_VARS.fd")
+	atomicfile.WriteFile(varsCopy, b, 0o600)
+	m := boot(t, vm.Config{
+		StateDir: state, FirmwareCode: vm.OVMFCodeSecureBoot, FirmwareVars: varsCopy,
+		Disks: []vm.Disk{{Path: filepath.Join(img, build.DiskFile), Snapshot: true}}, TPM: true, MemoryMiB: 2048,
+		Net: &vm.Net{HostForwards: []vm.HostForward{{HostPort: tlsPort, GuestPort: 2376}, {HostPort: plainPort, GuestPort: 2375}}},
+	})
+	expect(t, m, 6*time.Minute, `hardenvm-init: config mounted read-only at /run/hardenvm/config`)
+	expect(t, m, 3*time.Minute, `hardenvm-init: READY`)
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(tl.CA)
+	cert, err := tls.LoadX509KeyPair(filepath.Join(tlsDir, config.TLSClientCert), filepath.Join(tlsDir, config.TLSClientKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := func(certs []tls.Certificate) *http.Client {
+		return &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs, ServerName: "127.0.0.1"}}}
+	}
+	url := fmt.Sprintf("https://127.0.0.1:%d/version", tlsPort)
+	var version string
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		resp, err := client([]tls.Certificate{cert}).Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && strings.Contains(string(body), `"ApiVersion"`) {
+				version = string(body)
+				break
+			}
+			err = fmt.Errorf("status %s: %s", resp.Status, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the engine never answered over TLS with the client certificate: %v", err)
+		}
+		time.Sleep(3 * time.Second)
+	}
+	t.Logf("engine over TLS: %.200s", version)
+
+	// The engine runs as the config says: the hardened shim as its
+	// default runtime, the authorization plugin in front of the API.
+	resp, err := client([]tls.Certificate{cert}).Get(fmt.Sprintf("https://127.0.0.1:%d/info", tlsPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		DefaultRuntime string
+		Runtimes       map[string]any
+		Plugins        struct{ Authorization []string }
+	}
+	err = json.NewDecoder(resp.Body).Decode(&info)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.DefaultRuntime != "hardenvm" || info.Runtimes["hardenvm"] == nil || !slices.Contains(info.Plugins.Authorization, "hardenvm") {
+		t.Errorf("engine info: default runtime %q, runtimes %v, authorization plugins %v", info.DefaultRuntime, info.Runtimes, info.Plugins.Authorization)
+	}
+
+	// Without a client certificate: the handshake or the request fails.
+	if resp, err := client(nil).Get(url); err == nil {
+		resp.Body.Close()
+		t.Errorf("the engine answered a TLS client without a certificate: %s", resp.Status)
+	}
+	// Plain HTTP on the TLS port: no API.
+	if resp, err := (&http.Client{Timeout: 20 * time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/version", tlsPort)); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), "ApiVersion") {
+			t.Errorf("plain HTTP on the TLS port got the engine API: %s", body)
+		}
+	}
+	// 2375: nothing listens.
+	if resp, err := (&http.Client{Timeout: 20 * time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/version", plainPort)); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Errorf("port 2375 answered: %s %s", resp.Status, body)
+	}
+
+	// The real docker CLI, with DOCKER_CERT_PATH.
+	docker := testenv.Tool(t, "docker", "docker.io")
+	cli := func(env ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := exec.CommandContext(ctx, docker, "--host", fmt.Sprintf("tcp://127.0.0.1:%d", tlsPort), "version", "--format", "{{.Server.Version}}")
+		c.Env = append(append(os.Environ(), "DOCKER_CONFIG="+t.TempDir()), env...)
+		out, err := c.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	if out, err := cli("DOCKER_CERT_PATH="+tlsDir, "DOCKER_TLS_VERIFY=1"); err != nil || out == "" {
+		t.Errorf("docker --tlsverify version: %v: %s", err, out)
+	} else {
+		t.Logf("docker CLI over TLS: server %s", out)
+	}
+	if out, err := cli(); err == nil {
+		t.Errorf("docker without TLS reached the engine: %s", out)
+	}
+}
