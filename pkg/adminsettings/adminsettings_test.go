@@ -196,7 +196,7 @@ func TestDaemonJSON(t *testing.T) {
 		"tlscert":               "/run/hardenvm/config/tls/server-cert.pem",
 		"tlskey":                "/run/hardenvm/config/tls/server-key.pem",
 		"default-runtime":       "hardenvm",
-		"runtimes":              map[string]any{"hardenvm": map[string]any{"path": "/usr/sbin/runc", "runtimeArgs": []any{"--hardenvm-settings", "/run/hardenvm/config/runtime.json"}}},
+		"runtimes":              map[string]any{"hardenvm": map[string]any{"path": "/usr/local/sbin/runc", "runtimeArgs": []any{"--hardenvm-settings", "/run/hardenvm/config/runtime.json"}}},
 		"authorization-plugins": []any{"hardenvm"},
 		"insecure-registries":   []any{"registry.internal:5000"},
 		"proxies":               map[string]any{"http-proxy": "http://proxy.internal:3128", "https-proxy": "http://proxy.internal:3128", "no-proxy": "localhost,10.0.0.0/8"},

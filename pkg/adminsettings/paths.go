@@ -18,9 +18,12 @@ const (
 
 // The engine wiring the image fixes (pkg/runtime/README.md).
 const (
-	RuntimeName = "hardenvm"       // daemon.json runtime name of the shim, the default runtime
-	ShimPath    = "/usr/sbin/runc" // the shim, also found as runc on dockerd's PATH
-	AuthzPlugin = "hardenvm"       // the authorization plugin
+	RuntimeName = "hardenvm" // daemon.json runtime name of the shim, the default runtime
+	// ShimPath is the shim: before Debian's /usr/sbin/runc (the real
+	// runtime the shim runs) on dockerd's PATH, so that the reserved
+	// runtime name runc resolves to the shim too.
+	ShimPath    = "/usr/local/sbin/runc"
+	AuthzPlugin = "hardenvm" // the authorization plugin
 )
 
 // EngineSockets are the unix sockets the engine may listen on: the

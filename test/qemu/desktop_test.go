@@ -146,7 +146,7 @@ func TestDesktopEngineTLS(t *testing.T) {
 	}
 	var info struct {
 		DefaultRuntime string
-		Runtimes       map[string]any
+		Runtimes       map[string]struct{ Path string }
 		Plugins        struct{ Authorization []string }
 	}
 	err = json.NewDecoder(resp.Body).Decode(&info)
@@ -154,7 +154,7 @@ func TestDesktopEngineTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.DefaultRuntime != "hardenvm" || info.Runtimes["hardenvm"] == nil || !slices.Contains(info.Plugins.Authorization, "hardenvm") {
+	if info.DefaultRuntime != "hardenvm" || info.Runtimes["hardenvm"].Path != "/usr/local/sbin/runc" || !slices.Contains(info.Plugins.Authorization, "hardenvm") {
 		t.Errorf("engine info: default runtime %q, runtimes %v, authorization plugins %v", info.DefaultRuntime, info.Runtimes, info.Plugins.Authorization)
 	}
 
