@@ -22,6 +22,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/build"
 	"github.com/hardenvm/hardenvm/pkg/config"
 	"github.com/hardenvm/hardenvm/pkg/keys"
+	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 )
 
@@ -63,23 +64,10 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// TestDesktopEngineTLS builds the desktop image, installs a config that
-// serves the engine on TCP 2376 with TLS client verification, boots it
-// with the guest's 2376 and 2375 forwarded to the host's loopback, and
-// checks that the host reaches the engine API only with a client
-// certificate of the config's CA: with the Go client and the real docker
-// CLI; without a certificate, in plain text, or on 2375, it gets no API.
-func TestDesktopEngineTLS(t *testing.T) {
-	requireQEMU(t)
-	keysDir := newKeys(t)
-	img := buildDesktop(t, keysDir)
-
-	tlsDir := filepath.Join(t.TempDir(), "tls")
-	tl, _, err := config.LoadOrCreateTLS(tlsDir, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	settings := `{"configurationFileVersion":2,"linuxVM":{"dockerDaemonOptions":{"locked":true,"value":{"hosts":["tcp://0.0.0.0:2376"],"tlsverify":true}}}}`
+// installSettings builds a config from settings with the TLS material,
+// signs it with the admin key and installs it into the image directory.
+func installSettings(t *testing.T, img, keysDir, settings string, tl *config.TLS) {
+	t.Helper()
 	im, err := config.Build(context.Background(), config.Options{Settings: []byte(settings), TLS: tl, Epoch: time.Unix(1700000000, 0)})
 	if err != nil {
 		t.Fatal(err)
@@ -92,20 +80,69 @@ func TestDesktopEngineTLS(t *testing.T) {
 	if _, err := config.Install(context.Background(), img, im, config.InstallOptions{Admin: admin, Signing: signing}); err != nil {
 		t.Fatal(err)
 	}
+}
 
-	tlsPort, plainPort := freePort(t), freePort(t)
+// bootDesktop boots the image with the guest's 2376 and 2375 forwarded
+// to free ports of the host's loopback, until the init is READY.
+func bootDesktop(t *testing.T, img string) (m *vm.Machine, tlsPort, plainPort int) {
+	t.Helper()
+	tlsPort, plainPort = freePort(t), freePort(t)
 	testenv.File(t, vm.OVMFCodeSecureBoot, "ovmf")
 	state := t.TempDir()
 	b, _ := os.ReadFile(filepath.Join(img, build.VarsFile))
 	varsCopy := filepath.Join(state, "OVMF_VARS.fd")
 	atomicfile.WriteFile(varsCopy, b, 0o600)
-	m := boot(t, vm.Config{
+	m = boot(t, vm.Config{
 		StateDir: state, FirmwareCode: vm.OVMFCodeSecureBoot, FirmwareVars: varsCopy,
 		Disks: []vm.Disk{{Path: filepath.Join(img, build.DiskFile), Snapshot: true}}, TPM: true, MemoryMiB: 2048,
 		Net: &vm.Net{HostForwards: []vm.HostForward{{HostPort: tlsPort, GuestPort: 2376}, {HostPort: plainPort, GuestPort: 2375}}},
 	})
 	expect(t, m, 6*time.Minute, `hardenvm-init: config mounted read-only at /run/hardenvm/config`)
 	expect(t, m, 3*time.Minute, `hardenvm-init: READY`)
+	return m, tlsPort, plainPort
+}
+
+// pull asks the engine to pull ref and returns the status and body.
+func pull(t *testing.T, c *http.Client, port int, ref string) (int, string) {
+	t.Helper()
+	name, tag := ref, "latest"
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		name, tag = ref[:i], ref[i+1:]
+	}
+	resp, err := c.Post(fmt.Sprintf("https://127.0.0.1:%d/images/create?fromImage=%s&tag=%s", port, name, tag), "", nil)
+	if err != nil {
+		t.Fatalf("pull %s: %v", ref, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	return resp.StatusCode, string(b)
+}
+
+const policyRefusal = "is not allowed by the admin policy (registryAllowList)"
+
+// TestDesktopEngineTLS builds the desktop image, installs a config that
+// serves the engine on TCP 2376 with TLS client verification and allows
+// one registry, boots it, and checks that the host reaches the engine API
+// only with a client certificate of the config's CA: with the Go client
+// and the real docker CLI; without a certificate, in plain text, or on
+// 2375, it gets no API. The engine runs the hardened runtime and the
+// authorization plugin, which refuses a pull from another registry. Then
+// a config with another allow-list is installed (OS partitions
+// untouched) and, after a reboot, the engine's behaviour follows it.
+func TestDesktopEngineTLS(t *testing.T) {
+	requireQEMU(t)
+	keysDir := newKeys(t)
+	img := buildDesktop(t, keysDir)
+
+	tlsDir := filepath.Join(t.TempDir(), "tls")
+	tl, _, err := config.LoadOrCreateTLS(tlsDir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const engineOpts = `"linuxVM":{"dockerDaemonOptions":{"locked":true,"value":{"hosts":["tcp://0.0.0.0:2376"],"tlsverify":true}}}`
+	installSettings(t, img, keysDir, `{"configurationFileVersion":2,"registryAllowList":{"value":["registry.internal:5000"],"locked":true},`+engineOpts+`}`, tl)
+	m0, _ := manifest.Load(img)
+	m, tlsPort, plainPort := bootDesktop(t, img)
 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(tl.CA)
@@ -118,24 +155,7 @@ func TestDesktopEngineTLS(t *testing.T) {
 			TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs, ServerName: "127.0.0.1"}}}
 	}
 	url := fmt.Sprintf("https://127.0.0.1:%d/version", tlsPort)
-	var version string
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		resp, err := client([]tls.Certificate{cert}).Get(url)
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == 200 && strings.Contains(string(body), `"ApiVersion"`) {
-				version = string(body)
-				break
-			}
-			err = fmt.Errorf("status %s: %s", resp.Status, body)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the engine never answered over TLS with the client certificate: %v", err)
-		}
-		time.Sleep(3 * time.Second)
-	}
+	version := waitEngine(t, client([]tls.Certificate{cert}), tlsPort)
 	t.Logf("engine over TLS: %.200s", version)
 
 	// The engine runs as the config says: the hardened shim as its
@@ -195,5 +215,54 @@ func TestDesktopEngineTLS(t *testing.T) {
 	}
 	if out, err := cli(); err == nil {
 		t.Errorf("docker without TLS reached the engine: %s", out)
+	}
+
+	// The registry allow-list, enforced by the authorization plugin.
+	if code, body := pull(t, client([]tls.Certificate{cert}), tlsPort, "other.example/app:1"); code != http.StatusForbidden || !strings.Contains(body, policyRefusal) {
+		t.Errorf("pull from a registry off the allow-list: %d %s", code, body)
+	}
+	if _, body := pull(t, client([]tls.Certificate{cert}), tlsPort, "registry.internal:5000/app:1"); strings.Contains(body, policyRefusal) {
+		t.Errorf("pull from the allowed registry was refused by the policy: %s", body)
+	}
+	m.Stop()
+
+	// Another allow-list, installed into the same disk: the OS is the
+	// same, the engine's behaviour after a reboot is the new config's.
+	installSettings(t, img, keysDir, `{"configurationFileVersion":2,"registryAllowList":{"value":["other.example"],"locked":true},`+engineOpts+`}`, tl)
+	m1, _ := manifest.Load(img)
+	if m1.Root != m0.Root || m1.UKI.Authenticode != m0.UKI.Authenticode || m1.Cmdline != m0.Cmdline || m1.Config.RootHash == m0.Config.RootHash {
+		t.Errorf("install changed the OS or not the config: root %v/%v, config %s/%s", m0.Root, m1.Root, m0.Config.RootHash, m1.Config.RootHash)
+	}
+	_, tlsPort, _ = bootDesktop(t, img)
+	c := client([]tls.Certificate{cert})
+	waitEngine(t, c, tlsPort)
+	if code, body := pull(t, c, tlsPort, "other.example/app:1"); strings.Contains(body, policyRefusal) {
+		t.Errorf("after installing the new allow-list, pulling from other.example is still refused: %s", body)
+	} else {
+		t.Logf("after the new allow-list, other.example/app:1 is pulled (and fails offline): %d %.200s", code, body)
+	}
+	if code, body := pull(t, c, tlsPort, "registry.internal:5000/app:1"); code != http.StatusForbidden || !strings.Contains(body, policyRefusal) {
+		t.Errorf("after installing the new allow-list, pull from registry.internal:5000: %d %s", code, body)
+	}
+}
+
+// waitEngine polls /version over TLS until the engine answers (bounded).
+func waitEngine(t *testing.T, c *http.Client, port int) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/version", port))
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && strings.Contains(string(body), `"ApiVersion"`) {
+				return string(body)
+			}
+			err = fmt.Errorf("status %s: %s", resp.Status, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the engine never answered over TLS with the client certificate: %v", err)
+		}
+		time.Sleep(3 * time.Second)
 	}
 }
