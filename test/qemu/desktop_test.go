@@ -1,6 +1,10 @@
 package qemu
 
 import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -218,11 +222,35 @@ func TestDesktopEngineTLS(t *testing.T) {
 	}
 
 	// The registry allow-list, enforced by the authorization plugin.
+	c0 := client([]tls.Certificate{cert})
 	if code, body := pull(t, client([]tls.Certificate{cert}), tlsPort, "other.example/app:1"); code != http.StatusForbidden || !strings.Contains(body, policyRefusal) {
 		t.Errorf("pull from a registry off the allow-list: %d %s", code, body)
 	}
 	if _, body := pull(t, client([]tls.Certificate{cert}), tlsPort, "registry.internal:5000/app:1"); strings.Contains(body, policyRefusal) {
 		t.Errorf("pull from the allowed registry was refused by the policy: %s", body)
+	}
+	// Containers run through the hardened shim: in a user namespace, and
+	// the config mount cannot be bind-mounted, read-only or not,
+	// privileged or not.
+	code, out := engineAPI(t, c0, tlsPort, "POST", "/images/load?quiet=1", "application/x-tar", busyboxImage(t, "hvtest:1"))
+	if code != http.StatusOK {
+		t.Fatalf("loading the test image: %d %s", code, out)
+	}
+	if serr, logs := runContainer(t, c0, tlsPort, "hvtest:1", []string{"cat", "/proc/self/uid_map"}, map[string]any{}); serr != "" || !strings.Contains(logs, "100000") {
+		t.Errorf("a plain container: start %q, uid_map %q (want the hardened runtime's user namespace)", serr, logs)
+	}
+	for _, hc := range []map[string]any{
+		{"Binds": []string{"/run/hardenvm/config:/c"}},
+		{"Binds": []string{"/run/hardenvm/config:/c:ro"}},
+		{"Binds": []string{"/run/hardenvm:/c"}},
+		{"Binds": []string{"/run/hardenvm/config:/c"}, "Privileged": true},
+	} {
+		serr, logs := runContainer(t, c0, tlsPort, "hvtest:1", []string{"sh", "-c", "echo x >> /c/admin-settings.json; cat /c/admin-settings.json"}, hc)
+		if serr == "" || !strings.Contains(serr, "not allowed by the admin policy") {
+			t.Errorf("container with %v: start error %q, output %q; want a policy refusal", hc, serr, logs)
+		} else {
+			t.Logf("container with %v refused: %.200s", hc, serr)
+		}
 	}
 	m.Stop()
 
@@ -265,4 +293,88 @@ func waitEngine(t *testing.T, c *http.Client, port int) string {
 		}
 		time.Sleep(3 * time.Second)
 	}
+}
+
+// busyboxImage is a docker-archive (docker save) tarball of a one-layer
+// image holding the host's static busybox: test images are made here,
+// the VM reaches no registry.
+func busyboxImage(t *testing.T, tag string) []byte {
+	t.Helper()
+	bb := testenv.Tool(t, "busybox", "busybox-static")
+	bin, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var layer bytes.Buffer
+	lw := tar.NewWriter(&layer)
+	lw.WriteHeader(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755})
+	lw.WriteHeader(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin))})
+	lw.Write(bin)
+	for _, l := range []string{"sh", "cat", "touch", "mount", "echo", "id"} {
+		lw.WriteHeader(&tar.Header{Name: "bin/" + l, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777})
+	}
+	for _, d := range []string{"proc/", "sys/", "dev/", "etc/", "tmp/", "mnt/"} {
+		lw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755})
+	}
+	lw.Close()
+	diffID := sha256.Sum256(layer.Bytes())
+	cfg, _ := json.Marshal(map[string]any{
+		"architecture": "amd64", "os": "linux",
+		"config": map[string]any{"Cmd": []string{"/bin/sh"}, "Env": []string{"PATH=/bin"}},
+		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + hex.EncodeToString(diffID[:])}},
+	})
+	man, _ := json.Marshal([]map[string]any{{"Config": "config.json", "RepoTags": []string{tag}, "Layers": []string{"layer.tar"}}})
+	var out bytes.Buffer
+	w := tar.NewWriter(&out)
+	for _, f := range []struct {
+		name string
+		b    []byte
+	}{{"layer.tar", layer.Bytes()}, {"config.json", cfg}, {"manifest.json", man}} {
+		w.WriteHeader(&tar.Header{Name: f.name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(f.b))})
+		w.Write(f.b)
+	}
+	w.Close()
+	return out.Bytes()
+}
+
+// engineAPI calls the engine over TLS and returns the status and body.
+func engineAPI(t *testing.T, c *http.Client, port int, method, path, ctype string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, fmt.Sprintf("https://127.0.0.1:%d%s", port, path), bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	cc := *c
+	cc.Timeout = 3 * time.Minute
+	resp, err := cc.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, string(b)
+}
+
+// runContainer creates and starts a container (no network) and returns
+// the start error (if any) and its output.
+func runContainer(t *testing.T, c *http.Client, port int, image string, cmd []string, hostConfig map[string]any) (startErr, output string) {
+	t.Helper()
+	hostConfig["NetworkMode"] = "none"
+	body, _ := json.Marshal(map[string]any{"Image": image, "Cmd": cmd, "HostConfig": hostConfig})
+	code, out := engineAPI(t, c, port, "POST", "/containers/create", "application/json", body)
+	if code != http.StatusCreated {
+		return out, ""
+	}
+	var created struct{ Id string }
+	json.Unmarshal([]byte(out), &created)
+	code, out = engineAPI(t, c, port, "POST", "/containers/"+created.Id+"/start", "", nil)
+	if code != http.StatusNoContent {
+		return out, ""
+	}
+	engineAPI(t, c, port, "POST", "/containers/"+created.Id+"/wait", "", nil)
+	_, logs := engineAPI(t, c, port, "GET", "/containers/"+created.Id+"/logs?stdout=1&stderr=1", "", nil)
+	return "", logs
 }
