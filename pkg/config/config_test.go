@@ -223,3 +223,29 @@ func TestTLSReload(t *testing.T) {
 		t.Errorf("LoadTLS with a foreign CA = %v", err)
 	}
 }
+
+// BenchmarkConfigBuildSignVerify: a config with TLS material, from
+// settings to a verified signed image.
+func BenchmarkConfigBuildSignVerify(b *testing.B) {
+	ctx := context.Background()
+	set := newKeys(b)
+	tl, _, err := LoadOrCreateTLS(filepath.Join(b.TempDir(), "tls"), epoch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var size int
+	for b.Loop() {
+		im, err := Build(ctx, Options{Settings: []byte(tcpSettings), TLS: tl, Epoch: epoch})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := im.Sign(ctx, set.Get(keys.Admin)); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Verify(ctx, im.Bytes, set.Get(keys.Admin).Cert); err != nil {
+			b.Fatal(err)
+		}
+		size = len(im.Bytes)
+	}
+	b.ReportMetric(float64(size), "image-bytes")
+}
