@@ -9,11 +9,14 @@ all: build
 
 # The guest binaries are built the way boot/initramfs.BuildInit builds the
 # init: static and without paths or build IDs, so images stay reproducible.
+# images/bin holds what images/desktop.yml copies in (the runtime shim and
+# the authorization plugin).
 GUEST_GO = CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOFLAGS= $(GO) build -trimpath -buildvcs=false -ldflags='-s -w -buildid='
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/hardenvm
 	$(GUEST_GO) -o bin/hardenvm-init ./boot/init
 	$(GUEST_GO) -o bin/hardenvm-agent ./cmd/hardenvm-agent
+	$(GUEST_GO) -o images/bin/ ./cmd/hardenvm-runc ./cmd/hardenvm-authz
 
 deps:
 	scripts/deps
