@@ -162,6 +162,18 @@ func TestDesktopEngineTLS(t *testing.T) {
 	version := waitEngine(t, client([]tls.Certificate{cert}), tlsPort)
 	t.Logf("engine over TLS: %.200s", version)
 
+	// The read-only root console runs as an unprivileged user outside the
+	// docker group: it cannot reach the engine socket (connect(2) on a
+	// unix socket needs write permission on it, which access(2) checks).
+	if err := m.Console().Send(`echo "CONSOLE-ENGINE uid=$(id -u) groups=$(id -G | tr ' ' ,) sock=$(stat -c %U:%G:%a /run/docker.sock) $([ -w /run/docker.sock ] && echo reachable || echo denied)"`); err != nil {
+		t.Fatal(err)
+	}
+	sock := expect(t, m, time.Minute, `CONSOLE-ENGINE uid=(\d+) groups=(\S+) sock=(\S+) (reachable|denied)\r?\n`)
+	t.Logf("console: %s", strings.TrimSpace(sock[0]))
+	if sock[1] == "0" || sock[4] != "denied" {
+		t.Errorf("the console can reach the engine socket: %s", strings.TrimSpace(sock[0]))
+	}
+
 	// The engine runs as the config says: the hardened shim as its
 	// default runtime, the authorization plugin in front of the API.
 	resp, err := client([]tls.Certificate{cert}).Get(fmt.Sprintf("https://127.0.0.1:%d/info", tlsPort))
