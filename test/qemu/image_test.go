@@ -17,6 +17,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
 	"github.com/hardenvm/hardenvm/pkg/build"
 	"github.com/hardenvm/hardenvm/pkg/keys"
+	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 )
 
@@ -142,6 +143,15 @@ func TestSecureBootChain(t *testing.T) {
 	expect(t, m, 4*time.Minute, `EFI stub: UEFI Secure Boot is enabled`)
 	expect(t, m, time.Minute, `Kernel is locked down`)
 	expect(t, m, time.Minute, `secureboot: Secure boot enabled`)
+	// The kernel's dm-verity table for / carries the manifest's root hash.
+	man, err := manifest.Load(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := expect(t, m, 3*time.Minute, `hardenvm-init: dm table root: ([^\r\n]*)\r?\n`)[1]
+	if !strings.Contains(table, " verity 1 ") || !strings.Contains(table, " "+man.Root.RootHash+" ") {
+		t.Errorf("dm table for the root %q does not carry the manifest's root hash %s", table, man.Root.RootHash)
+	}
 	expect(t, m, 3*time.Minute, `hardenvm-init: READY`)
 }
 
