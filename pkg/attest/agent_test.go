@@ -3,81 +3,28 @@ package attest_test
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
-	"errors"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-tpm/tpm2"
 
 	"github.com/hardenvm/hardenvm/boot/measure"
-	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/internal/swtpmtest"
 	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/attest/agent"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 )
 
-// swtpmConn is a go-tpm transport over swtpm's command socket.
-type swtpmConn struct{ net.Conn }
-
-func (c swtpmConn) Send(cmd []byte) ([]byte, error) {
-	if _, err := c.Write(cmd); err != nil {
-		return nil, err
-	}
-	hdr := make([]byte, 10)
-	if _, err := io.ReadFull(c, hdr); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(hdr[2:])
-	if n < 10 || n > 1<<16 {
-		return nil, errors.New("bad response size")
-	}
-	rest := make([]byte, n-10)
-	_, err := io.ReadFull(c, rest)
-	return append(hdr, rest...), err
-}
-
-// startSWTPM manufactures a TPM with an EK certificate (swtpm_setup, as
-// pkg/vm does) and runs swtpm on it; it is stopped by its pid.
-func startSWTPM(t *testing.T) swtpmConn {
-	t.Helper()
-	bin := testenv.Tool(t, "swtpm", "swtpm")
-	setup := testenv.Tool(t, "swtpm_setup", "swtpm-tools")
-	dir := t.TempDir()
-	if out, err := exec.Command(setup, "--tpm2", "--tpmstate", dir, "--pcr-banks", "sha256", "--create-ek-cert").CombinedOutput(); err != nil {
-		t.Fatalf("swtpm_setup: %v\n%s", err, out)
-	}
-	sock := filepath.Join(dir, "tpm.sock")
-	cmd := exec.Command(bin, "socket", "--tpm2", "--tpmstate", "dir="+dir,
-		"--server", "type=unixio,path="+sock, "--ctrl", "type=unixio,path="+filepath.Join(dir, "ctrl.sock"),
-		"--flags", "not-need-init,startup-clear", "--log", "file="+filepath.Join(dir, "log"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var conn net.Conn
-	var err error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if conn, err = net.Dial("unix", sock); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatalf("swtpm did not listen: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(2 * time.Minute))
-	return swtpmConn{conn}
+// startSWTPM manufactures a TPM with an EK certificate (as pkg/vm does)
+// and runs swtpm on it for the test.
+func startSWTPM(t *testing.T) *swtpmtest.Conn {
+	return swtpmtest.Start(t, swtpmtest.Options{EKCert: true, Timeout: 2 * time.Minute})
 }
 
 // agentFixture runs the agent's logic on swtpm behind an in-memory pipe,

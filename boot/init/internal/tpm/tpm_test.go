@@ -3,65 +3,15 @@ package tpm
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"io"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/internal/swtpmtest"
 )
 
-// streamConn frames a stream socket as the kernel's TPM device does: one
-// Read returns one whole response.
-type streamConn struct{ net.Conn }
-
-func (c streamConn) Read(p []byte) (int, error) {
-	if _, err := io.ReadFull(c.Conn, p[:10]); err != nil {
-		return 0, err
-	}
-	n := int(binary.BigEndian.Uint32(p[2:]))
-	if n < 10 || n > len(p) {
-		return 0, errors.New("bad response size")
-	}
-	_, err := io.ReadFull(c.Conn, p[10:n])
-	return n, err
-}
-
-// startSWTPM runs a fresh swtpm for the test and stops it by its pid.
-func startSWTPM(t *testing.T) io.ReadWriter {
-	t.Helper()
-	bin := testenv.Tool(t, "swtpm", "swtpm")
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "tpm.sock")
-	cmd := exec.Command(bin, "socket", "--tpm2", "--tpmstate", "dir="+dir,
-		"--server", "type=unixio,path="+sock, "--ctrl", "type=unixio,path="+filepath.Join(dir, "ctrl.sock"),
-		"--flags", "not-need-init,startup-clear", "--log", "file="+filepath.Join(dir, "log"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var conn net.Conn
-	var err error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if conn, err = net.Dial("unix", sock); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
-		t.Fatalf("swtpm did not listen: %v\n%s", err, log)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	return streamConn{conn}
-}
+// startSWTPM runs a fresh swtpm for the test.
+func startSWTPM(t *testing.T) io.ReadWriter { return swtpmtest.Start(t, swtpmtest.Options{}) }
 
 // TestAgainstSWTPM extends PCR 15 twice and reads it back: the value must
 // be the SHA-256 chain over the events' digests.
