@@ -8,8 +8,18 @@ import (
 // qemuArgs is the QEMU command line for c with the chosen accelerator
 // (kvm or tcg). It is a pure function so that tests can check it.
 func qemuArgs(c *Config, accel Accel) []string {
-	machine := "q35,accel=" + string(accel)
-	a := []string{
+	machine := "q35"
+	accelOpt := string(accel)
+	if accel == AccelTCG {
+		// One thread for all vCPUs: with multi-threaded TCG, QEMU 7.2
+		// now and then ran a vCPU on stale code while the guest kernel
+		// patched itself, and the kernel died in interrupt context
+		// ("Fatal exception in interrupt", RIP mid-instruction) early in
+		// boot. Round-robin vCPUs cannot race; on a 2-core host they cost
+		// little.
+		accelOpt += ",thread=single"
+	}
+	a := []string{"-accel", accelOpt,
 		"-nodefaults", "-no-user-config", "-display", "none",
 		"-m", fmt.Sprint(c.MemoryMiB), "-smp", fmt.Sprint(c.CPUs),
 	}

@@ -15,11 +15,11 @@ func TestQEMUArgs(t *testing.T) {
 		notWant []string
 	}{
 		{"direct tcg", func(c *Config) { c.Initrd = "/i"; c.Append = "console=ttyS0" }, AccelTCG,
-			[]string{"-machine q35,accel=tcg ", "-kernel /k -initrd /i -append console=ttyS0", "-no-reboot", "-cpu max", "-serial chardev:con0"},
+			[]string{"-machine q35 ", "-accel tcg,thread=single ", "-kernel /k -initrd /i -append console=ttyS0", "-no-reboot", "-cpu max", "-serial chardev:con0"},
 			[]string{"smm=on", "pflash", "tpm", "-netdev"}},
-		{"kvm", nil, AccelKVM, []string{"accel=kvm", "-cpu host"}, nil},
+		{"kvm", nil, AccelKVM, []string{"-accel kvm ", "-cpu host"}, []string{"thread=single"}},
 		{"secure boot firmware", func(c *Config) { c.FirmwareCode = "/code.fd"; c.FirmwareVars = "/v,ars.fd" }, AccelTCG,
-			[]string{"q35,accel=tcg,smm=on", "property=secure,value=on", "unit=0,readonly=on,file=/code.fd", "unit=1,file=/v,,ars.fd"}, nil},
+			[]string{"q35,smm=on", "property=secure,value=on", "unit=0,readonly=on,file=/code.fd", "unit=1,file=/v,,ars.fd"}, nil},
 		{"tpm", func(c *Config) { c.TPM = true }, AccelTCG,
 			[]string{"socket,id=chrtpm,path=/s/swtpm.sock", "-tpmdev emulator,id=tpm0,chardev=chrtpm", "-device tpm-tis,tpmdev=tpm0"}, nil},
 		{"disks", func(c *Config) { c.Disks = []Disk{{Path: "/d.raw"}, {Path: "/e.raw", ReadOnly: true, Snapshot: true}} }, AccelTCG,
