@@ -47,6 +47,10 @@ var ErrKVMUnusable = errors.New("KVM does not run guests on this machine")
 // machine and looked for something to boot.
 var probeDone = [][]byte{[]byte("No bootable device"), []byte("Booting from")}
 
+// kvmDevice is the device ProbeKVM needs to open before it tries a guest;
+// tests point it at a device every machine has.
+var kvmDevice = "/dev/kvm"
+
 var (
 	probeMu    sync.Mutex
 	probeCache = map[string]error{}
@@ -61,8 +65,8 @@ func ProbeKVM(ctx context.Context, qemu string, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err != nil {
-		return fmt.Errorf("%w: /dev/kvm: %v", ErrKVMUnusable, err)
+	if f, err := os.OpenFile(kvmDevice, os.O_RDWR, 0); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrKVMUnusable, kvmDevice, err)
 	} else {
 		f.Close()
 	}
@@ -113,8 +117,14 @@ func Probe(ctx context.Context, qemu string) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("%w: starting %s: %v", ErrKVMUnusable, qemu, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// exited is closed, not sent on, once Wait returns: both the select
+	// below and the deferred cleanup wait for it, and a guest that exits at
+	// once (no KVM module) must not leave the cleanup waiting forever.
+	// WaitDelay bounds Wait if something else still holds the output pipe.
+	cmd.WaitDelay = time.Second
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	defer func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
@@ -122,8 +132,8 @@ func Probe(ctx context.Context, qemu string) error {
 	select {
 	case <-out.done:
 		return nil
-	case err := <-exited:
-		return fmt.Errorf("%w: probe guest exited (%v): %s", ErrKVMUnusable, err, lastLine(out.String()))
+	case <-exited:
+		return fmt.Errorf("%w: probe guest exited (%v): %s", ErrKVMUnusable, waitErr, lastLine(out.String()))
 	case <-ctx.Done():
 		return fmt.Errorf("%w: probe guest did not finish its BIOS within %v", ErrKVMUnusable, ProbeTimeout)
 	}
