@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/hardenvm
 OUT       ?= out
 
-.PHONY: all build image lock test test-short vet bench deps kernel cosign clean
+.PHONY: all build image lock lock-check test test-short vet bench deps kernel cosign clean
 
 all: build
 
@@ -39,13 +39,20 @@ image: deps build
 	$(BIN) build images/$(IMAGE).yml -o $(OUT)/$(IMAGE) --keys $(KEYS)
 	$(BIN) run $(OUT)/$(IMAGE) --keys $(KEYS) --log-level info --timeout 5m --no-stdin --expect 'hardenvm-init: READY'
 
-# lock re-resolves images/$(IMAGE).yml against the Debian mirror.
+# lock re-resolves images/$(IMAGE).yml against the Debian mirrors and
+# prints what changed, security updates first.
 lock: build
 	$(BIN) lock images/$(IMAGE).yml
 
+# lock-check fails when a committed lock is not current: a newer version
+# (a security update, say) is in a spec's suites. CI runs it.
+lock-check: build
+	$(BIN) lock --check images/minimal.yml
+	$(BIN) lock --check images/desktop.yml
+
 # test is the command CI runs (.ci/run sets HARDENVM_REQUIRE_QEMU=1 so that
 # tests needing QEMU or a peer tool fail instead of skipping).
-test: deps kernel cosign vet
+test: deps kernel cosign vet lock-check
 	$(GO) test -count=1 -timeout 40m ./...
 
 test-short:

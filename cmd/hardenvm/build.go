@@ -81,7 +81,7 @@ not at all.`,
 	f.StringVar(&o.Init, "init", "", "static guest init binary (default: hardenvm-init beside this program)")
 	f.StringVar(&o.Agent, "agent", "", "static attestation agent, for specs that run it (default: hardenvm-agent beside this program)")
 	f.StringVar(&o.Golden, "golden", "", "golden firmware PCRs to put into manifest.json (from 'hardenvm attest --record-golden')")
-	f.StringVar(&o.Mirror, "mirror", "", "Debian mirror (default: $HARDENVM_DEBIAN_MIRROR, else the host's apt sources)")
+	mirrorFlags(f, &o.Mirrors)
 	f.StringVar(&o.VarsTemplate, "vars-template", build.DefaultVarsTemplate, "firmware variable store template (Debian ovmf)")
 	f.StringVar(&epoch, "epoch", "", "timestamp of everything in the image, seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0)")
 	return cmd

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/hardenvm/hardenvm/pkg/deb"
 )
@@ -11,52 +13,137 @@ import (
 func init() { register(newLockCmd) }
 
 func newLockCmd(a *app) *cobra.Command {
-	var mirror string
+	var (
+		mirrors deb.Mirrors
+		check   bool
+	)
 	cmd := &cobra.Command{
 		Use:   "lock SPEC",
 		Short: "Resolve a spec's Debian packages and pin them in SPEC's lock file",
-		Long: `lock reads an image spec (images/NAME.yml), fetches the suite's InRelease
-from the Debian mirror, verifies it with the Debian archive keyring (or the
-spec's debian.keyring), reads the Packages indexes it vouches for, resolves
-the dependency closure of the spec's packages (Depends and Pre-Depends, not
-Recommends), and writes images/NAME.lock.json: the InRelease digest and, per
-package, version, pool path, sha256 and size. Builds use only the lock.
+		Long: `lock reads an image spec (images/NAME.yml), fetches the InRelease of each of
+its suites (by default trixie, trixie-updates and trixie-security) from the
+Debian mirrors, verifies each with the Debian archive keyring (or the spec's
+debian.keyring), reads the Packages indexes they vouch for, resolves the
+dependency closure of the spec's packages over all suites (the highest
+version wins, as with apt; Depends and Pre-Depends, not Recommends), and
+writes images/NAME.lock.json: each suite's InRelease digest and, per package,
+version, suite, pool path, sha256 and size. Builds use only the lock. It
+prints each package whose pin changed, security updates first.
 
-The mirror is --mirror, else $HARDENVM_DEBIAN_MIRROR, else the first Debian
-mirror in this host's apt sources. Locking the same suite snapshot twice gives
-an identical file.`,
+--check writes nothing: it exits 1 naming every package whose pin would
+change (a newer version in the spec's suites, security first), and 0 when
+the lock is current. CI runs it on the committed locks.
+
+The main mirror is --mirror, else $HARDENVM_DEBIAN_MIRROR, else the first
+Debian mirror in this host's apt sources; the security archive likewise
+(--security-mirror, $HARDENVM_DEBIAN_SECURITY_MIRROR, apt sources), else the
+main mirror's sibling .../debian-security. Locking the same snapshot twice
+gives an identical file.`,
 		Example: `  hardenvm lock images/minimal.yml
+  hardenvm lock --check images/desktop.yml
   hardenvm lock --mirror http://mirror.example/debian images/desktop.yml
   hardenvm lock --json images/minimal.yml`,
 		Args: exactArgs("SPEC"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := deb.FindMirror(mirror, "/")
+			c, err := newDebClient(a, mirrors)
 			if err != nil {
 				return err
 			}
-			cache, err := deb.DefaultCache()
-			if err != nil {
-				return err
-			}
-			cache.Log = a.log
-			c := &deb.Client{Mirror: m, Cache: cache, Log: a.log}
-			l, out, err := deb.WriteLock(cmd.Context(), c, args[0])
+			u, err := deb.Relock(cmd.Context(), c, args[0], !check)
 			if err != nil {
 				return err
 			}
 			if a.json {
-				return printJSON(a.stdout, l)
+				if err := printJSON(a.stdout, newLockReport(u)); err != nil {
+					return err
+				}
+			} else {
+				printLockUpdate(a, u, check)
 			}
-			k := l.Kernel[len(l.Kernel)-1]
-			noun := "packages"
-			if len(l.Packages) == 1 {
-				noun = "package"
+			if check && len(u.Changes) > 0 {
+				return fmt.Errorf("%s is not current: %d package pin(s) would change; run 'hardenvm lock %s'", u.Path, len(u.Changes), args[0])
 			}
-			_, err = fmt.Fprintf(a.stdout, "%s: %s, %d %s, kernel %s %s, stub %s %s, InRelease sha256 %s\n",
-				out, l.Suite, len(l.Packages), noun, k.Name, k.Version, l.Stub.Name, l.Stub.Version, l.InRelease)
-			return err
+			return nil
 		},
 	}
-	cmd.Flags().StringVar(&mirror, "mirror", "", "Debian mirror URL (default: $HARDENVM_DEBIAN_MIRROR, then the host's apt sources)")
+	cmd.Flags().BoolVar(&check, "check", false, "write nothing; exit 1 if the lock is not current")
+	mirrorFlags(cmd.Flags(), &mirrors)
 	return cmd
+}
+
+// mirrorFlags adds --mirror and --security-mirror.
+func mirrorFlags(f *pflag.FlagSet, m *deb.Mirrors) {
+	f.StringVar(&m.Debian, "mirror", "", "Debian mirror URL (default: $"+deb.MirrorEnv+", then the host's apt sources)")
+	f.StringVar(&m.Security, "security-mirror", "", "Debian security archive URL (default: $"+deb.SecurityMirrorEnv+", then the host's apt sources, then the mirror's sibling .../debian-security)")
+}
+
+func newDebClient(a *app, flags deb.Mirrors) (*deb.Client, error) {
+	m, err := deb.FindMirrors(flags, "/")
+	if err != nil {
+		return nil, err
+	}
+	cache, err := deb.DefaultCache()
+	if err != nil {
+		return nil, err
+	}
+	cache.Log = a.log
+	return &deb.Client{Mirrors: m, Cache: cache, Log: a.log}, nil
+}
+
+func printLockUpdate(a *app, u *deb.Update, check bool) {
+	l := u.New
+	k := l.Kernel[len(l.Kernel)-1]
+	noun := "packages"
+	if len(l.Packages) == 1 {
+		noun = "package"
+	}
+	state := "unchanged"
+	switch {
+	case check && len(u.Changes) > 0:
+		state = "not current"
+	case check:
+		state = "current"
+	case u.Written:
+		state = "written"
+	}
+	fmt.Fprintf(a.stdout, "%s: %s; %s, %d %s, kernel %s %s, stub %s %s\n",
+		u.Path, state, strings.Join(l.SuiteNames(), " "), len(l.Packages), noun, k.Name, k.Version, l.Stub.Name, l.Stub.Version)
+	for _, c := range u.Changes {
+		mark := " "
+		if c.Security() {
+			mark = "!"
+		}
+		fmt.Fprintf(a.stdout, "%s %s\n", mark, c)
+	}
+}
+
+// lockReport is lock's --json output.
+type lockReport struct {
+	Path    string             `json:"path"`
+	Written bool               `json:"written"`
+	Lock    any                `json:"lock"`
+	Changes []lockChangeReport `json:"changes"`
+}
+
+type lockChangeReport struct {
+	Name       string `json:"name"`
+	OldVersion string `json:"oldVersion,omitempty"`
+	NewVersion string `json:"newVersion,omitempty"`
+	Suite      string `json:"suite,omitempty"`
+	Security   bool   `json:"security"`
+}
+
+func newLockReport(u *deb.Update) lockReport {
+	r := lockReport{Path: u.Path, Written: u.Written, Lock: u.New, Changes: []lockChangeReport{}}
+	for _, c := range u.Changes {
+		cr := lockChangeReport{Name: c.Name, Security: c.Security()}
+		if c.Old != nil {
+			cr.OldVersion = c.Old.Version
+		}
+		if c.New != nil {
+			cr.NewVersion, cr.Suite = c.New.Version, c.New.Suite
+		}
+		r.Changes = append(r.Changes, cr)
+	}
+	return r
 }

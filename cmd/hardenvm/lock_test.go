@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func TestLockCommand(t *testing.T) {
 	dir := t.TempDir()
 	a.WriteKeyring(filepath.Join(dir, "archive.asc"))
 	specPath := filepath.Join(dir, "t.yml")
-	os.WriteFile(specPath, []byte("name: t\ndebian: {keyring: archive.asc}\npackages: [busybox-static]\nkernel: {package: linux-image-cloud-amd64}\n"), 0o644)
+	os.WriteFile(specPath, []byte("name: t\ndebian: {suites: [trixie], keyring: archive.asc}\npackages: [busybox-static]\nkernel: {package: linux-image-cloud-amd64}\n"), 0o644)
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	t.Setenv(deb.MirrorEnv, a.Mirror())
 
@@ -34,7 +35,7 @@ func TestLockCommand(t *testing.T) {
 		t.Fatalf("lock: exit %d: %s", code, stderr)
 	}
 	lockPath := filepath.Join(dir, "t.lock.json")
-	if !strings.HasPrefix(stdout, lockPath+": trixie, 2 packages") {
+	if !strings.HasPrefix(stdout, lockPath+": written; trixie, 2 packages") {
 		t.Errorf("stdout = %q", stdout)
 	}
 	first, _ := os.ReadFile(lockPath)
@@ -43,9 +44,12 @@ func TestLockCommand(t *testing.T) {
 	if code != exitOK || string(first) != string(second) {
 		t.Errorf("second lock: exit %d, identical %v", code, string(first) == string(second))
 	}
-	var l spec.Lock
-	if err := json.Unmarshal([]byte(stdout), &l); err != nil || len(l.Packages) != 2 {
-		t.Errorf("--json output: %v, %d packages", err, len(l.Packages))
+	var r struct {
+		Written bool
+		Lock    spec.Lock
+	}
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil || len(r.Lock.Packages) != 2 || r.Written || r.Lock.Version != spec.LockVersion {
+		t.Errorf("--json output: %v, %d packages, written %v, lockVersion %d", err, len(r.Lock.Packages), r.Written, r.Lock.Version)
 	}
 
 	// --mirror wins over the environment; a bad mirror is one clear line.
@@ -56,7 +60,7 @@ func TestLockCommand(t *testing.T) {
 	// A tampered InRelease: exit 1, the file and digests named, the lock untouched.
 	a.Tamper("dists/trixie/InRelease", func(b []byte) []byte { return []byte(strings.Replace(string(b), "amd64", "arm64", 1)) })
 	code, _, stderr = hv(t, "lock", specPath)
-	if code != exitFailure || !strings.Contains(stderr, "hardenvm: dists/trixie/InRelease (sha256 ") || !strings.Contains(stderr, "the served text's digest is") {
+	if code != exitFailure || !strings.Contains(stderr, "hardenvm: debian/dists/trixie/InRelease (sha256 ") || !strings.Contains(stderr, "the served text's digest is") {
 		t.Errorf("tampered InRelease: exit %d, %q", code, stderr)
 	}
 	if now, _ := os.ReadFile(lockPath); string(now) != string(first) {
@@ -76,7 +80,7 @@ func TestLockRealMirror(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: no network")
 	}
-	mirror, err := deb.FindMirror("", "/")
+	mirrors, err := deb.FindMirrors(deb.Mirrors{}, "/")
 	if err != nil {
 		if testenv.Required() {
 			t.Fatal(err)
@@ -94,7 +98,7 @@ func TestLockRealMirror(t *testing.T) {
 	cache := &deb.Cache{Dir: t.TempDir()}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	l, out, err := deb.WriteLock(ctx, &deb.Client{Mirror: mirror, Cache: cache}, specPath)
+	l, out, err := deb.WriteLock(ctx, &deb.Client{Mirrors: mirrors, Cache: cache}, specPath)
 	if err != nil {
 		if testenv.Required() {
 			t.Fatal(err)
@@ -102,7 +106,7 @@ func TestLockRealMirror(t *testing.T) {
 		t.Skipf("the host's mirror is not usable: %v", err)
 	}
 	first, _ := os.ReadFile(out)
-	if _, _, err := deb.WriteLock(ctx, &deb.Client{Mirror: mirror, Cache: cache}, specPath); err != nil {
+	if _, _, err := deb.WriteLock(ctx, &deb.Client{Mirrors: mirrors, Cache: cache}, specPath); err != nil {
 		t.Fatal(err)
 	}
 	if second, _ := os.ReadFile(out); string(first) != string(second) {
@@ -112,18 +116,18 @@ func TestLockRealMirror(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if committed.InRelease == l.InRelease {
+	if slices.Equal(committed.Suites, l.Suites) {
 		if b, _ := os.ReadFile("../../images/minimal.lock.json"); string(b) != string(first) {
 			t.Errorf("same InRelease as images/minimal.lock.json but a different lock")
 		}
 	} else {
-		t.Logf("the mirror has moved on since images/minimal.lock.json was written (InRelease %s, now %s)", committed.InRelease, l.InRelease)
+		t.Logf("the mirror has moved on since images/minimal.lock.json was written (suites %v, now %v)", committed.Suites, l.Suites)
 	}
 	// Fetch the small packages (not the 30 MB kernel image) and check
 	// they are .deb archives.
 	small := *l
 	small.Kernel = small.Kernel[:1]
-	paths, err := deb.Fetch(ctx, &small, mirror, cache)
+	paths, err := deb.Fetch(ctx, &small, mirrors, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,5 +136,55 @@ func TestLockRealMirror(t *testing.T) {
 		if err != nil || !strings.HasPrefix(string(b), "!<arch>\ndebian-binary") {
 			t.Errorf("%s: %s is not a .deb (%v)", name, p, err)
 		}
+	}
+}
+
+// TestLockCheckCommand: lock --check exits 0 on a current lock and 1,
+// naming each package pin that would change (security updates marked and
+// first), once the security archive has an update; it never writes.
+func TestLockCheckCommand(t *testing.T) {
+	pkgs := []fakearchive.Pkg{
+		{Name: "busybox-static", Version: "1:1.37.0-6", Depends: "libc6 (>= 2.36)"},
+		{Name: "libc6", Version: "2.41-12"},
+		{Name: "linux-image-cloud-amd64", Version: "6.12.117-1"},
+		{Name: "systemd-boot-efi", Version: "257.13-1"},
+	}
+	main := fakearchive.New(t, "trixie", pkgs)
+	sec := fakearchive.NewSecurity(t, "trixie-security", nil)
+	dir := t.TempDir()
+	main.WriteKeyring(filepath.Join(dir, "archive.asc"), sec)
+	specPath := filepath.Join(dir, "t.yml")
+	os.WriteFile(specPath, []byte("name: t\ndebian: {suites: [trixie, trixie-security], keyring: archive.asc}\npackages: [busybox-static]\nkernel: {package: linux-image-cloud-amd64}\n"), 0o644)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv(deb.MirrorEnv, main.Mirror())
+	t.Setenv(deb.SecurityMirrorEnv, sec.Mirror())
+
+	if code, _, stderr := hv(t, "lock", "--check", specPath); code != exitFailure || !strings.Contains(stderr, "has no lock file") {
+		t.Errorf("check without a lock: exit %d, %q", code, stderr)
+	}
+	if code, _, stderr := hv(t, "lock", specPath); code != exitOK {
+		t.Fatalf("lock: exit %d, %s", code, stderr)
+	}
+	lockPath := filepath.Join(dir, "t.lock.json")
+	before, _ := os.ReadFile(lockPath)
+	if code, stdout, stderr := hv(t, "lock", "--check", specPath); code != exitOK || !strings.HasPrefix(stdout, lockPath+": current;") {
+		t.Errorf("check of a current lock: exit %d, %q, %q", code, stdout, stderr)
+	}
+
+	sec = fakearchive.NewSecurity(t, "trixie-security", []fakearchive.Pkg{
+		{Name: "libc6", Version: "2.41-12+deb13u1"},
+		{Name: "linux-image-cloud-amd64", Version: "6.12.118-1"},
+	})
+	main.WriteKeyring(filepath.Join(dir, "archive.asc"), sec)
+	t.Setenv(deb.SecurityMirrorEnv, sec.Mirror())
+	code, stdout, stderr := hv(t, "lock", "--check", specPath)
+	want := lockPath + ": not current; trixie trixie-security, 2 packages, kernel linux-image-cloud-amd64 6.12.118-1, stub systemd-boot-efi 257.13-1\n" +
+		"! libc6: 2.41-12 -> 2.41-12+deb13u1 (trixie-security)\n" +
+		"! linux-image-cloud-amd64: 6.12.117-1 -> 6.12.118-1 (trixie-security)\n"
+	if code != exitFailure || stdout != want || !strings.Contains(stderr, "is not current: 2 package pin(s) would change") {
+		t.Errorf("check with security updates: exit %d\nstdout %q\nwant   %q\nstderr %q", code, stdout, want, stderr)
+	}
+	if after, _ := os.ReadFile(lockPath); string(after) != string(before) {
+		t.Errorf("lock --check changed the lock file")
 	}
 }

@@ -75,8 +75,8 @@ type Options struct {
 	// VarsTemplate is the firmware's empty variable store;
 	// DefaultVarsTemplate when empty.
 	VarsTemplate string
-	Mirror       string     // Debian mirror; the host's apt sources when empty
-	Cache        *deb.Cache // download cache; the user cache when nil
+	Mirrors      deb.Mirrors // Debian mirrors; the host's apt sources fill what is empty
+	Cache        *deb.Cache  // download cache; the user cache when nil
 	// Epoch is SOURCE_DATE_EPOCH: every timestamp in the image.
 	Epoch time.Time
 	// Terminal gets a line per step when not nil (a terminal).
@@ -135,7 +135,7 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		DB: set.Get(keys.DB).Fingerprint(), Admin: set.Get(keys.Admin).Fingerprint()}
 
 	p.begin("fetching the locked packages")
-	mirror, err := deb.FindMirror(o.Mirror, "/")
+	mirrors, err := deb.FindMirrors(o.Mirrors, "/")
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		}
 		cache.Log = o.Log
 	}
-	paths, err := deb.Fetch(ctx, lock, mirror, cache)
+	paths, err := deb.Fetch(ctx, lock, mirrors, cache)
 	if err != nil {
 		return nil, err
 	}

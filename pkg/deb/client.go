@@ -26,7 +26,7 @@ import (
 // indexes it vouches for, and .deb files, every byte checked against a
 // digest that the keyring's signature covers.
 type Client struct {
-	Mirror  string // base URL, e.g. from FindMirror
+	Mirrors Mirrors // base URLs, e.g. from FindMirrors
 	Keyring openpgp.KeyRing
 	Cache   *Cache
 	HTTP    *http.Client     // nil: http.DefaultClient
@@ -72,18 +72,22 @@ func (e *statusError) Error() string { return fmt.Sprintf("fetching %s: HTTP %s"
 // temporary: worth asking again (server trouble or rate limiting).
 func (e *statusError) temporary() bool { return e.code >= 500 || e.code == http.StatusTooManyRequests }
 
-// url joins the mirror and an archive path.
-func (c *Client) url(p string) (string, error) {
-	u, err := url.Parse(strings.TrimSuffix(c.Mirror, "/") + "/")
+// url joins an archive's mirror and a path in it.
+func (c *Client) url(archive, p string) (string, error) {
+	root, err := c.Mirrors.Root(archive)
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(strings.TrimSuffix(root, "/") + "/")
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("mirror %q: want an http:// or https:// URL", c.Mirror)
+		return "", fmt.Errorf("mirror %q: want an http:// or https:// URL", root)
 	}
 	return u.JoinPath(p).String(), nil
 }
 
-// get fetches an archive path, reading at most limit bytes.
-func (c *Client) get(ctx context.Context, p string, limit int64) ([]byte, error) {
-	u, err := c.url(p)
+// get fetches a path of an archive, reading at most limit bytes.
+func (c *Client) get(ctx context.Context, archive, p string, limit int64) ([]byte, error) {
+	u, err := c.url(archive, p)
 	if err != nil {
 		return nil, err
 	}
@@ -118,34 +122,37 @@ func (c *Client) open(ctx context.Context, u, name string) (io.ReadCloser, error
 	return resp.Body, nil
 }
 
-// Release fetches and verifies dists/<suite>/InRelease.
+// Release fetches and verifies dists/<suite>/InRelease from the suite's
+// archive (see ArchiveOf).
 func (c *Client) Release(ctx context.Context, suite string) (*Release, error) {
 	name := "dists/" + suite + "/InRelease"
-	data, err := c.get(ctx, name, 64<<20)
+	data, err := c.get(ctx, ArchiveOf(suite), name, 64<<20)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("suite %s (%s archive): %w", suite, ArchiveOf(suite), err)
 	}
 	now := time.Now()
 	if c.Now != nil {
 		now = c.Now()
 	}
-	rel, err := VerifyInRelease(name, data, c.Keyring, now)
+	rel, err := VerifyInRelease(ArchiveOf(suite)+"/"+name, data, c.Keyring, now)
 	if err != nil {
 		return nil, err
 	}
 	if rel.Codename != suite && rel.Suite != suite {
 		return nil, fmt.Errorf("%s: signed for suite %q (codename %q), not %q: the mirror serves another suite", name, rel.Suite, rel.Codename, suite)
 	}
+	rel.Name = suite
 	c.log().Info("verified InRelease", "suite", suite, "sha256", rel.SHA256, "signed_by", rel.SignedBy, "date", rel.Date)
 	return rel, nil
 }
 
-// Index reads the Packages indexes of the components for arch, each
-// verified by the sha256 the InRelease gives for it.
-func (c *Client) Index(ctx context.Context, suite string, rel *Release, components []string, arch string) (*Index, error) {
-	x := NewIndex(arch)
+// Index reads into x the Packages indexes of the components of a verified
+// suite, each checked by the sha256 the InRelease gives for it. Where
+// suites offer one package in several versions, the highest wins.
+func (c *Client) Index(ctx context.Context, x *Index, rel *Release, components []string) error {
+	suite, archive := rel.Name, ArchiveOf(rel.Name)
 	for _, comp := range components {
-		dir := comp + "/binary-" + arch + "/"
+		dir := comp + "/binary-" + x.Arch + "/"
 		var file string
 		for _, ext := range []string{".gz", ".xz", ""} {
 			if _, ok := rel.Files[dir+"Packages"+ext]; ok {
@@ -154,7 +161,7 @@ func (c *Client) Index(ctx context.Context, suite string, rel *Release, componen
 			}
 		}
 		if file == "" {
-			return nil, fmt.Errorf("dists/%s/InRelease lists no %sPackages index: is %s/%s in this suite?", suite, dir, comp, arch)
+			return fmt.Errorf("dists/%s/InRelease lists no %sPackages index: is %s/%s in this suite?", suite, dir, comp, x.Arch)
 		}
 		fh := rel.Files[file]
 		name := "dists/" + suite + "/" + file
@@ -162,19 +169,19 @@ func (c *Client) Index(ctx context.Context, suite string, rel *Release, componen
 		if rel.AcquireByHash {
 			fetchPath = "dists/" + suite + "/" + dir + "by-hash/SHA256/" + fh.SHA256
 		}
-		p, err := c.fetch(ctx, KindIndex, name, fetchPath, fh.SHA256, fh.Size, nil)
+		p, err := c.fetch(ctx, KindIndex, archive, name, fetchPath, fh.SHA256, fh.Size, nil)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := addIndexFile(x, p, name); err != nil {
-			return nil, err
+		if err := addIndexFile(x, p, name, suite); err != nil {
+			return err
 		}
 		c.log().Info("read index", "file", name, "packages", x.Len())
 	}
-	return x, nil
+	return nil
 }
 
-func addIndexFile(x *Index, p, name string) error {
+func addIndexFile(x *Index, p, name, suite string) error {
 	f, err := os.Open(p)
 	if err != nil {
 		return err
@@ -195,20 +202,20 @@ func addIndexFile(x *Index, p, name string) error {
 		}
 		r = zr
 	}
-	return x.Add(r, name)
+	return x.AddSuite(r, name, suite)
 }
 
 // fetch returns the cache path of the file with that digest, downloading
 // archive path fetchPath when it is missing or damaged. name is the path
 // errors and logs use. Content that does not match is never stored.
-func (c *Client) fetch(ctx context.Context, kind, name, fetchPath, sum string, size int64, progress func(int)) (string, error) {
+func (c *Client) fetch(ctx context.Context, kind, archive, name, fetchPath, sum string, size int64, progress func(int)) (string, error) {
 	if p, ok := c.Cache.Get(kind, sum, size); ok {
 		if progress != nil {
 			progress(int(size))
 		}
 		return p, nil
 	}
-	u, err := c.url(fetchPath)
+	u, err := c.url(archive, fetchPath)
 	if err != nil {
 		return "", err
 	}

@@ -19,7 +19,7 @@ import (
 
 // Fetcher downloads the .deb files a lock pins into the cache.
 type Fetcher struct {
-	Mirror   string
+	Mirrors  Mirrors
 	Cache    *Cache
 	HTTP     *http.Client
 	Log      *slog.Logger
@@ -30,13 +30,13 @@ type Fetcher struct {
 // Fetch makes every package the lock pins available in the cache, verified
 // by sha256, and returns the cached path of each by package name. Entries
 // already cached are re-hashed, not trusted; damaged ones are fetched again.
-func Fetch(ctx context.Context, l *spec.Lock, mirror string, cache *Cache) (map[string]string, error) {
-	return (&Fetcher{Mirror: mirror, Cache: cache}).Fetch(ctx, l)
+func Fetch(ctx context.Context, l *spec.Lock, mirrors Mirrors, cache *Cache) (map[string]string, error) {
+	return (&Fetcher{Mirrors: mirrors, Cache: cache}).Fetch(ctx, l)
 }
 
 // Fetch: see the package-level Fetch.
 func (f *Fetcher) Fetch(ctx context.Context, l *spec.Lock) (map[string]string, error) {
-	c := &Client{Mirror: f.Mirror, Cache: f.Cache, HTTP: f.HTTP, Log: f.Log}
+	c := &Client{Mirrors: f.Mirrors, Cache: f.Cache, HTTP: f.HTTP, Log: f.Log}
 	pkgs := l.All()
 	var total int64
 	for _, p := range pkgs {
@@ -67,12 +67,16 @@ func (f *Fetcher) Fetch(ctx context.Context, l *spec.Lock) (map[string]string, e
 					return
 				}
 				p := pkgs[i]
-				path, err := c.fetch(ctx, KindDeb, p.Path, p.Path, p.SHA256, p.Size, func(n int) { bar.add(done.Add(int64(n))) })
+				archive := ArchiveOf(p.Suite)
+				if su := l.Suite(p.Suite); su != nil {
+					archive = su.Archive
+				}
+				path, err := c.fetch(ctx, KindDeb, archive, p.Path, p.Path, p.SHA256, p.Size, func(n int) { bar.add(done.Add(int64(n))) })
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					var se *statusError
 					if errors.As(err, &se) && se.code == http.StatusNotFound {
-						err = fmt.Errorf("%w: the mirror no longer has this version; lock again ('hardenvm lock SPEC') or point --mirror/%s at a snapshot that has it", err, MirrorEnv)
+						err = fmt.Errorf("%w: the mirror no longer has this version; lock again ('hardenvm lock SPEC') or point --mirror/%s (--security-mirror/%s) at a snapshot that has it", err, MirrorEnv, SecurityMirrorEnv)
 					}
 					firstErr = fmt.Errorf("%s %s: %w", p.Name, p.Version, err)
 					cancel()

@@ -20,7 +20,7 @@ func lockFor(t *testing.T, a *fakearchive.Archive) *spec.Lock {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := Lock(context.Background(), &Client{Mirror: a.Mirror(), Keyring: a.Keyring, Cache: &Cache{Dir: t.TempDir()}}, s)
+	l, err := Lock(context.Background(), &Client{Mirrors: Mirrors{Debian: a.Mirror()}, Keyring: a.Keyring, Cache: &Cache{Dir: t.TempDir()}}, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestFetch(t *testing.T) {
 	l := lockFor(t, a)
 	cache := &Cache{Dir: t.TempDir()}
 	var bar bytes.Buffer
-	f := &Fetcher{Mirror: a.Mirror(), Cache: cache, Parallel: 3, Progress: &bar}
+	f := &Fetcher{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: cache, Parallel: 3, Progress: &bar}
 	paths, err := f.Fetch(context.Background(), l)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +54,7 @@ func TestFetch(t *testing.T) {
 	// Cached: a second fetch asks the mirror for nothing.
 	busybox := l.Packages[0]
 	hits := a.Hits(busybox.Path)
-	if _, err := Fetch(context.Background(), l, a.Mirror(), cache); err != nil {
+	if _, err := Fetch(context.Background(), l, Mirrors{Debian: a.Mirror()}, cache); err != nil {
 		t.Fatal(err)
 	}
 	if a.Hits(busybox.Path) != hits {
@@ -65,7 +65,7 @@ func TestFetch(t *testing.T) {
 	if err := os.WriteFile(cache.Path(KindDeb, busybox.SHA256), []byte("bit rot"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	paths, err = Fetch(context.Background(), l, a.Mirror(), cache)
+	paths, err = Fetch(context.Background(), l, Mirrors{Debian: a.Mirror()}, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestFetchTamperedDeb(t *testing.T) {
 			}
 			a.Tamper(target.Path, tt.edit)
 			cache := &Cache{Dir: t.TempDir()}
-			_, err := Fetch(context.Background(), l, a.Mirror(), cache)
+			_, err := Fetch(context.Background(), l, Mirrors{Debian: a.Mirror()}, cache)
 			var de *DigestError
 			if !errors.As(err, &de) {
 				t.Fatalf("Fetch = %v, want a DigestError", err)
@@ -140,7 +140,7 @@ func TestFetchMissing(t *testing.T) {
 	a := fakearchive.New(t, "trixie", testPkgs)
 	l := lockFor(t, a)
 	a.Remove(l.Stub.Path)
-	_, err := Fetch(context.Background(), l, a.Mirror(), &Cache{Dir: t.TempDir()})
+	_, err := Fetch(context.Background(), l, Mirrors{Debian: a.Mirror()}, &Cache{Dir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "fetching "+l.Stub.Path+": HTTP 404") || !strings.Contains(err.Error(), "the mirror no longer has this version") {
 		t.Errorf("Fetch of a missing file = %v", err)
 	}
@@ -155,10 +155,10 @@ func TestFetchSpec(t *testing.T) {
 	a := fakearchive.New(t, "trixie", testPkgs)
 	specPath := writeSpec(t, a, testSpec)
 	cache := &Cache{Dir: t.TempDir()}
-	if _, _, err := WriteLock(context.Background(), &Client{Mirror: a.Mirror(), Cache: cache}, specPath); err != nil {
+	if _, _, err := WriteLock(context.Background(), &Client{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: cache}, specPath); err != nil {
 		t.Fatal(err)
 	}
-	f := &Fetcher{Mirror: a.Mirror(), Cache: cache}
+	f := &Fetcher{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: cache}
 	s, l, paths, err := f.FetchSpec(context.Background(), specPath)
 	if err != nil || s.Name != "t" || len(paths) != len(l.All()) {
 		t.Fatalf("FetchSpec = %v, %d paths", err, len(paths))

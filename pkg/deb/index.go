@@ -15,7 +15,8 @@ type Package struct {
 	Name       string
 	Version    Version
 	Arch       string
-	Filename   string // path from the mirror root, under pool/
+	Filename   string // path from the archive root, under pool/
+	Suite      string // the suite whose index listed it
 	Size       int64
 	SHA256     string
 	Priority   string
@@ -53,7 +54,12 @@ func (x *Index) Providers(name string) []*Package { return x.providers[name] }
 // Add reads a Packages file (already decompressed) into the index. name
 // labels errors. Stanzas of other architectures are skipped; where a name
 // appears twice, the higher version wins.
-func (x *Index) Add(r io.Reader, name string) error {
+func (x *Index) Add(r io.Reader, name string) error { return x.AddSuite(r, name, "") }
+
+// AddSuite is Add for the Packages file of a suite, whose name the
+// packages carry. Of equal versions in two suites, the one added first
+// stays, so the order of a spec's suites decides.
+func (x *Index) AddSuite(r io.Reader, name, suite string) error {
 	pr := NewParagraphReader(r, name)
 	pr.Keep = indexFields
 	for {
@@ -71,6 +77,7 @@ func (x *Index) Add(r io.Reader, name string) error {
 		if p.Arch != x.Arch && p.Arch != "all" {
 			continue
 		}
+		p.Suite = suite
 		if old := x.packages[p.Name]; old != nil {
 			if Compare(p.Version, old.Version) <= 0 {
 				continue

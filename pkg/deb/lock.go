@@ -2,9 +2,11 @@ package deb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
@@ -25,30 +27,33 @@ func KeyringFor(s *spec.Spec) (openpgp.EntityList, error) {
 	return kr, nil
 }
 
-// Lock resolves a spec against the archive: the verified InRelease, the
-// dependency closure of its packages, and the kernel and stub packages
-// (boot inputs, locked without their dependencies).
+// Lock resolves a spec against the archives: the verified InRelease of
+// each of its suites, the dependency closure of its packages over all of
+// them (the highest version of each package wins, whichever suite has it),
+// and the kernel and stub packages (boot inputs, locked without their
+// dependencies). Each pinned package records its suite.
 func Lock(ctx context.Context, c *Client, s *spec.Spec) (*spec.Lock, error) {
-	rel, err := c.Release(ctx, s.Debian.Suite)
-	if err != nil {
-		return nil, err
+	l := &spec.Lock{
+		Version:    spec.LockVersion,
+		Name:       s.Name,
+		Arch:       s.Debian.Arch,
+		Components: s.Debian.Components,
+		Requested:  slices.Sorted(slices.Values(s.RootPackages())),
 	}
-	x, err := c.Index(ctx, s.Debian.Suite, rel, s.Debian.Components, s.Debian.Arch)
-	if err != nil {
-		return nil, err
+	x := NewIndex(s.Debian.Arch)
+	for _, suite := range s.Debian.Suites {
+		rel, err := c.Release(ctx, suite)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Index(ctx, x, rel, s.Debian.Components); err != nil {
+			return nil, err
+		}
+		l.Suites = append(l.Suites, spec.LockSuite{Name: suite, Archive: ArchiveOf(suite), InRelease: rel.SHA256, SignedBy: rel.SignedBy})
 	}
 	closure, err := x.Resolve(s.RootPackages())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.Path, err)
-	}
-	l := &spec.Lock{
-		Name:       s.Name,
-		Suite:      s.Debian.Suite,
-		Arch:       s.Debian.Arch,
-		Components: s.Debian.Components,
-		InRelease:  rel.SHA256,
-		SignedBy:   rel.SignedBy,
-		Requested:  slices.Sorted(slices.Values(s.RootPackages())),
 	}
 	for _, p := range closure {
 		l.Packages = append(l.Packages, pinned(p))
@@ -62,7 +67,7 @@ func Lock(ctx context.Context, c *Client, s *spec.Spec) (*spec.Lock, error) {
 	}
 	stub := x.Lookup(s.Stub)
 	if stub == nil {
-		return nil, fmt.Errorf("%s: stub: package %q is not in %s %v for %s", s.Path, s.Stub, s.Debian.Suite, s.Debian.Components, s.Debian.Arch)
+		return nil, fmt.Errorf("%s: stub: package %q is not in %v %v for %s", s.Path, s.Stub, s.Debian.Suites, s.Debian.Components, s.Debian.Arch)
 	}
 	l.Stub = pinned(stub)
 	c.log().Info("resolved", "spec", s.Path, "packages", len(l.Packages), "kernel", l.Kernel[len(l.Kernel)-1].Name, "stub", l.Stub.Version)
@@ -70,35 +75,130 @@ func Lock(ctx context.Context, c *Client, s *spec.Spec) (*spec.Lock, error) {
 }
 
 func pinned(p *Package) spec.Package {
-	return spec.Package{Name: p.Name, Version: p.Version.String(), Arch: p.Arch, Path: p.Filename, SHA256: p.SHA256, Size: p.Size}
+	return spec.Package{Name: p.Name, Version: p.Version.String(), Arch: p.Arch, Suite: p.Suite, Path: p.Filename, SHA256: p.SHA256, Size: p.Size}
+}
+
+// Update is what locking a spec again changes in its lock file.
+type Update struct {
+	Path     string     // the lock file
+	Old, New *spec.Lock // Old is nil when there was no lock file
+	Changes  []Change   // security updates first, then by name
+	Written  bool       // whether Path was (re)written
+}
+
+// Change is one package whose pin moves: to another version (Old and New
+// set), into the lock (Old nil) or out of it (New nil).
+type Change struct {
+	Name     string
+	Old, New *spec.Package
+}
+
+// Security reports whether the new version comes from a security suite.
+func (c Change) Security() bool { return c.New != nil && ArchiveOf(c.New.Suite) == ArchiveSecurity }
+
+func (c Change) String() string {
+	switch {
+	case c.Old == nil:
+		return fmt.Sprintf("%s: added %s (%s)", c.Name, c.New.Version, c.New.Suite)
+	case c.New == nil:
+		return fmt.Sprintf("%s: removed %s", c.Name, c.Old.Version)
+	}
+	return fmt.Sprintf("%s: %s -> %s (%s)", c.Name, c.Old.Version, c.New.Version, c.New.Suite)
+}
+
+// Diff lists the packages whose pins differ between two locks (old may be
+// nil): security updates first, then by name. A package pinned twice at
+// one version (as a kernel package and in the root) counts once.
+func Diff(old, new *spec.Lock) []Change {
+	index := func(l *spec.Lock) map[string]*spec.Package {
+		m := map[string]*spec.Package{}
+		if l == nil {
+			return m
+		}
+		for _, p := range l.All() {
+			m[p.Name+":"+p.Arch] = &p
+		}
+		return m
+	}
+	before, after := index(old), index(new)
+	var out []Change
+	for k, n := range after {
+		if o := before[k]; o == nil || o.Version != n.Version || o.SHA256 != n.SHA256 {
+			out = append(out, Change{Name: n.Name, Old: o, New: n})
+		}
+	}
+	for k, o := range before {
+		if after[k] == nil {
+			out = append(out, Change{Name: o.Name, Old: o})
+		}
+	}
+	slices.SortFunc(out, func(a, b Change) int {
+		if a.Security() != b.Security() {
+			if a.Security() {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+// Relock locks the spec at specPath again and compares the result with
+// its lock file. With write set the lock file is replaced atomically when
+// it changed (nothing is written when anything fails); without, nothing
+// is written: that is "lock --check".
+func Relock(ctx context.Context, c *Client, specPath string, write bool) (*Update, error) {
+	s, err := spec.Load(specPath)
+	if err != nil {
+		return nil, err
+	}
+	if c.Keyring == nil {
+		if c.Keyring, err = KeyringFor(s); err != nil {
+			return nil, err
+		}
+	}
+	u := &Update{Path: spec.LockPath(specPath)}
+	old, oldErr := os.ReadFile(u.Path)
+	if oldErr == nil {
+		if u.Old, err = spec.ParseLock(u.Path, old); err != nil && !write {
+			return nil, err
+		}
+	} else if !errors.Is(oldErr, os.ErrNotExist) {
+		return nil, fmt.Errorf("lock: %w", oldErr)
+	}
+	if !write {
+		if u.Old == nil {
+			return nil, fmt.Errorf("%s has no lock file %s: run 'hardenvm lock %s'", specPath, u.Path, specPath)
+		}
+		if err := u.Old.Check(s, u.Path); err != nil {
+			return nil, err
+		}
+	}
+	if u.New, err = Lock(ctx, c, s); err != nil {
+		return nil, err
+	}
+	u.Changes = Diff(u.Old, u.New)
+	b, err := u.New.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if !write || string(old) == string(b) {
+		return u, nil // unchanged: leave the file (and its mtime) alone
+	}
+	if err := atomicfile.WriteFile(u.Path, b, 0o644); err != nil {
+		return nil, err
+	}
+	u.Written = true
+	return u, nil
 }
 
 // WriteLock locks the spec at specPath and writes its lock file
 // atomically (nothing is written when anything fails).
 func WriteLock(ctx context.Context, c *Client, specPath string) (*spec.Lock, string, error) {
-	s, err := spec.Load(specPath)
+	u, err := Relock(ctx, c, specPath, true)
 	if err != nil {
 		return nil, "", err
 	}
-	if c.Keyring == nil {
-		if c.Keyring, err = KeyringFor(s); err != nil {
-			return nil, "", err
-		}
-	}
-	l, err := Lock(ctx, c, s)
-	if err != nil {
-		return nil, "", err
-	}
-	b, err := l.Marshal()
-	if err != nil {
-		return nil, "", err
-	}
-	out := spec.LockPath(specPath)
-	if old, err := os.ReadFile(out); err == nil && string(old) == string(b) {
-		return l, out, nil // unchanged: leave the file (and its mtime) alone
-	}
-	if err := atomicfile.WriteFile(out, b, 0o644); err != nil {
-		return nil, "", err
-	}
-	return l, out, nil
+	return u.New, u.Path, nil
 }

@@ -36,7 +36,7 @@ var testPkgs = []fakearchive.Pkg{
 }
 
 const testSpec = `name: t
-debian: {suite: trixie, keyring: archive.asc}
+debian: {suites: [trixie], keyring: archive.asc}
 packages: [busybox-static]
 kernel: {package: linux-image-cloud-amd64}
 `
@@ -56,7 +56,7 @@ func writeSpec(t *testing.T, a *fakearchive.Archive, text string) string {
 func TestLockFakeArchive(t *testing.T) {
 	a := fakearchive.New(t, "trixie", testPkgs)
 	specPath := writeSpec(t, a, testSpec)
-	c := &Client{Mirror: a.Mirror(), Cache: &Cache{Dir: t.TempDir()}}
+	c := &Client{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: &Cache{Dir: t.TempDir()}}
 	l, out, err := WriteLock(context.Background(), c, specPath)
 	if err != nil {
 		t.Fatal(err)
@@ -78,18 +78,18 @@ func TestLockFakeArchive(t *testing.T) {
 	if len(l.Kernel) != 2 || l.Kernel[1].Name != "linux-image-6.12.117+deb13-cloud-amd64" || l.Kernel[1].SHA256 != fakearchive.SHA256([]byte("vmlinuz and modules")) {
 		t.Errorf("kernel = %+v, want the metapackage then the image", l.Kernel)
 	}
-	if l.InRelease != fakearchive.SHA256(a.Get("dists/trixie/InRelease")) {
-		t.Errorf("InRelease digest = %s, want the served file's", l.InRelease)
+	if l.Suites[0].InRelease != fakearchive.SHA256(a.Get("dists/trixie/InRelease")) {
+		t.Errorf("InRelease digest = %s, want the served file's", l.Suites[0].InRelease)
 	}
-	if l.SignedBy != strings.ToUpper(a.Entity.PrimaryKey.KeyIdString()) && !strings.HasSuffix(l.SignedBy, strings.ToUpper(a.Entity.PrimaryKey.KeyIdString())) {
-		t.Errorf("SignedBy = %s, want the test key", l.SignedBy)
+	if l.Suites[0].SignedBy != strings.ToUpper(a.Entity.PrimaryKey.KeyIdString()) && !strings.HasSuffix(l.Suites[0].SignedBy, strings.ToUpper(a.Entity.PrimaryKey.KeyIdString())) {
+		t.Errorf("SignedBy = %s, want the test key", l.Suites[0].SignedBy)
 	}
 	if a.Hits("dists/trixie/main/binary-amd64/by-hash/SHA256/"+fakearchive.SHA256(a.Get("dists/trixie/main/binary-amd64/Packages.gz"))) != 1 {
 		t.Errorf("the index was not fetched by hash")
 	}
 
 	// Twice: byte-identical, and the index comes from the cache.
-	if _, _, err := WriteLock(context.Background(), &Client{Mirror: a.Mirror(), Cache: c.Cache}, specPath); err != nil {
+	if _, _, err := WriteLock(context.Background(), &Client{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: c.Cache}, specPath); err != nil {
 		t.Fatal(err)
 	}
 	second, _ := os.ReadFile(out)
@@ -141,7 +141,7 @@ func TestTamperedInputs(t *testing.T) {
 			orig := a.Get(file)
 			a.Tamper(file, tt.edit)
 			cache := &Cache{Dir: t.TempDir()}
-			_, _, err := WriteLock(context.Background(), &Client{Mirror: a.Mirror(), Cache: cache}, specPath)
+			_, _, err := WriteLock(context.Background(), &Client{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: cache}, specPath)
 			if err == nil {
 				t.Fatal("WriteLock succeeded on tampered input")
 			}
@@ -209,7 +209,7 @@ func TestUnsatisfiableChain(t *testing.T) {
 	}
 	a := fakearchive.New(t, "trixie", pkgs)
 	specPath := writeSpec(t, a, testSpec)
-	_, _, err := WriteLock(context.Background(), &Client{Mirror: a.Mirror(), Cache: &Cache{Dir: t.TempDir()}}, specPath)
+	_, _, err := WriteLock(context.Background(), &Client{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: &Cache{Dir: t.TempDir()}}, specPath)
 	want := "unsatisfiable dependency: busybox-static 1.0 -> libfoo 1.0 Depends: libbar (>= 2.0) | libbaz: libbar has version 1.5, not >= 2.0; libbaz is not in the index (amd64)"
 	if err == nil || !strings.HasSuffix(err.Error(), want) {
 		t.Errorf("WriteLock error = %v\nwant it to end with %s", err, want)
@@ -226,18 +226,18 @@ func TestWrongKeyAndSuite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = (&Client{Mirror: a.Mirror(), Cache: &Cache{Dir: t.TempDir()}, Keyring: openpgp.EntityList{stranger}}).Release(context.Background(), "trixie")
+	_, err = (&Client{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: &Cache{Dir: t.TempDir()}, Keyring: openpgp.EntityList{stranger}}).Release(context.Background(), "trixie")
 	if !errors.Is(err, ErrBadSignature) || !strings.Contains(err.Error(), "dists/trixie/InRelease") {
 		t.Errorf("InRelease signed by a key not in the keyring: %v", err)
 	}
-	specPath := writeSpec(t, a, strings.Replace(testSpec, "suite: trixie", "suite: forky", 1))
-	_, _, err = WriteLock(context.Background(), &Client{Mirror: a.Mirror(), Cache: &Cache{Dir: t.TempDir()}}, specPath)
+	specPath := writeSpec(t, a, strings.Replace(testSpec, "suites: [trixie]", "suites: [forky]", 1))
+	_, _, err = WriteLock(context.Background(), &Client{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: &Cache{Dir: t.TempDir()}}, specPath)
 	if err == nil || !strings.Contains(err.Error(), "fetching dists/forky/InRelease: HTTP 404") {
 		t.Errorf("missing suite: %v", err)
 	}
 	// An archive whose InRelease says another codename than the one asked for.
 	a.Put("dists/forky/InRelease", a.Get("dists/trixie/InRelease"))
-	_, _, err = WriteLock(context.Background(), &Client{Mirror: a.Mirror(), Cache: &Cache{Dir: t.TempDir()}}, specPath)
+	_, _, err = WriteLock(context.Background(), &Client{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: &Cache{Dir: t.TempDir()}}, specPath)
 	if err == nil || !strings.Contains(err.Error(), `signed for suite "stable" (codename "trixie"), not "forky"`) {
 		t.Errorf("substituted suite: %v", err)
 	}

@@ -2,6 +2,7 @@ package deb
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -11,29 +12,105 @@ import (
 	"strings"
 )
 
-// MirrorEnv overrides the mirror found in the host's apt sources.
-const MirrorEnv = "HARDENVM_DEBIAN_MIRROR"
+// MirrorEnv and SecurityMirrorEnv override the mirrors found in the
+// host's apt sources.
+const (
+	MirrorEnv         = "HARDENVM_DEBIAN_MIRROR"
+	SecurityMirrorEnv = "HARDENVM_DEBIAN_SECURITY_MIRROR"
+)
 
-// FindMirror picks the Debian mirror: flag if set, else $HARDENVM_DEBIAN_MIRROR,
-// else the host's apt sources under root ("/" normally). hardenvm never
-// names a mirror itself.
-func FindMirror(flag, root string) (string, error) {
-	if flag != "" {
-		return strings.TrimSuffix(flag, "/"), nil
+// The archives a suite can live in, named by the last element of their
+// root's path on Debian mirrors (…/debian, …/debian-security). Locks
+// record these names, never a host.
+const (
+	ArchiveDebian   = "debian"
+	ArchiveSecurity = "debian-security"
+)
+
+// ArchiveOf is the archive a suite lives in: Debian publishes its security
+// suites (trixie-security) in the security archive, everything else
+// (trixie, trixie-updates, trixie-backports) in the main one.
+func ArchiveOf(suite string) string {
+	if strings.HasSuffix(suite, "-security") {
+		return ArchiveSecurity
 	}
-	if env := os.Getenv(MirrorEnv); env != "" {
-		return strings.TrimSuffix(env, "/"), nil
-	}
-	return MirrorFromApt(root)
+	return ArchiveDebian
 }
 
-// MirrorFromApt returns the first "deb" URI in the apt sources under root
-// that serves the "debian" archive (its path ends in /debian; security
-// archives are skipped). It reads deb822 files
+// Mirrors are the base URLs of the two archives.
+type Mirrors struct {
+	Debian, Security string
+}
+
+// Root returns the base URL of an archive, or an error saying how to name
+// one.
+func (m Mirrors) Root(archive string) (string, error) {
+	switch archive {
+	case ArchiveDebian:
+		if m.Debian != "" {
+			return m.Debian, nil
+		}
+		return "", fmt.Errorf("no mirror for the %s archive: pass --mirror or set %s", archive, MirrorEnv)
+	case ArchiveSecurity:
+		if m.Security != "" {
+			return m.Security, nil
+		}
+		return "", fmt.Errorf("no mirror for the %s archive: pass --security-mirror or set %s", archive, SecurityMirrorEnv)
+	}
+	return "", fmt.Errorf("unknown archive %q (want %s or %s)", archive, ArchiveDebian, ArchiveSecurity)
+}
+
+// FindMirror picks the main Debian mirror; see FindMirrors.
+func FindMirror(flag, root string) (string, error) {
+	m, err := FindMirrors(Mirrors{Debian: flag}, root)
+	return m.Debian, err
+}
+
+// FindMirrors picks both mirrors, each from the first of: the flag (a field
+// of flags), its environment variable, the host's apt sources under root
+// ("/" normally). A security mirror found nowhere is the main mirror's
+// sibling archive (…/debian → …/debian-security), as on Debian's own
+// mirrors. hardenvm never names a mirror itself.
+func FindMirrors(flags Mirrors, root string) (Mirrors, error) {
+	m := Mirrors{Debian: cmp.Or(flags.Debian, os.Getenv(MirrorEnv)), Security: cmp.Or(flags.Security, os.Getenv(SecurityMirrorEnv))}
+	if m.Debian == "" || m.Security == "" {
+		apt, err := mirrorsFromApt(root)
+		if err != nil {
+			return Mirrors{}, err
+		}
+		m.Debian = cmp.Or(m.Debian, apt.Debian)
+		m.Security = cmp.Or(m.Security, apt.Security)
+	}
+	m.Debian, m.Security = strings.TrimSuffix(m.Debian, "/"), strings.TrimSuffix(m.Security, "/")
+	if m.Debian == "" {
+		dir := filepath.Join(root, "etc/apt")
+		return Mirrors{}, fmt.Errorf("no Debian mirror in %s/sources.list{,.d/*.sources,.d/*.list}: pass --mirror or set %s", dir, MirrorEnv)
+	}
+	if m.Security == "" {
+		if base, ok := strings.CutSuffix(m.Debian, "/"+ArchiveDebian); ok {
+			m.Security = base + "/" + ArchiveSecurity
+		}
+	}
+	return m, nil
+}
+
+// MirrorFromApt returns the main Debian mirror of the apt sources under
+// root; see mirrorsFromApt.
+func MirrorFromApt(root string) (string, error) {
+	m, err := mirrorsFromApt(root)
+	if err == nil && m.Debian == "" {
+		err = fmt.Errorf("no Debian mirror in %s/sources.list{,.d/*.sources,.d/*.list}: pass --mirror or set %s", filepath.Join(root, "etc/apt"), MirrorEnv)
+	}
+	return m.Debian, err
+}
+
+// mirrorsFromApt returns the first "deb" URI in the apt sources under root
+// that serves the "debian" archive (its path ends in /debian) and the first
+// that serves "debian-security"; either may be empty. It reads deb822 files
 // (etc/apt/sources.list.d/*.sources, disabled stanzas skipped) first, then
 // the one-line format (etc/apt/sources.list and sources.list.d/*.list), the
 // same rule as scripts/debian-mirror.
-func MirrorFromApt(root string) (string, error) {
+func mirrorsFromApt(root string) (Mirrors, error) {
 	dir := filepath.Join(root, "etc/apt")
 	var uris []string
 	deb822, _ := filepath.Glob(filepath.Join(dir, "sources.list.d", "*.sources"))
@@ -41,7 +118,7 @@ func MirrorFromApt(root string) (string, error) {
 	for _, f := range deb822 {
 		u, err := readDeb822Sources(f)
 		if err != nil {
-			return "", err
+			return Mirrors{}, err
 		}
 		uris = append(uris, u...)
 	}
@@ -50,20 +127,24 @@ func MirrorFromApt(root string) (string, error) {
 	for _, f := range append([]string{filepath.Join(dir, "sources.list")}, lists...) {
 		u, err := readOneLineSources(f)
 		if err != nil {
-			return "", err
+			return Mirrors{}, err
 		}
 		uris = append(uris, u...)
 	}
+	var m Mirrors
 	for _, u := range uris {
 		u = strings.TrimSuffix(u, "/")
-		if strings.HasSuffix(u, "-security") || strings.HasSuffix(u, "/debian-security") {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 			continue
 		}
-		if strings.HasSuffix(u, "/debian") && (strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) {
-			return u, nil
+		switch {
+		case strings.HasSuffix(u, "/"+ArchiveSecurity) && m.Security == "":
+			m.Security = u
+		case strings.HasSuffix(u, "/"+ArchiveDebian) && m.Debian == "":
+			m.Debian = u
 		}
 	}
-	return "", fmt.Errorf("no Debian mirror in %s/sources.list{,.d/*.sources,.d/*.list}: pass --mirror or set %s", dir, MirrorEnv)
+	return m, nil
 }
 
 func readDeb822Sources(file string) ([]string, error) {

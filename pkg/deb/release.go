@@ -24,6 +24,9 @@ const DefaultKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
 // Release is the verified content of a suite's InRelease file.
 type Release struct {
+	// Name is the suite it was fetched as; Suite and Codename are what the
+	// file says of itself (one of them equals Name).
+	Name            string
 	Suite, Codename string
 	Date            time.Time
 	ValidUntil      time.Time // zero when absent

@@ -21,7 +21,7 @@ func TestMinimalReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mirror, err := deb.FindMirror("", "/")
+	mirrors, err := deb.FindMirrors(deb.Mirrors{}, "/")
 	if err != nil {
 		testenv.Missing(t, "a Debian mirror in the host's apt sources ("+err.Error()+")", "apt (or set HARDENVM_DEBIAN_MIRROR)")
 	}
@@ -31,7 +31,7 @@ func TestMinimalReproducible(t *testing.T) {
 	for i := range sums {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		paths, err := (&deb.Fetcher{Mirror: mirror, Cache: &deb.Cache{Dir: t.TempDir()}}).Fetch(ctx, &rootOnly)
+		paths, err := (&deb.Fetcher{Mirrors: mirrors, Cache: &deb.Cache{Dir: t.TempDir()}}).Fetch(ctx, &rootOnly)
 		if err != nil {
 			testenv.Missing(t, "the packages pinned in images/minimal.lock.json ("+err.Error()+")", "a mirror that still serves them (or re-run hardenvm lock)")
 		}

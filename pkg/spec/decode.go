@@ -172,6 +172,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) error
 		}
 		idx, ok := fields[key]
 		if !ok {
+			if now, ok := renamed[join(path, key)]; ok {
+				return d.errorf(k, join(path, key), "replaced by %s", now)
+			}
 			return d.errorf(k, join(path, key), "unknown field (want one of: %s)", strings.Join(names, ", "))
 		}
 		if seen[key] {
@@ -218,4 +221,9 @@ func kindName(n *yaml.Node) string {
 		return fmt.Sprintf("%q", n.Value)
 	}
 	return "an unexpected YAML node"
+}
+
+// renamed are fields of earlier spec versions and what took their place.
+var renamed = map[string]string{
+	"debian.suite": "debian.suites, a list such as [trixie, trixie-updates, trixie-security] (security updates come from their own suite)",
 }

@@ -13,10 +13,12 @@ import (
 	"strings"
 )
 
-// LockVersion is the lock file format written by this code.
-const LockVersion = 1
+// LockVersion is the lock file format written by this code. Version 2
+// locks several suites (the release, its updates, its security updates)
+// and records each package's suite.
+const LockVersion = 2
 
-// Lock pins every input a spec names to exact bytes: the suite's signed
+// Lock pins every input a spec names to exact bytes: each suite's signed
 // InRelease by its sha256, and each .deb by version, pool path, sha256 and
 // size. The build reads only the lock, so two builds of one lock use the
 // same inputs. The mirror is deliberately absent: any mirror serving the
@@ -24,13 +26,11 @@ const LockVersion = 1
 type Lock struct {
 	Version    int      `json:"lockVersion"`
 	Name       string   `json:"name"`
-	Suite      string   `json:"suite"`
 	Arch       string   `json:"arch"`
 	Components []string `json:"components"`
-	// InRelease is the sha256 of the InRelease file the packages were
-	// resolved from; SignedBy the fingerprint of the key that signed it.
-	InRelease string `json:"inReleaseSha256"`
-	SignedBy  string `json:"signedBy"`
+	// Suites are the spec's suites in its order, each with the InRelease
+	// the packages were resolved from.
+	Suites []LockSuite `json:"suites"`
 	// Requested is the spec's package list, sorted: what Packages is the
 	// dependency closure of.
 	Requested []string `json:"requested"`
@@ -45,12 +45,44 @@ type Lock struct {
 	Packages []Package `json:"packages"`
 }
 
+// LockSuite is one suite as it was locked. Archive names the archive root
+// the suite lives in ("debian", "debian-security"): the last element of a
+// mirror's path, never a host.
+type LockSuite struct {
+	Name    string `json:"name"`
+	Archive string `json:"archive"`
+	// InRelease is the sha256 of the suite's InRelease file; SignedBy the
+	// fingerprint of the key that signed it.
+	InRelease string `json:"inReleaseSha256"`
+	SignedBy  string `json:"signedBy"`
+}
+
+// Suite returns the locked suite called name, or nil.
+func (l *Lock) Suite(name string) *LockSuite {
+	for i := range l.Suites {
+		if l.Suites[i].Name == name {
+			return &l.Suites[i]
+		}
+	}
+	return nil
+}
+
+// SuiteNames are the locked suites' names in order.
+func (l *Lock) SuiteNames() []string {
+	names := make([]string, len(l.Suites))
+	for i, su := range l.Suites {
+		names[i] = su.Name
+	}
+	return names
+}
+
 // Package is one pinned .deb. Path is relative to the mirror's root (the
 // Filename field of the Packages index).
 type Package struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	Arch    string `json:"arch"`
+	Suite   string `json:"suite"` // one of the lock's suites
 	Path    string `json:"path"`
 	SHA256  string `json:"sha256"`
 	Size    int64  `json:"size"`
@@ -126,20 +158,29 @@ func ParseLock(file string, data []byte) (*Lock, error) {
 		return nil, fail("lockVersion", "%d: this hardenvm reads version %d", l.Version, LockVersion)
 	case !nameRE.MatchString(l.Name):
 		return nil, fail("name", "%q is not a spec name", l.Name)
-	case !wordRE.MatchString(l.Suite):
-		return nil, fail("suite", "%q is not a suite", l.Suite)
 	case !wordRE.MatchString(l.Arch):
 		return nil, fail("arch", "%q is not an architecture", l.Arch)
-	case !sha256RE.MatchString(l.InRelease):
-		return nil, fail("inReleaseSha256", "want 64 lower-case hex digits")
-	case !fprRE.MatchString(l.SignedBy):
-		return nil, fail("signedBy", "want an OpenPGP fingerprint in upper-case hex")
+	case len(l.Suites) == 0:
+		return nil, fail("suites", "missing")
 	case len(l.Components) == 0:
 		return nil, fail("components", "missing")
 	}
 	for i, c := range l.Components {
 		if !wordRE.MatchString(c) {
 			return nil, fail(fmt.Sprintf("components[%d]", i), "%q is not a component", c)
+		}
+	}
+	for i, su := range l.Suites {
+		field := func(f string) string { return fmt.Sprintf("suites[%d].%s", i, f) }
+		switch {
+		case !wordRE.MatchString(su.Name) || l.Suite(su.Name) != &l.Suites[i]:
+			return nil, fail(field("name"), "%q is not a suite, or is listed twice", su.Name)
+		case !wordRE.MatchString(su.Archive):
+			return nil, fail(field("archive"), "%q is not an archive name like \"debian\"", su.Archive)
+		case !sha256RE.MatchString(su.InRelease):
+			return nil, fail(field("inReleaseSha256"), "want 64 lower-case hex digits")
+		case !fprRE.MatchString(su.SignedBy):
+			return nil, fail(field("signedBy"), "want an OpenPGP fingerprint in upper-case hex")
 		}
 	}
 	if !slices.IsSorted(l.Requested) || len(slices.Compact(slices.Clone(l.Requested))) != len(l.Requested) || len(l.Requested) == 0 {
@@ -154,16 +195,16 @@ func ParseLock(file string, data []byte) (*Lock, error) {
 		return nil, fail("kernel", "missing")
 	}
 	for i := range l.Kernel {
-		if err := checkPackage(&l.Kernel[i]); err != nil {
+		if err := l.checkPackage(&l.Kernel[i]); err != nil {
 			return nil, fail(fmt.Sprintf("kernel[%d]", i), "%v", err)
 		}
 	}
-	if err := checkPackage(&l.Stub); err != nil {
+	if err := l.checkPackage(&l.Stub); err != nil {
 		return nil, fail("stub", "%v", err)
 	}
 	for i := range l.Packages {
 		p := &l.Packages[i]
-		if err := checkPackage(p); err != nil {
+		if err := l.checkPackage(p); err != nil {
 			return nil, fail(fmt.Sprintf("packages[%d]", i), "%v", err)
 		}
 		if i > 0 && l.Packages[i-1].Name >= p.Name {
@@ -173,8 +214,10 @@ func ParseLock(file string, data []byte) (*Lock, error) {
 	return &l, nil
 }
 
-func checkPackage(p *Package) error {
+func (l *Lock) checkPackage(p *Package) error {
 	switch {
+	case l.Suite(p.Suite) == nil:
+		return fmt.Errorf("%s: suite %q is not one of the lock's suites %v", p.Name, p.Suite, l.SuiteNames())
 	case !pkgRE.MatchString(p.Name):
 		return fmt.Errorf("name %q is not a package name", p.Name)
 	case !versionRE.MatchString(p.Version):
@@ -220,8 +263,8 @@ func (l *Lock) Check(s *Spec, lockFile string) error {
 	if s.Name != l.Name {
 		ne("name", s.Name, l.Name)
 	}
-	if s.Debian.Suite != l.Suite {
-		ne("debian.suite", s.Debian.Suite, l.Suite)
+	if !slices.Equal(s.Debian.Suites, l.SuiteNames()) {
+		ne("debian.suites", s.Debian.Suites, l.SuiteNames())
 	}
 	if s.Debian.Arch != l.Arch {
 		ne("debian.arch", s.Debian.Arch, l.Arch)

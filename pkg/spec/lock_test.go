@@ -8,14 +8,18 @@ import (
 )
 
 func pkg(name string) Package {
-	return Package{Name: name, Version: "1.0-1", Arch: "amd64", Path: "pool/main/" + name[:1] + "/" + name + "/" + name + "_1.0-1_amd64.deb",
+	return Package{Name: name, Version: "1.0-1", Arch: "amd64", Suite: "trixie", Path: "pool/main/" + name[:1] + "/" + name + "/" + name + "_1.0-1_amd64.deb",
 		SHA256: strings.Repeat("ab", 32), Size: 1234}
 }
 
 func testLock() *Lock {
 	return &Lock{
-		Name: "t", Suite: "trixie", Arch: "amd64", Components: []string{"main"},
-		InRelease: strings.Repeat("0f", 32), SignedBy: strings.Repeat("AB12", 10),
+		Name: "t", Arch: "amd64", Components: []string{"main"},
+		Suites: []LockSuite{
+			{Name: "trixie", Archive: "debian", InRelease: strings.Repeat("0f", 32), SignedBy: strings.Repeat("AB12", 10)},
+			{Name: "trixie-updates", Archive: "debian", InRelease: strings.Repeat("2d", 32), SignedBy: strings.Repeat("AB12", 10)},
+			{Name: "trixie-security", Archive: "debian-security", InRelease: strings.Repeat("1e", 32), SignedBy: strings.Repeat("CD34", 10)},
+		},
 		Requested: []string{"busybox-static"},
 		Kernel:    []Package{pkg("linux-image-cloud-amd64"), pkg("linux-image-6.12.1-cloud-amd64")}, Stub: pkg("systemd-boot-efi"),
 		Packages: []Package{pkg("libc6"), pkg("busybox-static")},
@@ -56,10 +60,10 @@ func TestParseLockErrors(t *testing.T) {
 	}{
 		{"syntax", func(s string) string { return strings.Replace(s, `"name": "t",`, `"name": "t"`, 1) }, "t.lock.json:4: JSON syntax"},
 		{"unknown", func(s string) string { return strings.Replace(s, `"name": "t",`, `"name": "t", "mirror": "x",`, 1) }, `unknown field "mirror"`},
-		{"type", func(s string) string { return strings.Replace(s, `"size": 1234`, `"size": "big"`, 1) }, "t.lock.json:21: kernel.size: want a int64, got a JSON string"},
+		{"type", func(s string) string { return strings.Replace(s, `"size": 1234`, `"size": "big"`, 1) }, "t.lock.json:39: kernel.size: want a int64, got a JSON string"},
 		{"digest", func(s string) string { return strings.Replace(s, strings.Repeat("ab", 32), "abc", 1) }, "kernel[0]: linux-image-cloud-amd64: sha256 \"abc\" is not 64 lower-case hex digits"},
 		{"path", func(s string) string { return strings.Replace(s, "pool/main/l/", "pool/../../etc/", 1) }, "is not a .deb under pool/"},
-		{"version", func(s string) string { return strings.Replace(s, `"lockVersion": 1`, `"lockVersion": 9`, 1) }, "lockVersion: 9: this hardenvm reads version 1"},
+		{"version", func(s string) string { return strings.Replace(s, `"lockVersion": 2`, `"lockVersion": 9`, 1) }, "lockVersion: 9: this hardenvm reads version 2"},
 		{"trailing", func(s string) string { return s + "{}" }, "data after the lock object"},
 		{"unsorted", func(s string) string {
 			return strings.Replace(strings.Replace(s, `"name": "busybox-static"`, `"name": "zz"`, 1), `"requested": [`, `"requested": [`, 1)
@@ -100,7 +104,7 @@ func TestLockCheck(t *testing.T) {
 	}{
 		{"package added", "name: t\npackages: [busybox-static, runc]\nkernel: {package: linux-image-cloud-amd64}\n", "packages: not locked [runc], locked but no longer in the spec []"},
 		{"package removed", "name: t\npackages: [runc]\nkernel: {package: linux-image-cloud-amd64}\n", "packages: not locked [runc], locked but no longer in the spec [busybox-static]"},
-		{"suite", base + "debian: {suite: forky}\n", "debian.suite: spec has forky, lock has trixie"},
+		{"suites", base + "debian: {suites: [forky]}\n", "debian.suites: spec has [forky], lock has [trixie trixie-updates trixie-security]"},
 		{"kernel", "name: t\npackages: [busybox-static]\nkernel: {package: linux-image-amd64}\n", "kernel.package: spec has linux-image-amd64, lock has linux-image-cloud-amd64"},
 		{"stub", base + "stub: other-stub\n", "stub: spec has other-stub, lock has systemd-boot-efi"},
 	}

@@ -54,7 +54,12 @@ type Spec struct {
 // Debian says where the packages come from. The mirror itself is never in a
 // spec: it is the host's (see package deb).
 type Debian struct {
-	Suite      string   `yaml:"suite"`      // default DefaultSuite
+	// Suites are resolved together, the highest version of a package
+	// across them winning (apt's default); a suite named *-security comes
+	// from the security archive, the others from the main archive (see
+	// package deb). Default DefaultSuites: a hardened image takes security
+	// updates unless its spec says otherwise.
+	Suites     []string `yaml:"suites"`
 	Components []string `yaml:"components"` // default ["main"]
 	Arch       string   `yaml:"arch"`       // default "amd64"
 	// Keyring is an OpenPGP keyring beside the spec that replaces the host's
@@ -146,7 +151,7 @@ type Verity struct {
 
 // Allowed values and defaults.
 const (
-	DefaultSuite     = "trixie"
+	DefaultRelease   = "trixie"
 	DefaultArch      = "amd64"
 	DefaultStub      = "systemd-boot-efi"
 	ConsoleShell     = "shell"
@@ -243,8 +248,8 @@ func yamlError(path string, err error) error {
 }
 
 func (s *Spec) setDefaults() {
-	if s.Debian.Suite == "" {
-		s.Debian.Suite = DefaultSuite
+	if len(s.Debian.Suites) == 0 {
+		s.Debian.Suites = DefaultSuites()
 	}
 	if len(s.Debian.Components) == 0 {
 		s.Debian.Components = []string{"main"}
@@ -295,6 +300,12 @@ func (s *Spec) setDefaults() {
 			s.Services[i].Restart = RestartOnFailure
 		}
 	}
+}
+
+// DefaultSuites are the suites of a spec that names none: the release, its
+// stable updates and its security updates.
+func DefaultSuites() []string {
+	return []string{DefaultRelease, DefaultRelease + "-updates", DefaultRelease + "-security"}
 }
 
 // Setting decodes settings.<key> into out (a pointer to a struct, slice,

@@ -15,8 +15,11 @@ func TestMinimalSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Name != "minimal" || s.Debian.Suite != "trixie" || s.Debian.Arch != "amd64" || s.Stub != "systemd-boot-efi" {
-		t.Errorf("minimal: name/suite/arch/stub = %q %q %q %q", s.Name, s.Debian.Suite, s.Debian.Arch, s.Stub)
+	if s.Name != "minimal" || s.Debian.Arch != "amd64" || s.Stub != "systemd-boot-efi" {
+		t.Errorf("minimal: name/arch/stub = %q %q %q", s.Name, s.Debian.Arch, s.Stub)
+	}
+	if diff := cmp.Diff([]string{"trixie", "trixie-updates", "trixie-security"}, s.Debian.Suites); diff != "" {
+		t.Errorf("minimal: suites diff (-want +got):\n%s", diff)
 	}
 	if s.Kernel.Package != "linux-image-cloud-amd64" {
 		t.Errorf("kernel = %q", s.Kernel.Package)
@@ -69,10 +72,10 @@ services: [{name: a, command: /bin/a}]
 	if err == nil || !strings.Contains(err.Error(), "out.txt leads out of the spec's directory through a symlink") {
 		t.Errorf("symlinked source: %v", err)
 	}
-	got := []any{s.Debian.Suite, s.Debian.Components, s.Debian.Arch, s.Stub, s.Console, s.Verity.Corruption,
+	got := []any{s.Debian.Suites, s.Debian.Components, s.Debian.Arch, s.Stub, s.Console, s.Verity.Corruption,
 		s.Users[0].Group, s.Users[0].Home, s.Users[0].Shell, s.Files[0].Mode, s.Files[0].Source,
 		s.Directories[0].Mode, s.Services[0].Restart}
-	want := []any{"trixie", []string{"main"}, "amd64", "systemd-boot-efi", "shell", "restart_on_corruption",
+	want := []any{[]string{"trixie", "trixie-updates", "trixie-security"}, []string{"main"}, "amd64", "systemd-boot-efi", "shell", "restart_on_corruption",
 		"alice", "/nonexistent", "/usr/sbin/nologin", Mode(0o644), filepath.Join(dir, "x.txt"),
 		Mode(0o755), "on-failure"}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -86,7 +89,10 @@ func TestParseErrors(t *testing.T) {
 		want       string // the whole error text
 	}{
 		{"unknown top-level", base + "colour: red\n", "s.yml:4: colour: unknown field (want one of: name, debian, packages, kernel, stub, users, groups, files, directories, symlinks, capabilities, services, verity, console, settings)"},
-		{"unknown nested", base + "debian:\n  suite: trixie\n  mirror: x\n", "s.yml:6: debian.mirror: unknown field (want one of: suite, components, arch, keyring)"},
+		{"unknown nested", base + "debian:\n  suites: [trixie]\n  mirror: x\n", "s.yml:6: debian.mirror: unknown field (want one of: suites, components, arch, keyring)"},
+		{"renamed", base + "debian:\n  suite: trixie\n", "s.yml:5: debian.suite: replaced by debian.suites, a list such as [trixie, trixie-updates, trixie-security] (security updates come from their own suite)"},
+		{"suite twice", base + "debian:\n  suites: [trixie, trixie]\n", "s.yml:5: debian.suites[1]: \"trixie\" is listed twice"},
+		{"bad suite", base + "debian:\n  suites: [Trixie]\n", "s.yml:5: debian.suites[0]: \"Trixie\" is not a suite name like \"trixie\""},
 		{"twice", base + "stub: a\nstub: b\n", "s.yml:5: stub: field given twice"},
 		{"syntax", base + "packages: [a\n", "s.yml:4: YAML syntax: did not find expected ',' or ']'"},
 		{"empty", "", "s.yml: the file is empty"},

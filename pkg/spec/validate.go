@@ -95,8 +95,12 @@ func findAnchor(n *yaml.Node) *yaml.Node {
 
 func (v *validator) debian() {
 	d := v.s.Debian
-	if !wordRE.MatchString(d.Suite) {
-		v.fail(d.Line, "debian.suite", "%q is not a suite name like %q", d.Suite, DefaultSuite)
+	for i, su := range d.Suites {
+		if !wordRE.MatchString(su) {
+			v.fail(d.Line, fmt.Sprintf("debian.suites[%d]", i), "%q is not a suite name like %q", su, DefaultRelease)
+		} else if slices.Index(d.Suites, su) != i {
+			v.fail(d.Line, fmt.Sprintf("debian.suites[%d]", i), "%q is listed twice", su)
+		}
 	}
 	for i, c := range d.Components {
 		if !wordRE.MatchString(c) {

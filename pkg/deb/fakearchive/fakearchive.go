@@ -32,13 +32,15 @@ type Pkg struct {
 	Body                []byte
 }
 
-// Filename is the package's pool path.
-func (p Pkg) Filename() string {
+// Filename is the package's pool path in the main archive.
+func (p Pkg) Filename() string { return p.poolPath("pool/main/") }
+
+func (p Pkg) poolPath(pool string) string {
 	v := p.Version
 	if i := strings.IndexByte(v, ':'); i >= 0 {
 		v = v[i+1:] // pool file names leave out the epoch
 	}
-	return fmt.Sprintf("pool/main/%s/%s/%s_%s_%s.deb", p.Name[:1], p.Name, p.Name, v, p.Arch)
+	return fmt.Sprintf("%s%s/%s/%s_%s_%s.deb", pool, p.Name[:1], p.Name, p.Name, v, p.Arch)
 }
 
 // Archive is a Debian archive served from an httptest server on
@@ -46,6 +48,7 @@ func (p Pkg) Filename() string {
 // replaced after signing (Tamper) to play a hostile mirror.
 type Archive struct {
 	t       *testing.T
+	root    string // "debian" or "debian-security"
 	Server  *httptest.Server
 	Entity  *openpgp.Entity
 	Keyring openpgp.EntityList
@@ -78,11 +81,29 @@ func newKey(t *testing.T) *openpgp.Entity {
 	return testKey
 }
 
-// New serves an archive with one suite (component main, amd64).
+// New serves a main archive (…/debian) with one suite (component main,
+// amd64), signed with the run's test key.
 func New(t *testing.T, suite string, pkgs []Pkg) *Archive {
 	t.Helper()
-	a := &Archive{t: t, files: map[string][]byte{}, hits: map[string]int{}}
-	a.Entity = newKey(t)
+	return newArchive(t, "debian", "pool/main/", newKey(t), suite, pkgs)
+}
+
+// NewSecurity serves a security archive (…/debian-security, packages
+// under pool/updates/main/ as Debian's) with one suite, signed with a key
+// of its own, as Debian signs its security archive.
+func NewSecurity(t *testing.T, suite string, pkgs []Pkg) *Archive {
+	t.Helper()
+	e, err := openpgp.NewEntity("hardenvm test security archive", "", "security@test.invalid",
+		&packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, DefaultHash: crypto.SHA256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newArchive(t, "debian-security", "pool/updates/main/", e, suite, pkgs)
+}
+
+func newArchive(t *testing.T, root, pool string, key *openpgp.Entity, suite string, pkgs []Pkg) *Archive {
+	a := &Archive{t: t, root: root, files: map[string][]byte{}, hits: map[string]int{}}
+	a.Entity = key
 	a.Keyring = openpgp.EntityList{a.Entity}
 	var idx strings.Builder
 	for _, p := range pkgs {
@@ -92,7 +113,7 @@ func New(t *testing.T, suite string, pkgs []Pkg) *Archive {
 		if p.Body == nil {
 			p.Body = []byte("!<arch>\n" + p.Name + " " + p.Version + "\n")
 		}
-		a.files[p.Filename()] = p.Body
+		a.files[p.poolPath(pool)] = p.Body
 		fmt.Fprintf(&idx, "Package: %s\nVersion: %s\nArchitecture: %s\n", p.Name, p.Version, p.Arch)
 		if p.Priority != "" {
 			fmt.Fprintf(&idx, "Priority: %s\n", p.Priority)
@@ -103,7 +124,7 @@ func New(t *testing.T, suite string, pkgs []Pkg) *Archive {
 			}
 		}
 		fmt.Fprintf(&idx, "Filename: %s\nSize: %d\nSHA256: %s\nDescription: test package\n multi-line description\n .\n end\n\n",
-			p.Filename(), len(p.Body), SHA256(p.Body))
+			p.poolPath(pool), len(p.Body), SHA256(p.Body))
 	}
 	var gz bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
@@ -143,8 +164,12 @@ func (a *Archive) sign(text string) []byte {
 }
 
 func (a *Archive) serve(w http.ResponseWriter, r *http.Request) {
+	p, ok := strings.CutPrefix(r.URL.Path, "/"+a.root+"/")
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
 	a.mu.Lock()
-	p := strings.TrimPrefix(r.URL.Path, "/debian/")
 	b, ok := a.files[p]
 	a.hits[p]++
 	a.mu.Unlock()
@@ -156,7 +181,7 @@ func (a *Archive) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // Mirror is the archive's base URL.
-func (a *Archive) Mirror() string { return a.Server.URL + "/debian" }
+func (a *Archive) Mirror() string { return a.Server.URL + "/" + a.root }
 
 // Tamper replaces a served file's bytes.
 func (a *Archive) Tamper(path string, f func([]byte) []byte) {
@@ -183,15 +208,18 @@ func (a *Archive) Hits(path string) int {
 	return a.hits[path]
 }
 
-// WriteKeyring stores the public key, armored, at path (a spec's keyring).
-func (a *Archive) WriteKeyring(path string) {
+// WriteKeyring stores the public key, armored, at path (a spec's keyring),
+// with the keys of the other archives given.
+func (a *Archive) WriteKeyring(path string, others ...*Archive) {
 	var b bytes.Buffer
 	w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	if err := a.Entity.Serialize(w); err != nil {
-		a.t.Fatal(err)
+	for _, x := range append([]*Archive{a}, others...) {
+		if err := x.Entity.Serialize(w); err != nil {
+			a.t.Fatal(err)
+		}
 	}
 	w.Close()
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
