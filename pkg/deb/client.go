@@ -1,6 +1,7 @@
 package deb
 
 import (
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -32,7 +33,15 @@ type Client struct {
 	HTTP    *http.Client     // nil: http.DefaultClient
 	Log     *slog.Logger     // nil: discard
 	Now     func() time.Time // nil: time.Now; key and Valid-Until expiry
+	// IdleTimeout bounds every wait on a mirror: connecting, the response
+	// headers, and each read of a body. Zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration
 }
+
+// DefaultIdleTimeout is how long a mirror may stay silent before a
+// request fails: long enough for a slow mirror, short enough that a
+// server that accepts and never answers does not hang a build.
+const DefaultIdleTimeout = 60 * time.Second
 
 func (c *Client) log() *slog.Logger {
 	if c.Log != nil {
@@ -106,20 +115,64 @@ func (c *Client) get(ctx context.Context, archive, p string, limit int64) ([]byt
 	return data, nil
 }
 
+// open GETs u. Every wait is bounded by the idle timeout: a timer cancels
+// the request when the mirror stays silent that long, and each read of the
+// body that brings data sets it again.
 func (c *Client) open(ctx context.Context, u, name string) (io.ReadCloser, error) {
+	idle := cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	host := u
+	if pu, err := url.Parse(u); err == nil {
+		host = pu.Host
+	}
+	stalled := fmt.Errorf("the mirror %s sent nothing for %v", host, idle)
+	ctx, cancel := context.WithCancelCause(ctx)
+	timer := time.AfterFunc(idle, func() { cancel(stalled) })
+	fail := func(err error) error {
+		timer.Stop()
+		if context.Cause(ctx) == stalled {
+			err = stalled
+		}
+		cancel(nil)
+		return err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, fail(err))
 	}
 	resp, err := c.http().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetching %s: %w", name, err)
+		return nil, fmt.Errorf("fetching %s: %w", name, fail(err))
 	}
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
+		fail(nil)
 		return nil, &statusError{name: name, code: resp.StatusCode, status: resp.Status}
 	}
-	return resp.Body, nil
+	return &idleBody{body: resp.Body, timer: timer, idle: idle, fail: fail}, nil
+}
+
+// idleBody is a response body whose reads keep the idle timer from firing.
+type idleBody struct {
+	body  io.ReadCloser
+	timer *time.Timer
+	idle  time.Duration
+	fail  func(error) error
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.idle)
+	}
+	if err != nil && err != io.EOF {
+		err = b.fail(err)
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.fail(nil)
+	return b.body.Close()
 }
 
 // Release fetches and verifies dists/<suite>/InRelease from the suite's
