@@ -11,9 +11,17 @@ all: build
 # init: static and without paths or build IDs, so images stay reproducible.
 # images/bin holds what images/desktop.yml copies in (the runtime shim and
 # the authorization plugin).
+# The host CLI gets its version and commit stamped (internal/version) for
+# builds whose build info lacks them (-buildvcs off, no .git); without git
+# the stamps stay empty and `hardenvm version` says so. The guest binaries
+# are never stamped: their bytes must not depend on the checkout.
+VERSION_PKG := github.com/hardenvm/hardenvm/internal/version
+GIT_VERSION := $(shell git describe --tags --always --dirty 2>/dev/null)
+GIT_COMMIT  := $(shell git rev-parse HEAD 2>/dev/null)
+HOST_LDFLAGS := -X $(VERSION_PKG).Version=$(GIT_VERSION) -X $(VERSION_PKG).Commit=$(GIT_COMMIT)
 GUEST_GO = CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOFLAGS= $(GO) build -trimpath -buildvcs=false -ldflags='-s -w -buildid='
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/hardenvm
+	$(GO) build -trimpath -ldflags='$(HOST_LDFLAGS)' -o $(BIN) ./cmd/hardenvm
 	$(GUEST_GO) -o bin/hardenvm-init ./boot/init
 	$(GUEST_GO) -o bin/hardenvm-agent ./cmd/hardenvm-agent
 	$(GUEST_GO) -o images/bin/ ./cmd/hardenvm-runc ./cmd/hardenvm-authz

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hardenvm/hardenvm/internal/version"
 )
 
 // hv runs the CLI in-process and returns its exit code and output.
@@ -77,9 +79,26 @@ func TestVersionJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var v versionInfo
+	var v version.Info
 	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Module == "" || v.Version == "" {
 		t.Fatalf("version --json = %q (%v)", out, err)
+	}
+}
+
+// TestVersion checks that `version` and `--version` agree and carry the
+// stamped version and commit.
+func TestVersion(t *testing.T) {
+	version.Version, version.Commit = "v9.9.9-test", "0123456789abcdef"
+	t.Cleanup(func() { version.Version, version.Commit = "", "" })
+	want := version.Get()
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		code, out, stderr := hv(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		if !strings.HasPrefix(out, "hardenvm "+want.String()) {
+			t.Errorf("%v = %q, want it to start with %q", args, out, "hardenvm "+want.String())
+		}
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hardenvm/hardenvm/internal/version"
 )
 
 // Exit codes of every command.
@@ -52,6 +54,7 @@ partition, a hardened container runtime, and measured boot that anyone can
 attest.`,
 		Example: `  hardenvm keys init --dir keys
   hardenvm run --kernel vmlinuz --initrd initrd.img --timeout 2m`,
+		Version:       version.Get().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -64,6 +67,7 @@ attest.`,
 			return nil
 		},
 	}
+	root.SetVersionTemplate("hardenvm {{.Version}}\n")
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "warn", "log level: debug, info, warn or error")

@@ -87,20 +87,35 @@ func Unpack(r io.Reader, t *fstree.Tree, opt Options) (*Info, error) {
 
 // Read reads and decompresses a whole .deb.
 func Read(r io.Reader) (*Package, error) {
-	ar, err := newArReader(r)
+	pkg := &Package{}
+	err := walk(r, func(tr io.Reader, comp string) error {
+		return readControl(tr, comp, &pkg.Info)
+	}, func(name string, tr io.Reader, comp string) error {
+		pkg.dataName = name
+		return readData(tr, comp, pkg)
+	})
 	if err != nil {
 		return nil, err
 	}
-	pkg := &Package{}
-	info := &pkg.Info
+	return pkg, nil
+}
+
+// walk checks the ar members of a .deb (debian-binary 2.x, control.tar,
+// data.tar, in that order) and hands the two tarballs, still compressed,
+// to control and data with the compression suffix after ".tar".
+func walk(r io.Reader, control func(r io.Reader, comp string) error, data func(member string, r io.Reader, comp string) error) error {
+	ar, err := newArReader(r)
+	if err != nil {
+		return err
+	}
 	want := []string{"debian-binary", "control.tar", "data.tar"}
 	for step := 0; step < len(want); {
 		name, size, err := ar.next()
 		if err == io.EOF {
-			return nil, fmt.Errorf("no %s member", want[step])
+			return fmt.Errorf("no %s member", want[step])
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if strings.HasPrefix(name, "_") { // dpkg skips members starting with "_" (signatures)
 			continue
@@ -111,30 +126,29 @@ func Read(r io.Reader) (*Package, error) {
 			base = name
 		}
 		if base != want[step] {
-			return nil, fmt.Errorf("member %q where %s was expected", name, want[step])
+			return fmt.Errorf("member %q where %s was expected", name, want[step])
 		}
 		switch step {
 		case 0:
 			if size > 64 {
-				return nil, fmt.Errorf("debian-binary of %d bytes", size)
+				return fmt.Errorf("debian-binary of %d bytes", size)
 			}
 			v, _ := io.ReadAll(ar)
 			if !bytes.HasPrefix(v, []byte("2.")) {
-				return nil, fmt.Errorf("unsupported .deb format version %q (want 2.x)", bytes.TrimSpace(v))
+				return fmt.Errorf("unsupported .deb format version %q (want 2.x)", bytes.TrimSpace(v))
 			}
 		case 1:
-			if err := readControl(ar, comp, info); err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
+			if err := control(ar, comp); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
 			}
 		case 2:
-			pkg.dataName = name
-			if err := readData(ar, comp, pkg); err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
+			if err := data(name, ar, comp); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
 			}
 		}
 		step++
 	}
-	return pkg, nil
+	return nil
 }
 
 // decompress opens a tar member by the suffix after ".tar".
@@ -162,20 +176,7 @@ func decompress(r io.Reader, suffix string) (io.Reader, func(), error) {
 }
 
 func readControl(r io.Reader, comp string, info *Info) error {
-	zr, done, err := decompress(r, comp)
-	if err != nil {
-		return err
-	}
-	defer done()
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	err := eachEntry(r, comp, func(h *tar.Header, tr io.Reader) error {
 		name := strings.TrimPrefix(h.Name, "./")
 		if maintainerScripts[name] {
 			info.Scripts = append(info.Scripts, name)
@@ -187,11 +188,38 @@ func readControl(r io.Reader, comp string, info *Info) error {
 			}
 			info.Control = parseControl(b)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if info.Control["Package"] == "" {
 		return errors.New("no control file with a Package field")
 	}
 	return nil
+}
+
+// eachEntry decompresses a tar member by its suffix (see decompress) and
+// calls fn for every entry, with a reader of the entry's data.
+func eachEntry(r io.Reader, comp string, fn func(h *tar.Header, r io.Reader) error) error {
+	zr, done, err := decompress(r, comp)
+	if err != nil {
+		return err
+	}
+	defer done()
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(h, tr); err != nil {
+			return err
+		}
+	}
 }
 
 // parseControl reads one deb822 paragraph.
@@ -217,20 +245,7 @@ func parseControl(b []byte) map[string]string {
 }
 
 func readData(r io.Reader, comp string, pkg *Package) error {
-	zr, done, err := decompress(r, comp)
-	if err != nil {
-		return err
-	}
-	defer done()
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	return eachEntry(r, comp, func(h *tar.Header, tr io.Reader) error {
 		e := entry{hdr: h}
 		if h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA {
 			if h.Size < 0 {
@@ -245,7 +260,8 @@ func readData(r io.Reader, comp string, pkg *Package) error {
 		}
 		pkg.entries = append(pkg.entries, e)
 		pkg.Paths = append(pkg.Paths, h.Name)
-	}
+		return nil
+	})
 }
 
 // Apply puts the package's files into t, in the package's order.
