@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hardenvm/hardenvm/pkg/deb"
+	"github.com/hardenvm/hardenvm/pkg/lockfile"
 )
 
 func init() { register(newLockCmd) }
@@ -49,7 +51,7 @@ gives an identical file.`,
 			if err != nil {
 				return err
 			}
-			u, err := deb.Relock(cmd.Context(), c, args[0], !check)
+			u, err := lockfile.Relock(cmd.Context(), c, args[0], !check)
 			if err != nil {
 				return err
 			}
@@ -90,7 +92,7 @@ func newDebClient(a *app, flags deb.Mirrors) (*deb.Client, error) {
 	return &deb.Client{Mirrors: m, Cache: cache, Log: a.log}, nil
 }
 
-func printLockUpdate(a *app, u *deb.Update, check bool) {
+func printLockUpdate(a *app, u *lockfile.Update, check bool) {
 	l := u.New
 	k := l.Kernel[len(l.Kernel)-1]
 	noun := "packages"
@@ -114,6 +116,16 @@ func printLockUpdate(a *app, u *deb.Update, check bool) {
 			mark = "!"
 		}
 		fmt.Fprintf(a.stdout, "%s %s\n", mark, c)
+		for _, e := range c.Entries {
+			what := "no CVE named"
+			if len(e.CVEs) > 0 {
+				what = strings.Join(e.CVEs, ", ")
+			}
+			fmt.Fprintf(a.stdout, "    %s (urgency %s): %s\n", e.Version, cmp.Or(e.Urgency, "unknown"), what)
+		}
+		if c.Note != "" {
+			fmt.Fprintf(a.stdout, "    (%s)\n", c.Note)
+		}
 	}
 }
 
@@ -126,17 +138,26 @@ type lockReport struct {
 }
 
 type lockChangeReport struct {
-	Name       string `json:"name"`
-	OldVersion string `json:"oldVersion,omitempty"`
-	NewVersion string `json:"newVersion,omitempty"`
-	Suite      string `json:"suite,omitempty"`
-	Security   bool   `json:"security"`
+	Name       string   `json:"name"`
+	OldVersion string   `json:"oldVersion,omitempty"`
+	NewVersion string   `json:"newVersion,omitempty"`
+	Suite      string   `json:"suite,omitempty"`
+	Security   bool     `json:"security"`
+	CVEs       []string `json:"cves"`
+	Urgency    []string `json:"urgency"` // of each changelog entry, newest first
+	Note       string   `json:"note,omitempty"`
 }
 
-func newLockReport(u *deb.Update) lockReport {
+func newLockReport(u *lockfile.Update) lockReport {
 	r := lockReport{Path: u.Path, Written: u.Written, Lock: u.New, Changes: []lockChangeReport{}}
 	for _, c := range u.Changes {
-		cr := lockChangeReport{Name: c.Name, Security: c.Security()}
+		cr := lockChangeReport{Name: c.Name, Security: c.Security(), CVEs: c.CVEs(), Urgency: []string{}, Note: c.Note}
+		if cr.CVEs == nil {
+			cr.CVEs = []string{}
+		}
+		for _, e := range c.Entries {
+			cr.Urgency = append(cr.Urgency, e.Urgency)
+		}
 		if c.Old != nil {
 			cr.OldVersion = c.Old.Version
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/deb"
 	"github.com/hardenvm/hardenvm/pkg/deb/fakearchive"
+	"github.com/hardenvm/hardenvm/pkg/lockfile"
 	"github.com/hardenvm/hardenvm/pkg/spec"
 )
 
@@ -98,7 +99,7 @@ func TestLockRealMirror(t *testing.T) {
 	cache := &deb.Cache{Dir: t.TempDir()}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	l, out, err := deb.WriteLock(ctx, &deb.Client{Mirrors: mirrors, Cache: cache}, specPath)
+	l, out, err := lockfile.WriteLock(ctx, &deb.Client{Mirrors: mirrors, Cache: cache}, specPath)
 	if err != nil {
 		if testenv.Required() {
 			t.Fatal(err)
@@ -106,7 +107,7 @@ func TestLockRealMirror(t *testing.T) {
 		t.Skipf("the host's mirror is not usable: %v", err)
 	}
 	first, _ := os.ReadFile(out)
-	if _, _, err := deb.WriteLock(ctx, &deb.Client{Mirrors: mirrors, Cache: cache}, specPath); err != nil {
+	if _, _, err := lockfile.WriteLock(ctx, &deb.Client{Mirrors: mirrors, Cache: cache}, specPath); err != nil {
 		t.Fatal(err)
 	}
 	if second, _ := os.ReadFile(out); string(first) != string(second) {
@@ -171,8 +172,20 @@ func TestLockCheckCommand(t *testing.T) {
 		t.Errorf("check of a current lock: exit %d, %q, %q", code, stdout, stderr)
 	}
 
+	const changelog = `glibc (2.41-12+deb13u1) trixie-security; urgency=high
+
+  * Fix CVE-2026-0001 and CVE-2026-0002 in the resolver.
+
+ -- Debian Security Team <team@security.debian.org>  Mon, 30 Nov 2026 10:00:00 +0000
+
+glibc (2.41-12) unstable; urgency=medium
+
+  * Fix CVE-2025-9999 (already locked).
+
+ -- Maintainer <m@example.org>  Mon, 01 Jun 2026 10:00:00 +0000
+`
 	sec = fakearchive.NewSecurity(t, "trixie-security", []fakearchive.Pkg{
-		{Name: "libc6", Version: "2.41-12+deb13u1"},
+		{Name: "libc6", Version: "2.41-12+deb13u1", Body: fakearchive.Deb(t, "libc6", "2.41-12+deb13u1", changelog)},
 		{Name: "linux-image-cloud-amd64", Version: "6.12.118-1"},
 	})
 	main.WriteKeyring(filepath.Join(dir, "archive.asc"), sec)
@@ -180,7 +193,9 @@ func TestLockCheckCommand(t *testing.T) {
 	code, stdout, stderr := hv(t, "lock", "--check", specPath)
 	want := lockPath + ": not current; trixie trixie-security, 2 packages, kernel linux-image-cloud-amd64 6.12.118-1, stub systemd-boot-efi 257.13-1\n" +
 		"! libc6: 2.41-12 -> 2.41-12+deb13u1 (trixie-security)\n" +
-		"! linux-image-cloud-amd64: 6.12.117-1 -> 6.12.118-1 (trixie-security)\n"
+		"    2.41-12+deb13u1 (urgency high): CVE-2026-0001, CVE-2026-0002\n" +
+		"! linux-image-cloud-amd64: 6.12.117-1 -> 6.12.118-1 (trixie-security)\n" +
+		"    (linux-image-cloud-amd64 6.12.118-1: no changelog read: ar header at offset 8: 35 of 60 bytes)\n"
 	if code != exitFailure || stdout != want || !strings.Contains(stderr, "is not current: 2 package pin(s) would change") {
 		t.Errorf("check with security updates: exit %d\nstdout %q\nwant   %q\nstderr %q", code, stdout, want, stderr)
 	}

@@ -331,6 +331,12 @@ func (c *Client) download(ctx context.Context, u, kind, name, sum string, size i
 	return target, nil
 }
 
+// Deb returns the cache path of a .deb of an archive, downloading it when
+// the cache lacks it; its bytes are checked against sha256 and size.
+func (c *Client) Deb(ctx context.Context, archive, path, sha256 string, size int64) (string, error) {
+	return c.fetch(ctx, KindDeb, archive, path, path, sha256, size, nil)
+}
+
 type progressWriter func(int)
 
 func (p progressWriter) Write(b []byte) (int, error) { p(len(b)); return len(b), nil }

@@ -1,9 +1,10 @@
 // Package deb is the Debian archive client of the build: it finds the
-// mirror in the host's apt sources, verifies a suite's InRelease with
-// OpenPGP against the Debian archive keyring, reads the Packages indexes
-// whose sha256 the signed InRelease lists, resolves the dependency closure
-// of an image spec's packages, writes the lock file, and fetches the locked
+// mirrors (main and security archive) in the host's apt sources, verifies
+// a suite's InRelease with OpenPGP against the Debian archive keyring,
+// reads the Packages indexes whose sha256 the signed InRelease lists,
+// resolves dependency closures over one or several suites, and fetches
 // .deb files into a content-addressed cache, each checked by sha256.
+// Making and updating lock files is package lockfile's.
 //
 // It implements the subset a read-only image needs: clearsigned InRelease
 // only (no detached Release.gpg), Packages as .gz, .xz or plain, fetched by

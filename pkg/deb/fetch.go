@@ -171,18 +171,3 @@ func Terminal(w io.Writer) io.Writer {
 	}
 	return w
 }
-
-// FetchSpec is what a build starts from: the spec at specPath and its lock
-// file, checked to agree, and every pinned .deb fetched and verified. It
-// returns the cached path of each package by name.
-func (f *Fetcher) FetchSpec(ctx context.Context, specPath string) (*spec.Spec, *spec.Lock, map[string]string, error) {
-	s, l, err := spec.LoadLocked(specPath)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	paths, err := f.Fetch(ctx, l)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return s, l, paths, nil
-}

@@ -1,4 +1,9 @@
-package deb
+// Package lockfile makes and updates an image spec's lock file: it
+// resolves the spec's packages against the Debian archives of its suites
+// (with package deb, the archive client), writes the lock atomically,
+// lists what changed since the last lock (security updates first), and
+// says what each update fixes, from the new package's Debian changelog.
+package lockfile
 
 import (
 	"context"
@@ -11,6 +16,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/pkg/deb"
+	"github.com/hardenvm/hardenvm/pkg/debchangelog"
 	"github.com/hardenvm/hardenvm/pkg/spec"
 )
 
@@ -18,9 +25,9 @@ import (
 // Debian archive keyring.
 func KeyringFor(s *spec.Spec) (openpgp.EntityList, error) {
 	if s.Debian.Keyring != "" {
-		return LoadKeyring(s.Debian.Keyring)
+		return deb.LoadKeyring(s.Debian.Keyring)
 	}
-	kr, err := LoadKeyring(DefaultKeyring)
+	kr, err := deb.LoadKeyring(deb.DefaultKeyring)
 	if err != nil {
 		return nil, fmt.Errorf("%w (install debian-archive-keyring, or set debian.keyring in %s)", err, s.Path)
 	}
@@ -32,7 +39,7 @@ func KeyringFor(s *spec.Spec) (openpgp.EntityList, error) {
 // them (the highest version of each package wins, whichever suite has it),
 // and the kernel and stub packages (boot inputs, locked without their
 // dependencies). Each pinned package records its suite.
-func Lock(ctx context.Context, c *Client, s *spec.Spec) (*spec.Lock, error) {
+func Lock(ctx context.Context, c *deb.Client, s *spec.Spec) (*spec.Lock, error) {
 	l := &spec.Lock{
 		Version:    spec.LockVersion,
 		Name:       s.Name,
@@ -40,7 +47,7 @@ func Lock(ctx context.Context, c *Client, s *spec.Spec) (*spec.Lock, error) {
 		Components: s.Debian.Components,
 		Requested:  slices.Sorted(slices.Values(s.RootPackages())),
 	}
-	x := NewIndex(s.Debian.Arch)
+	x := deb.NewIndex(s.Debian.Arch)
 	for _, suite := range s.Debian.Suites {
 		rel, err := c.Release(ctx, suite)
 		if err != nil {
@@ -49,7 +56,7 @@ func Lock(ctx context.Context, c *Client, s *spec.Spec) (*spec.Lock, error) {
 		if err := c.Index(ctx, x, rel, s.Debian.Components); err != nil {
 			return nil, err
 		}
-		l.Suites = append(l.Suites, spec.LockSuite{Name: suite, Archive: ArchiveOf(suite), InRelease: rel.SHA256, SignedBy: rel.SignedBy})
+		l.Suites = append(l.Suites, spec.LockSuite{Name: suite, Archive: deb.ArchiveOf(suite), InRelease: rel.SHA256, SignedBy: rel.SignedBy})
 	}
 	closure, err := x.Resolve(s.RootPackages())
 	if err != nil {
@@ -70,11 +77,13 @@ func Lock(ctx context.Context, c *Client, s *spec.Spec) (*spec.Lock, error) {
 		return nil, fmt.Errorf("%s: stub: package %q is not in %v %v for %s", s.Path, s.Stub, s.Debian.Suites, s.Debian.Components, s.Debian.Arch)
 	}
 	l.Stub = pinned(stub)
-	c.log().Info("resolved", "spec", s.Path, "packages", len(l.Packages), "kernel", l.Kernel[len(l.Kernel)-1].Name, "stub", l.Stub.Version)
+	if c.Log != nil {
+		c.Log.Info("resolved", "spec", s.Path, "packages", len(l.Packages), "kernel", l.Kernel[len(l.Kernel)-1].Name, "stub", l.Stub.Version)
+	}
 	return l, nil
 }
 
-func pinned(p *Package) spec.Package {
+func pinned(p *deb.Package) spec.Package {
 	return spec.Package{Name: p.Name, Version: p.Version.String(), Arch: p.Arch, Suite: p.Suite, Path: p.Filename, SHA256: p.SHA256, Size: p.Size}
 }
 
@@ -91,10 +100,20 @@ type Update struct {
 type Change struct {
 	Name     string
 	Old, New *spec.Package
+	// Entries are the new version's changelog entries after the old
+	// version (see Explain); Note says why there are none when they could
+	// not be read.
+	Entries []debchangelog.Entry
+	Note    string
 }
 
+// CVEs are the CVE ids the change's changelog entries name, sorted.
+func (c Change) CVEs() []string { return debchangelog.CVEs(c.Entries) }
+
 // Security reports whether the new version comes from a security suite.
-func (c Change) Security() bool { return c.New != nil && ArchiveOf(c.New.Suite) == ArchiveSecurity }
+func (c Change) Security() bool {
+	return c.New != nil && deb.ArchiveOf(c.New.Suite) == deb.ArchiveSecurity
+}
 
 func (c Change) String() string {
 	switch {
@@ -145,10 +164,10 @@ func Diff(old, new *spec.Lock) []Change {
 }
 
 // Relock locks the spec at specPath again and compares the result with
-// its lock file. With write set the lock file is replaced atomically when
+// its lock file, each change explained from its changelog (Explain). With write set the lock file is replaced atomically when
 // it changed (nothing is written when anything fails); without, nothing
 // is written: that is "lock --check".
-func Relock(ctx context.Context, c *Client, specPath string, write bool) (*Update, error) {
+func Relock(ctx context.Context, c *deb.Client, specPath string, write bool) (*Update, error) {
 	s, err := spec.Load(specPath)
 	if err != nil {
 		return nil, err
@@ -179,6 +198,7 @@ func Relock(ctx context.Context, c *Client, specPath string, write bool) (*Updat
 		return nil, err
 	}
 	u.Changes = Diff(u.Old, u.New)
+	Explain(ctx, c, u)
 	b, err := u.New.Marshal()
 	if err != nil {
 		return nil, err
@@ -195,7 +215,7 @@ func Relock(ctx context.Context, c *Client, specPath string, write bool) (*Updat
 
 // WriteLock locks the spec at specPath and writes its lock file
 // atomically (nothing is written when anything fails).
-func WriteLock(ctx context.Context, c *Client, specPath string) (*spec.Lock, string, error) {
+func WriteLock(ctx context.Context, c *deb.Client, specPath string) (*spec.Lock, string, error) {
 	u, err := Relock(ctx, c, specPath, true)
 	if err != nil {
 		return nil, "", err

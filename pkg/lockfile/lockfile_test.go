@@ -1,4 +1,4 @@
-package deb
+package lockfile
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
+	"github.com/hardenvm/hardenvm/pkg/deb"
 	"github.com/hardenvm/hardenvm/pkg/deb/fakearchive"
 	"github.com/hardenvm/hardenvm/pkg/spec"
 )
@@ -56,7 +57,7 @@ func writeSpec(t *testing.T, a *fakearchive.Archive, text string) string {
 func TestLockFakeArchive(t *testing.T) {
 	a := fakearchive.New(t, "trixie", testPkgs)
 	specPath := writeSpec(t, a, testSpec)
-	c := &Client{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: &Cache{Dir: t.TempDir()}}
+	c := &deb.Client{Mirrors: deb.Mirrors{Debian: a.Mirror()}, Cache: &deb.Cache{Dir: t.TempDir()}}
 	l, out, err := WriteLock(context.Background(), c, specPath)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +90,7 @@ func TestLockFakeArchive(t *testing.T) {
 	}
 
 	// Twice: byte-identical, and the index comes from the cache.
-	if _, _, err := WriteLock(context.Background(), &Client{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: c.Cache}, specPath); err != nil {
+	if _, _, err := WriteLock(context.Background(), &deb.Client{Mirrors: deb.Mirrors{Debian: a.Mirror()}, Cache: c.Cache}, specPath); err != nil {
 		t.Fatal(err)
 	}
 	second, _ := os.ReadFile(out)
@@ -140,8 +141,8 @@ func TestTamperedInputs(t *testing.T) {
 			file := tt.file(a)
 			orig := a.Get(file)
 			a.Tamper(file, tt.edit)
-			cache := &Cache{Dir: t.TempDir()}
-			_, _, err := WriteLock(context.Background(), &Client{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: cache}, specPath)
+			cache := &deb.Cache{Dir: t.TempDir()}
+			_, _, err := WriteLock(context.Background(), &deb.Client{Mirrors: deb.Mirrors{Debian: a.Mirror()}, Cache: cache}, specPath)
 			if err == nil {
 				t.Fatal("WriteLock succeeded on tampered input")
 			}
@@ -151,13 +152,13 @@ func TestTamperedInputs(t *testing.T) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
 			}
-			if tt.isSig && !errors.Is(err, ErrBadSignature) {
+			if tt.isSig && !errors.Is(err, deb.ErrBadSignature) {
 				t.Errorf("error %v is not ErrBadSignature", err)
 			}
-			var de *DigestError
+			var de *deb.DigestError
 			if !tt.isSig {
 				if !errors.As(err, &de) || de.Want != fakearchive.SHA256(orig) || de.Got != fakearchive.SHA256(a.Get(file)) {
-					t.Errorf("error %v: want a DigestError with expected %s and actual %s", err, fakearchive.SHA256(orig), fakearchive.SHA256(a.Get(file)))
+					t.Errorf("error %v: want a deb.DigestError with expected %s and actual %s", err, fakearchive.SHA256(orig), fakearchive.SHA256(a.Get(file)))
 				}
 			}
 			if _, err := os.Stat(spec.LockPath(specPath)); !os.IsNotExist(err) {
@@ -209,12 +210,12 @@ func TestUnsatisfiableChain(t *testing.T) {
 	}
 	a := fakearchive.New(t, "trixie", pkgs)
 	specPath := writeSpec(t, a, testSpec)
-	_, _, err := WriteLock(context.Background(), &Client{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: &Cache{Dir: t.TempDir()}}, specPath)
+	_, _, err := WriteLock(context.Background(), &deb.Client{Mirrors: deb.Mirrors{Debian: a.Mirror()}, Cache: &deb.Cache{Dir: t.TempDir()}}, specPath)
 	want := "unsatisfiable dependency: busybox-static 1.0 -> libfoo 1.0 Depends: libbar (>= 2.0) | libbaz: libbar has version 1.5, not >= 2.0; libbaz is not in the index (amd64)"
 	if err == nil || !strings.HasSuffix(err.Error(), want) {
 		t.Errorf("WriteLock error = %v\nwant it to end with %s", err, want)
 	}
-	var ue *UnsatisfiableError
+	var ue *deb.UnsatisfiableError
 	if !errors.As(err, &ue) {
 		t.Errorf("error is not an *UnsatisfiableError")
 	}
@@ -226,18 +227,18 @@ func TestWrongKeyAndSuite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = (&Client{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: &Cache{Dir: t.TempDir()}, Keyring: openpgp.EntityList{stranger}}).Release(context.Background(), "trixie")
-	if !errors.Is(err, ErrBadSignature) || !strings.Contains(err.Error(), "dists/trixie/InRelease") {
+	_, err = (&deb.Client{Mirrors: deb.Mirrors{Debian: a.Mirror()}, Cache: &deb.Cache{Dir: t.TempDir()}, Keyring: openpgp.EntityList{stranger}}).Release(context.Background(), "trixie")
+	if !errors.Is(err, deb.ErrBadSignature) || !strings.Contains(err.Error(), "dists/trixie/InRelease") {
 		t.Errorf("InRelease signed by a key not in the keyring: %v", err)
 	}
 	specPath := writeSpec(t, a, strings.Replace(testSpec, "suites: [trixie]", "suites: [forky]", 1))
-	_, _, err = WriteLock(context.Background(), &Client{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: &Cache{Dir: t.TempDir()}}, specPath)
+	_, _, err = WriteLock(context.Background(), &deb.Client{Mirrors: deb.Mirrors{Debian: a.Mirror()}, Cache: &deb.Cache{Dir: t.TempDir()}}, specPath)
 	if err == nil || !strings.Contains(err.Error(), "fetching dists/forky/InRelease: HTTP 404") {
 		t.Errorf("missing suite: %v", err)
 	}
 	// An archive whose InRelease says another codename than the one asked for.
 	a.Put("dists/forky/InRelease", a.Get("dists/trixie/InRelease"))
-	_, _, err = WriteLock(context.Background(), &Client{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: &Cache{Dir: t.TempDir()}}, specPath)
+	_, _, err = WriteLock(context.Background(), &deb.Client{Mirrors: deb.Mirrors{Debian: a.Mirror()}, Cache: &deb.Cache{Dir: t.TempDir()}}, specPath)
 	if err == nil || !strings.Contains(err.Error(), `signed for suite "stable" (codename "trixie"), not "forky"`) {
 		t.Errorf("substituted suite: %v", err)
 	}

@@ -1,0 +1,73 @@
+package lockfile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/hardenvm/hardenvm/pkg/deb"
+	"github.com/hardenvm/hardenvm/pkg/debchangelog"
+	"github.com/hardenvm/hardenvm/pkg/debfile"
+	"github.com/hardenvm/hardenvm/pkg/spec"
+)
+
+// Explain fills in what each version change brings: the entries of the
+// new package's Debian changelog after the old version, up to the new one
+// (their urgency and the CVE ids they name). It downloads the new .debs
+// into the client's cache. A package whose doc directory links to another
+// package of the new lock (Debian's kernel metapackages do) is explained
+// by that package's changelog. What cannot be read is said in the
+// change's Note, not an error: the lock itself is right either way.
+func Explain(ctx context.Context, c *deb.Client, u *Update) {
+	for i := range u.Changes {
+		ch := &u.Changes[i]
+		if ch.Old == nil || ch.New == nil {
+			continue
+		}
+		text, err := changelog(ctx, c, u.New, ch.New)
+		var nc *debfile.NoChangelogError
+		if errors.As(err, &nc) && nc.LinkedPackage() != "" {
+			if p := pinnedAs(u.New, nc.LinkedPackage()); p != nil {
+				text, err = changelog(ctx, c, u.New, p)
+			}
+		}
+		if err != nil {
+			ch.Note = fmt.Sprintf("%s %s: no changelog read: %v", ch.New.Name, ch.New.Version, err)
+			continue
+		}
+		entries, err := debchangelog.Parse(strings.NewReader(string(text)))
+		if err != nil {
+			ch.Note = fmt.Sprintf("%s %s: changelog: %v", ch.New.Name, ch.New.Version, err)
+			continue
+		}
+		ch.Entries = debchangelog.Between(entries, ch.Old.Version, ch.New.Version)
+	}
+}
+
+func changelog(ctx context.Context, c *deb.Client, l *spec.Lock, p *spec.Package) ([]byte, error) {
+	archive := deb.ArchiveOf(p.Suite)
+	if su := l.Suite(p.Suite); su != nil {
+		archive = su.Archive
+	}
+	path, err := c.Deb(ctx, archive, p.Path, p.SHA256, p.Size)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return debfile.Changelog(f, p.Name, p.Arch)
+}
+
+func pinnedAs(l *spec.Lock, name string) *spec.Package {
+	for _, p := range l.All() {
+		if p.Name == name {
+			return &p
+		}
+	}
+	return nil
+}
