@@ -2,7 +2,9 @@ package keys
 
 import (
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -152,10 +154,32 @@ func TestLoadErrors(t *testing.T) {
 			os.WriteFile(filepath.Join(d, "pk.crt"), b[:len(b)/2], 0o644)
 		}, "pk.crt: not a PEM certificate"},
 		{"mismatched cert", func(d string) {
+			other, err := Generate(Options{Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(d, "db.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: other.Get(DB).Cert.Raw}), 0o644)
+		}, "db.crt: does not belong to db.key"},
+		{"KEK cert as db", func(d string) {
 			b, _ := os.ReadFile(filepath.Join(d, "kek.crt"))
 			os.WriteFile(filepath.Join(d, "db.crt"), b, 0o644)
-		}, "db.crt: does not belong to db.key"},
+		}, "db.crt is the kek certificate"},
 		{"bad guid", func(d string) { os.WriteFile(filepath.Join(d, "owner.guid"), []byte("nope\n"), 0o644) }, "invalid GUID"},
+		{"world-readable key", func(d string) { os.Chmod(filepath.Join(d, "admin.key"), 0o644) }, "admin.key is readable or writable by others (mode 0644)"},
+		{"group-writable key", func(d string) { os.Chmod(filepath.Join(d, "pk.key"), 0o620) }, "run 'chmod 600 "},
+		{"KEK pair as db", func(d string) {
+			for _, ext := range []string{".key", ".crt"} {
+				b, _ := os.ReadFile(filepath.Join(d, "kek"+ext))
+				os.WriteFile(filepath.Join(d, "db"+ext), b, 0o600)
+			}
+		}, "db.crt is the kek certificate"},
+		{"PKCS#1 key", func(d string) {
+			b := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(testSet.Get(DB).Signer.(*rsa.PrivateKey))})
+			os.WriteFile(filepath.Join(d, "db.key"), b, 0o600)
+		}, "db.key is a RSA PRIVATE KEY (PKCS#1/SEC 1); hardenvm reads PKCS#8"},
+		{"encrypted key", func(d string) {
+			os.WriteFile(filepath.Join(d, "db.key"), pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{1, 2, 3}}), 0o600)
+		}, "db.key is encrypted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

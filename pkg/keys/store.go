@@ -138,6 +138,9 @@ func LoadRole(dir string, r Role) (*Key, error) {
 		if k.Cert, err = x509.ParseCertificate(blk.Bytes); err != nil {
 			return nil, corrupt(pp, err.Error())
 		}
+		if err := checkCertRole(pp, k.Cert, r); err != nil {
+			return nil, err
+		}
 		pub = k.Cert.PublicKey
 	} else {
 		blk, _ := pem.Decode(b)
@@ -157,12 +160,41 @@ func LoadRole(dir string, r Role) (*Key, error) {
 	return k, nil
 }
 
+// checkCertRole refuses a certificate made for another role: the Secure
+// Boot PK and KEK are CA certificates and the db's is not, and the
+// certificates keys init makes name their role in the subject. A KEK pair
+// copied in as the db would otherwise be enrolled and signed with.
+func checkCertRole(p string, c *x509.Certificate, r Role) error {
+	if r != PK && r != KEK && r != DB {
+		return nil
+	}
+	for _, other := range []Role{PK, KEK, DB} {
+		if other != r && strings.Contains(strings.ToLower(c.Subject.CommonName), "("+string(other)+")") {
+			return fmt.Errorf("keys: %s is the %s certificate (subject %q), not the %s's: put each role's pair in its own files", p, other, c.Subject.CommonName, r)
+		}
+	}
+	if wantCA := r != DB; c.IsCA != wantCA {
+		return fmt.Errorf("keys: %s: the %s certificate must %sbe a CA certificate (subject %q): is it another role's?", p, r, map[bool]string{true: "", false: "not "}[wantCA], c.Subject.CommonName)
+	}
+	return nil
+}
+
 func readPrivate(p string) (crypto.Signer, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, loadErr(p, err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("keys: %s is readable or writable by others (mode %04o): a private key must be private; run 'chmod 600 %s'", p, perm, p)
+	}
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, loadErr(p, err)
 	}
 	blk, _ := pem.Decode(b)
+	if blk != nil && blk.Type != "PRIVATE KEY" {
+		return nil, foreignKey(p, blk)
+	}
 	if blk == nil || blk.Type != "PRIVATE KEY" {
 		return nil, corrupt(p, "not a PEM private key")
 	}
@@ -175,6 +207,19 @@ func readPrivate(p string) (crypto.Signer, error) {
 		return nil, corrupt(p, fmt.Sprintf("unsupported key type %T", k))
 	}
 	return signer, nil
+}
+
+// foreignKey explains a PEM private key in a format hardenvm does not read
+// (encrypted, PKCS#1, SEC 1): it is not corrupted, only to be converted.
+func foreignKey(p string, blk *pem.Block) error {
+	convert := fmt.Sprintf("convert it with 'openssl pkcs8 -topk8 -nocrypt -in %s -out %s.pkcs8' and put that in its place", p, p)
+	switch {
+	case blk.Type == "ENCRYPTED PRIVATE KEY" || blk.Headers["Proc-Type"] == "4,ENCRYPTED":
+		return fmt.Errorf("keys: %s is encrypted; hardenvm reads unencrypted PKCS#8 keys (keep the directory private instead): %s", p, convert)
+	case blk.Type == "RSA PRIVATE KEY" || blk.Type == "EC PRIVATE KEY":
+		return fmt.Errorf("keys: %s is a %s (PKCS#1/SEC 1); hardenvm reads PKCS#8 (\"PRIVATE KEY\"): %s", p, blk.Type, convert)
+	}
+	return fmt.Errorf("keys: %s holds a PEM %q, not a private key", p, blk.Type)
 }
 
 func loadErr(p string, err error) error {
