@@ -138,6 +138,8 @@ func TestRefusals(t *testing.T) {
 		{"proxy mode", `{"configurationFileVersion":2,"proxy":{"mode":"pac"}}`, "proxy.mode", "system or manual"},
 		{"proxy url", `{"configurationFileVersion":2,"proxy":{"mode":"manual","http":"proxy:3128"}}`, "proxy.http", "want a URL"},
 		{"log level", withDaemon(`{"log-level":"loud"}`), daemonKey + "log-level", "want debug"},
+		{"dns not an address", withDaemon(`{"dns":["1.1.1.1\\\"; rm -rf /"]}`), daemonKey + "dns[0]", "is not an IP address"},
+		{"dns name", withDaemon(`{"dns":["9.9.9.9","dns.example"]}`), daemonKey + "dns[1]", "is not an IP address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package adminsettings
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -214,6 +215,13 @@ func validateDaemon(d DaemonOptions, regs []string) []Problem {
 	for i, m := range d.RegistryMirrors {
 		if u, err := url.Parse(m); err != nil || u.Scheme != "https" || u.Host == "" {
 			add(fmt.Sprintf("registry-mirrors[%d]", i), "%q: want an https:// URL", m)
+		}
+	}
+	for i, a := range d.DNS {
+		// dockerd wants IP addresses and refuses the rest at start-up,
+		// after the config is signed and the VM booted: refuse them here.
+		if _, err := netip.ParseAddr(a); err != nil {
+			add(fmt.Sprintf("dns[%d]", i), "%q is not an IP address", a)
 		}
 	}
 	switch d.LogLevel {

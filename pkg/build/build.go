@@ -100,6 +100,9 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.CheckSettings(configSettingKey); err != nil {
+		return nil, err
+	}
 	set, err := keys.Load(o.Keys)
 	if err != nil {
 		return nil, err
@@ -190,6 +193,9 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		if err := tree.WriteFile(bootparams.RootAgent, fstree.Header{Mode: 0o755, Mtime: o.Epoch}, fstree.Bytes(agentBin)); err != nil {
 			return nil, err
 		}
+	}
+	if err := rootfs.CheckServices(tree, s); err != nil {
+		return nil, err
 	}
 	guest, err := bootparams.MarshalGuest(GuestSettings(s))
 	if err != nil {

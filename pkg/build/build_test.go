@@ -143,6 +143,10 @@ func TestBadInputs(t *testing.T) {
 		{"missing key", func(t *testing.T, o *Options) {
 			k := filepath.Join(t.TempDir(), "keys")
 			os.CopyFS(k, os.DirFS(keysDir))
+			keyFiles, _ := filepath.Glob(filepath.Join(k, "*.key"))
+			for _, f := range keyFiles {
+				os.Chmod(f, 0o600) // CopyFS does not keep modes
+			}
 			os.Remove(filepath.Join(k, "db.key"))
 			o.Keys = k
 		}, "db.key is missing"},
@@ -152,6 +156,12 @@ func TestBadInputs(t *testing.T) {
 		}, "no_such_module"},
 		{"agent not given", func(t *testing.T, o *Options) { o.Agent = "" }, "runs /usr/lib/hardenvm/hardenvm-agent as a service: pass --agent"},
 		{"missing agent", func(t *testing.T, o *Options) { o.Agent = "/nonexistent/hardenvm-agent" }, "attestation agent"},
+		{"misspelt setting", func(t *testing.T, o *Options) {
+			o.Spec = editSpec(t, o.Spec, "services:\n", "settings:\n  conifg: {adminSettings: a.json}\nservices:\n")
+		}, "settings.conifg: unknown setting (want one of: config)"},
+		{"service not in the image", func(t *testing.T, o *Options) {
+			o.Spec = editSpec(t, o.Spec, "    command: /usr/bin/busybox\n", "    command: /usr/bin/no-such-program\n")
+		}, "service ready: command /usr/bin/no-such-program is not in the image"},
 		{"missing firmware template", func(t *testing.T, o *Options) {
 			o.VarsTemplate = "/nonexistent/OVMF_VARS.fd"
 		}, "firmware variable template"},

@@ -22,6 +22,9 @@ const ConfigPartitionSize = 8 << 20
 // directory, created by the build when the settings need it.
 const EngineTLSDir = "engine-tls"
 
+// configSettingKey is the one key of a spec's settings the build reads.
+const configSettingKey = "config"
+
 // configSetting is the spec's settings.config:
 //
 //	settings:
@@ -36,7 +39,7 @@ type configSetting struct {
 // admin key.
 func buildConfig(ctx context.Context, s *spec.Spec, o Options, set *keys.Set) (*config.Image, error) {
 	var cs configSetting
-	if _, err := s.Setting("config", &cs); err != nil {
+	if _, err := s.Setting(configSettingKey, &cs); err != nil {
 		return nil, err
 	}
 	co := config.Options{Epoch: o.Epoch}

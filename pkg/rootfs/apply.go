@@ -136,3 +136,21 @@ func FromLock(s *spec.Spec, l *spec.Lock, paths map[string]string, epoch time.Ti
 	}
 	return t, nil
 }
+
+// CheckServices refuses a spec whose services run a command the finished
+// tree does not hold as an executable regular file (symlinks followed
+// within the tree): the init would only find out at boot.
+func CheckServices(t *fstree.Tree, s *spec.Spec) error {
+	for _, sv := range s.Services {
+		n, err := t.Stat(sv.Command)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%s:%d: service %s: command %s is not in the image (add its package, or a file entry)", s.Path, sv.Line, sv.Name, sv.Command)
+		case n.Type != fstree.Regular:
+			return fmt.Errorf("%s:%d: service %s: command %s is a %s, not a program", s.Path, sv.Line, sv.Name, sv.Command, n.Type)
+		case n.Mode&0o111 == 0:
+			return fmt.Errorf("%s:%d: service %s: command %s is not executable (mode %04o)", s.Path, sv.Line, sv.Name, sv.Command, n.Mode&fstree.ModePerm)
+		}
+	}
+	return nil
+}

@@ -106,3 +106,31 @@ capabilities: [{path: /bin/ping, caps: "cap_net_raw=ep"}]
 		t.Errorf("caps on a directory: %v", err)
 	}
 }
+
+func TestCheckServices(t *testing.T) {
+	tr := fstree.New()
+	h := fstree.Header{Mode: 0o755}
+	tr.MkdirAll("/usr/bin", h)
+	tr.WriteFile("/usr/bin/prog", h, fstree.Bytes("#!"))
+	tr.WriteFile("/usr/bin/data", fstree.Header{Mode: 0o644}, fstree.Bytes("x"))
+	tr.Symlink("prog", "/usr/bin/link", fstree.Header{})
+	tests := []struct{ command, want string }{
+		{"/usr/bin/prog", ""},
+		{"/usr/bin/link", ""},
+		{"/usr/bin/missing", "s.yml:5: service svc: command /usr/bin/missing is not in the image (add its package, or a file entry)"},
+		{"/usr/bin/data", "s.yml:5: service svc: command /usr/bin/data is not executable (mode 0644)"},
+		{"/usr/bin", "s.yml:5: service svc: command /usr/bin is a dir, not a program"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.command, func(t *testing.T) {
+			s, err := spec.Parse("s.yml", []byte("name: t\npackages: [busybox-static]\nkernel: {package: linux-image-amd64}\nservices:\n  - {name: svc, command: "+tt.command+"}\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = CheckServices(tr, s)
+			if got := fmt.Sprint(err); (tt.want == "" && err != nil) || (tt.want != "" && got != tt.want) {
+				t.Errorf("CheckServices = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -176,6 +177,11 @@ func (m *Mode) unmarshalNode(n *yaml.Node) error {
 	if err != nil || v > 0o7777 {
 		return fmt.Errorf("want an octal mode like \"0755\", got %q", n.Value)
 	}
+	if v == 0 {
+		// An absent mode means the default; a written 0 must not quietly
+		// become it.
+		return fmt.Errorf("%q gives nobody any access; write the mode you mean (\"0600\", \"0755\"), or leave mode out for the default", n.Value)
+	}
 	*m = Mode(v)
 	return nil
 }
@@ -330,6 +336,22 @@ func (s *Spec) Setting(key string, out any) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// CheckSettings refuses keys of the settings section that are not among
+// known (the ones its consumer reads), so that a misspelt key is an error
+// naming its line rather than a setting silently left at its default.
+func (s *Spec) CheckSettings(known ...string) error {
+	n := &s.Settings
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; !slices.Contains(known, k.Value) {
+			return &Error{File: s.Path, Line: k.Line, Field: "settings." + k.Value, Msg: fmt.Sprintf("unknown setting (want one of: %s)", strings.Join(known, ", "))}
+		}
+	}
+	return nil
 }
 
 // SettingKeys lists the keys of the settings section, in file order.

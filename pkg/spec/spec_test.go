@@ -121,6 +121,7 @@ func TestParseErrors(t *testing.T) {
 		{"path twice", base + "files: [{path: /x, contents: a}]\nsymlinks: [{path: /x, target: y}]\n", "s.yml:5: symlinks[0].path: /x is already declared at files[0].path"},
 		{"mode", base + "files: [{path: /x, contents: a, mode: '0999'}]\n", "s.yml:4: files[0].mode: want an octal mode like \"0755\", got \"0999\""},
 		{"mode big", base + "directories: [{path: /x, mode: 17777}]\n", "s.yml:4: directories[0].mode: want an octal mode like \"0755\", got \"17777\""},
+		{"mode zero", base + "files: [{path: /x, contents: a, mode: \"0\"}]\n", "s.yml:4: files[0].mode: \"0\" gives nobody any access; write the mode you mean (\"0600\", \"0755\"), or leave mode out for the default"},
 		{"owner", base + "files: [{path: /x, contents: a, owner: bob}]\n", "s.yml:4: files[0].owner: \"bob\" is neither a declared name nor a number"},
 		{"no target", base + "symlinks: [{path: /x}]\n", "s.yml:4: symlinks[0].target: missing or invalid link target"},
 		{"caps name", base + "capabilities: [{path: /x, caps: cap_fly=ep}]\n", "s.yml:4: capabilities[0].caps: \"cap_fly\" is not a Linux capability (like cap_net_raw)"},
@@ -180,6 +181,12 @@ func TestSetting(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"engine", "other"}, s.SettingKeys()); diff != "" {
 		t.Errorf("SettingKeys diff:\n%s", diff)
+	}
+	if err := s.CheckSettings("engine", "other"); err != nil {
+		t.Errorf("CheckSettings(all keys) = %v", err)
+	}
+	if err := s.CheckSettings("engine", "config"); err == nil || !strings.HasPrefix(err.Error(), "s.yml:") || !strings.Contains(err.Error(), "settings.other: unknown setting (want one of: engine, config)") {
+		t.Errorf("CheckSettings(misspelt) = %v", err)
 	}
 }
 
