@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 )
 
 // GuestPath is where the build writes the guest's settings in the root
@@ -28,9 +29,13 @@ type Guest struct {
 
 // The data partition: created by stage 2 on first boot in the disk's
 // free space after the last partition (GPT type Linux data, this name),
-// formatted ext4, mounted nosuid,nodev at DataMount.
+// formatted ext4, mounted nosuid,nodev at DataMount. hardenvm run
+// attaches a data disk of its own instead, kept in its state directory so
+// the state outlives the run: a virtio disk whose serial is DataDiskSerial,
+// used whole, and preferred to the partition.
 const (
 	DataPartitionName = "hardenvm-data"
+	DataDiskSerial    = "hardenvm-data"
 	DataMount         = "/run/hardenvm/data"
 )
 
@@ -43,6 +48,18 @@ type Service struct {
 	User    string            `json:"user,omitempty"` // account name in the root's /etc/passwd; "" is root
 	Restart string            `json:"restart,omitempty"`
 	Depends []string          `json:"depends,omitempty"`
+	// Ready, when set, is how stage 2 tells that the service is ready;
+	// it says READY only when every such service is.
+	Ready *Readiness `json:"ready,omitempty"`
+}
+
+// Readiness is a service's readiness check: its unix socket accepts a
+// connection and, with HTTPGet, answers an HTTP GET of that path with 200
+// (dockerd's /_ping). TimeoutSeconds bounds the wait from boot.
+type Readiness struct {
+	Socket         string `json:"socket"`
+	HTTPGet        string `json:"httpGet,omitempty"`
+	TimeoutSeconds int    `json:"timeoutSeconds"`
 }
 
 // Restart policies (as in the spec).
@@ -92,6 +109,9 @@ func (g Guest) Validate() error {
 		seen[s.Name] = i
 		if !path.IsAbs(s.Command) {
 			return fmt.Errorf("bootparams: service %s: command %q is not an absolute path", s.Name, s.Command)
+		}
+		if r := s.Ready; r != nil && (!path.IsAbs(r.Socket) || r.TimeoutSeconds <= 0 || (r.HTTPGet != "" && !strings.HasPrefix(r.HTTPGet, "/"))) {
+			return fmt.Errorf("bootparams: service %s: readiness check %+v: want an absolute socket path, a positive timeout and an absolute HTTP path", s.Name, *r)
 		}
 		switch s.Restart {
 		case "", RestartAlways, RestartOnFailure, RestartNever:

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -34,39 +35,21 @@ const diskEnv = "HARDENVM_DISK"
 // dataMounts are what setupData mounted, for the shutdown.
 var dataMounts []string
 
-// setupData finds the data partition on the boot disk or creates it in the
-// free space after the last partition, formats it if it holds no ext2/3/4
+// setupData finds where the VM keeps its state — the data disk that
+// hardenvm run attaches (virtio serial bootparams.DataDiskSerial, used
+// whole), else a data partition on the boot disk, created in the free
+// space after the last partition — formats it if it holds no ext2/3/4
 // file system, mounts it at bootparams.DataMount, and bind-mounts a
-// directory of it over each of dirs. A disk without free space gets no
-// data partition (and says so).
+// directory of it over each of dirs. Without either (a boot disk without
+// free space) the VM keeps no state, and says so.
 func setupData(disk string, dirs []string) error {
-	f, err := os.OpenFile("/dev/"+disk, os.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	size, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
-		return err
-	}
-	t, err := gpt.Read(f, size)
-	if err != nil {
-		return fmt.Errorf("%s: %w", disk, err)
-	}
-	var part *gpt.Partition
-	for i, p := range t.Partitions {
-		if p.Type == gpt.TypeLinuxData && p.Name == bootparams.DataPartitionName {
-			part = &t.Partitions[i]
-		}
-	}
-	if part == nil {
-		if part, err = createDataPartition(f, t, disk); err != nil || part == nil {
+	dev, kind := findDataDisk(), "disk"
+	if dev == "" {
+		kind = "partition"
+		var err error
+		if dev, err = dataPartition(disk); err != nil || dev == "" {
 			return err
 		}
-	}
-	dev, err := waitPartitionNode(disk, part.Number, 10*time.Second)
-	if err != nil {
-		return err
 	}
 	if ok, err := hasExtFS(dev); err != nil {
 		return err
@@ -79,10 +62,10 @@ func setupData(disk string, dirs []string) error {
 		return err
 	}
 	if err := unix.Mount(dev, bootparams.DataMount, "ext4", unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
-		return fmt.Errorf("mounting the data partition %s: %w", dev, err)
+		return fmt.Errorf("mounting the data %s %s: %w", kind, dev, err)
 	}
 	dataMounts = append(dataMounts, bootparams.DataMount)
-	say("data partition %s mounted on %s", dev, bootparams.DataMount)
+	say("data %s %s mounted on %s", kind, dev, bootparams.DataMount)
 	for _, d := range dirs {
 		src := filepath.Join(bootparams.DataMount, d)
 		if st, err := os.Stat(d); err != nil || !st.IsDir() {
@@ -101,6 +84,48 @@ func setupData(disk string, dirs []string) error {
 		}
 	}
 	return nil
+}
+
+// findDataDisk returns the device node of the data disk, or "".
+func findDataDisk() string {
+	serials, _ := filepath.Glob("/sys/block/*/serial")
+	for _, p := range serials {
+		if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == bootparams.DataDiskSerial {
+			return "/dev/" + filepath.Base(filepath.Dir(p))
+		}
+	}
+	return ""
+}
+
+// dataPartition returns the device node of the boot disk's data
+// partition, creating the partition first if needed; "" when there is no
+// room for one.
+func dataPartition(disk string) (string, error) {
+	f, err := os.OpenFile("/dev/"+disk, os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return "", err
+	}
+	t, err := gpt.Read(f, size)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", disk, err)
+	}
+	var part *gpt.Partition
+	for i, p := range t.Partitions {
+		if p.Type == gpt.TypeLinuxData && p.Name == bootparams.DataPartitionName {
+			part = &t.Partitions[i]
+		}
+	}
+	if part == nil {
+		if part, err = createDataPartition(f, t, disk); err != nil || part == nil {
+			return "", err
+		}
+	}
+	return waitPartitionNode(disk, part.Number, 10*time.Second)
 }
 
 // createDataPartition adds the data partition to the table (both copies)
@@ -175,7 +200,7 @@ func hasExtFS(dev string) (bool, error) {
 // mke2fs where that is all the image has.
 func mkfs(dev string) error {
 	for _, c := range [][]string{
-		{"/usr/sbin/mkfs.ext4", "-q", "-F", "-L", bootparams.DataPartitionName, dev},
+		{"/usr/sbin/mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=1,lazy_journal_init=1", "-L", bootparams.DataPartitionName, dev},
 		{"/usr/bin/busybox", "mke2fs", "-F", "-L", bootparams.DataPartitionName, dev},
 	} {
 		if _, err := os.Stat(c[0]); err != nil {

@@ -69,6 +69,7 @@ func stage2() error {
 	power := make(chan string, 1)
 	go watchPowerButton(power)
 
+	started := time.Now()
 	for _, svc := range order {
 		s.start(svc)
 	}
@@ -82,11 +83,23 @@ func stage2() error {
 	} else {
 		say("console disabled (hardenvm.console=none)")
 	}
-	say("READY")
+	// READY once every service with a readiness check passes it; the
+	// checks run beside the loop that reaps children and restarts
+	// services.
+	ready := make(chan error, 1)
+	go func() { ready <- waitReady(order, started) }()
 	for {
 		var why string
 		restart := false
 		select {
+		case err := <-ready:
+			if err != nil {
+				say("NOT READY: %v", err)
+			} else {
+				say("READY")
+			}
+			ready = nil
+			continue
 		case sig := <-sigs:
 			if sig == unix.SIGCHLD {
 				s.reap()

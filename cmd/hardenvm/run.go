@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
@@ -27,6 +28,7 @@ type runFlags struct {
 	accel, kernel, initrd, appendLine, state, firmware, expect string
 	timeout                                                    time.Duration
 	memory, cpus                                               int
+	dataSize                                                   string
 	noTPM, noStdin                                             bool
 	forwards, channels                                         []string
 	trust                                                      trustFlags
@@ -76,6 +78,7 @@ falls back to TCG software emulation when it does not.`,
 	fl.DurationVar(&f.timeout, "timeout", 0, "stop the VM after this long (0: no limit)")
 	fl.StringVar(&f.expect, "expect", "", "succeed as soon as the console prints a match of this regular expression; fail if the VM ends first")
 	fl.IntVar(&f.memory, "memory", 1024, "memory in MiB")
+	fl.StringVar(&f.dataSize, "data-size", "64G", "size of the data disk an image boot creates in the state directory on first use (sparse; K, M, G, T suffixes)")
 	fl.IntVar(&f.cpus, "cpus", 2, "virtual CPUs")
 	fl.BoolVar(&f.noTPM, "no-tpm", false, "run without a TPM")
 	fl.BoolVar(&f.noStdin, "no-stdin", false, "do not forward standard input to the console")
@@ -124,6 +127,9 @@ func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
 		if err := imageConfig(&cfg, dir, f.firmware); err != nil {
 			return err
 		}
+		if err := dataDisk(a, &cfg, f.dataSize); err != nil {
+			return err
+		}
 	}
 	if len(f.forwards) > 0 {
 		cfg.Net = &vm.Net{}
@@ -158,7 +164,15 @@ func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
 		runCtx, stop = context.WithTimeoutCause(runCtx, f.timeout, fmt.Errorf("timed out after %v", f.timeout))
 		defer stop()
 	}
-	m, err := vm.Start(runCtx, cfg, a.stdout)
+	// An image's init shuts down in order on the power button (the data
+	// disk stays clean), so an interrupted or timed-out image boot gets
+	// the button first; the VM then outlives runCtx until it powers off
+	// or shutdownTimeout passes. A bare kernel is stopped at once.
+	vmCtx := runCtx
+	if dir != "" {
+		vmCtx = context.WithoutCancel(runCtx)
+	}
+	m, err := vm.Start(vmCtx, cfg, a.stdout)
 	if err != nil {
 		return err
 	}
@@ -178,6 +192,12 @@ func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
 	case <-m.Done():
 		return m.Wait()
 	case <-runCtx.Done():
+		if dir != "" {
+			a.log.Info("shutting the VM down (power button)", "reason", context.Cause(runCtx))
+			if err := m.Shutdown(shutdownTimeout); err != nil {
+				a.log.Warn("stopped the VM", "reason", err)
+			}
+		}
 		m.Stop()
 		return fmt.Errorf("run: VM stopped: %v (serial log %s)", context.Cause(runCtx), m.Config().SerialLog)
 	}
@@ -234,8 +254,53 @@ func imageConfig(cfg *vm.Config, dir, firmware string) error {
 		return fmt.Errorf("run: %w", err)
 	}
 	cfg.FirmwareCode = firmware
-	cfg.Disks = []vm.Disk{{Path: disk, Snapshot: true}}
+	// The OS disk is never written: its root and config are verified
+	// read-only, and the VM's state lives on the data disk.
+	cfg.Disks = []vm.Disk{{Path: disk, ReadOnly: true}}
 	return nil
+}
+
+// shutdownTimeout bounds an orderly shutdown: the init gives each service
+// 10 s, then unmounts the data disk.
+const shutdownTimeout = 30 * time.Second
+
+// dataDisk attaches the VM's data disk, STATE/data.raw, creating it on
+// first use. The guest init finds it by its serial, formats it once and
+// keeps the engine's state on it: a later run with the same --state finds
+// the images, containers and volumes again.
+func dataDisk(a *app, cfg *vm.Config, size string) error {
+	n, err := parseSize(size)
+	if err != nil {
+		return usagef("run: --data-size %q: %v", size, err)
+	}
+	p := filepath.Join(cfg.StateDir, dataDiskFile)
+	created, err := vm.CreateDisk(p, n)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	if created {
+		a.log.Info("created the data disk", "path", p, "size", size)
+	}
+	cfg.Disks = append(cfg.Disks, vm.Disk{Path: p, Serial: bootparams.DataDiskSerial})
+	return nil
+}
+
+// dataDiskFile is the data disk's name in the state directory.
+const dataDiskFile = "data.raw"
+
+// parseSize reads "64G", "512M", "1T" or a byte count.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	if i := len(s) - 1; i > 0 {
+		if m := strings.IndexByte("KMGT", s[i]); m >= 0 {
+			mult, s = int64(1)<<(10*(m+1)), s[:i]
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("want a positive size like 64G")
+	}
+	return n * mult, nil
 }
 
 func forwardStdin(in io.Reader, c *vm.Console) {

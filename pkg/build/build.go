@@ -194,7 +194,7 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 			return nil, err
 		}
 	}
-	if err := rootfs.CheckServices(tree, s); err != nil {
+	if err := rootfs.CheckGuest(tree, s); err != nil {
 		return nil, err
 	}
 	guest, err := bootparams.MarshalGuest(GuestSettings(s))

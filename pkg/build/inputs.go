@@ -87,9 +87,14 @@ func readTree(t *fstree.Tree, p string) ([]byte, error) {
 func GuestSettings(s *spec.Spec) bootparams.Guest {
 	var g bootparams.Guest
 	for _, sv := range s.Services {
-		g.Services = append(g.Services, bootparams.Service{Name: sv.Name, Command: sv.Command, Args: sv.Args,
-			Env: sv.Env, User: sv.User, Restart: sv.Restart, Depends: sv.Depends})
+		bs := bootparams.Service{Name: sv.Name, Command: sv.Command, Args: sv.Args,
+			Env: sv.Env, User: sv.User, Restart: sv.Restart, Depends: sv.Depends}
+		if r := sv.Ready; r != nil {
+			bs.Ready = &bootparams.Readiness{Socket: r.Socket, HTTPGet: r.HTTPGet, TimeoutSeconds: int(r.ReadyTimeout().Seconds())}
+		}
+		g.Services = append(g.Services, bs)
 	}
+	g.Data = s.Data
 	return g
 }
 

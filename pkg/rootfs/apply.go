@@ -137,10 +137,16 @@ func FromLock(s *spec.Spec, l *spec.Lock, paths map[string]string, epoch time.Ti
 	return t, nil
 }
 
-// CheckServices refuses a spec whose services run a command the finished
-// tree does not hold as an executable regular file (symlinks followed
-// within the tree): the init would only find out at boot.
-func CheckServices(t *fstree.Tree, s *spec.Spec) error {
+// CheckGuest refuses what the guest init would only find out at boot: a
+// service whose command the finished tree does not hold as an executable
+// regular file (symlinks followed within the tree), and a data directory
+// that is not a directory of the tree.
+func CheckGuest(t *fstree.Tree, s *spec.Spec) error {
+	for _, d := range s.Data {
+		if n, err := t.Lookup(d); err != nil || n.Type != fstree.Dir {
+			return fmt.Errorf("%s: data: %s is not a directory of the image (declare it under directories)", s.Path, d)
+		}
+	}
 	for _, sv := range s.Services {
 		n, err := t.Stat(sv.Command)
 		switch {

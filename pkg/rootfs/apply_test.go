@@ -107,7 +107,7 @@ capabilities: [{path: /bin/ping, caps: "cap_net_raw=ep"}]
 	}
 }
 
-func TestCheckServices(t *testing.T) {
+func TestCheckGuest(t *testing.T) {
 	tr := fstree.New()
 	h := fstree.Header{Mode: 0o755}
 	tr.MkdirAll("/usr/bin", h)
@@ -127,9 +127,9 @@ func TestCheckServices(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = CheckServices(tr, s)
+			err = CheckGuest(tr, s)
 			if got := fmt.Sprint(err); (tt.want == "" && err != nil) || (tt.want != "" && got != tt.want) {
-				t.Errorf("CheckServices = %v, want %q", err, tt.want)
+				t.Errorf("CheckGuest = %v, want %q", err, tt.want)
 			}
 		})
 	}

@@ -77,6 +77,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 		return nil // an empty value leaves the zero value (and its default)
 	}
 	switch v.Kind() {
+	case reflect.Pointer: // an optional struct: present when written
+		p := reflect.New(v.Type().Elem())
+		if err := d.decode(n, p.Elem(), path); err != nil {
+			return err
+		}
+		v.Set(p)
+		return nil
 	case reflect.Struct:
 		return d.decodeStruct(n, v, path)
 	case reflect.Slice:

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -40,9 +41,13 @@ type Spec struct {
 	Symlinks     []Symlink   `yaml:"symlinks"`
 	Capabilities []FileCaps  `yaml:"capabilities"`
 	Services     []Service   `yaml:"services"`
-	Verity       Verity      `yaml:"verity"`
-	Console      string      `yaml:"console"` // ConsoleShell or ConsoleNone
-	Settings     yaml.Node   `yaml:"settings"`
+	// Data are directories of the image that the guest init replaces with
+	// writable, persistent directories of the VM's data disk
+	// (/var/lib/docker); each must exist in the image.
+	Data     []string  `yaml:"data"`
+	Verity   Verity    `yaml:"verity"`
+	Console  string    `yaml:"console"` // ConsoleShell or ConsoleNone
+	Settings yaml.Node `yaml:"settings"`
 
 	// Path is the file the spec was read from; Dir is its directory, the
 	// base of File.Source and Debian.Keyring.
@@ -139,7 +144,31 @@ type Service struct {
 	User    string            `yaml:"user"`    // default root
 	Restart string            `yaml:"restart"` // RestartAlways, RestartOnFailure (default) or RestartNever
 	Depends []string          `yaml:"depends"` // services started first
+	Ready   *Readiness        `yaml:"ready"`   // how the init tells it is ready
 	Line    int
+}
+
+// Readiness is a service's readiness check: its unix socket accepts a
+// connection and, with httpGet, answers a GET of that path with 200. The
+// guest init says READY only when every service with a check passes it.
+type Readiness struct {
+	Socket  string `yaml:"socket"`
+	HTTPGet string `yaml:"httpGet"`
+	Timeout string `yaml:"timeout"` // a Go duration, default DefaultReadyTimeout
+	Line    int
+}
+
+// DefaultReadyTimeout bounds a readiness check from boot: the engine of
+// the desktop image needs about 20 s under software emulation.
+const DefaultReadyTimeout = 3 * time.Minute
+
+// ReadyTimeout is the check's timeout (validated by Parse).
+func (r *Readiness) ReadyTimeout() time.Duration {
+	d, err := time.ParseDuration(r.Timeout)
+	if err != nil || r.Timeout == "" {
+		return DefaultReadyTimeout
+	}
+	return d
 }
 
 // Verity holds the dm-verity policy of the root filesystem.

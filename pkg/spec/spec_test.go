@@ -88,7 +88,7 @@ func TestParseErrors(t *testing.T) {
 		name, yaml string
 		want       string // the whole error text
 	}{
-		{"unknown top-level", base + "colour: red\n", "s.yml:4: colour: unknown field (want one of: name, debian, packages, kernel, stub, users, groups, files, directories, symlinks, capabilities, services, verity, console, settings)"},
+		{"unknown top-level", base + "colour: red\n", "s.yml:4: colour: unknown field (want one of: name, debian, packages, kernel, stub, users, groups, files, directories, symlinks, capabilities, services, data, verity, console, settings)"},
 		{"unknown nested", base + "debian:\n  suites: [trixie]\n  mirror: x\n", "s.yml:6: debian.mirror: unknown field (want one of: suites, components, arch, keyring)"},
 		{"renamed", base + "debian:\n  suite: trixie\n", "s.yml:5: debian.suite: replaced by debian.suites, a list such as [trixie, trixie-updates, trixie-security] (security updates come from their own suite)"},
 		{"suite twice", base + "debian:\n  suites: [trixie, trixie]\n", "s.yml:5: debian.suites[1]: \"trixie\" is listed twice"},
@@ -121,6 +121,9 @@ func TestParseErrors(t *testing.T) {
 		{"path twice", base + "files: [{path: /x, contents: a}]\nsymlinks: [{path: /x, target: y}]\n", "s.yml:5: symlinks[0].path: /x is already declared at files[0].path"},
 		{"mode", base + "files: [{path: /x, contents: a, mode: '0999'}]\n", "s.yml:4: files[0].mode: want an octal mode like \"0755\", got \"0999\""},
 		{"mode big", base + "directories: [{path: /x, mode: 17777}]\n", "s.yml:4: directories[0].mode: want an octal mode like \"0755\", got \"17777\""},
+		{"ready socket", base + "services:\n  - name: a\n    command: /bin/a\n    ready: {socket: run/a.sock}\n", "s.yml:7: services[0].ready.socket: \"run/a.sock\": want the absolute path of the service's unix socket"},
+		{"ready timeout", base + "services:\n  - name: a\n    command: /bin/a\n    ready: {socket: /run/a.sock, timeout: 5}\n", "s.yml:7: services[0].ready.timeout: \"5\": want a duration of a second or more, like \"3m\""},
+		{"data root", base + "data: [/]\n", "s.yml:4: data[0]: \"/\": want a clean absolute directory below /"},
 		{"mode zero", base + "files: [{path: /x, contents: a, mode: \"0\"}]\n", "s.yml:4: files[0].mode: \"0\" gives nobody any access; write the mode you mean (\"0600\", \"0755\"), or leave mode out for the default"},
 		{"owner", base + "files: [{path: /x, contents: a, owner: bob}]\n", "s.yml:4: files[0].owner: \"bob\" is neither a declared name nor a number"},
 		{"no target", base + "symlinks: [{path: /x}]\n", "s.yml:4: symlinks[0].target: missing or invalid link target"},

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -65,6 +66,7 @@ func (s *Spec) validate() error {
 	v.accounts()
 	v.paths()
 	v.services()
+	v.data()
 	if s.Console != ConsoleShell && s.Console != ConsoleNone {
 		v.fail(1, "console", "%q: want %q or %q", s.Console, ConsoleShell, ConsoleNone)
 	}
@@ -277,6 +279,18 @@ func (v *validator) paths() {
 	}
 }
 
+func (v *validator) data() {
+	for i, d := range v.s.Data {
+		f := fmt.Sprintf("data[%d]", i)
+		switch {
+		case !cleanAbs(d) || d == "/":
+			v.fail(0, f, "%q: want a clean absolute directory below /", d)
+		case slices.Index(v.s.Data, d) != i:
+			v.fail(0, f, "%q is listed twice", d)
+		}
+	}
+}
+
 func (v *validator) services() {
 	s := v.s
 	byName := map[string]int{}
@@ -294,6 +308,16 @@ func (v *validator) services() {
 			v.fail(sv.Line, f+".user", "user %q is not declared under users", sv.User)
 		case sv.Restart != RestartAlways && sv.Restart != RestartOnFailure && sv.Restart != RestartNever:
 			v.fail(sv.Line, f+".restart", "%q: want %s, %s or %s", sv.Restart, RestartAlways, RestartOnFailure, RestartNever)
+		}
+		if r := sv.Ready; r != nil {
+			switch d, err := time.ParseDuration(r.Timeout); {
+			case !cleanAbs(r.Socket):
+				v.fail(r.Line, f+".ready.socket", "%q: want the absolute path of the service's unix socket", r.Socket)
+			case r.HTTPGet != "" && !strings.HasPrefix(r.HTTPGet, "/"):
+				v.fail(r.Line, f+".ready.httpGet", "%q: want an absolute HTTP path like \"/_ping\"", r.HTTPGet)
+			case r.Timeout != "" && (err != nil || d < time.Second):
+				v.fail(r.Line, f+".ready.timeout", "%q: want a duration of a second or more, like \"3m\"", r.Timeout)
+			}
 		}
 		for k := range sv.Env {
 			if !envRE.MatchString(k) {

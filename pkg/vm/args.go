@@ -57,7 +57,11 @@ func qemuArgs(c *Config, accel Accel) []string {
 		if d.Snapshot {
 			opt += ",snapshot=on"
 		}
-		a = append(a, "-drive", opt, "-device", fmt.Sprintf("virtio-blk-pci,drive=disk%d", i))
+		dev := fmt.Sprintf("virtio-blk-pci,drive=disk%d", i)
+		if d.Serial != "" {
+			dev += ",serial=" + escapeOpt(d.Serial)
+		}
+		a = append(a, "-drive", opt, "-device", dev)
 	}
 	if len(c.Channels) > 0 {
 		a = append(a, "-device", "virtio-serial-pci,id=vser0")

@@ -72,6 +72,9 @@ type Disk struct {
 	ReadOnly bool
 	// Snapshot discards guest writes (QEMU -snapshot for this drive).
 	Snapshot bool
+	// Serial is the disk's virtio serial number, how the guest tells
+	// disks apart (the data disk's is bootparams.DataDiskSerial).
+	Serial string
 }
 
 // Net is user-mode networking with explicit forwards.

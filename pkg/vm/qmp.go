@@ -3,8 +3,10 @@ package vm
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 )
 
@@ -52,4 +54,40 @@ func (m *Machine) qmp(command string) error {
 		}
 	}
 	return nil
+}
+
+// Shutdown presses the power button and waits, at most timeout, for the
+// guest to shut down in order (its init unmounts the data disk, so the
+// file system is clean); then, or if the button cannot be pressed, it
+// stops the VM. It reports whether the guest went down by itself.
+func (m *Machine) Shutdown(timeout time.Duration) error {
+	err := m.Powerdown()
+	if err == nil {
+		select {
+		case <-m.done:
+			return nil
+		case <-time.After(timeout):
+			err = fmt.Errorf("vm: the guest did not power off within %v of the power button", timeout)
+		}
+	}
+	m.Stop()
+	return err
+}
+
+// CreateDisk makes a sparse raw disk of size bytes at path unless a file
+// is there already (a data disk is created once and kept).
+func CreateDisk(path string, size int64) (created bool, err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("vm: data disk: %w", err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		os.Remove(path)
+		return false, fmt.Errorf("vm: data disk %s: %w", path, err)
+	}
+	return true, nil
 }

@@ -51,7 +51,7 @@ func buildDesktop(t *testing.T, keysDir string) string {
 	}
 	out := filepath.Join(t.TempDir(), "desktop")
 	if _, err := build.Build(context.Background(), build.Options{
-		Spec: filepath.Join(specDir, "desktop.yml"), Out: out, Keys: keysDir, Init: guestInit(t), Epoch: time.Unix(1700000000, 0),
+		Spec: filepath.Join(specDir, "desktop.yml"), Out: out, Keys: keysDir, Init: guestInit(t), Agent: guestAgent(t), Epoch: time.Unix(1700000000, 0),
 	}); err != nil {
 		t.Fatal(err)
 	}
