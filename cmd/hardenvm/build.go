@@ -12,6 +12,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/build"
 	"github.com/hardenvm/hardenvm/pkg/deb"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
+	"github.com/hardenvm/hardenvm/pkg/sbom"
 )
 
 func init() { register(newBuildCmd) }
@@ -24,7 +25,8 @@ func newBuildCmd(a *app) *cobra.Command {
 		Short: "Build a signed, verity-protected VM image from a spec and its lock file",
 		Long: `build turns an image spec (images/*.yml) and its lock file into a directory
 with disk.raw (GPT: ESP with the signed UKI, EROFS root, dm-verity tree),
-uki.efi, OVMF_VARS.fd (our Secure Boot keys enrolled), manifest.json and
+uki.efi, OVMF_VARS.fd (our Secure Boot keys enrolled), sbom.cdx.json (a
+CycloneDX SBOM of every package and guest binary), manifest.json and
 manifest.sigstore.json (a sigstore bundle signing the manifest with the
 artifact-signing key; check it with 'hardenvm verify').
 
@@ -69,7 +71,7 @@ not at all.`,
 				return printJSON(a.stdout, m)
 			}
 			fmt.Fprintf(a.stdout, "%s: root hash %s\n", o.Out, m.Root.RootHash)
-			for _, name := range []string{build.DiskFile, build.UKIFile, build.VarsFile} {
+			for _, name := range []string{build.DiskFile, build.UKIFile, build.VarsFile, sbom.FileName} {
 				fmt.Fprintf(a.stdout, "  %-13s sha256 %s\n", name, m.Artifacts[name].SHA256)
 			}
 			return nil

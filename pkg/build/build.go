@@ -37,6 +37,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
+	"github.com/hardenvm/hardenvm/pkg/sbom"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/spec"
 	"github.com/hardenvm/hardenvm/pkg/verity"
@@ -92,7 +93,7 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if o.VarsTemplate == "" {
 		o.VarsTemplate = DefaultVarsTemplate
 	}
-	p := &progress{term: o.Terminal, log: o.Log, total: 11}
+	p := &progress{term: o.Terminal, log: o.Log, total: 12}
 	defer p.end()
 
 	p.begin("reading the spec, lock and keys")
@@ -326,8 +327,17 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		}
 	}
 
+	p.begin("writing the SBOM")
+	in, err := sbomInput(s, lock, paths, kern, initBin, agentBin, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeSBOM(out.Path, in); err != nil {
+		return nil, err
+	}
+
 	p.begin("writing and signing the manifest")
-	for _, name := range []string{DiskFile, UKIFile, VarsFile} {
+	for _, name := range []string{DiskFile, UKIFile, VarsFile, sbom.FileName} {
 		f, err := manifest.HashFile(filepath.Join(out.Path, name))
 		if err != nil {
 			return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/sbom"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/verify"
 )
@@ -69,7 +70,7 @@ func TestReproducible(t *testing.T) {
 		ms[i] = m
 	}
 	a, b := ms[0], ms[1]
-	for _, name := range []string{DiskFile, UKIFile, VarsFile} {
+	for _, name := range []string{DiskFile, UKIFile, VarsFile, sbom.FileName} {
 		if a.Artifacts[name] != b.Artifacts[name] {
 			t.Errorf("%s differs between two builds: %v vs %v", name, a.Artifacts[name], b.Artifacts[name])
 		}
@@ -99,6 +100,7 @@ func TestReproducible(t *testing.T) {
 	}
 
 	out := filepath.Join(dir, "not", "yet", "outa")
+	checkSBOM(t, out)
 	// The signed image verifies as a whole: bundle, digests, the real
 	// verity tree and the real UKI's signature.
 	pub, err := sign.LoadPublicKey(filepath.Join(keysDir, "signing.pub"))

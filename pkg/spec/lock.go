@@ -54,6 +54,7 @@ type Package struct {
 	Path    string `json:"path"`
 	SHA256  string `json:"sha256"`
 	Size    int64  `json:"size"`
+	Suite   string `json:"suite,omitempty"`
 }
 
 // All returns every pinned package: the root filesystem's, then kernel and stub.
