@@ -28,7 +28,10 @@ with disk.raw (GPT: ESP with the signed UKI, EROFS root, dm-verity tree),
 uki.efi, OVMF_VARS.fd (our Secure Boot keys enrolled), sbom.cdx.json (a
 CycloneDX SBOM of every package and guest binary), manifest.json and
 manifest.sigstore.json (a sigstore bundle signing the manifest with the
-artifact-signing key; check it with 'hardenvm verify').
+artifact-signing key; check it with 'hardenvm verify') and
+provenance.sigstore.json (SLSA provenance of every artifact, signed with
+the same key; cosign verify-blob-attestation --type slsaprovenance1
+checks it too).
 
 It reads only what the lock pins, needs no root, and is reproducible: the
 same inputs and SOURCE_DATE_EPOCH give the same bytes (all but the

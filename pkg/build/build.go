@@ -1,6 +1,7 @@
 // Package build is the image pipeline behind `hardenvm build`: from a spec
 // and its lock file to a directory holding disk.raw, uki.efi,
-// OVMF_VARS.fd and manifest.json.
+// OVMF_VARS.fd, the SBOM (sbom.cdx.json), manifest.json with its signature,
+// and the signed SLSA provenance (provenance.sigstore.json).
 //
 // It runs without root and reads only what the lock pins (plus the key set,
 // the guest init binary and the firmware variable template, which the
@@ -350,6 +351,10 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	// The sigstore bundle over manifest.json: what `hardenvm verify` and
 	// `hardenvm run` check before anything else.
 	if err := sign.Sign(out.Path, set.Get(keys.Signing).Signer); err != nil {
+		return nil, err
+	}
+	// The signed SLSA provenance over every output, manifest included.
+	if err := writeProvenance(out.Path, o, m, lock, in.Binaries, set.Get(keys.Signing).Signer); err != nil {
 		return nil, err
 	}
 	if err := out.Commit(); err != nil {

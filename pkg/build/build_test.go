@@ -114,6 +114,7 @@ func TestReproducible(t *testing.T) {
 	if err := rep.Err(); err != nil {
 		t.Errorf("verify: %v", err)
 	}
+	checkProvenance(t, out, keysDir, rep)
 	sbverify := testenv.Tool(t, "sbverify", "sbsigntool")
 	if o, err := exec.Command(sbverify, "--cert", filepath.Join(keysDir, "db.crt"), filepath.Join(out, UKIFile)).CombinedOutput(); err != nil {
 		t.Errorf("sbverify: %v\n%s", err, o)

@@ -8,9 +8,12 @@ import (
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 
+	"github.com/hardenvm/hardenvm/internal/cosigntest"
 	"github.com/hardenvm/hardenvm/pkg/deb"
+	"github.com/hardenvm/hardenvm/pkg/provenance"
 	"github.com/hardenvm/hardenvm/pkg/sbom"
 	"github.com/hardenvm/hardenvm/pkg/spec"
+	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
 // checkSBOM reads a built image's SBOM back with the CycloneDX library: it
@@ -57,4 +60,25 @@ func checkSBOM(t *testing.T, out string) {
 
 func hasProperty(ps *[]cdx.Property, name string) bool {
 	return slices.ContainsFunc(*ps, func(p cdx.Property) bool { return p.Name == name })
+}
+
+// checkProvenance: `hardenvm verify` passed the provenance check (not
+// skipped), and cosign accepts the provenance for the built disk.
+func checkProvenance(t *testing.T, out, keysDir string, rep *verify.Report) {
+	t.Helper()
+	ok := false
+	for _, c := range rep.Checks {
+		ok = ok || c.Name == "provenance" && c.Status == verify.OK
+	}
+	if !ok {
+		t.Errorf("verify did not pass a provenance check: %+v", rep.Checks)
+	}
+	t.Run("cosign", func(t *testing.T) {
+		bin := cosigntest.Binary(t)
+		if ok, msg := cosigntest.Verify(t, bin, t.TempDir(), "verify-blob-attestation", "--key", filepath.Join(keysDir, "signing.pub"),
+			"--bundle", filepath.Join(out, provenance.FileName), "--insecure-ignore-tlog=true", "--type", "slsaprovenance1",
+			filepath.Join(out, DiskFile)); !ok {
+			t.Errorf("cosign verify-blob-attestation rejected the build's provenance:\n%s", msg)
+		}
+	})
 }

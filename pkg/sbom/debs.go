@@ -57,7 +57,7 @@ func debComponents(pkgs []Package, distro string) ([]cdx.Component, []cdx.Vulner
 		if err != nil {
 			return nil, nil, err
 		}
-		ref := purl(p.Name, p.Version, p.Arch, distro)
+		ref := PackageURL(p.Name, p.Version, p.Arch, distro)
 		c := cdx.Component{BOMRef: ref, Type: cdx.ComponentTypeLibrary, Name: p.Name, Version: p.Version, PackageURL: ref,
 			Hashes: &[]cdx.Hash{{Algorithm: cdx.HashAlgoSHA256, Value: p.SHA256}}}
 		if len(info.licenses) > 0 {

@@ -5,10 +5,10 @@ import (
 	"strings"
 )
 
-// purl is the package URL of a Debian binary package (purl-spec, type
+// PackageURL is the package URL of a Debian binary package (purl-spec, type
 // "deb"): pkg:deb/debian/NAME@VERSION?arch=ARCH&distro=DISTRO, with the
 // version percent-encoded ("+" and the epoch's ":" are not left bare).
-func purl(name, version, arch, distro string) string {
+func PackageURL(name, version, arch, distro string) string {
 	s := "pkg:deb/debian/" + escape(name) + "@" + escape(version) + "?arch=" + escape(arch)
 	if distro != "" {
 		s += "&distro=" + escape(distro)

@@ -111,7 +111,7 @@ func TestBuildRealPackages(t *testing.T) {
 		t.Errorf("%d Debian package components, want %d", debs, len(pkgs))
 	}
 	for _, p := range pkgs {
-		ref := purl(p.Name, p.Version, p.Arch, "bookworm")
+		ref := PackageURL(p.Name, p.Version, p.Arch, "bookworm")
 		c := component(bom, ref)
 		if c == nil {
 			t.Fatalf("no component %s", ref)
@@ -124,7 +124,7 @@ func TestBuildRealPackages(t *testing.T) {
 		}
 	}
 
-	runc := component(bom, purl(pkgs[0].Name, pkgs[0].Version, pkgs[0].Arch, "bookworm"))
+	runc := component(bom, PackageURL(pkgs[0].Name, pkgs[0].Version, pkgs[0].Arch, "bookworm"))
 	if runc.Licenses == nil || !slices.ContainsFunc(*runc.Licenses, func(l cdx.LicenseChoice) bool { return l.License.Name == "Apache-2.0" }) {
 		t.Errorf("runc licenses = %+v, want Apache-2.0 among them", runc.Licenses)
 	}
@@ -139,7 +139,7 @@ func TestBuildRealPackages(t *testing.T) {
 	if fixed == nil || fixed.Analysis.State != cdx.IASResolved || (*fixed.Affects)[0].Ref != runc.BOMRef {
 		t.Errorf("CVE-2024-21626 = %+v, want resolved in %s", fixed, runc.BOMRef)
 	}
-	libgcc := component(bom, purl(pkgs[1].Name, pkgs[1].Version, pkgs[1].Arch, "bookworm"))
+	libgcc := component(bom, PackageURL(pkgs[1].Name, pkgs[1].Version, pkgs[1].Arch, "bookworm"))
 	if got := property(libgcc, "hardenvm:changelog-of"); got != "gcc-12-base" {
 		t.Errorf("libgcc-s1 changelog-of = %q, want gcc-12-base (its doc directory's link)", got)
 	}
@@ -179,8 +179,8 @@ func TestPurl(t *testing.T) {
 		{"libstdc++6", "14.2.0-19", "amd64", "trixie", "pkg:deb/debian/libstdc%2B%2B6@14.2.0-19?arch=amd64&distro=trixie"},
 	}
 	for _, tt := range tests {
-		if got := purl(tt.name, tt.version, tt.arch, tt.distro); got != tt.want {
-			t.Errorf("purl(%q, %q) = %q, want %q", tt.name, tt.version, got, tt.want)
+		if got := PackageURL(tt.name, tt.version, tt.arch, tt.distro); got != tt.want {
+			t.Errorf("PackageURL(%q, %q) = %q, want %q", tt.name, tt.version, got, tt.want)
 		}
 	}
 	if got, want := goPurl("github.com/spf13/cobra", "v1.10.2"), "pkg:golang/github.com/spf13/cobra@v1.10.2"; got != want {
