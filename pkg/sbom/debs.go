@@ -136,10 +136,12 @@ func describe(p Package, d *debfile.Docs, byName map[string]*debfile.Docs) (*deb
 	if err != nil && len(entries) == 0 {
 		return nil, fmt.Errorf("sbom: changelog of %s %s: %w", p.Name, p.Version, err)
 	}
-	// Entries up to the packaged version: a changelog names what its
-	// package fixes. (A parse error past the first entries only shortens
-	// the history.)
-	info.cves = debchangelog.CVEs(debchangelog.Between(entries, "", p.Version))
+	// Every entry: the changelog a package ships ends at the version it
+	// was built from, whose number can differ from the binary's (the
+	// signed kernel image 6.12.117-1 carries linux-signed-amd64
+	// 6.12.117+1's changelog). A parse error past the first entries only
+	// shortens the history.
+	info.cves = debchangelog.CVEs(entries)
 	return info, nil
 }
 

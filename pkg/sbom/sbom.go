@@ -12,7 +12,7 @@
 // (pkg:deb/debian/NAME@VERSION?arch=ARCH&distro=DISTRO), the .deb's
 // SHA-256, its licenses when its copyright file is machine-readable
 // (pkg/debcopyright) and the CVE ids its changelog names (pkg/debchangelog:
-// every entry up to the packaged version); the kernel (release and vmlinuz
+// every entry of the changelog the package ships); the kernel (release and vmlinuz
 // digest); the project's own guest binaries with the Go modules their build
 // info names. A package whose doc directory links to another package's
 // takes that package's changelog and copyright.
