@@ -12,6 +12,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/build"
 	"github.com/hardenvm/hardenvm/pkg/deb"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
+	"github.com/hardenvm/hardenvm/pkg/sbom"
 )
 
 func init() { register(newBuildCmd) }
@@ -24,9 +25,13 @@ func newBuildCmd(a *app) *cobra.Command {
 		Short: "Build a signed, verity-protected VM image from a spec and its lock file",
 		Long: `build turns an image spec (images/*.yml) and its lock file into a directory
 with disk.raw (GPT: ESP with the signed UKI, EROFS root, dm-verity tree),
-uki.efi, OVMF_VARS.fd (our Secure Boot keys enrolled), manifest.json and
+uki.efi, OVMF_VARS.fd (our Secure Boot keys enrolled), sbom.cdx.json (a
+CycloneDX SBOM of every package and guest binary), manifest.json and
 manifest.sigstore.json (a sigstore bundle signing the manifest with the
-artifact-signing key; check it with 'hardenvm verify').
+artifact-signing key; check it with 'hardenvm verify') and
+provenance.sigstore.json (SLSA provenance of every artifact, signed with
+the same key; cosign verify-blob-attestation --type slsaprovenance1
+checks it too).
 
 It reads only what the lock pins, needs no root, and is reproducible: the
 same inputs and SOURCE_DATE_EPOCH give the same bytes (all but the
@@ -69,7 +74,7 @@ not at all.`,
 				return printJSON(a.stdout, m)
 			}
 			fmt.Fprintf(a.stdout, "%s: root hash %s\n", o.Out, m.Root.RootHash)
-			for _, name := range []string{build.DiskFile, build.UKIFile, build.VarsFile} {
+			for _, name := range []string{build.DiskFile, build.UKIFile, build.VarsFile, sbom.FileName} {
 				fmt.Fprintf(a.stdout, "  %-13s sha256 %s\n", name, m.Artifacts[name].SHA256)
 			}
 			return nil

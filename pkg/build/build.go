@@ -1,6 +1,7 @@
 // Package build is the image pipeline behind `hardenvm build`: from a spec
 // and its lock file to a directory holding disk.raw, uki.efi,
-// OVMF_VARS.fd and manifest.json.
+// OVMF_VARS.fd, the SBOM (sbom.cdx.json), manifest.json with its signature,
+// and the signed SLSA provenance (provenance.sigstore.json).
 //
 // It runs without root and reads only what the lock pins (plus the key set,
 // the guest init binary and the firmware variable template, which the
@@ -37,6 +38,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
+	"github.com/hardenvm/hardenvm/pkg/sbom"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/spec"
 	"github.com/hardenvm/hardenvm/pkg/verity"
@@ -92,7 +94,7 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if o.VarsTemplate == "" {
 		o.VarsTemplate = DefaultVarsTemplate
 	}
-	p := &progress{term: o.Terminal, log: o.Log, total: 11}
+	p := &progress{term: o.Terminal, log: o.Log, total: 12}
 	defer p.end()
 
 	p.begin("reading the spec, lock and keys")
@@ -332,8 +334,17 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		}
 	}
 
+	p.begin("writing the SBOM")
+	in, err := sbomInput(s, lock, paths, kern, initBin, agentBin, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeSBOM(out.Path, in); err != nil {
+		return nil, err
+	}
+
 	p.begin("writing and signing the manifest")
-	for _, name := range []string{DiskFile, UKIFile, VarsFile} {
+	for _, name := range []string{DiskFile, UKIFile, VarsFile, sbom.FileName} {
 		f, err := manifest.HashFile(filepath.Join(out.Path, name))
 		if err != nil {
 			return nil, err
@@ -346,6 +357,10 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	// The sigstore bundle over manifest.json: what `hardenvm verify` and
 	// `hardenvm run` check before anything else.
 	if err := sign.Sign(out.Path, set.Get(keys.Signing).Signer); err != nil {
+		return nil, err
+	}
+	// The signed SLSA provenance over every output, manifest included.
+	if err := writeProvenance(out.Path, o, m, lock, in.Binaries, set.Get(keys.Signing).Signer); err != nil {
 		return nil, err
 	}
 	if err := out.Commit(); err != nil {

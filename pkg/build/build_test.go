@@ -15,6 +15,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/sbom"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/verify"
 )
@@ -69,7 +70,7 @@ func TestReproducible(t *testing.T) {
 		ms[i] = m
 	}
 	a, b := ms[0], ms[1]
-	for _, name := range []string{DiskFile, UKIFile, VarsFile} {
+	for _, name := range []string{DiskFile, UKIFile, VarsFile, sbom.FileName} {
 		if a.Artifacts[name] != b.Artifacts[name] {
 			t.Errorf("%s differs between two builds: %v vs %v", name, a.Artifacts[name], b.Artifacts[name])
 		}
@@ -99,6 +100,7 @@ func TestReproducible(t *testing.T) {
 	}
 
 	out := filepath.Join(dir, "not", "yet", "outa")
+	checkSBOM(t, out)
 	// The signed image verifies as a whole: bundle, digests, the real
 	// verity tree and the real UKI's signature.
 	pub, err := sign.LoadPublicKey(filepath.Join(keysDir, "signing.pub"))
@@ -112,6 +114,7 @@ func TestReproducible(t *testing.T) {
 	if err := rep.Err(); err != nil {
 		t.Errorf("verify: %v", err)
 	}
+	checkProvenance(t, out, keysDir, rep)
 	sbverify := testenv.Tool(t, "sbverify", "sbsigntool")
 	if o, err := exec.Command(sbverify, "--cert", filepath.Join(keysDir, "db.crt"), filepath.Join(out, UKIFile)).CombinedOutput(); err != nil {
 		t.Errorf("sbverify: %v\n%s", err, o)

@@ -18,6 +18,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/provenance"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 )
 
@@ -48,7 +49,9 @@ type InstallOptions struct {
 // certificate, not through the kernel command line.
 //
 // The disk is rewritten through a sparse copy beside it and renamed over
-// the old one, so an interrupted install leaves the old disk.
+// the old one, so an interrupted install leaves the old disk. The build's
+// provenance is removed: it vouches for the disk the build made, which
+// this one no longer is (the SBOM still holds: the packages are the same).
 func Install(ctx context.Context, dir string, im *Image, o InstallOptions) (*manifest.Manifest, error) {
 	if o.Admin == nil || o.Admin.Cert == nil || o.Signing == nil {
 		return nil, errors.New("config install: the admin certificate and the artifact-signing key are required")
@@ -125,6 +128,9 @@ func Install(ctx context.Context, dir string, im *Image, o InstallOptions) (*man
 	}
 	if err := sign.Sign(dir, o.Signing.Signer); err != nil {
 		return nil, err
+	}
+	if err := os.Remove(filepath.Join(dir, provenance.FileName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("config install: %w", err)
 	}
 	return m, nil
 }

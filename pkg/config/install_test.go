@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/provenance"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 )
 
@@ -76,6 +78,15 @@ func buildSigned(t *testing.T, settings string, admin *keys.Key) *Image {
 	return im
 }
 
+func manifestDigest(t *testing.T, path string) string {
+	t.Helper()
+	f, err := manifest.HashFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.SHA256
+}
+
 func TestInstall(t *testing.T) {
 	ctx := context.Background()
 	set := newKeys(t)
@@ -88,10 +99,19 @@ func TestInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The build's provenance vouches for the old disk: Install removes it.
+	prov := provenance.Input{Spec: provenance.Resource{Name: "spec.yml"}, Subjects: []provenance.Resource{{Name: "disk.raw", SHA256: manifestDigest(t, diskPath)}}}
+	if err := provenance.Write(dir, prov, set.Get(keys.Signing).Signer); err != nil {
+		t.Fatal(err)
+	}
+
 	next := buildSigned(t, `{"configurationFileVersion":2,"registryAllowList":{"value":["registry.internal:5000"],"locked":true}}`, admin)
 	m, err := Install(ctx, dir, next, InstallOptions{Admin: admin, Signing: set.Get(keys.Signing)})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, provenance.FileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the build's provenance is still there after Install (%v)", err)
 	}
 	after, _ := os.ReadFile(diskPath)
 	if len(after) != len(before) {

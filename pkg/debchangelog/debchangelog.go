@@ -181,6 +181,14 @@ func finish(e *Entry) {
 // are compared as dpkg compares them (deb.Compare); an entry whose version
 // does not parse is left out, and a bound that does not parse matches
 // nothing.
+//
+// The bounds are changelog (source) versions. A binary package's own
+// version can differ: a binNMU adds +bN (its changelog.Debian.<arch>.gz
+// entry has it too), and the signed kernel image linux-image-6.12.117+deb13-
+// cloud-amd64 6.12.117-1 ships the changelog of linux-signed-amd64, whose
+// newest entry is 6.12.117+1, which sorts after 6.12.117-1. The robust
+// bounds for an upgrade are the newest entries of the old and the new
+// package's changelogs.
 func Between(entries []Entry, older, newer string) []Entry {
 	lo, errLo := bound(older)
 	hi, errHi := bound(newer)

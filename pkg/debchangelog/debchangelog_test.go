@@ -143,3 +143,25 @@ func TestRealChangelog(t *testing.T) {
 		t.Errorf("Between(open, open) = %d entries, want all %d", len(got), len(entries))
 	}
 }
+
+// TestBetweenSignedKernel: the signed kernel's changelog versions (source
+// linux-signed-amd64) are not its binary versions; bounded by the newest
+// entries of the two changelogs, Between gives exactly the new entries.
+func TestBetweenSignedKernel(t *testing.T) {
+	entry := func(v, cve string) string {
+		return "linux-signed-amd64 (" + v + ") trixie-security; urgency=high\n\n  * fix (" + cve + ")\n\n -- A <a@b>  Mon, 01 Dec 2025 10:00:00 +0000\n\n"
+	}
+	newLog, err := Parse(strings.NewReader(entry("6.12.118+1", "CVE-2026-0002") + entry("6.12.117+1", "CVE-2026-0001")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldLog := newLog[1:]
+	got := Between(newLog, oldLog[0].Version, newLog[0].Version)
+	if diff := cmp.Diff([]string{"CVE-2026-0002"}, CVEs(got)); diff != "" {
+		t.Errorf("CVEs between the changelogs' newest entries (-want +got):\n%s", diff)
+	}
+	// The binary versions 6.12.117-1 -> 6.12.118-1 would be off by one.
+	if got := Between(newLog, "6.12.117-1", "6.12.118-1"); len(got) != 1 || got[0].Version != "6.12.117+1" {
+		t.Errorf("Between(binary versions) = %v; the doc comment's warning no longer holds", versions(got))
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"regexp"
 	"strings"
 )
 
@@ -57,8 +58,9 @@ type Docs struct {
 	Control map[string]string
 	// Changelog is the decompressed Debian changelog: a binNMU's
 	// changelog.Debian.<arch>.gz first (it holds only the rebuild's entry),
-	// then changelog.Debian.gz (changelog.gz for a native package, whose
-	// version has no Debian revision). Nil when the package has none; see
+	// then changelog.Debian.gz; without that, changelog.gz when it is in
+	// the Debian format (native packages, and the signed kernel images,
+	// which ship no upstream changelog). Nil when the package has none; see
 	// ChangelogErr.
 	Changelog []byte
 	// ChangelogErr is a *NoChangelogError when Changelog is nil.
@@ -78,7 +80,8 @@ func docDir(pkg string) string { return "usr/share/doc/" + pkg }
 
 // Changelog returns the decompressed Debian changelog text of the .deb read
 // from r: changelog.Debian.<arch>.gz (a binNMU's) followed by
-// changelog.Debian.gz. pkg and arch default to the control file's Package
+// changelog.Debian.gz (or a Debian-format changelog.gz, see
+// Docs.Changelog). pkg and arch default to the control file's Package
 // and Architecture when empty. A package without one gives a
 // *NoChangelogError (errors.Is(err, ErrNoChangelog)).
 func Changelog(r io.Reader, pkg, arch string) ([]byte, error) {
@@ -131,9 +134,6 @@ func readDocs(r io.Reader, pkg, arch string) (*Docs, error) {
 			case "changelog.Debian.gz":
 				dst = &main
 			case "changelog.gz":
-				if strings.Contains(d.Control["Version"], "-") {
-					return nil // a non-native package's upstream changelog
-				}
 				dst = &native
 			case "copyright":
 				dst = &d.Copyright
@@ -160,7 +160,7 @@ func readDocs(r io.Reader, pkg, arch string) (*Docs, error) {
 	if err != nil {
 		return nil, err
 	}
-	if main == nil {
+	if main == nil && looksDebian(native) {
 		main = native
 	}
 	if binNMU == nil && main == nil {
@@ -173,6 +173,23 @@ func readDocs(r io.Reader, pkg, arch string) (*Docs, error) {
 	}
 	d.Changelog = append(d.Changelog, main...)
 	return d, nil
+}
+
+// debianHeader is the start of a Debian changelog entry's first line,
+// "source (version) ...".
+var debianHeader = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]* \([^() \t]+\) `)
+
+// looksDebian tells a changelog.gz in the Debian changelog format (a
+// native package's, or one like linux-signed-amd64's that ships no
+// upstream changelog) from an upstream changelog.
+func looksDebian(b []byte) bool {
+	for line := range strings.Lines(string(b)) {
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		return debianHeader.MatchString(line)
+	}
+	return false
 }
 
 func readBounded(r io.Reader, name string, limit int64) ([]byte, error) {

@@ -65,6 +65,7 @@ func TestChangelog(t *testing.T) {
 		{name: "explicit name", pkg: "runc", version: "1.1.15+ds1-2", files: map[string]string{doc + "changelog.Debian.gz": gz(t, mainLog)}, want: mainLog},
 		{name: "other package's doc dir", pkg: "other", version: "1.1.15+ds1-2", files: map[string]string{doc + "changelog.Debian.gz": gz(t, mainLog)}, noLog: true},
 		{name: "native", version: "2024.1", files: map[string]string{doc + "changelog.gz": gz(t, mainLog)}, want: mainLog},
+		{name: "Debian changelog.gz of a non-native package (linux-signed-amd64)", version: "1.1.15+ds1-2", files: map[string]string{doc + "changelog.gz": gz(t, mainLog)}, want: mainLog},
 		{name: "upstream changelog of a non-native package", version: "1.1.15+ds1-2", files: map[string]string{doc + "changelog.gz": gz(t, "upstream news\n")}, noLog: true},
 		{name: "doc dir symlink", version: "1.1.15+ds1-2", links: map[string]string{"./usr/share/doc/runc": "golang-runc-common"}, link: "golang-runc-common"},
 		{name: "changelog symlink", version: "1.1.15+ds1-2", links: map[string]string{doc + "changelog.Debian.gz": "../libc6/changelog.Debian.gz"}, link: "../libc6/changelog.Debian.gz"},

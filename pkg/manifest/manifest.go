@@ -42,7 +42,7 @@ type Manifest struct {
 	Agent *File `json:"agent,omitempty"`
 
 	// Artifacts maps an output's file name (disk.raw, uki.efi,
-	// OVMF_VARS.fd) to its digest.
+	// OVMF_VARS.fd, and the SBOM sbom.cdx.json) to its digest.
 	Artifacts map[string]File `json:"artifacts"`
 
 	Root      Root      `json:"root"`

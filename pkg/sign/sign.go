@@ -12,9 +12,14 @@
 // shape `cosign verify-blob --key signing.pub --bundle manifest.sigstore.json
 // --insecure-ignore-tlog manifest.json` accepts.
 //
+// The same bundle shape carries a DSSE envelope instead for attestations
+// (SignDSSE, VerifyDSSE: the build's SLSA provenance), signed over DSSE's
+// pre-authentication encoding; `cosign verify-blob-attestation` accepts it.
+//
 // Subset: no transparency-log entries are written and any present are not
-// checked (the key alone is trusted); DSSE envelopes and certificate
-// verification material are refused. Keys are what
+// checked (the key alone is trusted); certificate verification material is
+// refused, and so is a DSSE envelope where a message signature is expected
+// (manifests) and the other way round. Keys are what
 // github.com/sigstore/sigstore's signature package loads: ECDSA (P-256 with
 // SHA-256, as `hardenvm keys init` makes), RSA, Ed25519.
 package sign
@@ -93,11 +98,25 @@ func SignBytes(payload []byte, key crypto.Signer) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	hint, err := KeyHint(key.Public())
+	digest := sha256.Sum256(payload)
+	return marshalBundle(key.Public(), &protobundle.Bundle_MessageSignature{
+		MessageSignature: &protocommon.MessageSignature{
+			MessageDigest: &protocommon.HashOutput{
+				Algorithm: protocommon.HashAlgorithm_SHA2_256,
+				Digest:    digest[:],
+			},
+			Signature: sig,
+		},
+	})
+}
+
+// marshalBundle wraps signed content in a v0.3 bundle whose verification
+// material is pub's hint, as stable, indented JSON.
+func marshalBundle(pub crypto.PublicKey, content any) ([]byte, error) {
+	hint, err := KeyHint(pub)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	digest := sha256.Sum256(payload)
 	b := &protobundle.Bundle{
 		MediaType: MediaType,
 		VerificationMaterial: &protobundle.VerificationMaterial{
@@ -105,15 +124,14 @@ func SignBytes(payload []byte, key crypto.Signer) ([]byte, error) {
 				PublicKey: &protocommon.PublicKeyIdentifier{Hint: hint},
 			},
 		},
-		Content: &protobundle.Bundle_MessageSignature{
-			MessageSignature: &protocommon.MessageSignature{
-				MessageDigest: &protocommon.HashOutput{
-					Algorithm: protocommon.HashAlgorithm_SHA2_256,
-					Digest:    digest[:],
-				},
-				Signature: sig,
-			},
-		},
+	}
+	switch c := content.(type) {
+	case *protobundle.Bundle_MessageSignature:
+		b.Content = c
+	case *protobundle.Bundle_DsseEnvelope:
+		b.Content = c
+	default:
+		return nil, fmt.Errorf("sign: BUG: bundle content %T", content)
 	}
 	// protojson varies its whitespace on purpose; re-indent so the file
 	// is stable and readable.
@@ -186,23 +204,12 @@ func VerifyBytes(payload, bundle []byte, pub crypto.PublicKey) error {
 	if err := protojson.Unmarshal(bundle, &b); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if !mediaTypes[b.GetMediaType()] {
-		return fmt.Errorf("%w: media type %q, want %s", ErrMalformed, b.GetMediaType(), MediaType)
+	if err := checkEnvelope(&b, pub); err != nil {
+		return err
 	}
 	ms := b.GetMessageSignature()
 	if ms == nil {
 		return fmt.Errorf("%w: no messageSignature (DSSE envelopes are not used for manifests)", ErrMalformed)
-	}
-	vm := b.GetVerificationMaterial()
-	if vm == nil || vm.GetPublicKey() == nil {
-		return fmt.Errorf("%w: verification material is not a public key (certificates are not supported)", ErrMalformed)
-	}
-	want, err := KeyHint(pub)
-	if err != nil {
-		return fmt.Errorf("sign: %w", err)
-	}
-	if h := vm.GetPublicKey().GetHint(); h != "" && h != want {
-		return fmt.Errorf("%w: signed by another key (bundle key hint %s, this key's %s)", ErrBadSignature, h, want)
 	}
 	md := ms.GetMessageDigest()
 	if md == nil || md.GetAlgorithm() != protocommon.HashAlgorithm_SHA2_256 {
@@ -226,6 +233,26 @@ func VerifyBytes(payload, bundle []byte, pub crypto.PublicKey) error {
 	}
 	if !digestOK {
 		return fmt.Errorf("%w: the bundle's message digest %x is not the signed manifest's %x", ErrBadSignature, md.GetDigest(), digest)
+	}
+	return nil
+}
+
+// checkEnvelope checks what every bundle of ours has: the v0.3 media type
+// and, as verification material, pub's hint (or none).
+func checkEnvelope(b *protobundle.Bundle, pub crypto.PublicKey) error {
+	if !mediaTypes[b.GetMediaType()] {
+		return fmt.Errorf("%w: media type %q, want %s", ErrMalformed, b.GetMediaType(), MediaType)
+	}
+	vm := b.GetVerificationMaterial()
+	if vm == nil || vm.GetPublicKey() == nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, errNotPublicKey)
+	}
+	want, err := KeyHint(pub)
+	if err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	if h := vm.GetPublicKey().GetHint(); h != "" && h != want {
+		return fmt.Errorf("%w: signed by another key (bundle key hint %s, this key's %s)", ErrBadSignature, h, want)
 	}
 	return nil
 }

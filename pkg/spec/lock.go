@@ -67,6 +67,16 @@ func (l *Lock) Suite(name string) *LockSuite {
 	return nil
 }
 
+// Release is the first locked suite, the release the others update
+// (trixie for trixie-updates and trixie-security): the distribution a
+// package URL names.
+func (l *Lock) Release() string {
+	if len(l.Suites) == 0 {
+		return ""
+	}
+	return l.Suites[0].Name
+}
+
 // SuiteNames are the locked suites' names in order.
 func (l *Lock) SuiteNames() []string {
 	names := make([]string, len(l.Suites))

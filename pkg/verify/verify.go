@@ -18,6 +18,12 @@
 //     certificate is the one given (Options.DBCert), or else the UKI's own
 //     signer whose SHA-256 the signed manifest names in keys.db: the trust
 //     still comes from the artifact-signing key.
+//   - sbom: the SBOM the manifest lists (sbom.cdx.json) parses as CycloneDX
+//     and lists every Debian package of the manifest by its SHA-256.
+//   - provenance: provenance.sigstore.json, when present, is a DSSE
+//     signature by the artifact-signing key over SLSA provenance whose
+//     subjects include every listed artifact and manifest.json, with their
+//     current digests.
 //   - config: the config partition's admin signature. Not implemented yet
 //     (the config partition is a later piece of work): it reports whether
 //     the disk has one and is never "ok".
@@ -190,6 +196,8 @@ func Dir(ctx context.Context, dir string, o Options) (*Report, error) {
 	// the config partition
 	cfg := checkDisk(ctx, add, filepath.Join(dir, Disk), m)
 	checkUKI(add, filepath.Join(dir, UKI), m, o.DBCert)
+	checkSBOM(add, dir, m)
+	checkProvenance(add, dir, m, o.PublicKey)
 	if cfg != nil {
 		add("config", Disk, Skip, "config partition %d present; its admin signature is not checked yet (covered only by disk.raw's digest)", cfg.Number)
 	} else {

@@ -49,13 +49,15 @@ func TestGoodImage(t *testing.T) {
 		t.Fatalf("Err() = %v; checks %+v", err, r.Checks)
 	}
 	want := map[string]Status{
-		"bundle manifest.json": OK,
-		"digest OVMF_VARS.fd":  OK,
-		"digest disk.raw":      OK,
-		"digest uki.efi":       OK,
-		"verity disk.raw":      OK,
-		"config disk.raw":      Skip,
-		"authenticode uki.efi": OK,
+		"bundle manifest.json":                OK,
+		"digest OVMF_VARS.fd":                 OK,
+		"digest disk.raw":                     OK,
+		"digest uki.efi":                      OK,
+		"verity disk.raw":                     OK,
+		"config disk.raw":                     Skip,
+		"authenticode uki.efi":                OK,
+		"sbom manifest.json":                  Skip,
+		"provenance provenance.sigstore.json": Skip,
 	}
 	if diff := cmp.Diff(want, statuses(r)); diff != "" {
 		t.Errorf("checks (-want +got):\n%s", diff)

@@ -1,0 +1,55 @@
+package verify
+
+import (
+	"os"
+	"path/filepath"
+
+	cdx "github.com/CycloneDX/cyclonedx-go"
+
+	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/sbom"
+)
+
+// checkSBOM reads the SBOM the manifest lists (its digest is checked with
+// the other artifacts) back with the CycloneDX library and checks that it
+// lists every Debian package the manifest names, by SHA-256.
+func checkSBOM(add addFunc, dir string, m *manifest.Manifest) {
+	if _, ok := m.Artifacts[sbom.FileName]; !ok {
+		add("sbom", manifest.FileName, Skip, "the manifest lists no SBOM (built before SBOMs were written)")
+		return
+	}
+	b, err := os.ReadFile(filepath.Join(dir, sbom.FileName))
+	if err != nil {
+		add("sbom", sbom.FileName, Fail, "%v", trimDir(err, dir))
+		return
+	}
+	bom, err := sbom.Parse(b)
+	if err != nil {
+		add("sbom", sbom.FileName, Fail, "%v", err)
+		return
+	}
+	have := map[string]bool{}
+	var comps []cdx.Component
+	if bom.Components != nil {
+		comps = *bom.Components
+	}
+	for _, c := range comps {
+		if c.Hashes != nil {
+			for _, h := range *c.Hashes {
+				have[c.Name+" "+h.Value] = true
+			}
+		}
+	}
+	for _, p := range m.Inputs {
+		if !have[p.Name+" "+p.SHA256] {
+			add("sbom", sbom.FileName, Fail, "does not list %s %s with the manifest's sha256 %s", p.Name, p.Version, short(p.SHA256))
+			return
+		}
+	}
+	vulns := 0
+	if bom.Vulnerabilities != nil {
+		vulns = len(*bom.Vulnerabilities)
+	}
+	add("sbom", sbom.FileName, OK, "CycloneDX %s: the manifest's %d packages among %d components; %d CVEs resolved by their changelogs",
+		bom.SpecVersion, len(m.Inputs), len(comps), vulns)
+}
