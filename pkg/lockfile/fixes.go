@@ -38,12 +38,30 @@ func Explain(ctx context.Context, c *deb.Client, u *Update) {
 			continue
 		}
 		entries, err := debchangelog.Parse(strings.NewReader(string(text)))
-		if err != nil {
+		if err != nil || len(entries) == 0 {
 			ch.Note = fmt.Sprintf("%s %s: changelog: %v", ch.New.Name, ch.New.Version, err)
 			continue
 		}
-		ch.Entries = debchangelog.Between(entries, ch.Old.Version, ch.New.Version)
+		// Bound by changelog versions, not package versions: a signed
+		// kernel image 6.12.117-1 ships its source's changelog, whose
+		// newest entry is 6.12.117+1.
+		ch.Entries = debchangelog.Between(entries, newestEntry(ctx, c, u.Old, ch.Old), entries[0].Version)
 	}
+}
+
+// newestEntry is the version of the newest changelog entry of a locked
+// package (cached, or fetched if the mirror still has it), or its
+// package version when that cannot be read.
+func newestEntry(ctx context.Context, c *deb.Client, l *spec.Lock, p *spec.Package) string {
+	text, err := changelog(ctx, c, l, p)
+	if err != nil {
+		return p.Version
+	}
+	entries, err := debchangelog.Parse(strings.NewReader(string(text)))
+	if err != nil || len(entries) == 0 {
+		return p.Version
+	}
+	return entries[0].Version
 }
 
 func changelog(ctx context.Context, c *deb.Client, l *spec.Lock, p *spec.Package) ([]byte, error) {
