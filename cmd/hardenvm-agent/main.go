@@ -14,13 +14,12 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/hardenvm/hardenvm/boot/measure"
 	"github.com/hardenvm/hardenvm/pkg/attest/agent"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
+	"github.com/hardenvm/hardenvm/pkg/vport"
 )
 
 func say(format string, args ...any) {
@@ -53,23 +52,13 @@ func main() {
 	}
 }
 
-// findPort returns the channel's device: the udev name if it exists, else
-// the vport whose sysfs name is the channel's (there is no udev here).
+// findPort returns the channel's device: the argument when given, else
+// the port named like the agent's channel.
 func findPort() (string, error) {
 	if len(os.Args) > 1 {
 		return os.Args[1], nil
 	}
-	if _, err := os.Stat(agentproto.GuestPort); err == nil {
-		return agentproto.GuestPort, nil
-	}
-	names, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		if err == nil && strings.TrimSpace(string(b)) == agentproto.ChannelName {
-			return "/dev/" + filepath.Base(filepath.Dir(n)), nil
-		}
-	}
-	return "", fmt.Errorf("no virtio-serial port named %s: the VM has no agent channel", agentproto.ChannelName)
+	return vport.Find(agentproto.ChannelName)
 }
 
 // serve opens the port and answers on it. The port stays open while the

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,8 @@ import (
 	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
+	"github.com/hardenvm/hardenvm/pkg/dockercontext"
+	"github.com/hardenvm/hardenvm/pkg/enginesock"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 )
@@ -28,7 +31,7 @@ type runFlags struct {
 	accel, kernel, initrd, appendLine, state, firmware, expect string
 	timeout                                                    time.Duration
 	memory, cpus                                               int
-	dataSize                                                   string
+	dataSize, dockerContext                                    string
 	noTPM, noStdin                                             bool
 	forwards, channels                                         []string
 	trust                                                      trustFlags
@@ -78,6 +81,7 @@ falls back to TCG software emulation when it does not.`,
 	fl.DurationVar(&f.timeout, "timeout", 0, "stop the VM after this long (0: no limit)")
 	fl.StringVar(&f.expect, "expect", "", "succeed as soon as the console prints a match of this regular expression; fail if the VM ends first")
 	fl.IntVar(&f.memory, "memory", 1024, "memory in MiB")
+	fl.StringVar(&f.dockerContext, "docker-context", "", "create or update this docker CLI context for the VM's engine socket")
 	fl.StringVar(&f.dataSize, "data-size", "64G", "size of the data disk an image boot creates in the state directory on first use (sparse; K, M, G, T suffixes)")
 	fl.IntVar(&f.cpus, "cpus", 2, "virtual CPUs")
 	fl.BoolVar(&f.noTPM, "no-tpm", false, "run without a TPM")
@@ -112,8 +116,9 @@ func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
 	if dir != "" && len(f.channels) == 0 {
 		// Images run the attestation agent: give it its channel, so
 		// `hardenvm attest DIR --vm STATE/chan-org.hardenvm.agent.sock`
-		// works without extra flags.
-		f.channels = []string{agentproto.ChannelName}
+		// works without extra flags; and the engine's, which run serves
+		// on the host as STATE/docker.sock.
+		f.channels = []string{agentproto.ChannelName, enginesock.ChannelName}
 	}
 	cfg := vm.Config{
 		Accel: accel, MemoryMiB: f.memory, CPUs: f.cpus,
@@ -178,6 +183,11 @@ func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
 	}
 	defer m.Stop()
 	a.log.Info("VM started", "accel", m.Accel, "state", f.state, "serial_log", m.Config().SerialLog)
+	if slices.Contains(cfg.Channels, enginesock.ChannelName) {
+		if err := serveEngine(runCtx, a, m, f); err != nil {
+			return err
+		}
+	}
 	if !f.noStdin {
 		go forwardStdin(os.Stdin, m.Console())
 	}
@@ -259,6 +269,45 @@ func imageConfig(cfg *vm.Config, dir, firmware string) error {
 	cfg.Disks = []vm.Disk{{Path: disk, ReadOnly: true}}
 	return nil
 }
+
+// serveEngine serves the VM's engine on the host at STATE/docker.sock,
+// says how to use it (and writes the docker context asked for), and says
+// "engine ready" once the guest init reports READY (which waits for the
+// engine's /_ping).
+func serveEngine(ctx context.Context, a *app, m *vm.Machine, f runFlags) error {
+	sock, err := filepath.Abs(filepath.Join(f.state, engineSocketFile))
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	cfg := m.Config()
+	h := &enginesock.Host{Listen: sock, Channel: cfg.ChannelPath(enginesock.ChannelName), Log: a.log}
+	go func() {
+		if err := h.Serve(ctx); err != nil {
+			a.log.Error("engine socket", "err", err)
+		}
+	}()
+	use := "DOCKER_HOST=unix://" + sock
+	if f.dockerContext != "" {
+		dir, err := dockercontext.ConfigDir()
+		if err == nil {
+			err = dockercontext.Write(dir, f.dockerContext, "unix://"+sock, "hardenvm VM ("+f.state+")")
+		}
+		if err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+		use = "docker --context " + f.dockerContext + " (or " + use + ")"
+	}
+	fmt.Fprintf(a.stderr, "hardenvm: the engine answers on %s once the VM is ready: %s\n", sock, use)
+	go func() {
+		if err := m.Console().Wait(ctx, "hardenvm-init: READY"); err == nil {
+			fmt.Fprintf(a.stderr, "hardenvm: engine ready: %s\n", use)
+		}
+	}()
+	return nil
+}
+
+// engineSocketFile is the engine's socket in the state directory.
+const engineSocketFile = "docker.sock"
 
 // shutdownTimeout bounds an orderly shutdown: the init gives each service
 // 10 s, then unmounts the data disk.

@@ -100,6 +100,33 @@ func (c *Console) Expect(ctx context.Context, re *regexp.Regexp) ([]string, erro
 	}
 }
 
+// Wait waits until s appears anywhere in the output, on a complete line,
+// without moving Expect's position: for a watcher beside the code that
+// expects. It fails like Expect.
+func (c *Console) Wait(ctx context.Context, s string) error {
+	for {
+		c.mu.Lock()
+		end := len(c.buf)
+		if !c.closed {
+			end = bytes.LastIndexByte(c.buf, '\n') + 1
+		}
+		found := bytes.Contains(c.buf[:end], []byte(s))
+		closed, changed := c.closed, c.changed
+		c.mu.Unlock()
+		switch {
+		case found:
+			return nil
+		case closed:
+			return fmt.Errorf("waiting for %q: %w", s, ErrConsoleClosed)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %q: %w", s, context.Cause(ctx))
+		}
+	}
+}
+
 // ExpectString is Expect for a literal string.
 func (c *Console) ExpectString(ctx context.Context, s string) error {
 	_, err := c.Expect(ctx, regexp.MustCompile(regexp.QuoteMeta(s)))

@@ -62,3 +62,34 @@ func TestConsoleExpect(t *testing.T) {
 		t.Errorf("Tail(2) = %s", tail)
 	}
 }
+
+// TestConsoleWait: Wait sees a line wherever it is, without taking it from
+// Expect, and only once the line is complete.
+func TestConsoleWait(t *testing.T) {
+	pr, pw := io.Pipe()
+	inR, inW := io.Pipe()
+	defer inR.Close()
+	c := newConsole(inW, "serial.log")
+	go c.pump(pr, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	waited := make(chan error, 1)
+	go func() { waited <- c.Wait(ctx, "READY") }()
+	pw.Write([]byte("boot\nREA"))
+	select {
+	case err := <-waited:
+		t.Fatalf("Wait returned on half a line: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	pw.Write([]byte("DY\nafter\n"))
+	if err := <-waited; err != nil {
+		t.Fatalf("Wait = %v", err)
+	}
+	if err := c.ExpectString(ctx, "READY"); err != nil {
+		t.Errorf("Expect after Wait = %v: Wait took the line", err)
+	}
+	pw.Close()
+	if err := c.Wait(ctx, "never"); !errors.Is(err, ErrConsoleClosed) {
+		t.Errorf("Wait on a closed console = %v", err)
+	}
+}

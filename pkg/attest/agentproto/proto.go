@@ -15,9 +15,6 @@ package agentproto
 // ChannelName is the virtio-serial port name (vm.Config.Channels).
 const ChannelName = "org.hardenvm.agent"
 
-// GuestPort is the port's device in the guest.
-const GuestPort = "/dev/virtio-ports/" + ChannelName
-
 // MaxLine bounds one message (the firmware event log is tens of KiB).
 const MaxLine = 4 << 20
 

@@ -1,0 +1,177 @@
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hardenvm/hardenvm/internal/testenv"
+)
+
+// lockedBuffer collects a process's output for polling while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestDesktopEngineHost uses the desktop image as a user does: `hardenvm
+// run` with a state directory and a docker context, the host's docker CLI
+// on STATE/docker.sock. First boot: the socket is the user's alone (0600),
+// the engine answers as soon as run says it is ready, a locally loaded
+// image runs in the hardened runtime's user namespace, a volume gets a
+// file, a --restart always container starts, and the VM attests. SIGTERM
+// shuts it down in order: the data disk is clean. Second boot with the
+// same state: the image, the volume's file and the container are back.
+func TestDesktopEngineHost(t *testing.T) {
+	requireQEMU(t)
+	docker := testenv.Tool(t, "docker", "docker.io")
+	e2fsck := testenv.Tool(t, "e2fsck", "e2fsprogs")
+	keysDir := newKeys(t)
+	img := buildDesktop(t, keysDir)
+	cli := hardenvmBinary(t)
+	state := filepath.Join(t.TempDir(), "state")
+	dockerConfig := t.TempDir()
+	imageTar := filepath.Join(t.TempDir(), "hvtest.tar")
+	if err := os.WriteFile(imageTar, busyboxImage(t, "hvtest:1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	dockerCLI := func(t *testing.T, args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, docker, append([]string{"--context", "hvtest"}, args...)...)
+		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	// boot starts `hardenvm run` and waits for it to say the engine is
+	// ready; stop sends SIGTERM and waits for it to end.
+	boot := func(t *testing.T) (stop func()) {
+		t.Helper()
+		cmd := exec.Command(cli, "run", img, "--keys", keysDir, "--state", state, "--no-stdin", "--accel", "tcg",
+			"--memory", "2048", "--docker-context", "hvtest", "--timeout", "20m")
+		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
+		var stderr lockedBuffer
+		cmd.Stdout, cmd.Stderr = &lockedBuffer{}, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		stopped := false
+		stop = func() {
+			if stopped {
+				return
+			}
+			stopped = true
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(90 * time.Second):
+				cmd.Process.Kill()
+				t.Errorf("hardenvm run did not end within 90s of SIGTERM: %s", stderr.String())
+			}
+		}
+		t.Cleanup(stop)
+		for deadline := time.Now().Add(8 * time.Minute); !strings.Contains(stderr.String(), "hardenvm: engine ready"); time.Sleep(100 * time.Millisecond) {
+			select {
+			case err := <-done:
+				t.Fatalf("hardenvm run ended before the engine was ready: %v: %s", err, stderr.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no 'engine ready' within 8m: %s", stderr.String())
+			}
+		}
+		return stop
+	}
+	sock := filepath.Join(state, "docker.sock")
+
+	t.Run("first boot", func(t *testing.T) {
+		stop := boot(t)
+		ready := time.Now()
+		ping := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+		resp, err := ping.Get("http://engine/_ping")
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("/_ping on %s right after 'engine ready': %v %v", sock, resp, err)
+		}
+		resp.Body.Close()
+		if took := time.Since(ready); took > time.Second {
+			t.Errorf("the engine answered %v after run said it was ready, want ≤ 1s", took)
+		}
+		start := time.Now()
+		t.Logf("docker version: server %s (%v)", dockerCLI(t, "version", "--format", "{{.Server.Version}}"), time.Since(start))
+		if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 || fi.Mode().Type() != os.ModeSocket {
+			t.Errorf("%s: %v %v, want a socket with mode 0600", sock, fi.Mode(), err)
+		}
+
+		dockerCLI(t, "load", "-i", imageTar)
+		uidMap := strings.Fields(dockerCLI(t, "run", "--rm", "--network", "none", "hvtest:1", "cat", "/proc/self/uid_map"))
+		if len(uidMap) != 3 || uidMap[0] != "0" || uidMap[1] == "0" {
+			t.Errorf("uid_map %q: want container root mapped away from the VM's root", uidMap)
+		}
+		dockerCLI(t, "volume", "create", "vol1")
+		dockerCLI(t, "run", "--rm", "--network", "none", "-v", "vol1:/data", "hvtest:1", "sh", "-c", "echo kept > /data/token")
+		dockerCLI(t, "run", "-d", "--name", "keeper", "--restart", "always", "--network", "none", "hvtest:1", "sh", "-c", "sleep 100000")
+
+		out, err := exec.Command(cli, "attest", img, "--vm", filepath.Join(state, "chan-org.hardenvm.agent.sock")).CombinedOutput()
+		if err != nil {
+			t.Errorf("hardenvm attest on the desktop image: %v\n%s", err, out)
+		}
+
+		stop()
+		if out, err := exec.Command(e2fsck, "-fn", filepath.Join(state, "data.raw")).CombinedOutput(); err != nil {
+			t.Errorf("e2fsck -fn of the data disk after SIGTERM: %v\n%s", err, out)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("second boot keeps the state", func(t *testing.T) {
+		boot(t)
+		if got := dockerCLI(t, "images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(got, "hvtest:1") {
+			t.Errorf("images after a restart: %q", got)
+		}
+		if got := dockerCLI(t, "run", "--rm", "--network", "none", "-v", "vol1:/data", "hvtest:1", "cat", "/data/token"); got != "kept" {
+			t.Errorf("the volume's file after a restart: %q", got)
+		}
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+			got := dockerCLI(t, "ps", "--filter", "name=keeper", "--format", "{{.Status}}")
+			if strings.HasPrefix(got, "Up") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("the --restart always container is not running after a restart: %q", got)
+				break
+			}
+		}
+	})
+}
