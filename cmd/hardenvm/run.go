@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,6 +24,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/dockercontext"
 	"github.com/hardenvm/hardenvm/pkg/enginesock"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/portfwd"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 )
 
@@ -31,7 +34,7 @@ type runFlags struct {
 	accel, kernel, initrd, appendLine, state, firmware, expect string
 	timeout                                                    time.Duration
 	memory, cpus                                               int
-	dataSize, dockerContext                                    string
+	dataSize, dockerContext, network                           string
 	noTPM, noStdin                                             bool
 	forwards, channels                                         []string
 	trust                                                      trustFlags
@@ -86,6 +89,7 @@ falls back to TCG software emulation when it does not.`,
 	fl.IntVar(&f.cpus, "cpus", 2, "virtual CPUs")
 	fl.BoolVar(&f.noTPM, "no-tpm", false, "run without a TPM")
 	fl.BoolVar(&f.noStdin, "no-stdin", false, "do not forward standard input to the console")
+	fl.StringVar(&f.network, "network", "", "the VM's network: nat (image boots: the VM reaches what the host reaches, its loopback as 10.0.2.2, and published container ports appear on the host's 127.0.0.1), restricted (only --forward ports), none")
 	fl.StringSliceVar(&f.forwards, "forward", nil, "expose guest TCP port GUEST on 127.0.0.1:HOST (HOST:GUEST, repeatable)")
 	fl.StringSliceVar(&f.channels, "channel", nil, "virtio-serial channel NAME, its socket STATE/chan-NAME.sock (repeatable; image boots default to the attestation agent's org.hardenvm.agent)")
 	f.trust.register(fl)
@@ -136,17 +140,36 @@ func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
 			return err
 		}
 	}
-	if len(f.forwards) > 0 {
-		cfg.Net = &vm.Net{}
-		for _, s := range f.forwards {
-			h, g, ok := strings.Cut(s, ":")
-			hp, err1 := strconv.Atoi(h)
-			gp, err2 := strconv.Atoi(g)
-			if !ok || err1 != nil || err2 != nil {
-				return usagef("run: --forward %q: want HOST:GUEST port numbers", s)
-			}
-			cfg.Net.HostForwards = append(cfg.Net.HostForwards, vm.HostForward{HostPort: hp, GuestPort: gp})
+	if f.network == "" {
+		switch {
+		case dir != "":
+			f.network = "nat"
+		case len(f.forwards) > 0:
+			f.network = "restricted"
+		default:
+			f.network = "none"
 		}
+	}
+	switch f.network {
+	case "nat":
+		cfg.Net = &vm.Net{NAT: true}
+	case "restricted":
+		cfg.Net = &vm.Net{}
+	case "none":
+		if len(f.forwards) > 0 {
+			return usagef("run: --forward needs a network; drop --network none")
+		}
+	default:
+		return usagef("run: --network %q: want nat, restricted or none", f.network)
+	}
+	for _, s := range f.forwards {
+		h, g, ok := strings.Cut(s, ":")
+		hp, err1 := strconv.Atoi(h)
+		gp, err2 := strconv.Atoi(g)
+		if !ok || err1 != nil || err2 != nil {
+			return usagef("run: --forward %q: want HOST:GUEST port numbers", s)
+		}
+		cfg.Net.HostForwards = append(cfg.Net.HostForwards, vm.HostForward{HostPort: hp, GuestPort: gp})
 	}
 	var expect *regexp.Regexp
 	if f.expect != "" {
@@ -298,6 +321,14 @@ func serveEngine(ctx context.Context, a *app, m *vm.Machine, f runFlags) error {
 		use = "docker --context " + f.dockerContext + " (or " + use + ")"
 	}
 	fmt.Fprintf(a.stderr, "hardenvm: the engine answers on %s once the VM is ready: %s\n", sock, use)
+	if cfg.Net != nil {
+		// Ports containers publish (-p 8080:80) appear on the host's
+		// 127.0.0.1 while they run.
+		engine := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+		go (&portfwd.Publisher{Engine: engine, VM: m, Log: a.log}).Run(ctx)
+	}
 	go func() {
 		if err := m.Console().Wait(ctx, "hardenvm-init: READY"); err == nil {
 			fmt.Fprintf(a.stderr, "hardenvm: engine ready: %s\n", use)

@@ -73,6 +73,9 @@ func qemuArgs(c *Config, accel Accel) []string {
 	}
 	if c.Net != nil {
 		opt := "user,id=net0,restrict=on"
+		if c.Net.NAT {
+			opt = "user,id=net0"
+		}
 		for _, f := range c.Net.HostForwards {
 			opt += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.HostPort, f.GuestPort)
 		}

@@ -77,8 +77,11 @@ type Disk struct {
 	Serial string
 }
 
-// Net is user-mode networking with explicit forwards.
+// Net is user-mode networking. Without NAT the guest reaches only the
+// forwards listed (restrict=on); with NAT it reaches what the host
+// reaches, its loopback at 10.0.2.2.
 type Net struct {
+	NAT bool
 	// HostForwards expose guest TCP ports on 127.0.0.1.
 	HostForwards []HostForward
 	// GuestForwards let the guest reach host services: a connection to

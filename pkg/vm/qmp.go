@@ -7,33 +7,69 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 )
 
 // Powerdown presses the VM's ACPI power button (QMP system_powerdown), so
 // the guest can shut down in order.
-func (m *Machine) Powerdown() error { return m.qmp("system_powerdown") }
+func (m *Machine) Powerdown() error {
+	_, err := m.qmp("system_powerdown", nil)
+	return err
+}
 
-// qmp runs one QMP command over the machine's monitor socket.
-func (m *Machine) qmp(command string) error {
+// AddHostForward forwards proto ("tcp" or "udp") port hostPort of the
+// host's 127.0.0.1 to guestPort of the guest while the VM runs (QEMU's
+// hostfwd_add on the user-mode network).
+func (m *Machine) AddHostForward(proto string, hostPort, guestPort int) error {
+	return m.hmp(fmt.Sprintf("hostfwd_add net0 %s:127.0.0.1:%d-:%d", proto, hostPort, guestPort))
+}
+
+// RemoveHostForward ends a forward AddHostForward made.
+func (m *Machine) RemoveHostForward(proto string, hostPort int) error {
+	return m.hmp(fmt.Sprintf("hostfwd_remove net0 %s:127.0.0.1:%d", proto, hostPort))
+}
+
+// hmp runs a human monitor command through QMP; HMP answers errors as
+// text, which becomes the error.
+func (m *Machine) hmp(line string) error {
+	out, err := m.qmp("human-monitor-command", map[string]any{"command-line": line})
+	if err != nil {
+		return err
+	}
+	var text string
+	json.Unmarshal(out, &text)
+	if text = strings.TrimSpace(text); text != "" {
+		return fmt.Errorf("vm: %s: %s", line, text)
+	}
+	return nil
+}
+
+// qmp runs one QMP command over the machine's monitor socket and returns
+// its answer.
+func (m *Machine) qmp(command string, args map[string]any) (json.RawMessage, error) {
 	conn, err := net.DialTimeout("unix", m.cfg.qmpSocket(), 5*time.Second)
 	if err != nil {
-		return fmt.Errorf("vm: QMP: %w", err)
+		return nil, fmt.Errorf("vm: QMP: %w", err)
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	r := bufio.NewReader(conn)
 	if _, err := r.ReadBytes('\n'); err != nil { // greeting
-		return fmt.Errorf("vm: QMP greeting: %w", err)
+		return nil, fmt.Errorf("vm: QMP greeting: %w", err)
 	}
-	for _, c := range []string{"qmp_capabilities", command} {
-		if err := json.NewEncoder(conn).Encode(map[string]string{"execute": c}); err != nil {
-			return fmt.Errorf("vm: QMP %s: %w", c, err)
+	var ret json.RawMessage
+	for _, c := range []map[string]any{{"execute": "qmp_capabilities"}, {"execute": command, "arguments": args}} {
+		if c["arguments"] == nil {
+			delete(c, "arguments")
+		}
+		if err := json.NewEncoder(conn).Encode(c); err != nil {
+			return nil, fmt.Errorf("vm: QMP %s: %w", c["execute"], err)
 		}
 		for {
 			line, err := r.ReadBytes('\n')
 			if err != nil {
-				return fmt.Errorf("vm: QMP %s: %w", c, err)
+				return nil, fmt.Errorf("vm: QMP %s: %w", c["execute"], err)
 			}
 			var resp struct {
 				Return json.RawMessage `json:"return"`
@@ -45,15 +81,16 @@ func (m *Machine) qmp(command string) error {
 				continue
 			}
 			if resp.Error != nil {
-				return fmt.Errorf("vm: QMP %s: %s", c, resp.Error.Desc)
+				return nil, fmt.Errorf("vm: QMP %s: %s", c["execute"], resp.Error.Desc)
 			}
 			if resp.Return != nil {
+				ret = resp.Return
 				break
 			}
 			// an asynchronous event: keep reading
 		}
 	}
-	return nil
+	return ret, nil
 }
 
 // Shutdown presses the power button and waits, at most timeout, for the
