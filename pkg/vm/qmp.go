@@ -22,24 +22,26 @@ func (m *Machine) Powerdown() error {
 // host's 127.0.0.1 to guestPort of the guest while the VM runs (QEMU's
 // hostfwd_add on the user-mode network).
 func (m *Machine) AddHostForward(proto string, hostPort, guestPort int) error {
-	return m.hmp(fmt.Sprintf("hostfwd_add net0 %s:127.0.0.1:%d-:%d", proto, hostPort, guestPort))
+	// Silence is success; anything said is the error.
+	return m.hmp(fmt.Sprintf("hostfwd_add net0 %s:127.0.0.1:%d-:%d", proto, hostPort, guestPort), "")
 }
 
 // RemoveHostForward ends a forward AddHostForward made.
 func (m *Machine) RemoveHostForward(proto string, hostPort int) error {
-	return m.hmp(fmt.Sprintf("hostfwd_remove net0 %s:127.0.0.1:%d", proto, hostPort))
+	return m.hmp(fmt.Sprintf("hostfwd_remove net0 %s:127.0.0.1:%d", proto, hostPort), "removed")
 }
 
-// hmp runs a human monitor command through QMP; HMP answers errors as
-// text, which becomes the error.
-func (m *Machine) hmp(line string) error {
+// hmp runs a human monitor command through QMP. HMP answers in text: the
+// command succeeded when the text contains ok (or is empty, for ok "").
+func (m *Machine) hmp(line, ok string) error {
 	out, err := m.qmp("human-monitor-command", map[string]any{"command-line": line})
 	if err != nil {
 		return err
 	}
 	var text string
 	json.Unmarshal(out, &text)
-	if text = strings.TrimSpace(text); text != "" {
+	text = strings.TrimSpace(text)
+	if (ok == "" && text != "") || !strings.Contains(text, ok) {
 		return fmt.Errorf("vm: %s: %s", line, text)
 	}
 	return nil
