@@ -92,6 +92,11 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if o.VarsTemplate == "" {
 		o.VarsTemplate = DefaultVarsTemplate
 	}
+	// Never replace something that is not a previous output (a project's
+	// sources, a parent of several images): check before any work.
+	if err := manifest.CheckReplaceable(o.Out); err != nil {
+		return nil, fmt.Errorf("build: output %w", err)
+	}
 	p := &progress{term: o.Terminal, log: o.Log, total: 11}
 	defer p.end()
 
@@ -341,6 +346,10 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	// `hardenvm run` check before anything else.
 	if err := sign.Sign(out.Path, set.Get(keys.Signing).Signer); err != nil {
 		return nil, err
+	}
+	// Again, in case something else appeared there meanwhile.
+	if err := manifest.CheckReplaceable(o.Out); err != nil {
+		return nil, fmt.Errorf("build: output %w", err)
 	}
 	if err := out.Commit(); err != nil {
 		return nil, err

@@ -139,25 +139,8 @@ func Pull(ctx context.Context, ref, dir string, o Options) (*Result, *verify.Rep
 
 // checkTarget refuses to replace a directory that is not an image.
 func checkTarget(dir string) error {
-	fi, err := os.Stat(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	if err := manifest.CheckReplaceable(dir); err != nil {
 		return fmt.Errorf("pull: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("pull: %s exists and is not a directory", dir)
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("pull: %w", err)
-	}
-	if len(ents) == 0 {
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(dir, manifest.FileName)); err != nil {
-		return fmt.Errorf("pull: %s exists and is not an image directory (no %s): pull into a new directory", dir, manifest.FileName)
 	}
 	return nil
 }
