@@ -63,7 +63,10 @@ func Install(ctx context.Context, dir string, im *Image, o InstallOptions) (*man
 	if fp := configpart.Fingerprint(o.Admin.Cert); m.Keys.Admin != fp {
 		return nil, fmt.Errorf("config install: the image trusts admin certificate %s, not %s: a config signed with it would not boot", m.Keys.Admin, fp)
 	}
-	if _, err := Verify(ctx, im.Bytes, o.Admin.Cert); err != nil {
+	// The verified layout carries the root hash the init will measure
+	// into PCR 15 (a layout only read from a file does not).
+	layout, err := Verify(ctx, im.Bytes, o.Admin.Cert)
+	if err != nil {
 		return nil, fmt.Errorf("config install: %w", err)
 	}
 	diskPath := filepath.Join(dir, "disk.raw")
@@ -112,7 +115,7 @@ func Install(ctx context.Context, dir string, im *Image, o InstallOptions) (*man
 		if err != nil {
 			return nil, err
 		}
-		in.ConfigRootHash = im.Layout.Verity.RootHash
+		in.ConfigRootHash = layout.Verity.RootHash
 		p, err := attest.Predict(in)
 		if err != nil {
 			return nil, err
