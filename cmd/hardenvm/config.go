@@ -244,7 +244,11 @@ writes it into the config partition of DIR/disk.raw (the rest of the
 partition zeroed), and updates and re-signs DIR/manifest.json with the
 artifact-signing key. The ESP with the signed UKI, the root and its verity
 tree and the partition table stay byte-identical. Boot the VM again to use
-the new settings.`,
+the new settings.
+
+It is all or nothing: DIR must verify first (a damaged image is not
+re-signed); the new directory is made beside DIR, verified, and swapped in
+with one rename, so a failure, Ctrl-C or kill leaves DIR as it was.`,
 		Example: `  hardenvm config install out/desktop config.img --keys keys`,
 		Args:    exactArgs("DIR", "CONFIG.IMG"),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -1,9 +1,12 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // Dir is an output directory being filled. Artifacts are written into a
@@ -43,6 +46,22 @@ func (d *Dir) Commit() error {
 	if err := syncDir(d.Path); err != nil {
 		d.Abort()
 		return err
+	}
+	if _, err := os.Lstat(d.target); err == nil {
+		// Swap the two directories in one step, so that a crash or kill
+		// leaves either the old directory or the new one at target,
+		// never neither; the old one then sits at d.Path and goes.
+		err := unix.Renameat2(unix.AT_FDCWD, d.Path, unix.AT_FDCWD, d.target, unix.RENAME_EXCHANGE)
+		if err == nil {
+			d.done = true
+			os.RemoveAll(d.Path)
+			return syncDir(filepath.Dir(d.target))
+		}
+		if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
+			d.Abort()
+			return fmt.Errorf("replacing %s: %w", d.target, err)
+		}
+		// No RENAME_EXCHANGE on this file system: two renames.
 	}
 	old := ""
 	if _, err := os.Lstat(d.target); err == nil {

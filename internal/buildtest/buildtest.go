@@ -7,6 +7,10 @@ package buildtest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -57,4 +61,29 @@ func Minimal(t testing.TB) *Image {
 		t.Fatal(err)
 	}
 	return &Image{Dir: dir, KeyDir: keyDir, Keys: set, Manifest: m}
+}
+
+// Digests maps each file of the directory dir to its SHA-256, for tests
+// that a directory stayed byte-identical.
+func Digests(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, e := range ents {
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[e.Name()] = hex.EncodeToString(h.Sum(nil))
+	}
+	return m
 }

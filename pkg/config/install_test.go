@@ -3,9 +3,8 @@ package config_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/keys"
+	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
@@ -58,27 +58,13 @@ func readBack(t *testing.T, im *config.Image) *config.Image {
 // beside it (staging leftovers would show there).
 func state(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	s := map[string]string{}
+	s := buildtest.Digests(t, dir)
 	ents, err := os.ReadDir(filepath.Dir(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range ents {
 		s["../"+e.Name()] = ""
-	}
-	ents, err = os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := sha256.New()
-		io.Copy(h, f)
-		f.Close()
-		s[e.Name()] = hex.EncodeToString(h.Sum(nil))
 	}
 	return s
 }
@@ -186,5 +172,66 @@ func TestInstall(t *testing.T) {
 				t.Errorf("a refused install changed the image directory (-before +after):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestInstallAllOrNothing: an install that fails or is cancelled at any
+// step, or that finds the image damaged, leaves the directory
+// byte-identical, verifying, and with nothing beside it.
+func TestInstallAllOrNothing(t *testing.T) {
+	img := buildtest.Minimal(t)
+	admin, signing := img.Keys.Get(keys.Admin), img.Keys.Get(keys.Signing)
+	next := signedConfig(t, registrySettings, admin)
+	boom := errors.New("injected failure")
+	t.Cleanup(func() { config.StepHook = nil })
+
+	for _, step := range config.InstallSteps {
+		for _, how := range []string{"fails", "cancelled"} {
+			t.Run(fmt.Sprintf("%s at %s", how, step), func(t *testing.T) {
+				was := state(t, img.Dir)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				config.StepHook = func(_ context.Context, s string) error {
+					if s != step {
+						return nil
+					}
+					if how == "fails" {
+						return boom
+					}
+					cancel()
+					return nil
+				}
+				_, err := config.Install(ctx, img.Dir, readBack(t, next), config.InstallOptions{Admin: admin, Signing: signing})
+				config.StepHook = nil
+				if err == nil || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("Install = %v, want a one-line error", err)
+				}
+				if diff := cmp.Diff(was, state(t, img.Dir)); diff != "" {
+					t.Errorf("the image directory changed (-before +after):\n%s", diff)
+				}
+				mustVerify(t, img)
+			})
+		}
+	}
+
+	// A damaged image is refused before anything is written, not
+	// re-signed.
+	uki := filepath.Join(img.Dir, "uki.efi")
+	b, err := os.ReadFile(uki)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	os.WriteFile(uki, b, 0o644)
+	was := state(t, img.Dir)
+	_, err = config.Install(context.Background(), img.Dir, readBack(t, next), config.InstallOptions{Admin: admin, Signing: signing})
+	if err == nil || !strings.Contains(err.Error(), "does not verify") || !strings.Contains(err.Error(), "uki.efi") {
+		t.Errorf("Install on a tampered uki.efi = %v, want a refusal naming it", err)
+	}
+	if diff := cmp.Diff(was, state(t, img.Dir)); diff != "" {
+		t.Errorf("the refused install changed the image directory (-before +after):\n%s", diff)
+	}
+	if err := sign.VerifyBundle(img.Dir, signing.Public()); err != nil {
+		t.Errorf("the bundle no longer verifies: %v", err)
 	}
 }

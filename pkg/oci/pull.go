@@ -19,6 +19,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/internal/ctxio"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/verify"
@@ -235,7 +236,7 @@ func fetchArtifact(ctx context.Context, repo name.Repository, d v1.Descriptor, p
 		return err
 	}
 	defer rc.Close()
-	var src io.Reader = ctxReader{ctx, rc}
+	var src io.Reader = ctxio.Reader(ctx, rc)
 	if compressed(string(d.MediaType)) {
 		dec, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1))
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/hardenvm/hardenvm/internal/ctxio"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/verify"
@@ -249,7 +250,7 @@ func artifactLayer(ctx context.Context, path string, want manifest.File, tmp, mt
 		return nil, err
 	}
 	fileHash := sha256.New()
-	n, err := io.Copy(io.MultiWriter(enc, fileHash), ctxReader{ctx, in})
+	n, err := io.Copy(io.MultiWriter(enc, fileHash), ctxio.Reader(ctx, in))
 	if err != nil {
 		enc.Close()
 		return nil, err
@@ -266,17 +267,4 @@ func artifactLayer(ctx context.Context, path string, want manifest.File, tmp, mt
 	}
 	h := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(blobHash.Sum(nil))}
 	return &fileLayer{path: out.Name(), digest: h, size: st.Size(), mt: types.MediaType(mt)}, nil
-}
-
-// ctxReader stops a long copy when ctx is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
