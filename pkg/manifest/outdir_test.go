@@ -57,3 +57,19 @@ func TestCheckReplaceable(t *testing.T) {
 		})
 	}
 }
+
+func TestReadArtifactCap(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "small"), []byte("12345"), 0o644)
+	if b, err := ReadArtifact(dir, "small", 5); err != nil || string(b) != "12345" {
+		t.Errorf("ReadArtifact(5 bytes, max 5) = %q, %v", b, err)
+	}
+	if _, err := ReadArtifact(dir, "small", 4); err == nil {
+		t.Error("ReadArtifact(5 bytes, max 4) succeeded")
+	}
+	for _, name := range []string{"../small", "a/b", ""} {
+		if _, err := OpenArtifact(dir, name); !errors.Is(err, ErrNotRegular) {
+			t.Errorf("OpenArtifact(%q) = %v, want ErrNotRegular", name, err)
+		}
+	}
+}

@@ -175,10 +175,15 @@ func Dir(ctx context.Context, dir string, o Options) (*Report, error) {
 			add("digest", n, Fail, "artifact name %q is not a plain file name", n)
 			continue
 		}
-		got, err := manifest.HashFile(filepath.Join(dir, n))
+		got, err := manifest.HashArtifact(ctx, dir, n, want)
 		switch {
 		case err != nil:
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 			add("digest", n, Fail, "%v", trimDir(err, dir))
+		case got.SHA256 == "":
+			add("digest", n, Fail, "%d bytes, the manifest says %d bytes (not hashed)", got.Size, want.Size)
 		case got.SHA256 != want.SHA256 || got.Size != want.Size:
 			add("digest", n, Fail, "sha256 %s (%d bytes), the manifest says %s (%d bytes)", short(got.SHA256), got.Size, short(want.SHA256), want.Size)
 		default:
@@ -188,8 +193,8 @@ func Dir(ctx context.Context, dir string, o Options) (*Report, error) {
 
 	// verity, from the disk's partition table; then authenticode; then
 	// the config partition
-	cfg := checkDisk(ctx, add, filepath.Join(dir, Disk), m)
-	checkUKI(add, filepath.Join(dir, UKI), m, o.DBCert)
+	cfg := checkDisk(ctx, add, dir, m)
+	checkUKI(add, dir, m, o.DBCert)
 	if cfg != nil {
 		add("config", Disk, Skip, "config partition %d present; its admin signature is not checked yet (covered only by disk.raw's digest)", cfg.Number)
 	} else {
@@ -203,10 +208,10 @@ func Dir(ctx context.Context, dir string, o Options) (*Report, error) {
 type addFunc func(name, artifact string, st Status, format string, args ...any)
 
 // checkDisk runs the verity check and returns the config partition.
-func checkDisk(ctx context.Context, add addFunc, path string, m *manifest.Manifest) *gpt.Partition {
-	f, err := os.Open(path)
+func checkDisk(ctx context.Context, add addFunc, dir string, m *manifest.Manifest) *gpt.Partition {
+	f, err := manifest.OpenArtifact(dir, Disk)
 	if err != nil {
-		add("verity", Disk, Fail, "%v", err)
+		add("verity", Disk, Fail, "%v", trimDir(err, dir))
 		return nil
 	}
 	defer f.Close()
@@ -261,10 +266,10 @@ func checkVerity(ctx context.Context, add addFunc, f *os.File, t *gpt.Table, roo
 	add("verity", Disk, OK, "root partition %d (%d blocks of %d) matches root hash %s", root.Number, res.DataBlocks, res.DataBlockSize, short(m.Root.RootHash))
 }
 
-func checkUKI(add addFunc, path string, m *manifest.Manifest, pinned *x509.Certificate) {
-	img, err := os.ReadFile(path)
+func checkUKI(add addFunc, dir string, m *manifest.Manifest, pinned *x509.Certificate) {
+	img, err := manifest.ReadArtifact(dir, UKI, manifest.MaxUKI)
 	if err != nil {
-		add("authenticode", UKI, Fail, "%v", err)
+		add("authenticode", UKI, Fail, "%v", trimDir(err, dir))
 		return
 	}
 	if m.Keys.DB == "" && pinned == nil {
