@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/internal/imagetest"
 	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/build"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
@@ -83,4 +85,44 @@ func TestAttestCommandErrors(t *testing.T) {
 		}
 		assertOneLine(t, stderr)
 	}
+}
+
+// TestAttestNoAgent: --vm on a socket where nobody answers fails within
+// the ping bound, with one line saying so.
+func TestAttestNoAgent(t *testing.T) {
+	im := imagetest.New(t, imagetest.Options{})
+	old := attest.PingTimeout
+	attest.PingTimeout = time.Second
+	t.Cleanup(func() { attest.PingTimeout = old })
+	sock := filepath.Join(t.TempDir(), "chan.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // accepted, never answered
+		}
+	}()
+	done := make(chan struct{})
+	var code int
+	var stderr string
+	go func() {
+		code, _, stderr = hv(t, "attest", im.Dir, "--vm", sock)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("attest --vm on a silent socket still waits after 20s")
+	}
+	if code != exitFailure || !strings.Contains(stderr, "no agent answered on "+sock+" within 1s (does the image run hardenvm-agent?)") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	assertOneLine(t, stderr)
 }
