@@ -29,6 +29,10 @@ type Report struct {
 	RootHash   string             `json:"rootHash,omitempty"`
 	Verity     *verity.Superblock `json:"verity,omitempty"`
 	UKI        *UKI               `json:"uki,omitempty"`
+	// Problems are damage noticed while reading (a damaged primary or
+	// missing backup GPT header); the rest of the report is what could
+	// still be read.
+	Problems []string `json:"problems,omitempty"`
 	// Manifest is set when inspecting an image directory.
 	Manifest *manifest.Manifest `json:"-"`
 }
@@ -110,6 +114,9 @@ func inspectDisk(r *Report, path string) error {
 		return fmt.Errorf("inspect: %s: %w", path, err)
 	}
 	r.DiskGUID = t.DiskGUID.String()
+	for _, d := range t.Damaged {
+		r.Problems = append(r.Problems, path+": "+d)
+	}
 	var root, ver *gpt.Partition
 	for i, p := range t.Partitions {
 		role := roles[p.Type]

@@ -156,39 +156,8 @@ func Dir(ctx context.Context, dir string, o Options) (*Report, error) {
 	}
 
 	// digest
-	names := make([]string, 0, len(m.Artifacts))
-	for n := range m.Artifacts {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range Required {
-		if _, ok := m.Artifacts[n]; !ok {
-			add("digest", n, Fail, "the manifest does not list %s, so nothing vouches for it", n)
-		}
-	}
-	for _, n := range names {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		want := m.Artifacts[n]
-		if !filepath.IsLocal(n) || strings.ContainsAny(n, `/\`) {
-			add("digest", n, Fail, "artifact name %q is not a plain file name", n)
-			continue
-		}
-		got, err := manifest.HashArtifact(ctx, dir, n, want)
-		switch {
-		case err != nil:
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			add("digest", n, Fail, "%v", trimDir(err, dir))
-		case got.SHA256 == "":
-			add("digest", n, Fail, "%d bytes, the manifest says %d bytes (not hashed)", got.Size, want.Size)
-		case got.SHA256 != want.SHA256 || got.Size != want.Size:
-			add("digest", n, Fail, "sha256 %s (%d bytes), the manifest says %s (%d bytes)", short(got.SHA256), got.Size, short(want.SHA256), want.Size)
-		default:
-			add("digest", n, OK, "sha256 %s, %d bytes", short(got.SHA256), got.Size)
-		}
+	if err := checkDigests(ctx, add, dir, m); err != nil {
+		return nil, err
 	}
 
 	// verity, from the disk's partition table; then authenticode; then
@@ -206,6 +175,70 @@ func Dir(ctx context.Context, dir string, o Options) (*Report, error) {
 }
 
 type addFunc func(name, artifact string, st Status, format string, args ...any)
+
+// checkDigests checks every artifact the manifest lists against its size
+// and SHA-256 (size first: a file of another size is not read). The error
+// is for cancellation only.
+func checkDigests(ctx context.Context, add addFunc, dir string, m *manifest.Manifest) error {
+	names := make([]string, 0, len(m.Artifacts))
+	for n := range m.Artifacts {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range Required {
+		if _, ok := m.Artifacts[n]; !ok {
+			add("digest", n, Fail, "the manifest does not list %s, so nothing vouches for it", n)
+		}
+	}
+	for _, n := range names {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		want := m.Artifacts[n]
+		if !filepath.IsLocal(n) || strings.ContainsAny(n, `/\`) {
+			add("digest", n, Fail, "artifact name %q is not a plain file name", n)
+			continue
+		}
+		got, err := manifest.HashArtifact(ctx, dir, n, want)
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			add("digest", n, Fail, "%v", trimDir(err, dir))
+		case got.SHA256 == "":
+			add("digest", n, Fail, "%d bytes, the manifest says %d bytes (not hashed)", got.Size, want.Size)
+		case got.SHA256 != want.SHA256 || got.Size != want.Size:
+			add("digest", n, Fail, "sha256 %s (%d bytes), the manifest says %s (%d bytes)", short(got.SHA256), got.Size, short(want.SHA256), want.Size)
+		default:
+			add("digest", n, OK, "sha256 %s, %d bytes", short(got.SHA256), got.Size)
+		}
+	}
+	return nil
+}
+
+// Artifacts checks, without the signing key, what an unsigned look at an
+// image directory can: that it has its bundle and that every artifact is
+// what the manifest m says (commands like measure, which trust the
+// artifacts' own bytes, refuse a damaged image with it). It does not
+// check the signature: that is Dir's.
+func Artifacts(ctx context.Context, dir string, m *manifest.Manifest) error {
+	var first error
+	add := func(name, artifact string, st Status, format string, args ...any) {
+		if st == Fail && first == nil {
+			first = fmt.Errorf("%w: %s: %s: %s", ErrFailed, dir, artifact, fmt.Sprintf(format, args...))
+		}
+	}
+	if f, err := manifest.OpenArtifact(dir, sign.BundleFileName); err != nil {
+		add("bundle", sign.BundleFileName, Fail, "%v (the image is not signed)", trimDir(err, dir))
+	} else {
+		f.Close()
+	}
+	if err := checkDigests(ctx, add, dir, m); err != nil {
+		return err
+	}
+	return first
+}
 
 // checkDisk runs the verity check and returns the config partition.
 func checkDisk(ctx context.Context, add addFunc, dir string, m *manifest.Manifest) *gpt.Partition {
