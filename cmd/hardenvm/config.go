@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hardenvm/hardenvm/internal/readfile"
 	"github.com/hardenvm/hardenvm/pkg/adminsettings"
 	"github.com/hardenvm/hardenvm/pkg/config"
 	"github.com/hardenvm/hardenvm/pkg/configpart"
@@ -97,7 +98,7 @@ with DOCKER_CERT_PATH=DIR DOCKER_TLS_VERIFY=1.`,
 			if err != nil {
 				return err
 			}
-			raw, err := os.ReadFile(args[0])
+			raw, err := readfile.ReadFile(args[0], adminsettings.MaxSize)
 			if err != nil {
 				return fmt.Errorf("config build: %w", err)
 			}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/hardenvm/hardenvm/internal/ctxio"
+	"github.com/hardenvm/hardenvm/internal/readfile"
 )
 
 // Size caps of what is read from an image directory into memory.
@@ -83,21 +84,7 @@ func ReadArtifact(dir, name string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > max {
-		return nil, fmt.Errorf("%s is %d bytes, more than the %d a %s may have", filepath.Join(dir, name), st.Size(), max, name)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, name), err)
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s grew past %d bytes while being read", filepath.Join(dir, name), max)
-	}
-	return b, nil
+	return readfile.ReadAll(f, max)
 }
 
 // HashArtifact hashes the file name of dir (as OpenArtifact opens it).
