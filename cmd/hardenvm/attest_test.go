@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -127,21 +126,7 @@ func TestAttestNoAgent(t *testing.T) {
 	old := attest.PingTimeout
 	attest.PingTimeout = time.Second
 	t.Cleanup(func() { attest.PingTimeout = old })
-	sock := filepath.Join(t.TempDir(), "chan.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // accepted, never answered
-		}
-	}()
+	sock := testenv.Silent(t, "unix", filepath.Join(t.TempDir(), "chan.sock"))
 	done := make(chan struct{})
 	var code int
 	var stderr string

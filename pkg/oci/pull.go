@@ -39,11 +39,14 @@ func Pull(ctx context.Context, ref, dir string, o Options) (*Result, *verify.Rep
 	if err := checkTarget(dir); err != nil {
 		return nil, nil, err
 	}
-	r, err := name.ParseReference(ref)
+	r, err := name.ParseReference(ref, o.nameOptions()...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pull: %q is not an image reference (want HOST/REPOSITORY:TAG or @sha256:…): %w", ref, err)
 	}
-	opts := o.remote(ctx)
+	opts, err := o.remote(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pull: %w", err)
+	}
 	desc, err := remote.Get(r, opts...)
 	if err != nil {
 		return nil, nil, registryError("pull", ref, err)
