@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hardenvm/hardenvm/internal/imagetest"
 	"github.com/hardenvm/hardenvm/pkg/build"
@@ -54,5 +56,46 @@ func TestInspectDamagedGPT(t *testing.T) {
 			}
 			assertOneLine(t, stderr)
 		})
+	}
+}
+
+// TestSpecialArtifacts: verify, inspect and measure on an image whose
+// uki.efi is a FIFO or whose disk.raw is a link to /dev/zero fail at once
+// with one line, instead of waiting for a writer or reading forever.
+func TestSpecialArtifacts(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		artifact string
+		make     func(p string) error
+	}{
+		{"FIFO uki.efi", build.UKIFile, func(p string) error { return syscall.Mkfifo(p, 0o644) }},
+		{"disk.raw to /dev/zero", build.DiskFile, func(p string) error { return os.Symlink("/dev/zero", p) }},
+	} {
+		im := imagetest.New(t, imagetest.Options{})
+		p := filepath.Join(im.Dir, tt.artifact)
+		os.Remove(p)
+		if err := tt.make(p); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"verify", im.Dir, "--keys", im.KeyDir}, {"inspect", im.Dir}, {"measure", im.Dir}} {
+			t.Run(tt.name+" "+args[0], func(t *testing.T) {
+				done := make(chan struct{})
+				var code int
+				var stderr string
+				go func() {
+					code, _, stderr = hv(t, args...)
+					close(done)
+				}()
+				select {
+				case <-done:
+				case <-time.After(20 * time.Second):
+					t.Fatalf("%s still runs after 20s", args[0])
+				}
+				if code != exitFailure || !strings.Contains(stderr, tt.artifact) {
+					t.Errorf("exit %d, stderr %q; want exit 1 naming %s", code, stderr, tt.artifact)
+				}
+				assertOneLine(t, stderr)
+			})
+		}
 	}
 }

@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -267,4 +268,48 @@ func snapshot(t *testing.T, dir string) map[string]string {
 		return nil
 	})
 	return m
+}
+
+// cancelAt is a progress terminal that cancels the build when it starts
+// the step whose name contains at.
+type cancelAt struct {
+	at     string
+	cancel context.CancelFunc
+}
+
+func (c *cancelAt) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), c.at) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+// TestInterrupted: a build cancelled (Ctrl-C, SIGTERM) at any step fails,
+// leaves the previous output byte-identical, and leaves nothing beside it.
+func TestInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fetches the minimal image's packages; skipped with -short")
+	}
+	keysDir := keySet(t)
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := Build(context.Background(), options(t, keysDir, out)); err != nil {
+		t.Fatal(err)
+	}
+	was := snapshot(t, filepath.Dir(out))
+	for _, step := range []string{"fetching", "unpacking the root", "dm-verity", "initramfs", "GPT disk", "signing the manifest"} {
+		t.Run(step, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			o := options(t, keysDir, out)
+			o.Terminal = &cancelAt{at: step, cancel: cancel}
+			o.Epoch = o.Epoch.Add(time.Second) // a different image, were it written
+			_, err := Build(ctx, o)
+			if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted") {
+				t.Fatalf("Build cancelled at %q = %v, want an interruption", step, err)
+			}
+			if now := snapshot(t, filepath.Dir(out)); !reflect.DeepEqual(was, now) {
+				t.Errorf("the interrupted build changed the output's parent directory")
+			}
+		})
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/boot/authenticode"
 	"github.com/hardenvm/hardenvm/boot/uki"
+	"github.com/hardenvm/hardenvm/internal/readfile"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/verity"
@@ -100,7 +101,7 @@ func Inspect(path string) (*Report, error) {
 }
 
 func inspectDisk(r *Report, path string) error {
-	f, err := os.Open(path)
+	f, err := readfile.Open(path)
 	if err != nil {
 		return fmt.Errorf("inspect: %w", err)
 	}
@@ -150,7 +151,7 @@ func inspectDisk(r *Report, path string) error {
 }
 
 func inspectUKI(path string) (*UKI, error) {
-	img, err := os.ReadFile(path)
+	img, err := readfile.ReadFile(path, manifest.MaxUKI)
 	if err != nil {
 		return nil, fmt.Errorf("inspect: %w", err)
 	}
@@ -179,7 +180,7 @@ func (r *Report) Cmdline() string {
 	if r.UKI == nil {
 		return ""
 	}
-	img, err := os.ReadFile(r.UKI.Path)
+	img, err := readfile.ReadFile(r.UKI.Path, manifest.MaxUKI)
 	if err != nil {
 		return ""
 	}
