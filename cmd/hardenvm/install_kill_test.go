@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -74,6 +75,14 @@ func TestConfigInstallKilled(t *testing.T) {
 	}
 	if code, out, e := hv(t, args...); code != 0 {
 		t.Fatalf("config install after the kills: exit %d: %s%s", code, out, e)
+	}
+	// The staging directories of the killed installs went with it.
+	if ents, _ := os.ReadDir(filepath.Dir(img.Dir)); len(ents) != 1 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("beside the image directory after a later install: %v, want only %s", names, filepath.Base(img.Dir))
 	}
 	if code, out, e := hv(t, "measure", img.Dir); code != 0 || !strings.Contains(out, "manifest.json agrees") {
 		t.Errorf("measure after config install: exit %d: %s%s", code, out, e)

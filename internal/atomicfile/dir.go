@@ -17,25 +17,27 @@ type Dir struct {
 	Path   string // the temporary directory to write into
 	target string
 	done   bool
+	tmp    *TempDir
 }
 
 // CreateDir starts an output directory at target. An existing target is
-// replaced only when Commit succeeds.
+// replaced only when Commit succeeds. Stale temporary directories of
+// earlier runs for the same target that were killed are removed.
 func CreateDir(target string, perm os.FileMode) (*Dir, error) {
 	target = filepath.Clean(target)
 	parent, base := filepath.Split(target)
 	if parent == "" {
 		parent = "."
 	}
-	tmp, err := os.MkdirTemp(parent, "."+base+".tmp-*")
+	tmp, err := MkdirTemp(parent, "."+base+".tmp-")
 	if err != nil {
 		return nil, fmt.Errorf("creating output directory %s: %w", target, err)
 	}
-	if err := os.Chmod(tmp, perm); err != nil {
-		os.RemoveAll(tmp)
+	if err := os.Chmod(tmp.Path, perm); err != nil {
+		tmp.Remove()
 		return nil, fmt.Errorf("creating output directory %s: %w", target, err)
 	}
-	return &Dir{Path: tmp, target: target}, nil
+	return &Dir{Path: tmp.Path, target: target, tmp: tmp}, nil
 }
 
 // Commit moves the finished directory into place, replacing an older one.
@@ -54,7 +56,7 @@ func (d *Dir) Commit() error {
 		err := unix.Renameat2(unix.AT_FDCWD, d.Path, unix.AT_FDCWD, d.target, unix.RENAME_EXCHANGE)
 		if err == nil {
 			d.done = true
-			os.RemoveAll(d.Path)
+			d.tmp.Remove() // the old directory, now at d.Path
 			return syncDir(filepath.Dir(d.target))
 		}
 		if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
@@ -65,6 +67,11 @@ func (d *Dir) Commit() error {
 	}
 	old := ""
 	if _, err := os.Lstat(d.target); err == nil {
+		// Locked while it sits at the .old name, so that no other run
+		// takes it for a leftover before it is removed.
+		if l, err := lockPath(d.target); err == nil {
+			defer l.Close()
+		}
 		old = d.Path + ".old"
 		if err := os.Rename(d.target, old); err != nil {
 			d.Abort()
@@ -79,6 +86,7 @@ func (d *Dir) Commit() error {
 		return fmt.Errorf("writing %s: %w", d.target, err)
 	}
 	d.done = true
+	d.tmp.unlock()
 	if old != "" {
 		os.RemoveAll(old)
 	}
@@ -91,5 +99,5 @@ func (d *Dir) Abort() {
 		return
 	}
 	d.done = true
-	os.RemoveAll(d.Path)
+	d.tmp.Remove()
 }

@@ -183,11 +183,14 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err := os.MkdirAll(filepath.Dir(filepath.Clean(o.Out)), 0o755); err != nil {
 		return nil, fmt.Errorf("build: output directory: %w", err)
 	}
-	work, err := os.MkdirTemp(filepath.Dir(filepath.Clean(o.Out)), ".hardenvm-build-")
+	// Locked while this build runs; later builds remove the work
+	// directories of builds that were killed.
+	workDir, err := atomicfile.MkdirTemp(filepath.Dir(filepath.Clean(o.Out)), ".hardenvm-build-")
 	if err != nil {
 		return nil, fmt.Errorf("build: work directory: %w", err)
 	}
-	defer os.RemoveAll(work)
+	defer workDir.Remove()
+	work := workDir.Path
 
 	if err := p.begin(ctx, "unpacking the root file system"); err != nil {
 		return nil, err
