@@ -2,22 +2,30 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/hardenvm/hardenvm/internal/buildtest"
+	"github.com/hardenvm/hardenvm/pkg/build"
 	"github.com/hardenvm/hardenvm/pkg/config"
+	"github.com/hardenvm/hardenvm/pkg/keys"
+	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
 // Environment of a child: the test binary run as the CLI (childCLI), which
 // stops at a named step of a long command so that the test can kill it
 // there.
 const (
-	envChildStop   = "HARDENVM_TEST_CHILD_STOP_AT" // a config.InstallSteps name
+	envChildStop   = "HARDENVM_TEST_CHILD_STOP_AT" // (part of) a config.InstallSteps or build step name
 	envChildMarker = "HARDENVM_TEST_CHILD_MARKER"  // created when the child reaches the step
 )
 
@@ -34,8 +42,8 @@ func TestMain(m *testing.M) {
 func childMain(stop, marker string) int {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	config.StepHook = func(ctx context.Context, s string) error {
-		if s != stop {
+	hook := func(ctx context.Context, s string) error {
+		if !strings.Contains(s, stop) {
 			return nil
 		}
 		os.WriteFile(marker, nil, 0o644)
@@ -45,6 +53,7 @@ func childMain(stop, marker string) int {
 		}
 		return nil
 	}
+	config.StepHook, build.StepHook = hook, hook
 	return run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 }
 
@@ -113,4 +122,56 @@ func (c *child) stop(t *testing.T, sig os.Signal) error {
 func (c *child) output() string {
 	b, _ := os.ReadFile(c.out)
 	return string(b)
+}
+
+// killCase is a signal sent to a child stopped at a step.
+type killCase struct {
+	sig  syscall.Signal
+	step string
+}
+
+// killAndCheck runs the CLI with args in a child stopped at each case's
+// step and signals it there: img.Dir must stay byte-identical and verify,
+// and after SIGINT the child exits 1 with one line saying it was
+// interrupted. Then args run to the end, which must succeed and leave
+// nothing of the killed runs beside img.Dir.
+func killAndCheck(t *testing.T, img *buildtest.Image, args []string, cases []killCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(fmt.Sprintf("%v at %s", tt.sig, tt.step), func(t *testing.T) {
+			was := buildtest.Digests(t, img.Dir)
+			c := childCLI(t, tt.step, args...)
+			err := c.stop(t, tt.sig)
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) {
+				t.Fatalf("the child exited with %v after %v, want a failure: %s", err, tt.sig, c.output())
+			}
+			if tt.sig == syscall.SIGINT {
+				out := c.output()
+				if ee.ExitCode() != exitFailure || !strings.Contains(out, "interrupted") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+					t.Errorf("after SIGINT: exit %d, output %q; want exit 1 and one line saying it was interrupted", ee.ExitCode(), out)
+				}
+			}
+			if diff := cmp.Diff(was, buildtest.Digests(t, img.Dir)); diff != "" {
+				t.Errorf("%s changed (-before +after):\n%s", img.Dir, diff)
+			}
+			rep, err := verify.Dir(context.Background(), img.Dir, verify.Options{PublicKey: img.Keys.Get(keys.Signing).Public()})
+			if err == nil {
+				err = rep.Err()
+			}
+			if err != nil {
+				t.Errorf("%s no longer verifies: %v", img.Dir, err)
+			}
+		})
+	}
+	if code, out, e := hv(t, args...); code != 0 {
+		t.Fatalf("%s after the kills: exit %d: %s%s", args[0], code, out, e)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(img.Dir)); len(ents) != 1 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("beside %s after a later %s: %v, want nothing", img.Dir, args[0], names)
+	}
 }

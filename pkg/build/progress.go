@@ -8,6 +8,11 @@ import (
 	"time"
 )
 
+// StepHook, when not nil, is called as each step begins, with its name
+// (as the progress lines show it); an error it returns fails the build
+// there. For tests (kill and failure injection) only.
+var StepHook func(ctx context.Context, step string) error
+
 // progress reports the pipeline's steps: a line per step on a terminal,
 // structured log records otherwise (CI, pipes).
 type progress struct {
@@ -23,6 +28,11 @@ type progress struct {
 // begin starts the next step, unless ctx is done (Ctrl-C, SIGTERM): every
 // step boundary is a point where an interrupted build stops.
 func (p *progress) begin(ctx context.Context, step string) error {
+	if StepHook != nil {
+		if err := StepHook(ctx, step); err != nil {
+			return fmt.Errorf("build: at %s: %w", step, err)
+		}
+	}
 	if err := p.interrupted(ctx); err != nil {
 		return err
 	}
