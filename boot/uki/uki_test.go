@@ -2,10 +2,12 @@ package uki
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -145,6 +147,9 @@ func FuzzSections(f *testing.F) {
 		f.Add(stub)
 	}
 	f.Add([]byte("MZ"))
+	// Issue 13.7: a few sections declaring 4 GiB of virtual size each.
+	f.Add(craftPE(0xFFFFFFFF, 0xFFFFFFFF, 3))
+	f.Add(craftPE(0x2000, 0x10000, 2))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		secs, err := Sections(b)
 		if err != nil {
@@ -156,4 +161,66 @@ func FuzzSections(f *testing.F) {
 			}
 		}
 	})
+}
+
+// craftPE is a minimal PE32+ image with nsec sections of 512 raw bytes
+// each declaring virtual size vsize, in an image of SizeOfImage soi.
+func craftPE(vsize, soi uint32, nsec int) []byte {
+	const peOff, optSize = 0x40, 240
+	secTable := peOff + 24 + optSize
+	b := make([]byte, 0x400+nsec*512)
+	copy(b, "MZ")
+	le.PutUint32(b[0x3c:], peOff)
+	copy(b[peOff:], "PE\x00\x00")
+	le.PutUint16(b[peOff+4:], 0x8664)
+	le.PutUint16(b[peOff+6:], uint16(nsec))
+	le.PutUint16(b[peOff+20:], optSize)
+	opt := peOff + 24
+	le.PutUint16(b[opt:], 0x20b)
+	le.PutUint32(b[opt+32:], 0x1000) // SectionAlignment
+	le.PutUint32(b[opt+36:], 0x200)  // FileAlignment
+	le.PutUint32(b[opt+56:], soi)    // SizeOfImage
+	le.PutUint32(b[opt+60:], 0x400)  // SizeOfHeaders
+	for i := range nsec {
+		h := b[secTable+i*40:]
+		copy(h, fmt.Sprintf(".s%d", i))
+		le.PutUint32(h[8:], vsize)
+		le.PutUint32(h[12:], uint32(0x1000*(i+1)))
+		le.PutUint32(h[16:], 512)
+		le.PutUint32(h[20:], uint32(0x400+i*512))
+	}
+	return b
+}
+
+// TestSectionsBounded: virtual sizes past SizeOfImage or far past the
+// file are refused at once instead of hashing gigabytes of zero fill.
+func TestSectionsBounded(t *testing.T) {
+	tests := []struct {
+		name      string
+		img       []byte
+		wantError string
+	}{
+		{"4 GiB sections", craftPE(0xFFFFFFFF, 0xFFFFFFFF, 11), "lies outside the image's SizeOfImage"},
+		{"outside SizeOfImage", craftPE(0x2000, 0x2000, 2), "lies outside the image's SizeOfImage"},
+		{"huge SizeOfImage, fill past the file", craftPE(0x8000000, 0xF0000000, 11), "exceed their data"},
+		{"small fill", craftPE(0x2000, 0x10000, 2), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			secs, err := Sections(tt.img)
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("Sections took %v", took)
+			}
+			if tt.wantError == "" {
+				if err != nil || len(secs) != 2 || secs[1].VirtualSize != 0x2000 {
+					t.Fatalf("Sections = %+v, %v; want two sections of 0x2000", secs, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantError) {
+				t.Errorf("Sections = %v, want an error containing %q", err, tt.wantError)
+			}
+		})
+	}
 }

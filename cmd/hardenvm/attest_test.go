@@ -10,6 +10,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/internal/imagetest"
 	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/build"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
@@ -27,6 +28,10 @@ func TestMeasureCommand(t *testing.T) {
 	if err := efivars.EnrollFile(build.DefaultVarsTemplate, filepath.Join(im.Dir, build.VarsFile), e); err != nil {
 		t.Fatal(err)
 	}
+	if im.Manifest.Artifacts[build.VarsFile], err = manifest.HashFile(filepath.Join(im.Dir, build.VarsFile)); err != nil {
+		t.Fatal(err)
+	}
+	im.Resign(t)
 	code, stdout, stderr := hv(t, "measure", im.Dir, "--events")
 	if code != exitOK {
 		t.Fatalf("measure: exit %d, stderr %q", code, stderr)
@@ -59,6 +64,35 @@ func TestMeasureCommand(t *testing.T) {
 	assertOneLine(t, stderr)
 }
 
+// TestMeasureDamaged: measure refuses, with one line, an image that
+// verify would refuse for its files.
+func TestMeasureDamaged(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(t *testing.T, dir string)
+		want   string
+	}{
+		{"truncated disk.raw", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, build.DiskFile)
+			st, _ := os.Stat(p)
+			os.Truncate(p, st.Size()-4096)
+		}, "disk.raw"},
+		{"missing bundle", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "manifest.sigstore.json")) }, "not signed"},
+		{"changed uki.efi", func(t *testing.T, dir string) { imagetest.FlipByte(t, filepath.Join(dir, build.UKIFile), 1000) }, "uki.efi"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			im := imagetest.New(t, imagetest.Options{})
+			tt.damage(t, im.Dir)
+			code, _, stderr := hv(t, "measure", im.Dir)
+			if code != exitFailure || !strings.Contains(stderr, tt.want) || !strings.Contains(stderr, "hardenvm verify") {
+				t.Errorf("measure: exit %d, stderr %q; want exit 1 naming %q and pointing to verify", code, stderr, tt.want)
+			}
+			assertOneLine(t, stderr)
+		})
+	}
+}
+
 func TestAttestCommandErrors(t *testing.T) {
 	im := imagetest.New(t, imagetest.Options{})
 	dir := t.TempDir()
@@ -83,4 +117,30 @@ func TestAttestCommandErrors(t *testing.T) {
 		}
 		assertOneLine(t, stderr)
 	}
+}
+
+// TestAttestNoAgent: --vm on a socket where nobody answers fails within
+// the ping bound, with one line saying so.
+func TestAttestNoAgent(t *testing.T) {
+	im := imagetest.New(t, imagetest.Options{})
+	old := attest.PingTimeout
+	attest.PingTimeout = time.Second
+	t.Cleanup(func() { attest.PingTimeout = old })
+	sock := testenv.Silent(t, "unix", filepath.Join(t.TempDir(), "chan.sock"))
+	done := make(chan struct{})
+	var code int
+	var stderr string
+	go func() {
+		code, _, stderr = hv(t, "attest", im.Dir, "--vm", sock)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("attest --vm on a silent socket still waits after 20s")
+	}
+	if code != exitFailure || !strings.Contains(stderr, "no agent answered on "+sock+" within 1s (does the image run hardenvm-agent?)") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	assertOneLine(t, stderr)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hardenvm/hardenvm/internal/readfile"
 	"github.com/hardenvm/hardenvm/pkg/adminsettings"
 	"github.com/hardenvm/hardenvm/pkg/config"
 	"github.com/hardenvm/hardenvm/pkg/configpart"
@@ -97,7 +98,7 @@ with DOCKER_CERT_PATH=DIR DOCKER_TLS_VERIFY=1.`,
 			if err != nil {
 				return err
 			}
-			raw, err := os.ReadFile(args[0])
+			raw, err := readfile.ReadFile(args[0], adminsettings.MaxSize)
 			if err != nil {
 				return fmt.Errorf("config build: %w", err)
 			}
@@ -244,7 +245,11 @@ writes it into the config partition of DIR/disk.raw (the rest of the
 partition zeroed), and updates and re-signs DIR/manifest.json with the
 artifact-signing key. The ESP with the signed UKI, the root and its verity
 tree and the partition table stay byte-identical. Boot the VM again to use
-the new settings.`,
+the new settings.
+
+It is all or nothing: DIR must verify first (a damaged image is not
+re-signed); the new directory is made beside DIR, verified, and swapped in
+with one rename, so a failure, Ctrl-C or kill leaves DIR as it was.`,
 		Example: `  hardenvm config install out/desktop config.img --keys keys`,
 		Args:    exactArgs("DIR", "CONFIG.IMG"),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -23,8 +24,18 @@ func newInspectCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Damage is shown, then makes the command fail.
+			damaged := func() error {
+				if len(r.Problems) == 0 {
+					return nil
+				}
+				return fmt.Errorf("inspect: %s", strings.Join(r.Problems, "; "))
+			}
 			if a.json {
-				return printJSON(a.stdout, r)
+				if err := printJSON(a.stdout, r); err != nil {
+					return err
+				}
+				return damaged()
 			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "disk\t%s (GUID %s)\n", r.Disk, r.DiskGUID)
@@ -52,7 +63,13 @@ func newInspectCmd(a *app) *cobra.Command {
 				}
 				fmt.Fprintf(w, "cmdline\t%s\n", r.Cmdline())
 			}
-			return w.Flush()
+			for _, p := range r.Problems {
+				fmt.Fprintf(w, "DAMAGED\t%s\n", p)
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			return damaged()
 		},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hardenvm/hardenvm/pkg/attest"
+	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
 func init() { register(newMeasureCmd) }
@@ -40,6 +41,11 @@ from a known-good boot ('hardenvm attest --record-golden').`,
 			in, m, err := attest.Load(args[0])
 			if err != nil {
 				return err
+			}
+			// A prediction from damaged or unsigned artifacts would
+			// mislead: refuse what verify would refuse for its files.
+			if err := verify.Artifacts(cmd.Context(), args[0], m); err != nil {
+				return fmt.Errorf("measure: %w; see 'hardenvm verify %s'", err, args[0])
 			}
 			p, err := attest.Predict(in)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/hardenvm/hardenvm/pkg/oci"
 )
@@ -22,13 +23,18 @@ application/vnd.dev.sigstore.bundle.v0.3+json; registries without the
 referrers API get go-containerregistry's sha256-<digest> fallback tag).
 Credentials come from the docker config.json ($DOCKER_CONFIG or
 ~/.docker) and its credential helpers, as 'docker login' leaves them.
-Registries on loopback or private addresses are spoken to over plain HTTP.
+Registries are spoken to over HTTPS; plain HTTP only to loopback
+addresses, or to any registry with --plain-http (credentials then cross
+the network in clear). --ca-cert FILE trusts a private CA besides the
+system's. A registry that does not connect within 30 s or stops answering
+for 60 s fails, named.
 
 The trust anchors are those of 'hardenvm verify': --key PUB or --keys DIR
 (default ./keys when it exists), and optionally --db-cert CRT.`
 
 func newPushCmd(a *app) *cobra.Command {
 	var tf trustFlags
+	var nf netFlags
 	cmd := &cobra.Command{
 		Use:   "push DIR REF",
 		Short: "Verify an image directory and push it, with its signature, to an OCI registry",
@@ -43,7 +49,7 @@ refuses to publish one that fails; then it uploads it to REF.
 			if err != nil {
 				return err
 			}
-			res, err := oci.Push(cmd.Context(), args[0], args[1], oci.Options{Trust: o, Log: a.log})
+			res, err := oci.Push(cmd.Context(), args[0], args[1], nf.options(oci.Options{Trust: o, Log: a.log}))
 			if err != nil {
 				return err
 			}
@@ -55,11 +61,13 @@ refuses to publish one that fails; then it uploads it to REF.
 		},
 	}
 	tf.register(cmd.Flags())
+	nf.register(cmd.Flags())
 	return cmd
 }
 
 func newPullCmd(a *app) *cobra.Command {
 	var tf trustFlags
+	var nf netFlags
 	cmd := &cobra.Command{
 		Use:   "pull REF DIR",
 		Short: "Pull a signed image from an OCI registry into a directory, verifying it first",
@@ -78,7 +86,7 @@ exist, or be an image directory, which is then replaced as a whole.
 			if err != nil {
 				return err
 			}
-			res, rep, err := oci.Pull(cmd.Context(), args[0], args[1], oci.Options{Trust: o, Log: a.log})
+			res, rep, err := oci.Pull(cmd.Context(), args[0], args[1], nf.options(oci.Options{Trust: o, Log: a.log}))
 			if err != nil {
 				return err
 			}
@@ -94,5 +102,22 @@ exist, or be an image directory, which is then replaced as a whole.
 		},
 	}
 	tf.register(cmd.Flags())
+	nf.register(cmd.Flags())
 	return cmd
+}
+
+// netFlags are the registry connection flags of push and pull.
+type netFlags struct {
+	plainHTTP bool
+	caCert    string
+}
+
+func (n *netFlags) register(fl *pflag.FlagSet) {
+	fl.BoolVar(&n.plainHTTP, "plain-http", false, "allow plain HTTP to a registry that is not on loopback (credentials travel in clear)")
+	fl.StringVar(&n.caCert, "ca-cert", "", "PEM file of CA certificates to trust besides the system's (a registry with a private CA)")
+}
+
+func (n *netFlags) options(o oci.Options) oci.Options {
+	o.PlainHTTP, o.CACert = n.plainHTTP, n.caCert
+	return o
 }

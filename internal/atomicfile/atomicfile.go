@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // File is an output being written. Its contents become visible at the target
@@ -30,9 +32,16 @@ func Create(target string, perm os.FileMode) (*File, error) {
 	if dir == "" {
 		dir = "."
 	}
+	RemoveStale(dir, "."+base+".tmp-")
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
 		return nil, fmt.Errorf("creating %s: %w", target, err)
+	}
+	// Locked while being written: see RemoveStale.
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("creating %s: locking: %w", target, err)
 	}
 	return &File{File: f, target: target, perm: perm}, nil
 }

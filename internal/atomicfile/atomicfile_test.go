@@ -4,8 +4,11 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestWriteFile(t *testing.T) {
@@ -102,5 +105,60 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 		if got[i] != names[i] {
 			t.Fatalf("%s holds %v, want %v", dir, got, names)
 		}
+	}
+}
+
+// TestRemoveStale: temporary outputs left by a killed run are removed by
+// the next run of the same kind; those of a live run (holding the lock)
+// and unrelated names are kept.
+func TestRemoveStale(t *testing.T) {
+	parent := t.TempDir()
+	for _, n := range []string{".out.tmp-1", ".out.tmp-2", ".out.tmp-3.old", ".other.tmp-4", "out-notes"} {
+		os.Mkdir(filepath.Join(parent, n), 0o755)
+		os.WriteFile(filepath.Join(parent, n, "f"), []byte("x"), 0o644)
+	}
+	os.WriteFile(filepath.Join(parent, ".out.tmp-5"), []byte("half a file"), 0o644)
+	live, err := lockPath(filepath.Join(parent, ".out.tmp-2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	// A run killed while it held its lock (flock(1) stands in for it).
+	killed := filepath.Join(parent, ".out.tmp-6")
+	os.Mkdir(killed, 0o755)
+	if flock, err := exec.LookPath("flock"); err == nil {
+		cmd := exec.Command(flock, "-o", killed, "sleep", "60")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for range 100 {
+			f, err := lockPath(killed)
+			if err != nil {
+				break // flock(1) holds it
+			}
+			f.Close()
+			time.Sleep(20 * time.Millisecond)
+		}
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // flock(1) and its sleep
+		cmd.Wait()
+	}
+
+	d, err := CreateDir(filepath.Join(parent, "out"), 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	assertOnly(t, parent, ".other.tmp-4", ".out.tmp-2", "out", "out-notes")
+
+	w, err := MkdirTemp(parent, ".other.tmp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Remove()
+	if _, err := os.Stat(filepath.Join(parent, ".other.tmp-4")); err == nil {
+		t.Error("MkdirTemp kept a stale directory of its prefix")
 	}
 }

@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"testing"
@@ -60,4 +61,35 @@ func Root(t testing.TB) {
 		}
 		t.Skip("this test needs root")
 	}
+}
+
+// Silent listens on network/address (a unix socket path or "127.0.0.1:0")
+// and accepts connections that are never answered, until the test ends:
+// a peer that hangs. It returns the address.
+func Silent(t testing.TB, network, address string) string {
+	t.Helper()
+	l, err := net.Listen(network, address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
 }

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
@@ -22,14 +24,54 @@ type Client struct {
 	Timeout time.Duration // per request; 2 minutes when zero (TCG guests are slow)
 }
 
-// Dial connects to the agent's channel socket.
+// PingTimeout bounds Dial's wait for the agent's first answer.
+var PingTimeout = 10 * time.Second
+
+// Dial connects to the agent's channel socket and checks within
+// PingTimeout that an agent answers there: a socket whose guest end
+// nobody reads (an image without hardenvm-agent, a VM still booting)
+// fails in seconds, not after a request's whole timeout.
 func Dial(ctx context.Context, socket string) (*Client, error) {
-	var d net.Dialer
+	d := net.Dialer{Timeout: PingTimeout}
 	conn, err := d.DialContext(ctx, "unix", socket)
 	if err != nil {
 		return nil, fmt.Errorf("attest: agent channel: %w", err)
 	}
-	return &Client{conn: conn, r: bufio.NewReaderSize(conn, 64<<10)}, nil
+	c := &Client{conn: conn, r: bufio.NewReaderSize(conn, 64<<10)}
+	if err := c.ping(ctx); err != nil {
+		conn.Close()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("attest: no agent answered on %s within %v (does the image run hardenvm-agent?)", socket, PingTimeout)
+		}
+		return nil, fmt.Errorf("attest: no agent on %s: %w", socket, err)
+	}
+	return c, nil
+}
+
+// ping sends OpPing with a fresh nonce and reads answers until the one
+// that echoes it (answers left over from an earlier connection's requests
+// are skipped); an "unknown op" error from an older agent counts too.
+func (c *Client) ping(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Now()) })
+	defer stop()
+	nonce := NewNonce()[:16]
+	req := agentproto.Request{Op: agentproto.OpPing, Nonce: nonce}
+	c.conn.SetDeadline(time.Now().Add(PingTimeout))
+	if err := c.send(req); err != nil {
+		return err
+	}
+	for {
+		resp, err := c.receive(req.Op)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		if bytes.Equal(resp.Pong, nonce) || strings.HasPrefix(resp.Error, "unknown op") {
+			return nil
+		}
+	}
 }
 
 // Close hangs up.
@@ -41,19 +83,38 @@ func (c *Client) call(req agentproto.Request) (*agentproto.Response, error) {
 		t = 2 * time.Minute
 	}
 	c.conn.SetDeadline(time.Now().Add(t))
-	b, err := json.Marshal(req)
+	if err := c.send(req); err != nil {
+		return nil, err
+	}
+	resp, err := c.receive(req.Op)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.conn.Write(append(b, '\n')); err != nil {
-		return nil, fmt.Errorf("attest: agent: %s: %w", req.Op, err)
+	if resp.Error != "" {
+		return nil, fmt.Errorf("attest: agent: %s: %s", req.Op, resp.Error)
 	}
+	return resp, nil
+}
+
+func (c *Client) send(req agentproto.Request) error {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	if _, err := c.conn.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("attest: agent: %s: %w", req.Op, err)
+	}
+	return nil
+}
+
+// receive reads one answer line.
+func (c *Client) receive(op string) (*agentproto.Response, error) {
 	var line []byte
 	for {
 		chunk, err := c.r.ReadSlice('\n')
 		line = append(line, chunk...)
 		if len(line) > agentproto.MaxLine {
-			return nil, fmt.Errorf("attest: agent: %s: answer longer than %d bytes", req.Op, agentproto.MaxLine)
+			return nil, fmt.Errorf("attest: agent: %s: answer longer than %d bytes", op, agentproto.MaxLine)
 		}
 		if err == nil {
 			break
@@ -62,18 +123,15 @@ func (c *Client) call(req agentproto.Request) (*agentproto.Response, error) {
 			continue
 		}
 		if len(line) > 0 {
-			return nil, fmt.Errorf("attest: agent: %s: answer cut short after %d bytes: %w", req.Op, len(line), err)
+			return nil, fmt.Errorf("attest: agent: %s: answer cut short after %d bytes: %w", op, len(line), err)
 		}
-		return nil, fmt.Errorf("attest: agent: %s: no answer: %w", req.Op, err)
+		return nil, fmt.Errorf("attest: agent: %s: no answer: %w", op, err)
 	}
 	var resp agentproto.Response
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&resp); err != nil {
-		return nil, fmt.Errorf("attest: agent: %s: garbled answer: %w", req.Op, err)
-	}
-	if resp.Error != "" {
-		return nil, fmt.Errorf("attest: agent: %s: %s", req.Op, resp.Error)
+		return nil, fmt.Errorf("attest: agent: %s: garbled answer: %w", op, err)
 	}
 	return &resp, nil
 }

@@ -46,13 +46,13 @@ func Load(dir string) (Input, *manifest.Manifest, error) {
 		return Input{}, nil, err
 	}
 	var in Input
-	if in.UKI, err = os.ReadFile(filepath.Join(dir, "uki.efi")); err != nil {
+	if in.UKI, err = manifest.ReadArtifact(dir, "uki.efi", manifest.MaxUKI); err != nil {
 		return Input{}, nil, fmt.Errorf("attest: %w", err)
 	}
-	if in.Vars, err = os.ReadFile(filepath.Join(dir, "OVMF_VARS.fd")); err != nil {
+	if in.Vars, err = manifest.ReadArtifact(dir, "OVMF_VARS.fd", manifest.MaxVars); err != nil {
 		return Input{}, nil, fmt.Errorf("attest: %w", err)
 	}
-	disk, err := os.Open(filepath.Join(dir, "disk.raw"))
+	disk, err := manifest.OpenArtifact(dir, "disk.raw")
 	if err != nil {
 		return Input{}, nil, fmt.Errorf("attest: %w", err)
 	}

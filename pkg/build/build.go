@@ -86,18 +86,37 @@ type Options struct {
 	Log      *slog.Logger
 }
 
-// Build runs the whole pipeline and returns the manifest it wrote.
+// Build runs the whole pipeline and returns the manifest it wrote. When ctx
+// is done (Ctrl-C, SIGTERM) it stops at the next step or read, and the
+// error says the output was left as it was.
 func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
+	m, err := build(ctx, o)
+	var ie *interruptedError
+	if err != nil && ctx.Err() != nil && !errors.As(err, &ie) {
+		// A read or a step that noticed first: say it the same way.
+		return nil, &interruptedError{o.Out, ctx.Err()}
+	}
+	return m, err
+}
+
+func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.VarsTemplate == "" {
 		o.VarsTemplate = DefaultVarsTemplate
 	}
-	p := &progress{term: o.Terminal, log: o.Log, total: 12}
+	// Never replace something that is not a previous output (a project's
+	// sources, a parent of several images): check before any work.
+	if err := manifest.CheckReplaceable(o.Out); err != nil {
+		return nil, fmt.Errorf("build: output %w", err)
+	}
+	p := &progress{term: o.Terminal, log: o.Log, total: 12, out: o.Out}
 	defer p.end()
 
-	p.begin("reading the spec, lock and keys")
+	if err := p.begin(ctx, "reading the spec, lock and keys"); err != nil {
+		return nil, err
+	}
 	s, lock, err := spec.LoadLocked(o.Spec)
 	if err != nil {
 		return nil, err
@@ -139,7 +158,9 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	m.Keys = manifest.Keys{PK: set.Get(keys.PK).Fingerprint(), KEK: set.Get(keys.KEK).Fingerprint(),
 		DB: set.Get(keys.DB).Fingerprint(), Admin: set.Get(keys.Admin).Fingerprint()}
 
-	p.begin("fetching the locked packages")
+	if err := p.begin(ctx, "fetching the locked packages"); err != nil {
+		return nil, err
+	}
 	mirrors, err := deb.FindMirrors(o.Mirrors, "/")
 	if err != nil {
 		return nil, err
@@ -167,13 +188,18 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err := os.MkdirAll(filepath.Dir(filepath.Clean(o.Out)), 0o755); err != nil {
 		return nil, fmt.Errorf("build: output directory: %w", err)
 	}
-	work, err := os.MkdirTemp(filepath.Dir(filepath.Clean(o.Out)), ".hardenvm-build-")
+	// Locked while this build runs; later builds remove the work
+	// directories of builds that were killed.
+	workDir, err := atomicfile.MkdirTemp(filepath.Dir(filepath.Clean(o.Out)), ".hardenvm-build-")
 	if err != nil {
 		return nil, fmt.Errorf("build: work directory: %w", err)
 	}
-	defer os.RemoveAll(work)
+	defer workDir.Remove()
+	work := workDir.Path
 
-	p.begin("unpacking the root file system")
+	if err := p.begin(ctx, "unpacking the root file system"); err != nil {
+		return nil, err
+	}
 	debs, err := debsOf(lock.Packages, paths)
 	if err != nil {
 		return nil, err
@@ -210,14 +236,18 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		return nil, err
 	}
 
-	p.begin("writing the root file system (EROFS)")
+	if err := p.begin(ctx, "writing the root file system (EROFS)"); err != nil {
+		return nil, err
+	}
 	rootPath := filepath.Join(work, "root.img")
 	rootImg, err := writeRoot(rootPath, tree, o)
 	if err != nil {
 		return nil, err
 	}
 
-	p.begin("computing the dm-verity tree")
+	if err := p.begin(ctx, "computing the dm-verity tree"); err != nil {
+		return nil, err
+	}
 	verityPath := filepath.Join(work, "root.verity")
 	vr, err := formatVerity(ctx, rootPath, rootImg.Size, verityPath)
 	if err != nil {
@@ -228,7 +258,9 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		RootHash: rootHash, Salt: hex.EncodeToString(vr.Salt), VerityUUID: verity.FormatUUID(vr.UUID),
 		DataBlocks: vr.DataBlocks, HashSize: vr.HashSize, Corruption: s.Verity.Corruption}
 
-	p.begin("building and signing the config partition")
+	if err := p.begin(ctx, "building and signing the config partition"); err != nil {
+		return nil, err
+	}
 	cfg, err := buildConfig(ctx, s, o, set)
 	if err != nil {
 		return nil, err
@@ -239,7 +271,9 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	}
 	m.Config = config.Describe(cfg)
 
-	p.begin("assembling the initramfs")
+	if err := p.begin(ctx, "assembling the initramfs"); err != nil {
+		return nil, err
+	}
 	kdebs, err := debsOf(lock.Kernel, paths)
 	if err != nil {
 		return nil, err
@@ -262,7 +296,9 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	}
 	m.Initramfs = manifest.Initramfs{SHA256: manifest.HashBytes(initrd.Bytes()).SHA256, Size: int64(initrd.Len()), Modules: ir.Modules}
 
-	p.begin("building and signing the UKI")
+	if err := p.begin(ctx, "building and signing the UKI"); err != nil {
+		return nil, err
+	}
 	sdebs, err := debsOf([]spec.Package{lock.Stub}, paths)
 	if err != nil {
 		return nil, err
@@ -303,7 +339,9 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		return nil, err
 	}
 
-	p.begin("enrolling our keys in the firmware variables")
+	if err := p.begin(ctx, "enrolling our keys in the firmware variables"); err != nil {
+		return nil, err
+	}
 	enroll, err := efivars.KeySetEnrollment(set, o.Epoch)
 	if err != nil {
 		return nil, err
@@ -312,7 +350,9 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		return nil, err
 	}
 
-	p.begin("writing the GPT disk")
+	if err := p.begin(ctx, "writing the GPT disk"); err != nil {
+		return nil, err
+	}
 	res, err := disk.Build(filepath.Join(out.Path, DiskFile), disk.Image{
 		ESP:  []fat.File{{Path: "EFI/BOOT/BOOTX64.EFI", Size: int64(len(signed)), Data: bytes.NewReader(signed)}},
 		Time: o.Epoch, Root: rootPath, RootVerity: verityPath, RootHash: vr.RootHash,
@@ -334,7 +374,9 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		}
 	}
 
-	p.begin("writing the SBOM")
+	if err := p.begin(ctx, "writing the SBOM"); err != nil {
+		return nil, err
+	}
 	in, err := sbomInput(s, lock, paths, kern, initBin, agentBin, o)
 	if err != nil {
 		return nil, err
@@ -343,9 +385,11 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		return nil, err
 	}
 
-	p.begin("writing and signing the manifest")
+	if err := p.begin(ctx, "writing and signing the manifest"); err != nil {
+		return nil, err
+	}
 	for _, name := range []string{DiskFile, UKIFile, VarsFile, sbom.FileName} {
-		f, err := manifest.HashFile(filepath.Join(out.Path, name))
+		f, err := manifest.HashArtifact(ctx, out.Path, name, manifest.File{})
 		if err != nil {
 			return nil, err
 		}
@@ -362,6 +406,13 @@ func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	// The signed SLSA provenance over every output, manifest included.
 	if err := writeProvenance(out.Path, o, m, lock, in.Binaries, set.Get(keys.Signing).Signer); err != nil {
 		return nil, err
+	}
+	if err := p.interrupted(ctx); err != nil {
+		return nil, err
+	}
+	// Again, in case something else appeared there meanwhile.
+	if err := manifest.CheckReplaceable(o.Out); err != nil {
+		return nil, fmt.Errorf("build: output %w", err)
 	}
 	if err := out.Commit(); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -223,4 +224,105 @@ func hashOf(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return f.SHA256
+}
+
+// TestRefusesNonImageOutput: -o naming a directory that is not a previous
+// build output (a project's sources, the parent of several images, a file)
+// is refused before any work, and nothing in it changes.
+func TestRefusesNonImageOutput(t *testing.T) {
+	keysDir := keySet(t)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, out string)
+	}{
+		{"project sources", func(t *testing.T, out string) {
+			os.MkdirAll(filepath.Join(out, "cmd"), 0o755)
+			os.WriteFile(filepath.Join(out, "go.mod"), []byte("module mine\n"), 0o644)
+			os.WriteFile(filepath.Join(out, "cmd", "main.go"), []byte("package main\n"), 0o644)
+		}},
+		{"parent of images", func(t *testing.T, out string) {
+			for _, n := range []string{"minimal", "desktop"} {
+				os.MkdirAll(filepath.Join(out, n), 0o755)
+				os.WriteFile(filepath.Join(out, n, manifest.FileName), []byte("{}"), 0o644)
+			}
+		}},
+		{"a file", func(t *testing.T, out string) { os.WriteFile(out, []byte("notes\n"), 0o644) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			tt.setup(t, out)
+			before := snapshot(t, filepath.Dir(out))
+			_, err := Build(context.Background(), options(t, keysDir, out))
+			if err == nil || !strings.Contains(err.Error(), "not an image directory") || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("Build(-o %s) = %v, want a one-line refusal", out, err)
+			}
+			if after := snapshot(t, filepath.Dir(out)); !reflect.DeepEqual(before, after) {
+				t.Errorf("a refused build changed the output's parent:\nbefore %v\nafter  %v", before, after)
+			}
+		})
+	}
+}
+
+// snapshot maps every path below dir to its contents ("/" for directories).
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			m[p] = "/"
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		m[p] = string(b)
+		return nil
+	})
+	return m
+}
+
+// cancelAt is a progress terminal that cancels the build when it starts
+// the step whose name contains at.
+type cancelAt struct {
+	at     string
+	cancel context.CancelFunc
+}
+
+func (c *cancelAt) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), c.at) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+// TestInterrupted: a build cancelled (Ctrl-C, SIGTERM) at any step fails,
+// leaves the previous output byte-identical, and leaves nothing beside it.
+func TestInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fetches the minimal image's packages; skipped with -short")
+	}
+	keysDir := keySet(t)
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := Build(context.Background(), options(t, keysDir, out)); err != nil {
+		t.Fatal(err)
+	}
+	was := snapshot(t, filepath.Dir(out))
+	for _, step := range []string{"fetching", "unpacking the root", "dm-verity", "initramfs", "GPT disk", "signing the manifest"} {
+		t.Run(step, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			o := options(t, keysDir, out)
+			o.Terminal = &cancelAt{at: step, cancel: cancel}
+			o.Epoch = o.Epoch.Add(time.Second) // a different image, were it written
+			_, err := Build(ctx, o)
+			if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted") {
+				t.Fatalf("Build cancelled at %q = %v, want an interruption", step, err)
+			}
+			if now := snapshot(t, filepath.Dir(out)); !reflect.DeepEqual(was, now) {
+				t.Errorf("the interrupted build changed the output's parent directory")
+			}
+		})
+	}
 }

@@ -16,7 +16,7 @@ import (
 // ConfigPartitionSize is the room the disk reserves for the config
 // partition, so that `hardenvm config install` can swap in a larger one
 // later without touching the partition table.
-const ConfigPartitionSize = 8 << 20
+const ConfigPartitionSize = config.MaxImageSize
 
 // EngineTLSDir is the engine's TLS directory inside the key set
 // directory, created by the build when the settings need it.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/internal/readfile"
 	"github.com/hardenvm/hardenvm/pkg/adminsettings"
 	"github.com/hardenvm/hardenvm/pkg/configpart"
 	"github.com/hardenvm/hardenvm/pkg/erofs"
@@ -160,17 +161,35 @@ func (im *Image) Sign(ctx context.Context, admin *keys.Key) error {
 	return nil
 }
 
-// ReadImage reads a config image file.
+// MaxImageSize bounds a config image: the room the build reserves for
+// the config partition.
+const MaxImageSize = 8 << 20
+
+// ReadImage reads a config image file: its layout from the headers first,
+// then only the bytes the layout covers (at most MaxImageSize), so that a
+// huge or sparse file, a FIFO or a device is refused without reading it.
 func ReadImage(path string) (*Image, error) {
-	b, err := os.ReadFile(path)
+	f, err := readfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	l, err := configpart.Read(bytes.NewReader(b), int64(len(b)))
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	l, err := configpart.Read(f, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("config: %s: %w", path, err)
 	}
-	return &Image{Bytes: b[:l.Size], Layout: l}, nil
+	if l.Size > MaxImageSize {
+		return nil, fmt.Errorf("config: %s: the image claims %d bytes, a config image has at most %d", path, l.Size, MaxImageSize)
+	}
+	b := make([]byte, l.Size)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return nil, fmt.Errorf("config: reading %s: %w", path, err)
+	}
+	return &Image{Bytes: b, Layout: l}, nil
 }
 
 // Write stores the image atomically.

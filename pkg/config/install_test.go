@@ -1,74 +1,36 @@
-package config
+package config_test
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/hardenvm/hardenvm/internal/buildtest"
+	"github.com/hardenvm/hardenvm/pkg/attest"
+	"github.com/hardenvm/hardenvm/pkg/config"
 	"github.com/hardenvm/hardenvm/pkg/disk"
-	"github.com/hardenvm/hardenvm/pkg/fat"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/keys"
-	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/provenance"
 	"github.com/hardenvm/hardenvm/pkg/sign"
+	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
-// imageDir makes a small signed image directory whose disk has a config
-// partition holding cfg.
-func imageDir(t *testing.T, set *keys.Set, cfg *Image) string {
-	t.Helper()
-	work := t.TempDir()
-	root, hash := filepath.Join(work, "root"), filepath.Join(work, "verity")
-	rb, hb := make([]byte, 3<<20), make([]byte, 64<<10)
-	rand.Read(rb)
-	rand.Read(hb)
-	os.WriteFile(root, rb, 0o644)
-	os.WriteFile(hash, hb, 0o644)
-	cfgPath := filepath.Join(work, "config.img")
-	if err := cfg.Write(cfgPath); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	uki := bytes.Repeat([]byte("UKI!"), 1000)
-	rootHash := make([]byte, 32)
-	rand.Read(rootHash)
-	res, err := disk.Build(filepath.Join(dir, "disk.raw"), disk.Image{
-		ESP:  []fat.File{{Path: "EFI/BOOT/BOOTX64.EFI", Size: int64(len(uki)), Data: bytes.NewReader(uki)}},
-		Time: epoch, Root: root, RootVerity: hash, RootHash: rootHash,
-		Config: cfgPath, ConfigSize: 4 << 20, Free: 1 << 20,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := manifest.HashFile(filepath.Join(dir, "disk.raw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &manifest.Manifest{Version: manifest.Version, Name: "t", Artifacts: map[string]manifest.File{"disk.raw": f},
-		Keys: manifest.Keys{Admin: set.Get(keys.Admin).Fingerprint()}, Config: Describe(cfg)}
-	m.Disk.Size = res.Size
-	if err := m.Write(dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := sign.Sign(dir, set.Get(keys.Signing).Signer); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+const registrySettings = `{"configurationFileVersion":2,"registryAllowList":{"value":["registry.internal:5000"],"locked":true}}`
 
-func buildSigned(t *testing.T, settings string, admin *keys.Key) *Image {
+func signedConfig(t *testing.T, settings string, admin *keys.Key) *config.Image {
 	t.Helper()
 	var raw []byte
 	if settings != "" {
 		raw = []byte(settings)
 	}
-	im, err := Build(context.Background(), Options{Settings: raw, Epoch: epoch})
+	im, err := config.Build(context.Background(), config.Options{Settings: raw, Epoch: buildtest.Epoch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,39 +40,69 @@ func buildSigned(t *testing.T, settings string, admin *keys.Key) *Image {
 	return im
 }
 
-func manifestDigest(t *testing.T, path string) string {
+// readBack is the image as `config install` reads it from a file, with
+// the layout found in it (no root hash until verified).
+func readBack(t *testing.T, im *config.Image) *config.Image {
 	t.Helper()
-	f, err := manifest.HashFile(path)
+	p := filepath.Join(t.TempDir(), "config.img")
+	if err := im.Write(p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := config.ReadImage(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f.SHA256
+	return got
 }
 
+// state is every file of an image directory by digest, and the names
+// beside it (staging leftovers would show there).
+func state(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	s := buildtest.Digests(t, dir)
+	ents, err := os.ReadDir(filepath.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		s["../"+e.Name()] = ""
+	}
+	return s
+}
+
+func mustVerify(t *testing.T, img *buildtest.Image) {
+	t.Helper()
+	rep, err := verify.Dir(context.Background(), img.Dir, verify.Options{PublicKey: img.Keys.Get(keys.Signing).Public()})
+	if err == nil {
+		err = rep.Err()
+	}
+	if err != nil {
+		t.Errorf("the image directory does not verify: %v", err)
+	}
+}
+
+// TestInstall installs a new config into a built image: only the config
+// partition changes, and the re-signed image verifies and measures as its
+// manifest predicts (PCR 15 carries the new config root hash).
 func TestInstall(t *testing.T) {
 	ctx := context.Background()
-	set := newKeys(t)
-	admin := set.Get(keys.Admin)
-	dir := imageDir(t, set, buildSigned(t, "", admin))
-	diskPath := filepath.Join(dir, "disk.raw")
+	img := buildtest.Minimal(t)
+	admin := img.Keys.Get(keys.Admin)
+	diskPath := filepath.Join(img.Dir, "disk.raw")
 	before, _ := os.ReadFile(diskPath)
 	tbl, err := gpt.ReadFile(diskPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	// The build's provenance vouches for the old disk: Install removes it.
-	prov := provenance.Input{Spec: provenance.Resource{Name: "spec.yml"}, Subjects: []provenance.Resource{{Name: "disk.raw", SHA256: manifestDigest(t, diskPath)}}}
-	if err := provenance.Write(dir, prov, set.Get(keys.Signing).Signer); err != nil {
-		t.Fatal(err)
-	}
-
-	next := buildSigned(t, `{"configurationFileVersion":2,"registryAllowList":{"value":["registry.internal:5000"],"locked":true}}`, admin)
-	m, err := Install(ctx, dir, next, InstallOptions{Admin: admin, Signing: set.Get(keys.Signing)})
+	next := signedConfig(t, registrySettings, admin)
+	m, err := config.Install(ctx, img.Dir, readBack(t, next), config.InstallOptions{Admin: admin, Signing: img.Keys.Get(keys.Signing)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, provenance.FileName)); !errors.Is(err, os.ErrNotExist) {
+	// The build's provenance vouches for the old disk: Install leaves it
+	// out of the new directory.
+	if _, err := os.Stat(filepath.Join(img.Dir, provenance.FileName)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the build's provenance is still there after Install (%v)", err)
 	}
 	after, _ := os.ReadFile(diskPath)
@@ -124,7 +116,6 @@ func TestInstall(t *testing.T) {
 		}
 	}
 	off, size := cfg.Offset(gpt.SectorSize), cfg.Size(gpt.SectorSize)
-	// Everything outside the config partition, the GPT included, is byte-identical.
 	if !bytes.Equal(before[:off], after[:off]) || !bytes.Equal(before[off+size:], after[off+size:]) {
 		t.Error("Install changed bytes outside the config partition")
 	}
@@ -132,41 +123,121 @@ func TestInstall(t *testing.T) {
 	if !bytes.Equal(part[:len(next.Bytes)], next.Bytes) || bytes.Count(part[len(next.Bytes):], []byte{0}) != len(part)-len(next.Bytes) {
 		t.Error("the config partition does not hold exactly the new image followed by zeros")
 	}
-	if _, err := Verify(ctx, part, admin.Cert); err != nil {
-		t.Errorf("Verify(installed partition) = %v", err)
+	l, err := config.Verify(ctx, part, admin.Cert)
+	if err != nil {
+		t.Fatalf("Verify(installed partition) = %v", err)
 	}
 	if m.Config.RootHash != next.Layout.Signature.RootHash {
 		t.Errorf("manifest config root hash %s, want %s", m.Config.RootHash, next.Layout.Signature.RootHash)
 	}
-	if err := sign.VerifyBundle(dir, set.Get(keys.Signing).Public()); err != nil {
-		t.Errorf("the re-signed manifest does not verify: %v", err)
+	mustVerify(t, img)
+	// measure: the prediction from the artifacts is the signed one, and
+	// PCR 15 is the one with the new config root hash.
+	got, err := attest.PredictDir(img.Dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	f, _ := manifest.HashFile(diskPath)
-	if m.Artifacts["disk.raw"].SHA256 != f.SHA256 {
-		t.Error("the manifest's disk.raw digest is stale")
+	if diff := cmp.Diff(m.PCRs.Values, got.Values); diff != "" {
+		t.Errorf("after install, manifest.json's PCRs differ from the artifacts' (-manifest +artifacts):\n%s", diff)
+	}
+	in, _, err := attest.Load(img.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.ConfigRootHash = l.Verity.RootHash
+	want, err := attest.Predict(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.PCRs.Values["15"] != want.Values["15"] || m.PCRs.Values["15"] == img.Manifest.PCRs.Values["15"] {
+		t.Errorf("PCR 15 = %s, want %s (the build's was %s)", m.PCRs.Values["15"], want.Values["15"], img.Manifest.PCRs.Values["15"])
 	}
 
-	// Refusals leave the disk as it is.
-	other := newKeys(t)
+	// Refusals leave the directory as it is.
+	other, err := keys.Generate(keys.Options{Now: buildtest.Epoch})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		name string
-		im   *Image
-		o    InstallOptions
+		im   *config.Image
+		o    config.InstallOptions
 		want string
 	}{
-		{"signed by another admin", buildSigned(t, "", other.Get(keys.Admin)), InstallOptions{Admin: admin, Signing: set.Get(keys.Signing)}, "not signed by the admin key"},
-		{"image trusts another admin", buildSigned(t, "", other.Get(keys.Admin)), InstallOptions{Admin: other.Get(keys.Admin), Signing: set.Get(keys.Signing)}, "would not boot"},
-		{"other signing key", next, InstallOptions{Admin: admin, Signing: other.Get(keys.Signing)}, "refusing to re-sign"},
+		{"signed by another admin", signedConfig(t, "", other.Get(keys.Admin)), config.InstallOptions{Admin: admin, Signing: img.Keys.Get(keys.Signing)}, "not signed by the admin key"},
+		{"image trusts another admin", signedConfig(t, "", other.Get(keys.Admin)), config.InstallOptions{Admin: other.Get(keys.Admin), Signing: img.Keys.Get(keys.Signing)}, "would not boot"},
+		{"other signing key", next, config.InstallOptions{Admin: admin, Signing: other.Get(keys.Signing)}, "refusing to re-sign"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Install(ctx, dir, tt.im, tt.o)
+			was := state(t, img.Dir)
+			_, err := config.Install(ctx, img.Dir, tt.im, tt.o)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Install = %v, want an error containing %q", err, tt.want)
 			}
-			now, _ := os.ReadFile(diskPath)
-			if !bytes.Equal(now, after) {
-				t.Error("a refused install changed disk.raw")
+			if diff := cmp.Diff(was, state(t, img.Dir)); diff != "" {
+				t.Errorf("a refused install changed the image directory (-before +after):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestInstallAllOrNothing: an install that fails or is cancelled at any
+// step, or that finds the image damaged, leaves the directory
+// byte-identical, verifying, and with nothing beside it.
+func TestInstallAllOrNothing(t *testing.T) {
+	img := buildtest.Minimal(t)
+	admin, signing := img.Keys.Get(keys.Admin), img.Keys.Get(keys.Signing)
+	next := signedConfig(t, registrySettings, admin)
+	boom := errors.New("injected failure")
+	t.Cleanup(func() { config.StepHook = nil })
+
+	for _, step := range config.InstallSteps {
+		for _, how := range []string{"fails", "cancelled"} {
+			t.Run(fmt.Sprintf("%s at %s", how, step), func(t *testing.T) {
+				was := state(t, img.Dir)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				config.StepHook = func(_ context.Context, s string) error {
+					if s != step {
+						return nil
+					}
+					if how == "fails" {
+						return boom
+					}
+					cancel()
+					return nil
+				}
+				_, err := config.Install(ctx, img.Dir, readBack(t, next), config.InstallOptions{Admin: admin, Signing: signing})
+				config.StepHook = nil
+				if err == nil || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("Install = %v, want a one-line error", err)
+				}
+				if diff := cmp.Diff(was, state(t, img.Dir)); diff != "" {
+					t.Errorf("the image directory changed (-before +after):\n%s", diff)
+				}
+				mustVerify(t, img)
+			})
+		}
+	}
+
+	// A damaged image is refused before anything is written, not
+	// re-signed.
+	uki := filepath.Join(img.Dir, "uki.efi")
+	b, err := os.ReadFile(uki)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	os.WriteFile(uki, b, 0o644)
+	was := state(t, img.Dir)
+	_, err = config.Install(context.Background(), img.Dir, readBack(t, next), config.InstallOptions{Admin: admin, Signing: signing})
+	if err == nil || !strings.Contains(err.Error(), "does not verify") || !strings.Contains(err.Error(), "uki.efi") {
+		t.Errorf("Install on a tampered uki.efi = %v, want a refusal naming it", err)
+	}
+	if diff := cmp.Diff(was, state(t, img.Dir)); diff != "" {
+		t.Errorf("the refused install changed the image directory (-before +after):\n%s", diff)
+	}
+	if err := sign.VerifyBundle(img.Dir, signing.Public()); err != nil {
+		t.Errorf("the bundle no longer verifies: %v", err)
 	}
 }

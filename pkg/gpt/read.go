@@ -15,8 +15,9 @@ const maxArray = 1 << 20
 
 // Read reads the partition table of a disk of size bytes. It tries
 // 512-byte sectors, then 4096-byte ones; for each, the primary header and,
-// if that is damaged, the backup at the last sector. Unused entries (zero
-// type GUID) are left out of Partitions; Number keeps each entry's place.
+// if that is damaged, the backup at the last sector. Table.Damaged says
+// which header is damaged when one is. Unused entries (zero type GUID) are
+// left out of Partitions; Number keeps each entry's place.
 func Read(r io.ReaderAt, size int64) (*Table, error) {
 	var errs []string
 	for _, ss := range []int64{512, 4096} {
@@ -24,12 +25,19 @@ func Read(r io.ReaderAt, size int64) (*Table, error) {
 		if sectors < 3 {
 			continue
 		}
-		for _, lba := range []int64{1, sectors - 1} {
-			t, err := readAt(r, ss, lba, uint64(sectors))
-			if err == nil {
-				return t, nil
+		t, err := readAt(r, ss, 1, uint64(sectors))
+		if err == nil {
+			if _, berr := readAt(r, ss, sectors-1, uint64(sectors)); berr != nil {
+				t.Damaged = append(t.Damaged, "backup GPT "+berr.Error())
 			}
-			errs = append(errs, err.Error())
+			return t, nil
+		}
+		errs = append(errs, err.Error())
+		if t, berr := readAt(r, ss, sectors-1, uint64(sectors)); berr == nil {
+			t.Damaged = append(t.Damaged, "primary GPT "+err.Error()+": the table shown is the backup's")
+			return t, nil
+		} else {
+			errs = append(errs, berr.Error())
 		}
 	}
 	if len(errs) == 0 {

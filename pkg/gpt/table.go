@@ -35,6 +35,11 @@ type Table struct {
 	// uses FirstUsable .. Sectors-TailSectors-1.
 	FirstUsableLBA, LastUsableLBA uint64
 	Partitions                    []Partition
+	// Damaged lists what Read found wrong with the header it did not
+	// use or could not use: the primary (the table then comes from the
+	// backup) or the backup (missing on a truncated disk). Empty when
+	// both are intact.
+	Damaged []string
 }
 
 // Partition is one used entry.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/boot/authenticode"
 	"github.com/hardenvm/hardenvm/boot/uki"
+	"github.com/hardenvm/hardenvm/internal/readfile"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/verity"
@@ -29,6 +30,10 @@ type Report struct {
 	RootHash   string             `json:"rootHash,omitempty"`
 	Verity     *verity.Superblock `json:"verity,omitempty"`
 	UKI        *UKI               `json:"uki,omitempty"`
+	// Problems are damage noticed while reading (a damaged primary or
+	// missing backup GPT header); the rest of the report is what could
+	// still be read.
+	Problems []string `json:"problems,omitempty"`
 	// Manifest is set when inspecting an image directory.
 	Manifest *manifest.Manifest `json:"-"`
 }
@@ -96,7 +101,7 @@ func Inspect(path string) (*Report, error) {
 }
 
 func inspectDisk(r *Report, path string) error {
-	f, err := os.Open(path)
+	f, err := readfile.Open(path)
 	if err != nil {
 		return fmt.Errorf("inspect: %w", err)
 	}
@@ -110,6 +115,9 @@ func inspectDisk(r *Report, path string) error {
 		return fmt.Errorf("inspect: %s: %w", path, err)
 	}
 	r.DiskGUID = t.DiskGUID.String()
+	for _, d := range t.Damaged {
+		r.Problems = append(r.Problems, path+": "+d)
+	}
 	var root, ver *gpt.Partition
 	for i, p := range t.Partitions {
 		role := roles[p.Type]
@@ -143,7 +151,7 @@ func inspectDisk(r *Report, path string) error {
 }
 
 func inspectUKI(path string) (*UKI, error) {
-	img, err := os.ReadFile(path)
+	img, err := readfile.ReadFile(path, manifest.MaxUKI)
 	if err != nil {
 		return nil, fmt.Errorf("inspect: %w", err)
 	}
@@ -172,7 +180,7 @@ func (r *Report) Cmdline() string {
 	if r.UKI == nil {
 		return ""
 	}
-	img, err := os.ReadFile(r.UKI.Path)
+	img, err := readfile.ReadFile(r.UKI.Path, manifest.MaxUKI)
 	if err != nil {
 		return ""
 	}

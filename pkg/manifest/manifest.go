@@ -167,7 +167,7 @@ func (m *Manifest) Write(dir string) error {
 // Load reads dir/manifest.json.
 func Load(dir string) (*Manifest, error) {
 	p := filepath.Join(dir, FileName)
-	b, err := os.ReadFile(p)
+	b, err := ReadArtifact(dir, FileName, MaxManifest)
 	if err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}

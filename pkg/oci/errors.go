@@ -25,6 +25,12 @@ func registryError(op, ref string, err error) error {
 	switch {
 	case errors.Is(err, ErrNotVerified):
 		return fmt.Errorf("%s: %w", where, err)
+	case errors.Is(err, ErrPlainHTTP):
+		var pe plainHTTPErr
+		if errors.As(err, &pe) {
+			return fmt.Errorf("%s: %w", where, pe.error)
+		}
+		return fmt.Errorf("%s: %w", where, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s: %w", where, err)
 	case errors.As(err, &te):

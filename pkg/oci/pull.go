@@ -19,6 +19,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/internal/ctxio"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/verify"
@@ -38,11 +39,14 @@ func Pull(ctx context.Context, ref, dir string, o Options) (*Result, *verify.Rep
 	if err := checkTarget(dir); err != nil {
 		return nil, nil, err
 	}
-	r, err := name.ParseReference(ref)
+	r, err := name.ParseReference(ref, o.nameOptions()...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pull: %q is not an image reference (want HOST/REPOSITORY:TAG or @sha256:…): %w", ref, err)
 	}
-	opts := o.remote(ctx)
+	opts, err := o.remote(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pull: %w", err)
+	}
 	desc, err := remote.Get(r, opts...)
 	if err != nil {
 		return nil, nil, registryError("pull", ref, err)
@@ -139,25 +143,8 @@ func Pull(ctx context.Context, ref, dir string, o Options) (*Result, *verify.Rep
 
 // checkTarget refuses to replace a directory that is not an image.
 func checkTarget(dir string) error {
-	fi, err := os.Stat(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	if err := manifest.CheckReplaceable(dir); err != nil {
 		return fmt.Errorf("pull: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("pull: %s exists and is not a directory", dir)
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("pull: %w", err)
-	}
-	if len(ents) == 0 {
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(dir, manifest.FileName)); err != nil {
-		return fmt.Errorf("pull: %s exists and is not an image directory (no %s): pull into a new directory", dir, manifest.FileName)
 	}
 	return nil
 }
@@ -252,7 +239,7 @@ func fetchArtifact(ctx context.Context, repo name.Repository, d v1.Descriptor, p
 		return err
 	}
 	defer rc.Close()
-	var src io.Reader = ctxReader{ctx, rc}
+	var src io.Reader = ctxio.Reader(ctx, rc)
 	if compressed(string(d.MediaType)) {
 		dec, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1))
 		if err != nil {

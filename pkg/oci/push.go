@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/hardenvm/hardenvm/internal/ctxio"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/verify"
@@ -33,6 +35,15 @@ type Options struct {
 	// Remote adds go-containerregistry options (tests: a transport).
 	Remote []remote.Option
 	Log    *slog.Logger
+	// PlainHTTP allows plain HTTP to registries that are not on
+	// loopback (--plain-http); otherwise only loopback gets it.
+	PlainHTTP bool
+	// CACert is a PEM file of CA certificates trusted besides the
+	// system's (--ca-cert), for registries with a private CA.
+	CACert string
+	// Transport is the HTTP transport under the plain-HTTP guard
+	// (tests); one with the network bounds when nil.
+	Transport http.RoundTripper
 }
 
 func (o *Options) log() *slog.Logger {
@@ -42,12 +53,17 @@ func (o *Options) log() *slog.Logger {
 	return o.Log
 }
 
-func (o *Options) remote(ctx context.Context) []remote.Option {
+func (o *Options) remote(ctx context.Context) ([]remote.Option, error) {
+	tr, err := o.transport()
+	if err != nil {
+		return nil, err
+	}
 	return append([]remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(authn.DefaultKeychain),
 		remote.WithUserAgent("hardenvm"),
-	}, o.Remote...)
+		remote.WithTransport(tr),
+	}, o.Remote...), nil
 }
 
 // Result says what was pushed or pulled.
@@ -103,7 +119,7 @@ func Push(ctx context.Context, dir, ref string, o Options) (*Result, error) {
 // push pushes dir without verifying it (tests use it to publish bad
 // images).
 func push(ctx context.Context, dir, ref string, o Options) (*Result, error) {
-	tag, err := name.ParseReference(ref)
+	tag, err := name.ParseReference(ref, o.nameOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("push: %q is not an image reference (want HOST/REPOSITORY:TAG): %w", ref, err)
 	}
@@ -142,7 +158,10 @@ func push(ctx context.Context, dir, ref string, o Options) (*Result, error) {
 		layers = append(layers, titled{n, l})
 	}
 
-	opts := o.remote(ctx)
+	opts, err := o.remote(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
 	repo := tag.Context()
 	empty := static.NewLayer([]byte("{}"), mediaTypeEmpty)
 	img := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: ArtifactType}
@@ -249,7 +268,7 @@ func artifactLayer(ctx context.Context, path string, want manifest.File, tmp, mt
 		return nil, err
 	}
 	fileHash := sha256.New()
-	n, err := io.Copy(io.MultiWriter(enc, fileHash), ctxReader{ctx, in})
+	n, err := io.Copy(io.MultiWriter(enc, fileHash), ctxio.Reader(ctx, in))
 	if err != nil {
 		enc.Close()
 		return nil, err
@@ -266,17 +285,4 @@ func artifactLayer(ctx context.Context, path string, want manifest.File, tmp, mt
 	}
 	h := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(blobHash.Sum(nil))}
 	return &fileLayer{path: out.Name(), digest: h, size: st.Size(), mt: types.MediaType(mt)}, nil
-}
-
-// ctxReader stops a long copy when ctx is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

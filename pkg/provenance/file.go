@@ -2,18 +2,12 @@ package provenance
 
 import (
 	"crypto"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 )
-
-// ErrMissing means the image directory has no provenance (built before
-// provenance was written).
-var ErrMissing = errors.New("no provenance")
 
 // Write signs the statement of in with key and writes dir/FileName.
 func Write(dir string, in Input, key crypto.Signer) error {
@@ -31,18 +25,11 @@ func Write(dir string, in Input, key crypto.Signer) error {
 	return nil
 }
 
-// Read checks dir/FileName's signature against pub and parses the
+// Verify checks a provenance bundle's signature against pub and parses the
 // statement it signs. It does not compare the subjects with the files
 // (pkg/verify does).
-func Read(dir string, pub crypto.PublicKey) (*Parsed, error) {
-	b, err := os.ReadFile(filepath.Join(dir, FileName))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", ErrMissing, FileName)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("provenance: %w", err)
-	}
-	typ, payload, err := sign.VerifyDSSE(b, pub)
+func Verify(bundle []byte, pub crypto.PublicKey) (*Parsed, error) {
+	typ, payload, err := sign.VerifyDSSE(bundle, pub)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", FileName, err)
 	}

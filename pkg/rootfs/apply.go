@@ -7,6 +7,7 @@ import (
 	"path"
 	"time"
 
+	"github.com/hardenvm/hardenvm/internal/readfile"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/hardenvm/hardenvm/pkg/spec"
 )
@@ -17,6 +18,11 @@ import (
 // capabilities, in the spec's order. Everything it creates gets mtime
 // epoch; missing parent directories are made root-owned 0755. Errors name
 // the spec file and line.
+
+// MaxSourceFile bounds a spec file's source: it is read into memory when
+// the build starts (so the image holds what the spec pointed at then).
+const MaxSourceFile = 256 << 20
+
 func Apply(t *fstree.Tree, s *spec.Spec, epoch time.Time) error {
 	root := fstree.Header{Mode: 0o755, Mtime: epoch}
 	at := func(line int, what string, err error) error {
@@ -80,7 +86,7 @@ func Apply(t *fstree.Tree, s *spec.Spec, epoch time.Time) error {
 		if f.Source != "" {
 			// Read now, so the image holds what the spec pointed at when
 			// the build started, whatever happens to the file later.
-			if data, err = os.ReadFile(f.Source); err != nil {
+			if data, err = readfile.ReadFile(f.Source, MaxSourceFile); err != nil {
 				return at(f.Line, "file "+f.Path, err)
 			}
 		}

@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hardenvm/hardenvm/internal/debtest"
@@ -132,5 +134,36 @@ func TestCheckGuest(t *testing.T) {
 				t.Errorf("CheckGuest = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestApplySourceBounded: a source file over MaxSourceFile (a sparse
+// 1 TiB file) or one that is not a regular file (swapped for a FIFO after
+// the spec was checked) is refused at once, not read into memory.
+func TestApplySourceBounded(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	os.WriteFile(big, nil, 0o644)
+	if err := os.Truncate(big, 1<<40); err != nil {
+		t.Skipf("no sparse 1 TiB file here: %v", err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ source, want string }{{big, "more than the"}, {fifo, "not a regular file"}} {
+		s := &spec.Spec{Path: filepath.Join(dir, "t.yml"), Dir: dir, Files: []spec.File{{Path: "/etc/x", Source: tt.source, Line: 3}}}
+		tr, _, err := Unpack(nil, UnpackOptions{Epoch: epoch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		err = Apply(tr, s, epoch)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), ":3: file /etc/x") {
+			t.Errorf("Apply(source %s) = %v, want an error at line 3 containing %q", filepath.Base(tt.source), err, tt.want)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("Apply(source %s) took %v", filepath.Base(tt.source), took)
+		}
 	}
 }

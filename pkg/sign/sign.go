@@ -180,12 +180,12 @@ func VerifyBundle(dir string, pub crypto.PublicKey) error {
 // those bytes and returns them: callers parse what was verified, not a
 // second read that could differ.
 func VerifiedManifest(dir string, pub crypto.PublicKey) ([]byte, error) {
-	payload, err := os.ReadFile(filepath.Join(dir, manifest.FileName))
+	payload, err := manifest.ReadArtifact(dir, manifest.FileName, manifest.MaxManifest)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	bp := filepath.Join(dir, BundleFileName)
-	bundle, err := os.ReadFile(bp)
+	bundle, err := manifest.ReadArtifact(dir, BundleFileName, manifest.MaxBundle)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("sign: %s: the image is not signed (no bundle); sign it with 'hardenvm build' and the artifact-signing key", bp)

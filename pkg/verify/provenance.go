@@ -1,9 +1,11 @@
 package verify
 
 import (
+	"context"
 	"crypto"
 	"errors"
-	"path/filepath"
+	"maps"
+	"os"
 	"slices"
 
 	"github.com/hardenvm/hardenvm/pkg/manifest"
@@ -13,36 +15,47 @@ import (
 // checkProvenance checks the signed SLSA provenance when the image has
 // one: signed by the artifact-signing key, and every artifact the manifest
 // lists, and the manifest itself, is a subject with its current digest.
-func checkProvenance(add addFunc, dir string, m *manifest.Manifest, pub crypto.PublicKey) {
-	p, err := provenance.Read(dir, pub)
-	if errors.Is(err, provenance.ErrMissing) {
+func checkProvenance(add addFunc, dir string, m *manifest.Manifest, found map[string]string, pub crypto.PublicKey) {
+	b, err := manifest.ReadArtifact(dir, provenance.FileName, maxProvenance)
+	if errors.Is(err, os.ErrNotExist) {
 		add("provenance", provenance.FileName, Skip, "no provenance (built before provenance was written, or the config partition was replaced since)")
 		return
+	}
+	var p *provenance.Parsed
+	if err == nil {
+		p, err = provenance.Verify(b, pub)
 	}
 	if err != nil {
 		add("provenance", provenance.FileName, Fail, "%v", trimDir(err, dir))
 		return
 	}
-	names := []string{manifest.FileName}
-	for n := range m.Artifacts {
-		names = append(names, n)
+	// The artifacts were hashed once, by the digest check (found); only
+	// the manifest itself is hashed here. An artifact that could not be
+	// hashed is compared as empty, so it fails.
+	mf, err := manifest.HashArtifact(context.Background(), dir, manifest.FileName, manifest.File{})
+	if err != nil {
+		add("provenance", manifest.FileName, Fail, "%v", trimDir(err, dir))
+		return
 	}
-	slices.Sort(names)
+	digests := map[string]string{manifest.FileName: mf.SHA256}
+	for n := range m.Artifacts {
+		digests[n] = found[n]
+	}
+	names := slices.Sorted(maps.Keys(digests))
 	for _, n := range names {
 		want, ok := p.Subjects[n]
 		if !ok {
 			add("provenance", provenance.FileName, Fail, "%s is not among its subjects", n)
 			return
 		}
-		got, err := manifest.HashFile(filepath.Join(dir, n))
-		if err != nil {
-			add("provenance", n, Fail, "%v", trimDir(err, dir))
-			return
-		}
-		if got.SHA256 != want {
-			add("provenance", n, Fail, "sha256 %s, the provenance says %s", short(got.SHA256), short(want))
+		if got := digests[n]; got != want {
+			add("provenance", n, Fail, "sha256 %s, the provenance says %s", short(got), short(want))
 			return
 		}
 	}
 	add("provenance", provenance.FileName, OK, "SLSA provenance by %s signed by the artifact-signing key; %d subjects match", p.Builder, len(names))
 }
+
+// maxProvenance bounds the provenance bundle read into memory: it lists
+// the image's packages, a few hundred KiB.
+const maxProvenance = 16 << 20

@@ -1,9 +1,6 @@
 package verify
 
 import (
-	"os"
-	"path/filepath"
-
 	cdx "github.com/CycloneDX/cyclonedx-go"
 
 	"github.com/hardenvm/hardenvm/pkg/manifest"
@@ -18,7 +15,8 @@ func checkSBOM(add addFunc, dir string, m *manifest.Manifest) {
 		add("sbom", manifest.FileName, Skip, "the manifest lists no SBOM (built before SBOMs were written)")
 		return
 	}
-	b, err := os.ReadFile(filepath.Join(dir, sbom.FileName))
+	// Its size and digest were checked against the signed manifest.
+	b, err := manifest.ReadArtifact(dir, sbom.FileName, m.Artifacts[sbom.FileName].Size)
 	if err != nil {
 		add("sbom", sbom.FileName, Fail, "%v", trimDir(err, dir))
 		return

@@ -162,6 +162,34 @@ func Dir(ctx context.Context, dir string, o Options) (*Report, error) {
 	}
 
 	// digest
+	found, err := checkDigests(ctx, add, dir, m)
+	if err != nil {
+		return nil, err
+	}
+
+	// verity, from the disk's partition table; then authenticode; then
+	// the config partition
+	cfg := checkDisk(ctx, add, dir, m)
+	checkUKI(add, dir, m, o.DBCert)
+	checkSBOM(add, dir, m)
+	checkProvenance(add, dir, m, found, o.PublicKey)
+	if cfg != nil {
+		add("config", Disk, Skip, "config partition %d present; its admin signature is not checked yet (covered only by disk.raw's digest)", cfg.Number)
+	} else {
+		add("config", Disk, Skip, "no config partition")
+	}
+
+	r.OK = len(r.Failed()) == 0
+	return r, nil
+}
+
+type addFunc func(name, artifact string, st Status, format string, args ...any)
+
+// checkDigests checks every artifact the manifest lists against its size
+// and SHA-256 (size first: a file of another size is not read). The error
+// is for cancellation only.
+func checkDigests(ctx context.Context, add addFunc, dir string, m *manifest.Manifest) (map[string]string, error) {
+	found := map[string]string{} // name -> sha256 of the file as it is
 	names := make([]string, 0, len(m.Artifacts))
 	for n := range m.Artifacts {
 		names = append(names, n)
@@ -181,40 +209,55 @@ func Dir(ctx context.Context, dir string, o Options) (*Report, error) {
 			add("digest", n, Fail, "artifact name %q is not a plain file name", n)
 			continue
 		}
-		got, err := manifest.HashFile(filepath.Join(dir, n))
+		got, err := manifest.HashArtifact(ctx, dir, n, want)
+		if got.SHA256 != "" {
+			found[n] = got.SHA256
+		}
 		switch {
 		case err != nil:
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 			add("digest", n, Fail, "%v", trimDir(err, dir))
+		case got.SHA256 == "":
+			add("digest", n, Fail, "%d bytes, the manifest says %d bytes (not hashed)", got.Size, want.Size)
 		case got.SHA256 != want.SHA256 || got.Size != want.Size:
 			add("digest", n, Fail, "sha256 %s (%d bytes), the manifest says %s (%d bytes)", short(got.SHA256), got.Size, short(want.SHA256), want.Size)
 		default:
 			add("digest", n, OK, "sha256 %s, %d bytes", short(got.SHA256), got.Size)
 		}
 	}
-
-	// verity, from the disk's partition table; then authenticode; then
-	// the config partition
-	cfg := checkDisk(ctx, add, filepath.Join(dir, Disk), m)
-	checkUKI(add, filepath.Join(dir, UKI), m, o.DBCert)
-	checkSBOM(add, dir, m)
-	checkProvenance(add, dir, m, o.PublicKey)
-	if cfg != nil {
-		add("config", Disk, Skip, "config partition %d present; its admin signature is not checked yet (covered only by disk.raw's digest)", cfg.Number)
-	} else {
-		add("config", Disk, Skip, "no config partition")
-	}
-
-	r.OK = len(r.Failed()) == 0
-	return r, nil
+	return found, nil
 }
 
-type addFunc func(name, artifact string, st Status, format string, args ...any)
+// Artifacts checks, without the signing key, what an unsigned look at an
+// image directory can: that it has its bundle and that every artifact is
+// what the manifest m says (commands like measure, which trust the
+// artifacts' own bytes, refuse a damaged image with it). It does not
+// check the signature: that is Dir's.
+func Artifacts(ctx context.Context, dir string, m *manifest.Manifest) error {
+	var first error
+	add := func(name, artifact string, st Status, format string, args ...any) {
+		if st == Fail && first == nil {
+			first = fmt.Errorf("%w: %s: %s: %s", ErrFailed, dir, artifact, fmt.Sprintf(format, args...))
+		}
+	}
+	if f, err := manifest.OpenArtifact(dir, sign.BundleFileName); err != nil {
+		add("bundle", sign.BundleFileName, Fail, "%v (the image is not signed)", trimDir(err, dir))
+	} else {
+		f.Close()
+	}
+	if _, err := checkDigests(ctx, add, dir, m); err != nil {
+		return err
+	}
+	return first
+}
 
 // checkDisk runs the verity check and returns the config partition.
-func checkDisk(ctx context.Context, add addFunc, path string, m *manifest.Manifest) *gpt.Partition {
-	f, err := os.Open(path)
+func checkDisk(ctx context.Context, add addFunc, dir string, m *manifest.Manifest) *gpt.Partition {
+	f, err := manifest.OpenArtifact(dir, Disk)
 	if err != nil {
-		add("verity", Disk, Fail, "%v", err)
+		add("verity", Disk, Fail, "%v", trimDir(err, dir))
 		return nil
 	}
 	defer f.Close()
@@ -269,10 +312,10 @@ func checkVerity(ctx context.Context, add addFunc, f *os.File, t *gpt.Table, roo
 	add("verity", Disk, OK, "root partition %d (%d blocks of %d) matches root hash %s", root.Number, res.DataBlocks, res.DataBlockSize, short(m.Root.RootHash))
 }
 
-func checkUKI(add addFunc, path string, m *manifest.Manifest, pinned *x509.Certificate) {
-	img, err := os.ReadFile(path)
+func checkUKI(add addFunc, dir string, m *manifest.Manifest, pinned *x509.Certificate) {
+	img, err := manifest.ReadArtifact(dir, UKI, manifest.MaxUKI)
 	if err != nil {
-		add("authenticode", UKI, Fail, "%v", err)
+		add("authenticode", UKI, Fail, "%v", trimDir(err, dir))
 		return
 	}
 	if m.Keys.DB == "" && pinned == nil {

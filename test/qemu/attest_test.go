@@ -383,7 +383,8 @@ func TestAttest(t *testing.T) {
 }
 
 // swapConfig copies an image directory and installs another validly
-// signed config (default settings, another epoch) with config install.
+// signed config (default settings, another epoch) with config install,
+// read from a file as the CLI does.
 func swapConfig(t *testing.T, img, keysDir string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "swapped")
@@ -400,6 +401,15 @@ func swapConfig(t *testing.T, img, keysDir string) string {
 		t.Fatal(err)
 	}
 	if err := im.Sign(ctx, set.Get(keys.Admin)); err != nil {
+		t.Fatal(err)
+	}
+	// Through a file, as `hardenvm config install` reads it: the layout
+	// read back has no verified root hash yet.
+	p := filepath.Join(t.TempDir(), "config.img")
+	if err := im.Write(p); err != nil {
+		t.Fatal(err)
+	}
+	if im, err = config.ReadImage(p); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := config.Install(ctx, dir, im, config.InstallOptions{Admin: set.Get(keys.Admin), Signing: set.Get(keys.Signing)}); err != nil {

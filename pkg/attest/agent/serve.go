@@ -67,6 +67,11 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 
 func (k *Keys) handle(req agentproto.Request, logs Logs, log func(string, ...any)) agentproto.Response {
 	switch req.Op {
+	case agentproto.OpPing:
+		if len(req.Nonce) > 64 {
+			return agentproto.Response{Error: "the nonce must be at most 64 bytes"}
+		}
+		return agentproto.Response{Pong: req.Nonce}
 	case agentproto.OpIdentity:
 		return agentproto.Response{Identity: k.identity()}
 	case agentproto.OpActivate:

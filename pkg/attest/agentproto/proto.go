@@ -23,6 +23,12 @@ const (
 	OpIdentity = "identity"
 	OpActivate = "activate"
 	OpQuote    = "quote"
+	// OpPing is answered at once with the request's nonce in Pong: the
+	// verifier learns within seconds whether an agent is there at all,
+	// and skips answers to requests of an earlier connection. Agents
+	// older than it answer with an "unknown op" error, which says the
+	// same.
+	OpPing = "ping"
 )
 
 // Request is one line from the verifier.
@@ -39,6 +45,7 @@ type Response struct {
 	Identity   *Identity `json:"identity,omitempty"`
 	Credential []byte    `json:"credential,omitempty"`
 	Evidence   *Evidence `json:"evidence,omitempty"`
+	Pong       []byte    `json:"pong,omitempty"`
 }
 
 // Identity names the TPM's keys.
