@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hardenvm/hardenvm/pkg/adminsettings"
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/fat"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
@@ -168,5 +169,41 @@ func TestInstall(t *testing.T) {
 				t.Error("a refused install changed disk.raw")
 			}
 		})
+	}
+}
+
+// TestDiskSettings reads the admin settings back from an image's disk, as
+// hardenvm run does before it boots; a corrupted config is an error, not
+// the default.
+func TestDiskSettings(t *testing.T) {
+	set := newKeys(t)
+	const settings = `{"configurationFileVersion":2,"filesharingAllowedDirectories":[{"path":"$HOME","sharedByDefault":true},{"path":"/srv"}]}`
+	dir := imageDir(t, set, buildSigned(t, settings, set.Get(keys.Admin)))
+	p := filepath.Join(dir, "disk.raw")
+	s, err := DiskSettings(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.AllowedShareDirs(adminsettings.HostDirs{Home: "/home/a"}); strings.Join(got, " ") != "/home/a /srv" {
+		t.Errorf("DiskSettings: allowed share dirs %q, want /home/a /srv", got)
+	}
+	// Flip one byte of the config's data.
+	tab, err := gpt.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range tab.Partitions {
+		if part.Name == disk.NameConfig {
+			f, _ := os.OpenFile(p, os.O_RDWR, 0)
+			b := make([]byte, 1)
+			off := part.Offset(gpt.SectorSize) + 2048
+			f.ReadAt(b, off)
+			b[0] ^= 1
+			f.WriteAt(b, off)
+			f.Close()
+		}
+	}
+	if _, err := DiskSettings(context.Background(), p); err == nil {
+		t.Error("DiskSettings of a corrupted config partition succeeded")
 	}
 }
