@@ -53,3 +53,28 @@ func TestGuestRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestShares(t *testing.T) {
+	good := Shares{Shares: []Share{{ShareTag(0), "/home/a/src"}, {ShareTag(1), "/tmp/x"}}, Host: HostDirs{Home: "/home/a", Temp: "/tmp"}}
+	b, err := good.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseShares(b)
+	if err != nil || len(got.Shares) != 2 || got.Shares[1] != good.Shares[1] || got.Host != good.Host {
+		t.Errorf("ParseShares(Marshal(%+v)) = %+v, %v", good, got, err)
+	}
+	for _, tt := range []struct{ name, in, want string }{
+		{"relative", `{"shares":[{"tag":"hvshare0","path":"src"}]}`, "absolute clean"},
+		{"unclean", `{"shares":[{"tag":"hvshare0","path":"/a/../etc"}]}`, "absolute clean"},
+		{"root", `{"shares":[{"tag":"hvshare0","path":"/"}]}`, "other than /"},
+		{"tag", `{"shares":[{"tag":"x","path":"/a"}]}`, "want \"hvshare0\""},
+		{"overlap", `{"shares":[{"tag":"hvshare0","path":"/a"},{"tag":"hvshare1","path":"/a/b"}]}`, "overlap"},
+		{"unknown key", `{"shares":[],"extra":1}`, "unknown field"},
+		{"host", `{"shares":[],"host":{"home":"home"}}`, "host directory"},
+	} {
+		if _, err := ParseShares([]byte(tt.in)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: ParseShares = %v, want an error containing %q", tt.name, err, tt.want)
+		}
+	}
+}

@@ -53,6 +53,11 @@ func stage2() error {
 			say("WARNING: data partition: %v", err)
 		}
 	}
+	// Host directories, before any service: the engine finds them
+	// when it starts containers that bind-mount them.
+	if err := mountShares(); err != nil {
+		say("WARNING: file sharing: %v", err)
+	}
 	if err := setupNetwork(); err != nil {
 		say("WARNING: network: %v", err)
 	}
@@ -118,6 +123,7 @@ func stage2() error {
 		drainConsole()
 		s.shutdown(sigs)
 		unix.Sync()
+		unmountShares()
 		unmountData()
 		unix.Sync()
 		if restart {

@@ -21,6 +21,7 @@ import (
 	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
+	"github.com/hardenvm/hardenvm/pkg/config"
 	"github.com/hardenvm/hardenvm/pkg/dockercontext"
 	"github.com/hardenvm/hardenvm/pkg/enginesock"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
@@ -36,7 +37,7 @@ type runFlags struct {
 	memory, cpus                                               int
 	dataSize, dockerContext, network                           string
 	noTPM, noStdin                                             bool
-	forwards, channels                                         []string
+	forwards, channels, shares                                 []string
 	trust                                                      trustFlags
 	insecureSkipVerify                                         bool
 }
@@ -59,12 +60,20 @@ to boot an image that fails. --insecure-skip-verify boots without checking,
 with a warning, and is refused for an image whose manifest says it is
 locked.
 
+--share DIR shares a host directory with an image's VM through virtiofs
+(one virtiofsd per directory, children of run): the guest mounts it at the
+same path, so 'docker run -v DIR:/src' finds it, and files containers
+create there belong to the user who runs hardenvm. The image's admin
+settings (filesharingAllowedDirectories) may limit which directories.
+virtiofsd needs to write /var/run/virtiofsd (root, in practice).
+
 --accel auto probes that KVM really runs a guest (a bounded test boot) and
 falls back to TCG software emulation when it does not.`,
 		Example: `  hardenvm run out/minimal --keys keys
   hardenvm run out/minimal --key vendor-signing.pub
   hardenvm run --kernel vmlinuz --initrd initrd.img --append console=ttyS0 --timeout 2m
-  hardenvm run out/minimal --expect 'login:' --timeout 5m --accel tcg`,
+  hardenvm run out/minimal --expect 'login:' --timeout 5m --accel tcg
+  hardenvm run out/desktop --state ~/.hardenvm --share "$PWD"   # then: docker run -v "$PWD":/src …`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := ""
@@ -91,6 +100,7 @@ falls back to TCG software emulation when it does not.`,
 	fl.BoolVar(&f.noStdin, "no-stdin", false, "do not forward standard input to the console")
 	fl.StringVar(&f.network, "network", "", "the VM's network: nat (image boots: the VM reaches what the host reaches, its loopback as 10.0.2.2, and published container ports appear on the host's 127.0.0.1), restricted (only --forward ports), none")
 	fl.StringSliceVar(&f.forwards, "forward", nil, "expose guest TCP port GUEST on 127.0.0.1:HOST (HOST:GUEST, repeatable)")
+	fl.StringArrayVar(&f.shares, "share", nil, "share host directory DIR with the VM at the same path, through virtiofs (repeatable; image boots; limited by the admin settings' filesharingAllowedDirectories)")
 	fl.StringSliceVar(&f.channels, "channel", nil, "virtio-serial channel NAME, its socket STATE/chan-NAME.sock (repeatable; image boots default to the attestation agent's org.hardenvm.agent)")
 	f.trust.register(fl)
 	fl.BoolVar(&f.insecureSkipVerify, "insecure-skip-verify", false, "boot the image WITHOUT verifying it (refused for locked images)")
@@ -139,6 +149,11 @@ func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
 		if err := dataDisk(a, &cfg, f.dataSize); err != nil {
 			return err
 		}
+		if err := shareDirs(ctx, &cfg, f.shares); err != nil {
+			return err
+		}
+	} else if len(f.shares) > 0 {
+		return usagef("run: --share needs an image directory (its guest mounts the shares)")
 	}
 	if f.network == "" {
 		switch {
@@ -362,6 +377,30 @@ func dataDisk(a *app, cfg *vm.Config, size string) error {
 		a.log.Info("created the data disk", "path", p, "size", size)
 	}
 	cfg.Disks = append(cfg.Disks, vm.Disk{Path: p, Serial: bootparams.DataDiskSerial})
+	return nil
+}
+
+// shareDirs adds the --share directories, refused before the VM starts
+// when the image's admin settings do not allow them (the guest init
+// checks again against its verified copy).
+func shareDirs(ctx context.Context, cfg *vm.Config, dirs []string) error {
+	if len(dirs) == 0 {
+		return nil
+	}
+	s, err := config.DiskSettings(ctx, cfg.Disks[0].Path)
+	if err != nil {
+		return fmt.Errorf("run: reading the image's admin settings for --share: %w", err)
+	}
+	h := config.HostDirs()
+	real, err := config.CheckShares(s, dirs, h)
+	if err != nil {
+		return fmt.Errorf("run: --share: %w", err)
+	}
+	uid, gid := config.ShareOwner(s)
+	for _, d := range real {
+		cfg.Shares = append(cfg.Shares, vm.Share{HostDir: d, OwnerUID: uid, OwnerGID: gid})
+	}
+	cfg.ShareHost = bootparams.HostDirs{Home: h.Home, Temp: h.Temp}
 	return nil
 }
 

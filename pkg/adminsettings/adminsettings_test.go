@@ -140,6 +140,10 @@ func TestRefusals(t *testing.T) {
 		{"log level", withDaemon(`{"log-level":"loud"}`), daemonKey + "log-level", "want debug"},
 		{"dns not an address", withDaemon(`{"dns":["1.1.1.1\\\"; rm -rf /"]}`), daemonKey + "dns[0]", "is not an IP address"},
 		{"dns name", withDaemon(`{"dns":["9.9.9.9","dns.example"]}`), daemonKey + "dns[1]", "is not an IP address"},
+		{"share relative", `{"configurationFileVersion":2,"filesharingAllowedDirectories":[{"path":"src"}]}`, "filesharingAllowedDirectories[0].path", "absolute"},
+		{"share other variable", `{"configurationFileVersion":2,"filesharingAllowedDirectories":[{"path":"$HOME"},{"path":"$USERPROFILE/x"}]}`, "filesharingAllowedDirectories[1].path", "only variables"},
+		{"share whole host", `{"configurationFileVersion":2,"filesharingAllowedDirectories":[{"path":"/"}]}`, "filesharingAllowedDirectories[0].path", "whole host"},
+		{"share unclean", `{"configurationFileVersion":2,"filesharingAllowedDirectories":[{"path":"/srv/../etc"}]}`, "filesharingAllowedDirectories[0].path", "clean path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,6 +174,7 @@ func TestAccepted(t *testing.T) {
 		withDaemon(`{"hosts":["unix:///var/run/docker.sock","tcp://127.0.0.1:2376"],"tls":true,"tlsverify":true}`),
 		withDaemon(`{"default-runtime":"hardenvm","authorization-plugins":["hardenvm","other"],"seccomp-profile":"builtin"}`),
 		withDaemon(`{"insecure-registries":["reg.internal:5000"]}`),
+		`{"configurationFileVersion":2,"filesharingAllowedDirectories":[{"path":"$HOME","sharedByDefault":true},{"path":"$TMP"},{"path":"/srv/data/"}]}`,
 	} {
 		if _, err := Parse([]byte(in)); err != nil {
 			t.Errorf("Parse(%s) = %v, want nil", in, err)
@@ -311,4 +316,43 @@ func readFullF(f *testing.F) []byte {
 		f.Fatal(err)
 	}
 	return b
+}
+
+// TestShareAllowed: filesharingAllowedDirectories allows its directories
+// and everything under them, with $HOME, $TMP and $TEMP taken from the
+// host; without the key every directory may be shared.
+func TestShareAllowed(t *testing.T) {
+	s, err := Parse([]byte(`{"configurationFileVersion":2,"filesharingAllowedDirectories":[` +
+		`{"path":"$HOME/src","sharedByDefault":true},{"path":"$TMP"},{"path":"/srv/data/"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := HostDirs{Home: "/home/alice", Temp: "/tmp"}
+	if diff := cmp.Diff([]string{"/home/alice/src", "/tmp", "/srv/data"}, s.AllowedShareDirs(h)); diff != "" {
+		t.Errorf("AllowedShareDirs (-want +got):\n%s", diff)
+	}
+	tests := []struct {
+		dir  string
+		h    HostDirs
+		want bool
+	}{
+		{"/home/alice/src", h, true},
+		{"/home/alice/src/app", h, true},
+		{"/home/alice/srcx", h, false},
+		{"/home/alice", h, false},
+		{"/tmp/TestX/001", h, true},
+		{"/srv/data", h, true},
+		{"/srv", h, false},
+		{"/etc", h, false},
+		// A variable the host could not fill allows nothing.
+		{"/home/alice/src", HostDirs{Temp: "/tmp"}, false},
+	}
+	for _, tt := range tests {
+		if got := s.ShareAllowed(tt.dir, tt.h); got != tt.want {
+			t.Errorf("ShareAllowed(%q, %+v) = %v, want %v", tt.dir, tt.h, got, tt.want)
+		}
+	}
+	if !Default().ShareAllowed("/anything", h) || Default().AllowedShareDirs(h) != nil {
+		t.Error("without filesharingAllowedDirectories a share was refused")
+	}
 }

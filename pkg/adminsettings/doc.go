@@ -12,6 +12,8 @@
 //	proxy {locked, mode, http, https, exclude}
 //	linuxVM {dockerDaemonOptions {locked, value}} value: an object or, as in
 //	                                              Docker Desktop, a string holding one
+//	filesharingAllowedDirectories [{path, sharedByDefault}]  path absolute or
+//	                                              starting with $HOME, $TMP or $TEMP
 //
 // Parsing is strict: an unknown key anywhere (also inside the daemon
 // options), a key given twice, or a value of the wrong type is an error

@@ -21,6 +21,8 @@ var descriptions = map[string]string{
 	"exposeDockerAPIOnTCP2375":                                          "Plain-text TCP 2375: value must be false. Use a tcp:// host with tlsverify instead.",
 	"registryAllowList":                                                 "hardenvm extension: registries (host or host:port) images may be pulled from; absent allows every registry.",
 	"proxy.mode":                                                        "system (no proxy in the VM) or manual.",
+	"filesharingAllowedDirectories":                                     "Host directories (and everything under them) that hardenvm run --share may share with the VM: an absolute path, or one starting with $HOME, $TMP or $TEMP (the host's home and temporary directories). Absent allows any directory.",
+	"filesharingAllowedDirectories[].sharedByDefault":                   "Accepted for Docker Desktop compatibility: hardenvm run shares only what --share names.",
 	"linuxVM.dockerDaemonOptions.value":                                 "Engine options, a daemon.json subset (an object, or a string holding one).",
 	"linuxVM.dockerDaemonOptions.value.hosts":                           "unix:///run/docker.sock and tcp://ADDR:PORT (not 2375, needs tlsverify).",
 	"linuxVM.dockerDaemonOptions.value.default-runtime":                 "Only hardenvm.",

@@ -11,6 +11,9 @@ type Settings struct {
 	RegistryAllowList          *ListSetting `json:"registryAllowList,omitempty"`
 	Proxy                      *Proxy       `json:"proxy,omitempty"`
 	LinuxVM                    *LinuxVM     `json:"linuxVM,omitempty"`
+	// FilesharingAllowedDirectories limits the host directories a user
+	// may share with the VM (hardenvm run --share); absent allows any.
+	FilesharingAllowedDirectories []SharedDirectory `json:"filesharingAllowedDirectories,omitempty"`
 }
 
 // BoolSetting is a Docker Desktop on/off setting.

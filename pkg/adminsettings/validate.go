@@ -124,6 +124,7 @@ func (s Settings) Validate() error {
 			}
 		}
 	}
+	ps = append(ps, validateSharing(s.FilesharingAllowedDirectories)...)
 	ps = append(ps, validateDaemon(s.Daemon(), regs)...)
 	if len(ps) > 0 {
 		return &ValidationError{Problems: ps}

@@ -194,6 +194,7 @@ func TestRuntimeSettings(t *testing.T) {
 	want.CommandList = runtime.CommandList{Type: "deny", Commands: []string{"push"}}
 	want.RegistryAllowList = []string{"registry.internal:5000"}
 	want.ProtectedPaths = append(want.ProtectedPaths, "/run/hardenvm/config")
+	want.HostPaths = true
 	if diff := cmp.Diff(want, r); diff != "" {
 		t.Errorf("RuntimeSettings (-want +got):\n%s", diff)
 	}
@@ -248,4 +249,40 @@ func BenchmarkConfigBuildSignVerify(b *testing.B) {
 		size = len(im.Bytes)
 	}
 	b.ReportMetric(float64(size), "image-bytes")
+}
+
+func TestCheckShares(t *testing.T) {
+	root := t.TempDir()
+	allowed, other := filepath.Join(root, "allowed"), filepath.Join(root, "other")
+	for _, d := range []string{allowed + "/src", other} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Symlink(other, filepath.Join(allowed, "escape"))
+	s, err := adminsettings.Parse([]byte(`{"configurationFileVersion":2,"filesharingAllowedDirectories":[{"path":"$HOME"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := adminsettings.HostDirs{Home: allowed}
+	got, err := CheckShares(s, []string{allowed + "/src/", allowed}, h)
+	if err != nil || len(got) != 2 || got[0] != allowed+"/src" {
+		t.Errorf("CheckShares(allowed) = %v, %v", got, err)
+	}
+	for _, d := range []string{other, filepath.Join(allowed, "escape")} {
+		_, err := CheckShares(s, []string{d}, h)
+		var r *ShareRefusal
+		if !errors.As(err, &r) || !strings.Contains(err.Error(), "filesharingAllowedDirectories") {
+			t.Errorf("CheckShares(%s) = %v, want a refusal naming filesharingAllowedDirectories", d, err)
+		}
+	}
+	if _, err := CheckShares(s, []string{filepath.Join(allowed, "missing")}, h); err == nil {
+		t.Error("CheckShares(missing) succeeded")
+	}
+	if _, err := CheckShares(adminsettings.Default(), []string{other}, h); err != nil {
+		t.Errorf("CheckShares without a limit: %v", err)
+	}
+	if uid, gid := ShareOwner(adminsettings.Default()); uid != 100000 || gid != 100000 {
+		t.Errorf("ShareOwner = %d:%d, want the runtime's container root 100000:100000", uid, gid)
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hardenvm/hardenvm/internal/buildtest"
+	"github.com/hardenvm/hardenvm/pkg/adminsettings"
 	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/config"
 	"github.com/hardenvm/hardenvm/pkg/disk"
@@ -239,5 +240,44 @@ func TestInstallAllOrNothing(t *testing.T) {
 	}
 	if err := sign.VerifyBundle(img.Dir, signing.Public()); err != nil {
 		t.Errorf("the bundle no longer verifies: %v", err)
+	}
+}
+
+// TestDiskSettings reads the admin settings back from an image's disk, as
+// hardenvm run does before it boots; a corrupted config is an error, not
+// the default.
+func TestDiskSettings(t *testing.T) {
+	img := buildtest.Minimal(t)
+	admin, signing := img.Keys.Get(keys.Admin), img.Keys.Get(keys.Signing)
+	const settings = `{"configurationFileVersion":2,"filesharingAllowedDirectories":[{"path":"$HOME","sharedByDefault":true},{"path":"/srv"}]}`
+	if _, err := config.Install(context.Background(), img.Dir, readBack(t, signedConfig(t, settings, admin)), config.InstallOptions{Admin: admin, Signing: signing}); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(img.Dir, "disk.raw")
+	s, err := config.DiskSettings(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.AllowedShareDirs(adminsettings.HostDirs{Home: "/home/a"}); strings.Join(got, " ") != "/home/a /srv" {
+		t.Errorf("DiskSettings: allowed share dirs %q, want /home/a /srv", got)
+	}
+	// Flip one byte of the config's data.
+	tab, err := gpt.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range tab.Partitions {
+		if part.Name == disk.NameConfig {
+			f, _ := os.OpenFile(p, os.O_RDWR, 0)
+			b := make([]byte, 1)
+			off := part.Offset(gpt.SectorSize) + 2048
+			f.ReadAt(b, off)
+			b[0] ^= 1
+			f.WriteAt(b, off)
+			f.Close()
+		}
+	}
+	if _, err := config.DiskSettings(context.Background(), p); err == nil {
+		t.Error("DiskSettings of a corrupted config partition succeeded")
 	}
 }

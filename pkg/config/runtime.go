@@ -19,6 +19,10 @@ func RuntimeSettings(s adminsettings.Settings) runtime.Settings {
 		r.CommandList = runtime.CommandList{Type: c.Type, Commands: append([]string(nil), c.Commands...)}
 	}
 	r.RegistryAllowList = append([]string(nil), s.Registries()...)
+	// The VM shares host directories at their host paths: a bind of
+	// any other host path is refused instead of silently binding an
+	// empty directory the engine made in the VM.
+	r.HostPaths = true
 	// The config mount itself is protected like /etc/docker.
 	r.ProtectedPaths = append(r.ProtectedPaths, adminsettings.ConfigMount)
 	return r

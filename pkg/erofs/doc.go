@@ -1,5 +1,7 @@
 // Package erofs writes an fstree.Tree as an EROFS image, the read-only
-// filesystem the VM's root (and config) partitions use under dm-verity.
+// filesystem the VM's root (and config) partitions use under dm-verity,
+// and reads files back from the same subset (Reader: the host looks into
+// an image's config partition without mounting it).
 //
 // It intentionally implements only the uncompressed subset of EROFS that
 // every kernel since 5.4 mounts:

@@ -73,6 +73,9 @@ func (h *hardener) mounts() error {
 					return refuse(KeyECI, "bind mount of the protected VM path %s", shown)
 				}
 			}
+			if err := h.hostPath(src, shown); err != nil {
+				return err
+			}
 		}
 		if src != m.Source {
 			h.note("bind mount source %s resolved to %s", m.Source, src)
@@ -88,6 +91,31 @@ func (h *hardener) mounts() error {
 	if p := h.spec.Linux.RootfsPropagation; strings.Contains(p, "shared") {
 		h.spec.Linux.RootfsPropagation = strings.Replace(p, "shared", "slave", 1)
 		h.note("rootfs propagation %s made %s", p, h.spec.Linux.RootfsPropagation)
+	}
+	return nil
+}
+
+// hostPath refuses a bind of a host path that is not shared with the VM
+// (Settings.HostPaths): a source that is neither inside a share nor on the
+// VM's root file system.
+func (h *hardener) hostPath(src, shown string) error {
+	if !h.set.HostPaths {
+		return nil
+	}
+	for _, s := range h.env.Shares {
+		if under(src, filepath.Clean(s)) {
+			return nil
+		}
+	}
+	if h.env.OnRoot == nil {
+		return fmt.Errorf("policy: BUG: Settings.HostPaths without Env.OnRoot")
+	}
+	onRoot, err := h.env.OnRoot(src)
+	if err != nil {
+		return fmt.Errorf("policy: bind mount source %s: %w", src, err)
+	}
+	if !onRoot {
+		return refuse(KeyFileSharing, "bind mount of %s, a host path that is not shared with the VM (hardenvm run --share),", shown)
 	}
 	return nil
 }

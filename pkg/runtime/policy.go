@@ -30,6 +30,12 @@ type Env struct {
 	Capabilities []string
 	// Image is the image the container runs, when known.
 	Image *Image
+	// Shares are the host directories shared with the VM, mounted at
+	// their host paths (Settings.HostPaths).
+	Shares []string
+	// OnRoot reports whether a resolved path is on the VM's root file
+	// system (Settings.HostPaths); a path that does not exist is not.
+	OnRoot func(path string) (bool, error)
 }
 
 // Change records one thing Harden changed, for the log.

@@ -419,3 +419,50 @@ func TestEngineOwned(t *testing.T) {
 		}
 	}
 }
+
+// TestHostPathBinds: in a VM that shares host directories, a bind source
+// inside a share or on the VM's root file system is allowed, any other
+// (a host path the user did not share, which the engine would create
+// empty in the VM) is refused naming filesharingAllowedDirectories; the
+// protected VM paths stay refused as before, even inside a share's path.
+func TestHostPathBinds(t *testing.T) {
+	onRoot := map[string]bool{"/usr/share/zoneinfo": true, "/etc/localtime": true}
+	tests := []struct {
+		src       string
+		hostPaths bool
+		want      string
+	}{
+		{"/home/alice/src", true, ""},
+		{"/home/alice/src/sub/dir", true, ""},
+		{"/tmp/TestX/001", true, ""},
+		{"/usr/share/zoneinfo", true, ""},
+		{"/home/alice/other", true, "hardenvm: bind mount of /home/alice/other, a host path that is not shared with the VM (hardenvm run --share), is not allowed by the admin policy (filesharingAllowedDirectories)"},
+		{"/home/alice", true, "filesharingAllowedDirectories"},
+		{"/tmp", true, "filesharingAllowedDirectories"},
+		{"/home/alice/src/../other", true, "filesharingAllowedDirectories"},
+		{"/etc/docker", true, "(enhancedContainerIsolation)"},
+		{"/var/lib/docker/volumes/v/_data", true, ""},
+		// Without the rule (the runtime outside a sharing VM) as before.
+		{"/home/alice/other", false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%v", tt.src, tt.hostPaths), func(t *testing.T) {
+			in := loadConfig(t, "plain")
+			in.Mounts = append(in.Mounts, specs.Mount{Destination: "/src", Type: "bind", Source: tt.src, Options: []string{"rbind", "rprivate"}})
+			env := testEnv(containerID(in))
+			env.Shares = []string{"/home/alice/src", "/tmp/TestX/001"}
+			env.OnRoot = func(p string) (bool, error) { return onRoot[p], nil }
+			s := Default()
+			s.HostPaths = tt.hostPaths
+			_, err := Harden(in, env, s)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Harden(bind %s) = %v, want it allowed", tt.src, err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Harden(bind %s) = %v, want %q", tt.src, err, tt.want)
+			case err != nil && !IsRefusal(err):
+				t.Errorf("Harden(bind %s) = %v, not a policy refusal", tt.src, err)
+			}
+		})
+	}
+}

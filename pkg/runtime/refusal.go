@@ -32,4 +32,5 @@ const (
 	KeySocketMount = "enhancedContainerIsolation.dockerSocketMount.imageList"
 	KeyCommandList = "enhancedContainerIsolation.dockerSocketMount.commandList"
 	KeyRegistries  = "registryAllowList"
+	KeyFileSharing = "filesharingAllowedDirectories"
 )

@@ -35,6 +35,13 @@ type Settings struct {
 	// ProtectedPaths may not be bind-mounted, nor may any path under or
 	// above them.
 	ProtectedPaths []string `json:"protectedPaths,omitempty"`
+	// HostPaths turns on the rule of a VM that shares host directories
+	// (hardenvm run --share): a bind-mount source that is not the VM's
+	// own — not on its root file system, not the engine's data — is a
+	// host path, and must be inside a shared directory (Env.Shares).
+	// Otherwise the engine would make an empty directory in the VM and
+	// the container would silently see that instead of the host's.
+	HostPaths bool `json:"hostPaths,omitempty"`
 	// RootfsOwnership is how rootfs ownership is handled: "auto" (ID-mapped
 	// mount, else chown), "idmap" or "chown".
 	RootfsOwnership string `json:"rootfsOwnership,omitempty"`

@@ -3,6 +3,8 @@ package vm
 import (
 	"fmt"
 	"strings"
+
+	"github.com/hardenvm/hardenvm/boot/bootparams"
 )
 
 // qemuArgs is the QEMU command line for c with the chosen accelerator
@@ -40,6 +42,19 @@ func qemuArgs(c *Config, accel Accel) []string {
 		)
 	}
 	a = append([]string{"-machine", machine}, a...)
+	if len(c.Shares) > 0 {
+		// vhost-user devices (virtiofsd) map the guest's memory: it
+		// must be shareable, and the same size as -m.
+		a = append(a,
+			"-object", fmt.Sprintf("memory-backend-memfd,id=mem,size=%dM,share=on", c.MemoryMiB),
+			"-numa", "node,memdev=mem")
+		for i := range c.Shares {
+			a = append(a,
+				"-chardev", fmt.Sprintf("socket,id=vfs%d,path=%s", i, escapeOpt(c.shareSocket(i))),
+				"-device", fmt.Sprintf("vhost-user-fs-pci,chardev=vfs%d,tag=%s", i, bootparams.ShareTag(i)))
+		}
+		a = append(a, "-fw_cfg", "name="+bootparams.SharesFWCfg+",file="+escapeOpt(c.sharesFile()))
+	}
 	// Serial console on stdio: the host process reads and writes it.
 	a = append(a, "-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0")
 	a = append(a, "-qmp", "unix:"+escapeOpt(c.qmpSocket())+",server=on,wait=off")

@@ -30,6 +30,14 @@ func TestQEMUArgs(t *testing.T) {
 			c.Net = &Net{HostForwards: []HostForward{{2376, 2376}}, GuestForwards: []GuestForward{{"10.0.2.100:80", "127.0.0.1:8080"}}}
 		}, AccelTCG,
 			[]string{"user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:2376-:2376,guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:8080"}, nil},
+		{"shares", func(c *Config) {
+			c.Shares = []Share{{HostDir: "/home/a/src"}, {HostDir: "/tmp/x"}}
+		}, AccelTCG,
+			[]string{"-object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem",
+				"-chardev socket,id=vfs0,path=/s/virtiofs-0.sock -device vhost-user-fs-pci,chardev=vfs0,tag=hvshare0",
+				"-chardev socket,id=vfs1,path=/s/virtiofs-1.sock -device vhost-user-fs-pci,chardev=vfs1,tag=hvshare1",
+				"-fw_cfg name=opt/org.hardenvm/shares,file=/s/shares.json"}, nil},
+		{"no shares, no shared memory", nil, AccelTCG, nil, []string{"memory-backend", "vhost-user-fs", "-fw_cfg"}},
 		{"reboot allowed", func(c *Config) { c.Reboot = true }, AccelTCG, nil, []string{"-no-reboot"}},
 	}
 	for _, tt := range tests {

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+
+	"github.com/hardenvm/hardenvm/boot/bootparams"
 )
 
 // Default firmware paths of Debian's ovmf package.
@@ -24,6 +26,7 @@ const (
 // Config describes one VM.
 type Config struct {
 	QEMU      string // binary; "qemu-system-x86_64" when empty
+	Virtiofsd string // binary; Virtiofsd when empty
 	Accel     Accel  // auto (default), kvm or tcg
 	MemoryMiB int    // 1024 when zero
 	CPUs      int    // 2 when zero
@@ -54,6 +57,15 @@ type Config struct {
 	// Channels are virtio-serial ports; the host side of each is the unix
 	// socket ChannelPath(name).
 	Channels []string
+
+	// Shares are host directories shared with the guest through
+	// virtiofs (see Share); the guest learns where to mount them from
+	// the fw_cfg item bootparams.SharesFWCfg.
+	Shares []Share
+	// ShareHost are the host's home and temporary directories, passed to
+	// the guest with the shares (it checks them against the admin
+	// settings' filesharingAllowedDirectories, which may name $HOME).
+	ShareHost bootparams.HostDirs
 
 	// Net attaches a virtio NIC on QEMU's user-mode network with
 	// restrict=on: the guest reaches only the forwards listed.
@@ -93,6 +105,22 @@ type HostForward struct{ HostPort, GuestPort int }
 
 type GuestForward struct{ GuestAddr, Target string }
 
+// Share is a host directory shared with the guest through virtiofs,
+// served by its own virtiofsd.
+type Share struct {
+	// HostDir is the directory, absolute and clean; the guest mounts it
+	// at the same path.
+	HostDir string
+	// OwnerUID and OwnerGID are the guest IDs that stand for the user
+	// who runs the VM: virtiofsd runs in a user namespace that maps them
+	// (and only them) to that user, so files the guest creates as them
+	// belong to the user on the host, the user's files show as theirs in
+	// the guest, and other guest IDs cannot create files. They are the
+	// hardened runtime's container root (runtime.Settings.UIDBase), so
+	// containers write to a share as the user.
+	OwnerUID, OwnerGID uint32
+}
+
 func (c *Config) defaults() error {
 	if c.StateDir == "" {
 		return fmt.Errorf("vm: Config.StateDir is required")
@@ -124,6 +152,14 @@ func (c *Config) defaults() error {
 	if c.FirmwareCode != "" && c.FirmwareVars == "" {
 		return fmt.Errorf("vm: firmware %s needs a variable store file", c.FirmwareCode)
 	}
+	for i, s := range c.Shares {
+		if !filepath.IsAbs(s.HostDir) || filepath.Clean(s.HostDir) != s.HostDir {
+			return fmt.Errorf("vm: share %q: want an absolute clean path", s.HostDir)
+		}
+		if i >= bootparams.MaxShares {
+			return fmt.Errorf("vm: %d shares, at most %d", len(c.Shares), bootparams.MaxShares)
+		}
+	}
 	if c.Kernel == "" && len(c.Disks) == 0 {
 		return fmt.Errorf("vm: nothing to boot: give a kernel or a disk")
 	}
@@ -134,6 +170,13 @@ func (c *Config) defaults() error {
 func (c *Config) ChannelPath(name string) string {
 	return filepath.Join(c.StateDir, "chan-"+name+".sock")
 }
+
+func (c *Config) shareSocket(i int) string {
+	return filepath.Join(c.StateDir, fmt.Sprintf("virtiofs-%d.sock", i))
+}
+
+// sharesFile is the share list QEMU hands the guest through fw_cfg.
+func (c *Config) sharesFile() string { return filepath.Join(c.StateDir, "shares.json") }
 
 func (c *Config) tpmSocket() string { return filepath.Join(c.StateDir, "swtpm.sock") }
 func (c *Config) qmpSocket() string { return filepath.Join(c.StateDir, "qmp.sock") }

@@ -19,6 +19,7 @@ type Machine struct {
 	Accel   Accel // the accelerator actually used
 	qemu    *exec.Cmd
 	swtpm   *exec.Cmd
+	shares  []*daemon // one virtiofsd per share
 	console *Console
 	serial  *os.File
 	stderr  *tailBuffer
@@ -69,6 +70,11 @@ func Start(ctx context.Context, c Config, tee io.Writer) (*Machine, error) {
 	}()
 	if c.TPM {
 		if m.swtpm, err = startTPM(ctx, &m.cfg); err != nil {
+			return nil, err
+		}
+	}
+	if len(c.Shares) > 0 {
+		if m.shares, err = startShares(&m.cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -147,7 +153,7 @@ func (m *Machine) WaitTimeout(d time.Duration) error {
 	}
 }
 
-// Stop kills QEMU and swtpm (their whole process groups). It is safe to
+// Stop kills QEMU, swtpm and the virtiofsds (their whole process groups). It is safe to
 // call more than once and from several goroutines.
 func (m *Machine) Stop() {
 	m.stop.Do(func() {
@@ -158,6 +164,7 @@ func (m *Machine) Stop() {
 			killGroup(m.swtpm)
 			m.swtpm.Wait()
 		}
+		stopAll(m.shares)
 	})
 	if m.qemu != nil && m.qemu.Process != nil {
 		<-m.done

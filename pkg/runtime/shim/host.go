@@ -3,6 +3,7 @@ package shim
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/pkg/runtime"
 )
 
@@ -72,6 +74,43 @@ func statID(path string) (runtime.FileID, error) {
 		return runtime.FileID{}, fmt.Errorf("stat %s: %w", path, err)
 	}
 	return runtime.FileID{Dev: st.Dev, Ino: st.Ino}, nil
+}
+
+// sharedDirs reads the host directories the guest init mounted
+// (bootparams.SharesState); none when it wrote no list.
+func sharedDirs(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shares: %w", err)
+	}
+	list, err := bootparams.ParseShares(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var dirs []string
+	for _, s := range list.Shares {
+		dirs = append(dirs, s.Path)
+	}
+	return dirs, nil
+}
+
+// onRootFS reports whether path is on the same file system as "/": in
+// the VM, its verified read-only root.
+func onRootFS(path string) (bool, error) {
+	var root, st syscall.Stat_t
+	if err := syscall.Stat("/", &root); err != nil {
+		return false, fmt.Errorf("stat /: %w", err)
+	}
+	if err := syscall.Stat(path, &st); err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) {
+			return false, nil
+		}
+		return false, fmt.Errorf("stat %s: %w", path, err)
+	}
+	return st.Dev == root.Dev, nil
 }
 
 // hostEnv describes the machine the shim runs on: its namespaces are the

@@ -290,3 +290,25 @@ func TestEscapeRemountReadOnlyBind(t *testing.T) {
 		t.Fatalf("escape succeeded: %s", r.Detail)
 	}
 }
+
+func TestSharedDirsAndOnRoot(t *testing.T) {
+	dir := t.TempDir()
+	p := dir + "/shares.json"
+	if got, err := sharedDirs(p); err != nil || got != nil {
+		t.Errorf("sharedDirs(missing) = %v, %v; want none", got, err)
+	}
+	os.WriteFile(p, []byte(`{"shares":[{"tag":"hvshare0","path":"/home/a/src"}]}`), 0o644)
+	if got, err := sharedDirs(p); err != nil || len(got) != 1 || got[0] != "/home/a/src" {
+		t.Errorf("sharedDirs = %v, %v", got, err)
+	}
+	os.WriteFile(p, []byte(`{"shares":[{"tag":"x","path":"/"}]}`), 0o644)
+	if _, err := sharedDirs(p); err == nil {
+		t.Error("sharedDirs of a bad list succeeded")
+	}
+	if on, err := onRootFS("/"); !on || err != nil {
+		t.Errorf("onRootFS(/) = %v, %v", on, err)
+	}
+	if on, err := onRootFS(dir + "/missing/x"); on || err != nil {
+		t.Errorf("onRootFS(missing) = %v, %v; want false", on, err)
+	}
+}

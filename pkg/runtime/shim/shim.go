@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -183,6 +184,12 @@ func harden(c *cmdline) (*mounts, error) {
 	env, err := hostEnv(c.id)
 	if err != nil {
 		return nil, err
+	}
+	if set.HostPaths {
+		if env.Shares, err = sharedDirs(bootparams.SharesState); err != nil {
+			return nil, err
+		}
+		env.OnRoot = onRootFS
 	}
 	if img, err := dockerImage(set.DockerRoot, c.id); err == nil {
 		env.Image = img

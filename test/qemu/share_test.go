@@ -1,0 +1,156 @@
+package qemu
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hardenvm/hardenvm/internal/testenv"
+)
+
+// TestDesktopFileSharing shares a host directory with the desktop image
+// (hardenvm run --share, virtiofs) under admin settings that allow one
+// host directory: a share outside it is refused by run before anything
+// boots, naming filesharingAllowedDirectories; in one boot, a container
+// bind-mounts the share at the host's path, reads the host's file and
+// writes one that the host sees owned by the user who ran hardenvm; a
+// bind of an unshared host path is refused by the runtime with the policy
+// line; stopping run leaves no virtiofsd behind.
+func TestDesktopFileSharing(t *testing.T) {
+	requireQEMU(t)
+	testenv.File(t, "/usr/lib/qemu/virtiofsd", "qemu-system-common")
+	docker := testenv.Tool(t, "docker", "docker.io")
+	keysDir := newKeys(t)
+	img := buildDesktop(t, keysDir)
+	cli := hardenvmBinary(t)
+
+	base := t.TempDir()
+	allowed, outside := filepath.Join(base, "allowed"), filepath.Join(base, "outside")
+	shared := filepath.Join(allowed, "proj")
+	for _, d := range []string{shared, outside} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(shared, "hello.txt"), []byte("from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	installSettings(t, img, keysDir, `{"configurationFileVersion":2,"filesharingAllowedDirectories":[{"path":"`+allowed+`","sharedByDefault":false}]}`, nil)
+
+	t.Run("share outside the allowed directories", func(t *testing.T) {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		state := filepath.Join(t.TempDir(), "state")
+		out, err := exec.CommandContext(ctx, cli, "run", img, "--keys", keysDir, "--state", state, "--share", outside,
+			"--no-stdin", "--accel", "tcg", "--timeout", "1m").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "filesharingAllowedDirectories") || !strings.Contains(string(out), outside) {
+			t.Fatalf("run --share %s = %v, want a refusal naming the directory and filesharingAllowedDirectories:\n%s", outside, err, out)
+		}
+		if _, err := os.Stat(filepath.Join(state, "serial.log")); err == nil {
+			t.Errorf("run started a VM before refusing the share")
+		}
+		t.Logf("refused in %v: %s", time.Since(start).Round(time.Millisecond), lastNonEmptyLine(string(out)))
+	})
+
+	state := filepath.Join(t.TempDir(), "state")
+	dockerConfig := t.TempDir()
+	imageTar := filepath.Join(t.TempDir(), "hvtest.tar")
+	if err := os.WriteFile(imageTar, busyboxImage(t, "hvtest:1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dockerCLI := func(t *testing.T, args ...string) (string, error) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, docker, append([]string{"--context", "hvshare"}, args...)...)
+		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+
+	cmd := exec.Command(cli, "run", img, "--keys", keysDir, "--state", state, "--share", shared, "--no-stdin", "--accel", "tcg",
+		"--memory", "2048", "--docker-context", "hvshare", "--timeout", "20m")
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
+	var stderr lockedBuffer
+	cmd.Stdout, cmd.Stderr = &lockedBuffer{}, &stderr
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(90 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("hardenvm run did not end within 90s of SIGTERM: %s", stderr.String())
+		}
+	}
+	t.Cleanup(stop)
+	for deadline := time.Now().Add(8 * time.Minute); !strings.Contains(stderr.String(), "hardenvm: engine ready"); time.Sleep(100 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("hardenvm run ended before the engine was ready: %v: %s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no 'engine ready' within 8m: %s", stderr.String())
+		}
+	}
+	t.Logf("engine ready %v after run started", time.Since(started).Round(time.Second))
+	serial, _ := os.ReadFile(filepath.Join(state, "serial.log"))
+	if !strings.Contains(string(serial), "hardenvm-init: host directory "+shared+" shared") {
+		t.Errorf("the serial console does not say the share was mounted:\n%s", serial)
+	}
+
+	if out, err := dockerCLI(t, "load", "-i", imageTar); err != nil {
+		t.Fatalf("docker load: %v: %s", err, out)
+	}
+	start := time.Now()
+	out, err := dockerCLI(t, "run", "--rm", "--network", "none", "-v", shared+":/src", "hvtest:1",
+		"sh", "-c", "cat /src/hello.txt && echo from the container > /src/made.txt && ls -ln /src/made.txt")
+	if err != nil || !strings.Contains(out, "from the host") {
+		t.Fatalf("docker run -v %s:/src: %v: %s", shared, err, out)
+	}
+	t.Logf("container read and wrote the share in %v; in the container: %s", time.Since(start).Round(time.Millisecond), lastNonEmptyLine(out))
+	made := filepath.Join(shared, "made.txt")
+	b, err := os.ReadFile(made)
+	if err != nil || string(b) != "from the container\n" {
+		t.Fatalf("the container's file on the host: %q, %v", b, err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(made, &st); err != nil {
+		t.Fatal(err)
+	}
+	if int(st.Uid) != os.Getuid() || int(st.Gid) != os.Getgid() {
+		t.Errorf("%s is owned by %d:%d on the host, want the invoking user %d:%d", made, st.Uid, st.Gid, os.Getuid(), os.Getgid())
+	}
+
+	out, err = dockerCLI(t, "run", "--rm", "--network", "none", "-v", outside+":/x", "hvtest:1", "true")
+	if err == nil || !strings.Contains(out, "is not allowed by the admin policy (filesharingAllowedDirectories)") {
+		t.Errorf("docker run -v %s (not shared): %v: %s; want the policy line naming filesharingAllowedDirectories", outside, err, out)
+	} else {
+		t.Logf("unshared bind refused: %s", out[strings.Index(out, "hardenvm: bind"):])
+	}
+
+	stop()
+	assertNoneLeft(t, state)
+}
+
+func lastNonEmptyLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
