@@ -206,28 +206,32 @@ func adminCert(certPath, keyDir string) (string, error) {
 func newConfigVerifyCmd(a *app) *cobra.Command {
 	var keyDir, certPath string
 	cmd := &cobra.Command{
-		Use:   "verify CONFIG.IMG",
+		Use:   "verify CONFIG.IMG|DISK|DIR",
 		Short: "Check a config image's admin signature and every block against the signed root hash",
+		Long: `verify checks a config image — a file, the config partition of a disk
+image, or of an image directory's disk.raw — with the admin certificate:
+the signature over its root hash, then every data and hash block.`,
 		Example: `  hardenvm config verify config.img --keys keys
-  hardenvm config verify config.img --cert admin.crt --json`,
-		Args: exactArgs("CONFIG.IMG"),
+  hardenvm config verify out/desktop --keys keys
+  hardenvm config verify out/desktop/disk.raw --cert admin.crt --json`,
+		Args: exactArgs("CONFIG.IMG|DISK|DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, _ := adminCert(certPath, keyDir)
 			cert, err := config.LoadCert(p)
 			if err != nil {
 				return err
 			}
-			im, err := config.ReadImage(args[0])
+			im, name, err := config.ReadFrom(args[0])
 			if err != nil {
 				return err
 			}
 			if _, err := config.Verify(cmd.Context(), im.Bytes, cert); err != nil {
 				if errors.Is(err, configpart.ErrUnsigned) {
-					return fmt.Errorf("%s: %w: sign it with 'hardenvm config sign'", args[0], err)
+					return fmt.Errorf("%s: %w: sign it with 'hardenvm config sign'", name, err)
 				}
-				return fmt.Errorf("%s: %w", args[0], err)
+				return fmt.Errorf("%s: %w", name, err)
 			}
-			return printConfig(a, im, args[0], "")
+			return printConfig(a, im, name, "")
 		},
 	}
 	cmd.Flags().StringVar(&keyDir, "keys", "keys", "key set directory (its admin.crt verifies)")

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hardenvm/hardenvm/internal/buildtest"
 )
 
 func TestConfigCommands(t *testing.T) {
@@ -58,5 +60,24 @@ func TestConfigCommands(t *testing.T) {
 	code, out, _ = runCLI(t, "config", "schema")
 	if code != 0 || !strings.Contains(out, `"exposeDockerAPIOnTCP2375"`) {
 		t.Errorf("config schema: exit %d", code)
+	}
+}
+
+// TestConfigVerifyImage: config verify takes an image directory or its
+// disk, and checks the config partition there with the admin certificate.
+func TestConfigVerifyImage(t *testing.T) {
+	img := buildtest.Minimal(t)
+	other := filepath.Join(t.TempDir(), "other")
+	if code, _, e := runCLI(t, "keys", "init", "--dir", other); code != 0 {
+		t.Fatalf("keys init: %s", e)
+	}
+	for _, arg := range []string{img.Dir, filepath.Join(img.Dir, "disk.raw")} {
+		code, out, e := runCLI(t, "config", "verify", arg, "--keys", img.KeyDir)
+		if code != 0 || !strings.Contains(out, "disk.raw partition") {
+			t.Errorf("config verify %s: exit %d, %s%s", arg, code, out, e)
+		}
+		if code, _, e := runCLI(t, "config", "verify", arg, "--keys", other); code != 1 || !strings.Contains(e, "not signed by the admin key") {
+			t.Errorf("config verify %s with another admin: exit %d, %s", arg, code, e)
+		}
 	}
 }

@@ -122,7 +122,7 @@ func New(t testing.TB, o Options) *Image {
 	stub, err := os.ReadFile(testkernel.Stub(t))
 	must(err)
 	const cmdline = "console=ttyS0 hardenvm.test=1"
-	img, err := uki.Build(uki.Input{Stub: stub, Linux: stub, Uname: "6.1.0-imagetest", Initrd: random(o.Seed+2, 4096),
+	img, err := uki.Build(uki.Input{Stub: stub, Linux: stub, Uname: "6.1.0-imagetest", Initrd: initramfs(t, set.Get(keys.Admin), o.Seed+2),
 		Cmdline: cmdline, OSRel: "ID=imagetest\n"})
 	must(err)
 	db := set.Get(keys.DB)
@@ -141,7 +141,7 @@ func New(t testing.TB, o Options) *Image {
 		Free: 1 << 20,
 	}
 	if o.Config {
-		im.Config = write(filepath.Join(work, "config.img"), random(o.Seed+3, 64<<10))
+		im.Config = write(filepath.Join(work, "config.img"), configImage(t, set.Get(keys.Admin), o.Seed+3))
 	}
 	_, err = disk.Build(filepath.Join(dir, "disk.raw"), im)
 	must(err)

@@ -1,10 +1,11 @@
 // Package cpio writes the "newc" (SVR4, no CRC) cpio format that the Linux
 // kernel unpacks as an initramfs.
 //
-// It implements only writing, and only what an initramfs needs: regular
+// It implements writing, and only what an initramfs needs: regular
 // files, directories, symlinks, and character/block device nodes. Inode
 // numbers are assigned in write order and every timestamp comes from the
-// caller, so the same entries always give the same bytes.
+// caller, so the same entries always give the same bytes. Reading is one
+// function, Find, for verification to take one file out of an initramfs.
 package cpio
 
 import (

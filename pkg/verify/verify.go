@@ -173,11 +173,7 @@ func Dir(ctx context.Context, dir string, o Options) (*Report, error) {
 	checkUKI(add, dir, m, o.DBCert)
 	checkSBOM(add, dir, m)
 	checkProvenance(add, dir, m, found, o.PublicKey)
-	if cfg != nil {
-		add("config", Disk, Skip, "config partition %d present; its admin signature is not checked yet (covered only by disk.raw's digest)", cfg.Number)
-	} else {
-		add("config", Disk, Skip, "no config partition")
-	}
+	checkConfig(ctx, add, dir, m, cfg)
 
 	r.OK = len(r.Failed()) == 0
 	return r, nil

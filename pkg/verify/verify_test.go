@@ -77,16 +77,40 @@ func TestGoodImage(t *testing.T) {
 	}
 }
 
-func TestConfigPartitionNotOK(t *testing.T) {
+// TestConfigPartition: verify checks the config partition as the init
+// does, with the admin certificate from the signed UKI's initramfs.
+func TestConfigPartition(t *testing.T) {
 	im := imagetest.New(t, imagetest.Options{Config: true, Seed: 5})
 	r := mustVerify(t, im.Dir, opts(im))
 	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range r.Checks {
-		if c.Name == "config" && (c.Status != Skip || !strings.Contains(c.Detail, "not checked yet")) {
-			t.Errorf("config check = %+v, want a skip saying it is not checked", c)
+	configCheck := func(r *Report) *Check {
+		for i, c := range r.Checks {
+			if c.Name == "config" {
+				return &r.Checks[i]
+			}
 		}
+		return nil
+	}
+	if c := configCheck(r); c == nil || c.Status != OK || !strings.Contains(c.Detail, "signed by the admin certificate") {
+		t.Errorf("config check = %+v, want OK naming the admin certificate", c)
+	}
+
+	// One flipped byte of the config's data: the digest check fails, and
+	// so does the config's own check, naming its partition.
+	flipped := imagetest.New(t, imagetest.Options{Config: true, Seed: 6})
+	imagetest.FlipByte(t, filepath.Join(flipped.Dir, "disk.raw"), partitionOffset(t, filepath.Join(flipped.Dir, "disk.raw"), gpt.TypeLinuxData)+100)
+	if c := configCheck(mustVerify(t, flipped.Dir, opts(flipped))); c == nil || c.Status != Fail || !strings.Contains(c.Detail, "config partition") {
+		t.Errorf("config check of a flipped byte = %+v, want FAIL", c)
+	}
+
+	// A manifest pinning another admin certificate.
+	other := imagetest.New(t, imagetest.Options{Config: true, Seed: 7})
+	other.Manifest.Keys.Admin = imagetest.OtherKeys(t).Get(keys.Admin).Fingerprint()
+	other.Resign(t)
+	if c := configCheck(mustVerify(t, other.Dir, opts(other))); c == nil || c.Status != Fail || !strings.Contains(c.Detail, "is not the one the manifest pins") {
+		t.Errorf("config check with another pinned admin = %+v, want FAIL", c)
 	}
 }
 
