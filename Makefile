@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/hardenvm
 OUT       ?= out
 
-.PHONY: all build image lock lock-check test test-short vet bench deps kernel cosign clean
+.PHONY: all build image desktop lock lock-check test test-short vet bench deps kernel cosign clean
 
 all: build
 
@@ -46,6 +46,15 @@ image: deps build
 	@test -f $(KEYS)/db.key || $(BIN) keys init --dir $(KEYS)
 	$(BIN) build images/$(IMAGE).yml -o $(OUT)/$(IMAGE) --keys $(KEYS)
 	$(BIN) run $(OUT)/$(IMAGE) --keys $(KEYS) --log-level info --timeout 5m --no-stdin --expect 'hardenvm-init: READY'
+
+# desktop builds the product image and runs it as a user does: the engine
+# on $(STATE)/docker.sock and the docker context "hardenvm", the engine's
+# state kept in $(STATE) across runs. Ctrl-C shuts the VM down in order.
+STATE ?= $(HOME)/.hardenvm/desktop
+desktop: deps build
+	@test -f $(KEYS)/db.key || $(BIN) keys init --dir $(KEYS)
+	$(BIN) build images/desktop.yml -o $(OUT)/desktop --keys $(KEYS)
+	$(BIN) run $(OUT)/desktop --keys $(KEYS) --state $(STATE) --memory 2048 --docker-context hardenvm --no-stdin
 
 # lock re-resolves images/$(IMAGE).yml against the Debian mirrors and
 # prints what changed, security updates first.

@@ -3,6 +3,8 @@ package qemu
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -39,8 +41,10 @@ func (l *lockedBuffer) String() string {
 // run` with a state directory and a docker context, the host's docker CLI
 // on STATE/docker.sock. First boot: the socket is the user's alone (0600),
 // the engine answers as soon as run says it is ready, a locally loaded
-// image runs in the hardened runtime's user namespace, a volume gets a
-// file, a --restart always container starts, and the VM attests. SIGTERM
+// image runs in the hardened runtime's user namespace, a container reaches
+// a server on the host's loopback, a published port answers on the host
+// within 5 s and closes when the container goes, a volume gets a file, a
+// --restart always container starts, and the VM attests. SIGTERM
 // shuts it down in order: the data disk is clean. Second boot with the
 // same state: the image, the volume's file and the container are back.
 func TestDesktopEngineHost(t *testing.T) {
@@ -140,6 +144,55 @@ func TestDesktopEngineHost(t *testing.T) {
 		dockerCLI(t, "volume", "create", "vol1")
 		dockerCLI(t, "run", "--rm", "--network", "none", "-v", "vol1:/data", "hvtest:1", "sh", "-c", "echo kept > /data/token")
 		dockerCLI(t, "run", "-d", "--name", "keeper", "--restart", "always", "--network", "none", "hvtest:1", "sh", "-c", "sleep 100000")
+
+		// NAT: a container reaches a server on the host's loopback (QEMU's
+		// host address 10.0.2.2 leads there).
+		hostSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello from the host") })}
+		hostLn, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go hostSrv.Serve(hostLn)
+		defer hostSrv.Close()
+		hostPort := hostLn.Addr().(*net.TCPAddr).Port
+		got := dockerCLI(t, "run", "--rm", "hvtest:1", "sh", "-c", fmt.Sprintf(`printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 20 10.0.2.2 %d`, hostPort))
+		if !strings.Contains(got, "hello from the host") {
+			t.Errorf("a container asking the host's 127.0.0.1:%d got %q", hostPort, got)
+		}
+
+		// A published port answers on the host's loopback while the
+		// container runs, and is closed once it stops.
+		pub := freePort(t)
+		dockerCLI(t, "run", "-d", "--name", "web", "-p", fmt.Sprintf("%d:80", pub), "hvtest:1", "sh", "-c", "echo published > /tmp/index.html; exec busybox httpd -f -p 80 -h /tmp")
+		started := time.Now()
+		url := fmt.Sprintf("http://127.0.0.1:%d/", pub)
+		for {
+			resp, err := (&http.Client{Timeout: time.Second}).Get(url)
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if strings.TrimSpace(string(b)) == "published" {
+					t.Logf("published port answered %v after docker run returned", time.Since(started))
+					break
+				}
+			}
+			if time.Since(started) > 5*time.Second {
+				t.Fatalf("published port %d: no answer within 5s (%v)", pub, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		dockerCLI(t, "rm", "-f", "web")
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", pub), time.Second)
+			if err != nil {
+				break
+			}
+			c.Close()
+			if time.Now().After(deadline) {
+				t.Errorf("published port %d still open 5s after the container was removed", pub)
+				break
+			}
+		}
 
 		out, err := exec.Command(cli, "attest", img, "--vm", filepath.Join(state, "chan-org.hardenvm.agent.sock")).CombinedOutput()
 		if err != nil {
