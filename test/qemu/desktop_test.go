@@ -32,7 +32,7 @@ import (
 
 // buildDesktop builds images/desktop.yml (copied with its lock beside the
 // runtime binaries it includes, built here) signed with keysDir.
-func buildDesktop(t *testing.T, keysDir string) string {
+func buildDesktop(t testing.TB, keysDir string) string {
 	t.Helper()
 	testenv.File(t, build.DefaultVarsTemplate, "ovmf")
 	specDir := t.TempDir()
@@ -58,7 +58,7 @@ func buildDesktop(t *testing.T, keysDir string) string {
 	return out
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -88,7 +88,7 @@ func installSettings(t *testing.T, img, keysDir, settings string, tl *config.TLS
 
 // bootDesktop boots the image with the guest's 2376 and 2375 forwarded
 // to free ports of the host's loopback, until the init is READY.
-func bootDesktop(t *testing.T, img string) (m *vm.Machine, tlsPort, plainPort int) {
+func bootDesktop(t testing.TB, img string) (m *vm.Machine, tlsPort, plainPort int) {
 	t.Helper()
 	tlsPort, plainPort = freePort(t), freePort(t)
 	testenv.File(t, vm.OVMFCodeSecureBoot, "ovmf")

@@ -63,7 +63,7 @@ func writeInitrd(t testing.TB, fn func(io.Writer) error) string {
 // logWriter sends the console to the test log, line by line, when
 // HARDENVM_TEST_CONSOLE=1 (a failing test shows the console's tail anyway).
 type logWriter struct {
-	t   *testing.T
+	t   testing.TB
 	buf []byte
 }
 
@@ -85,7 +85,7 @@ func (w *logWriter) Write(p []byte) (int, error) {
 
 // boot starts a VM for the test and stops it when the test ends, however
 // it ends.
-func boot(t *testing.T, cfg vm.Config) *vm.Machine {
+func boot(t testing.TB, cfg vm.Config) *vm.Machine {
 	t.Helper()
 	if cfg.StateDir == "" {
 		cfg.StateDir = t.TempDir()
@@ -103,7 +103,7 @@ func boot(t *testing.T, cfg vm.Config) *vm.Machine {
 	return m
 }
 
-func expect(t *testing.T, m *vm.Machine, d time.Duration, pattern string) []string {
+func expect(t testing.TB, m *vm.Machine, d time.Duration, pattern string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()

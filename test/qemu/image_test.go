@@ -30,7 +30,7 @@ var (
 // guestInit builds boot/init the way make build does (static,
 // reproducible), once per test binary; HARDENVM_TEST_INIT names a prebuilt
 // one instead.
-func guestInit(t *testing.T) string {
+func guestInit(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("HARDENVM_TEST_INIT"); p != "" {
 		return p
@@ -58,7 +58,7 @@ var (
 
 // guestAgent builds cmd/hardenvm-agent static, once per test binary;
 // HARDENVM_TEST_AGENT names a prebuilt one instead.
-func guestAgent(t *testing.T) string {
+func guestAgent(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("HARDENVM_TEST_AGENT"); p != "" {
 		return p
@@ -84,7 +84,7 @@ func guestAgent(t *testing.T) string {
 }
 
 // newKeys makes a key set in the test's temp dir.
-func newKeys(t *testing.T) string {
+func newKeys(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "keys")
 	set, err := keys.Generate(keys.Options{Now: time.Now()})
