@@ -37,6 +37,70 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// desktopRun is `hardenvm run` of an image as a user starts it, with a
+// docker context for the real docker CLI.
+type desktopRun struct {
+	cli, img, keysDir, state string
+	context, dockerConfig    string
+	extra                    []string // more run flags
+}
+
+// start runs it and waits, at most 8 minutes, for "engine ready"; stop
+// (also at the test's end) sends SIGTERM and waits for the orderly
+// shutdown, at most 90 s.
+func (d desktopRun) start(t *testing.T) (stop func()) {
+	t.Helper()
+	args := append([]string{"run", d.img, "--keys", d.keysDir, "--state", d.state, "--no-stdin", "--accel", "tcg",
+		"--memory", "2048", "--docker-context", d.context, "--timeout", "20m"}, d.extra...)
+	cmd := exec.Command(d.cli, args...)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+d.dockerConfig)
+	var stderr lockedBuffer
+	cmd.Stdout, cmd.Stderr = &lockedBuffer{}, &stderr
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(90 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("hardenvm run did not end within 90s of SIGTERM: %s", stderr.String())
+		}
+	}
+	t.Cleanup(stop)
+	for deadline := time.Now().Add(8 * time.Minute); !strings.Contains(stderr.String(), "hardenvm: engine ready"); time.Sleep(100 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("hardenvm run ended before the engine was ready: %v: %s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no 'engine ready' within 8m: %s", stderr.String())
+		}
+	}
+	t.Logf("engine ready %v after run started", time.Since(started).Round(time.Second))
+	return stop
+}
+
+// docker runs the docker CLI on the run's context, bounded.
+func (d desktopRun) docker(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", append([]string{"--context", d.context}, args...)...)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+d.dockerConfig)
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
 // TestDesktopEngineHost uses the desktop image as a user does: `hardenvm
 // run` with a state directory and a docker context, the host's docker CLI
 // on STATE/docker.sock. First boot: the socket is the user's alone (0600),
@@ -49,7 +113,7 @@ func (l *lockedBuffer) String() string {
 // same state: the image, the volume's file and the container are back.
 func TestDesktopEngineHost(t *testing.T) {
 	requireQEMU(t)
-	docker := testenv.Tool(t, "docker", "docker.io")
+	testenv.Tool(t, "docker", "docker.io")
 	e2fsck := testenv.Tool(t, "e2fsck", "e2fsprogs")
 	keysDir := newKeys(t)
 	img := buildDesktop(t, keysDir)
@@ -61,59 +125,16 @@ func TestDesktopEngineHost(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	d := desktopRun{cli: cli, img: img, keysDir: keysDir, state: state, context: "hvtest", dockerConfig: dockerConfig}
 	dockerCLI := func(t *testing.T, args ...string) string {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, docker, append([]string{"--context", "hvtest"}, args...)...)
-		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
-		out, err := cmd.CombinedOutput()
+		out, err := d.docker(args...)
 		if err != nil {
 			t.Fatalf("docker %s: %v: %s", strings.Join(args, " "), err, out)
 		}
-		return strings.TrimSpace(string(out))
+		return out
 	}
-	// boot starts `hardenvm run` and waits for it to say the engine is
-	// ready; stop sends SIGTERM and waits for it to end.
-	boot := func(t *testing.T) (stop func()) {
-		t.Helper()
-		cmd := exec.Command(cli, "run", img, "--keys", keysDir, "--state", state, "--no-stdin", "--accel", "tcg",
-			"--memory", "2048", "--docker-context", "hvtest", "--timeout", "20m")
-		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
-		var stderr lockedBuffer
-		cmd.Stdout, cmd.Stderr = &lockedBuffer{}, &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		stopped := false
-		stop = func() {
-			if stopped {
-				return
-			}
-			stopped = true
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(90 * time.Second):
-				cmd.Process.Kill()
-				t.Errorf("hardenvm run did not end within 90s of SIGTERM: %s", stderr.String())
-			}
-		}
-		t.Cleanup(stop)
-		for deadline := time.Now().Add(8 * time.Minute); !strings.Contains(stderr.String(), "hardenvm: engine ready"); time.Sleep(100 * time.Millisecond) {
-			select {
-			case err := <-done:
-				t.Fatalf("hardenvm run ended before the engine was ready: %v: %s", err, stderr.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no 'engine ready' within 8m: %s", stderr.String())
-			}
-		}
-		return stop
-	}
+	boot := d.start
 	sock := filepath.Join(state, "docker.sock")
 
 	t.Run("first boot", func(t *testing.T) {

@@ -24,7 +24,7 @@ import (
 func TestDesktopFileSharing(t *testing.T) {
 	requireQEMU(t)
 	testenv.File(t, "/usr/lib/qemu/virtiofsd", "qemu-system-common")
-	docker := testenv.Tool(t, "docker", "docker.io")
+	testenv.Tool(t, "docker", "docker.io")
 	keysDir := newKeys(t)
 	img := buildDesktop(t, keysDir)
 	cli := hardenvmBinary(t)
@@ -64,53 +64,10 @@ func TestDesktopFileSharing(t *testing.T) {
 	if err := os.WriteFile(imageTar, busyboxImage(t, "hvtest:1"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dockerCLI := func(t *testing.T, args ...string) (string, error) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, docker, append([]string{"--context", "hvshare"}, args...)...)
-		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
-		out, err := cmd.CombinedOutput()
-		return strings.TrimSpace(string(out)), err
-	}
-
-	cmd := exec.Command(cli, "run", img, "--keys", keysDir, "--state", state, "--share", shared, "--no-stdin", "--accel", "tcg",
-		"--memory", "2048", "--docker-context", "hvshare", "--timeout", "20m")
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
-	var stderr lockedBuffer
-	cmd.Stdout, cmd.Stderr = &lockedBuffer{}, &stderr
-	started := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(90 * time.Second):
-			cmd.Process.Kill()
-			t.Errorf("hardenvm run did not end within 90s of SIGTERM: %s", stderr.String())
-		}
-	}
-	t.Cleanup(stop)
-	for deadline := time.Now().Add(8 * time.Minute); !strings.Contains(stderr.String(), "hardenvm: engine ready"); time.Sleep(100 * time.Millisecond) {
-		select {
-		case err := <-done:
-			t.Fatalf("hardenvm run ended before the engine was ready: %v: %s", err, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no 'engine ready' within 8m: %s", stderr.String())
-		}
-	}
-	t.Logf("engine ready %v after run started", time.Since(started).Round(time.Second))
+	d := desktopRun{cli: cli, img: img, keysDir: keysDir, state: state, context: "hvshare", dockerConfig: dockerConfig,
+		extra: []string{"--share", shared}}
+	dockerCLI := func(t *testing.T, args ...string) (string, error) { return d.docker(args...) }
+	stop := d.start(t)
 	serial, _ := os.ReadFile(filepath.Join(state, "serial.log"))
 	if !strings.Contains(string(serial), "hardenvm-init: host directory "+shared+" shared") {
 		t.Errorf("the serial console does not say the share was mounted:\n%s", serial)
