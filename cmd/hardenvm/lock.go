@@ -56,7 +56,7 @@ gives an identical file.`,
 				return err
 			}
 			if a.json {
-				if err := printJSON(a.stdout, newLockReport(u)); err != nil {
+				if err := a.printJSON(newLockReport(u)); err != nil {
 					return err
 				}
 			} else {

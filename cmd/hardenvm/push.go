@@ -54,7 +54,7 @@ refuses to publish one that fails; then it uploads it to REF.
 				return err
 			}
 			if a.json {
-				return printJSON(a.stdout, res)
+				return a.printJSON(res)
 			}
 			fmt.Fprintf(a.stdout, "pushed %s (%s), signature %s\n", res.Ref, res.Digest, res.Signature)
 			return nil
@@ -91,7 +91,7 @@ exist, or be an image directory, which is then replaced as a whole.
 				return err
 			}
 			if a.json {
-				return printJSON(a.stdout, struct {
+				return a.printJSON(struct {
 					*oci.Result
 					Verify any `json:"verify"`
 				}{res, rep})
