@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hardenvm/hardenvm/internal/tty"
 	"github.com/hardenvm/hardenvm/pkg/build"
-	"github.com/hardenvm/hardenvm/pkg/deb"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
 	"github.com/hardenvm/hardenvm/pkg/sbom"
 )
@@ -63,7 +63,7 @@ not at all.`,
 				o.Agent = besideBinary("hardenvm-agent")
 			}
 			o.Log = a.log
-			o.Terminal = deb.Terminal(a.stderr)
+			o.Terminal = tty.Terminal(a.stderr)
 			start := time.Now()
 			m, err := build.Build(cmd.Context(), o)
 			if err != nil {
