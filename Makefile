@@ -43,7 +43,7 @@ cosign:
 IMAGE ?= minimal
 KEYS  ?= keys
 image: deps build
-	@test -f $(KEYS)/db.key || $(BIN) keys init --dir $(KEYS)
+	@test -f $(KEYS)/db.key || $(BIN) keys init --keys $(KEYS)
 	$(BIN) build images/$(IMAGE).yml -o $(OUT)/$(IMAGE) --keys $(KEYS)
 	$(BIN) run $(OUT)/$(IMAGE) --keys $(KEYS) --log-level info --timeout 5m --no-stdin --expect 'hardenvm-init: READY'
 

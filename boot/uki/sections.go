@@ -9,9 +9,9 @@ import (
 // SectionInfo describes one PE section, for inspection and measurement.
 type SectionInfo struct {
 	Name           string `json:"name"`
-	VirtualAddress uint32 `json:"virtual_address"`
-	VirtualSize    uint32 `json:"virtual_size"`
-	RawSize        uint32 `json:"raw_size"`
+	VirtualAddress uint32 `json:"virtualAddress"`
+	VirtualSize    uint32 `json:"virtualSize"`
+	RawSize        uint32 `json:"rawSize"`
 	Offset         uint32 `json:"offset"`
 	// SHA256 is over the section's bytes [0:VirtualSize] as loaded in
 	// memory (zero-filled past the raw data), which is what systemd-stub

@@ -118,7 +118,7 @@ is: check it first with 'hardenvm verify'. Exit 1 names each failed check.`,
 			}
 			r := attest.Verify(ev, exp)
 			if a.json {
-				if err := printJSON(a.stdout, r); err != nil {
+				if err := a.printJSON(r); err != nil {
 					return err
 				}
 			} else {

@@ -16,11 +16,12 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 )
 
-func TestMeasureCommand(t *testing.T) {
-	im := imagetest.New(t, imagetest.Options{})
-	// imagetest's variable store is a placeholder: enroll the keys into
-	// Debian's template, as the build does.
+// enrolledImage is an image with a real variable store, which measure
+// needs: imagetest's is a placeholder, so the keys are enrolled into
+// Debian's template, as the build does.
+func enrolledImage(t *testing.T) *imagetest.Image {
 	testenv.File(t, build.DefaultVarsTemplate, "ovmf")
+	im := imagetest.New(t, imagetest.Options{})
 	e, err := efivars.KeySetEnrollment(im.Keys, time.Unix(1700000000, 0))
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +33,11 @@ func TestMeasureCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	im.Resign(t)
+	return im
+}
+
+func TestMeasureCommand(t *testing.T) {
+	im := enrolledImage(t)
 	code, stdout, stderr := hv(t, "measure", im.Dir, "--events")
 	if code != exitOK {
 		t.Fatalf("measure: exit %d, stderr %q", code, stderr)

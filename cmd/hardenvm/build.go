@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hardenvm/hardenvm/internal/tty"
 	"github.com/hardenvm/hardenvm/pkg/build"
-	"github.com/hardenvm/hardenvm/pkg/deb"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
 	"github.com/hardenvm/hardenvm/pkg/sbom"
 )
@@ -63,7 +63,7 @@ not at all.`,
 				o.Agent = besideBinary("hardenvm-agent")
 			}
 			o.Log = a.log
-			o.Terminal = deb.Terminal(a.stderr)
+			o.Terminal = tty.Terminal(a.stderr)
 			start := time.Now()
 			m, err := build.Build(cmd.Context(), o)
 			if err != nil {
@@ -71,7 +71,7 @@ not at all.`,
 			}
 			a.log.Info("build done", "out", o.Out, "took", time.Since(start).Round(time.Millisecond))
 			if a.json {
-				return printJSON(a.stdout, m)
+				return a.printJSON(m)
 			}
 			fmt.Fprintf(a.stdout, "%s: root hash %s\n", o.Out, m.Root.RootHash)
 			for _, name := range []string{build.DiskFile, build.UKIFile, build.VarsFile, sbom.FileName} {
@@ -81,7 +81,7 @@ not at all.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.Out, "out", "o", "", "output directory (default out/<spec name>)")
+	f.StringVarP(&o.Out, "output", "o", "", "output directory (default out/<spec name>)")
 	f.StringVar(&o.Keys, "keys", "keys", "key set directory (hardenvm keys init)")
 	f.StringVar(&o.Init, "init", "", "static guest init binary (default: hardenvm-init beside this program)")
 	f.StringVar(&o.Agent, "agent", "", "static attestation agent, for specs that run it (default: hardenvm-agent beside this program)")

@@ -33,9 +33,7 @@ read-only; an admin replaces it without rebuilding or re-signing the OS.`,
   hardenvm config sign config.img --keys keys
   hardenvm config verify config.img --keys keys
   hardenvm config install out/desktop config.img --keys keys`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("%s: want a subcommand: build, sign, verify, install or schema; see '%s --help'", cmd.CommandPath(), cmd.CommandPath())
-		},
+		RunE: wantSubcommand,
 	}
 	cmd.AddCommand(newConfigBuildCmd(a), newConfigSignCmd(a), newConfigVerifyCmd(a), newConfigInstallCmd(a), newConfigSchemaCmd(a))
 	return cmd
@@ -57,7 +55,7 @@ func printConfig(a *app, im *config.Image, path string, extra string) error {
 	info := configInfo{Path: path, RootHash: l.Signature.RootHash, DataBlocks: l.Verity.DataBlocks, Size: l.Size,
 		Signed: l.Signature.Signature != "", Signer: l.Signature.CertificateFingerprint, TLSDir: extra}
 	if a.json {
-		return printJSON(a.stdout, info)
+		return a.printJSON(info)
 	}
 	state := "unsigned"
 	if info.Signed {
@@ -92,7 +90,7 @@ with DOCKER_CERT_PATH=DIR DOCKER_TLS_VERIFY=1.`,
 		Args: exactArgs("SETTINGS"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
-				return usagef("config build: -o config.img is required")
+				return usagef("config build: --output (-o) config.img is required")
 			}
 			t, err := parseEpoch(epoch)
 			if err != nil {
@@ -140,7 +138,7 @@ with DOCKER_CERT_PATH=DIR DOCKER_TLS_VERIFY=1.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&out, "out", "o", "", "the config image to write")
+	f.StringVarP(&out, "output", "o", "", "the config image to write")
 	f.StringVar(&tlsDir, "tls", "", "engine TLS directory (needed when the settings have a tcp:// host; created when missing)")
 	f.BoolVar(&signIt, "sign", false, "sign with the admin key at once")
 	f.StringVar(&keyDir, "keys", "keys", "key set directory (for --sign)")
@@ -274,7 +272,7 @@ with one rename, so a failure, Ctrl-C or kill leaves DIR as it was.`,
 				return err
 			}
 			if a.json {
-				return printJSON(a.stdout, m.Config)
+				return a.printJSON(m.Config)
 			}
 			fmt.Fprintf(a.stdout, "%s: config root hash %s installed; manifest re-signed\n", args[0], m.Config.RootHash)
 			return nil

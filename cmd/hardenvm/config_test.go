@@ -14,7 +14,7 @@ func TestConfigCommands(t *testing.T) {
 	dir := t.TempDir()
 	keyDir, otherKeys := filepath.Join(dir, "keys"), filepath.Join(dir, "other")
 	for _, k := range []string{keyDir, otherKeys} {
-		if code, _, e := runCLI(t, "keys", "init", "--dir", k); code != 0 {
+		if code, _, e := runCLI(t, "keys", "init", "--keys", k); code != 0 {
 			t.Fatalf("keys init: %s", e)
 		}
 	}

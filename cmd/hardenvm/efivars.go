@@ -26,9 +26,7 @@ func newEfivarsCmd(a *app) *cobra.Command {
 		Short: "Enroll Secure Boot keys into an OVMF variable store, and list its variables",
 		Example: `  hardenvm efivars enroll --keys keys -o OVMF_VARS.fd
   hardenvm efivars dump OVMF_VARS.fd`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("%s: want a subcommand: enroll or dump; see '%s --help'", cmd.CommandPath(), cmd.CommandPath())
-		},
+		RunE: wantSubcommand,
 	}
 	cmd.AddCommand(newEfivarsEnrollCmd(a), newEfivarsDumpCmd(a))
 	return cmd
@@ -176,7 +174,7 @@ signatures they hold (owner, certificate subject, SHA-256).`,
 				v.Variables = append(v.Variables, view)
 			}
 			if a.json {
-				return printJSON(a.stdout, v)
+				return a.printJSON(v)
 			}
 			return printStore(a, v)
 		},

@@ -16,7 +16,7 @@ func TestEfivarsEnrollAndDump(t *testing.T) {
 	testenv.File(t, vm.OVMFVarsTemplate, "ovmf")
 	dir := t.TempDir()
 	kd := filepath.Join(dir, "keys")
-	if code, _, stderr := hv(t, "keys", "init", "--dir", kd); code != 0 {
+	if code, _, stderr := hv(t, "keys", "init", "--keys", kd); code != 0 {
 		t.Fatalf("keys init: %s", stderr)
 	}
 	out := filepath.Join(dir, "vars.fd")
@@ -87,7 +87,7 @@ func TestEfivarsErrors(t *testing.T) {
 	junk := filepath.Join(dir, "junk.fd")
 	os.WriteFile(junk, []byte("no firmware here"), 0o644)
 	kd := filepath.Join(dir, "keys")
-	if code, _, stderr := hv(t, "keys", "init", "--dir", kd); code != 0 {
+	if code, _, stderr := hv(t, "keys", "init", "--keys", kd); code != 0 {
 		t.Fatalf("keys init: %s", stderr)
 	}
 	out := filepath.Join(dir, "out.fd")

@@ -32,7 +32,7 @@ func newInspectCmd(a *app) *cobra.Command {
 				return fmt.Errorf("inspect: %s", strings.Join(r.Problems, "; "))
 			}
 			if a.json {
-				if err := printJSON(a.stdout, r); err != nil {
+				if err := a.printJSON(r); err != nil {
 					return err
 				}
 				return damaged()
@@ -47,7 +47,7 @@ func newInspectCmd(a *app) *cobra.Command {
 				fmt.Fprintf(w, "root hash\t%s\n", r.RootHash)
 			}
 			if r.Verity != nil {
-				fmt.Fprintf(w, "verity\t%s, %d data blocks of %d bytes, salt %x\n", r.Verity.Algorithm, r.Verity.DataBlocks, r.Verity.DataBlockSize, r.Verity.Salt)
+				fmt.Fprintf(w, "verity\t%s, %d data blocks of %d bytes, salt %s\n", r.Verity.Algorithm, r.Verity.DataBlocks, r.Verity.DataBlockSize, r.Verity.Salt)
 			}
 			if u := r.UKI; u != nil {
 				fmt.Fprintf(w, "uki\t%s (authenticode sha256 %s)\n", u.Path, u.Digest)

@@ -19,21 +19,19 @@ func newKeysCmd(a *app) *cobra.Command {
 		Long: `The key set: Secure Boot PK, KEK and db (RSA-2048, X.509), the admin key
 that signs the config partition, and the artifact-signing key (ECDSA P-256)
 for sigstore bundles. Keep the directory private: private keys are 0600.`,
-		Example: "  hardenvm keys init --dir keys\n  hardenvm keys show --dir keys --json",
+		Example: "  hardenvm keys init --keys keys\n  hardenvm keys show --keys keys --json",
 		Args:    exactArgs(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("keys: name a subcommand (init, show); see 'hardenvm keys --help'")
-		},
+		RunE:    wantSubcommand,
 	}
 	var dir string
-	cmd.PersistentFlags().StringVar(&dir, "dir", "keys", "key directory")
+	cmd.PersistentFlags().StringVar(&dir, "keys", "keys", "key set directory")
 
 	var force bool
 	var org string
 	initCmd := &cobra.Command{
 		Use:     "init",
 		Short:   "Generate a new key set",
-		Example: "  hardenvm keys init --dir keys\n  hardenvm keys init --dir keys --org 'Example Corp' --force",
+		Example: "  hardenvm keys init --keys keys\n  hardenvm keys init --keys keys --org 'Example Corp' --force",
 		Args:    exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a.log.Info("generating key set", "dir", dir)
@@ -53,7 +51,7 @@ for sigstore bundles. Keep the directory private: private keys are 0600.`,
 	showCmd := &cobra.Command{
 		Use:     "show",
 		Short:   "Print each key's role, algorithm and SHA-256 fingerprint",
-		Example: "  hardenvm keys show --dir keys",
+		Example: "  hardenvm keys show --keys keys",
 		Args:    exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			set, err := keys.Load(dir)
@@ -88,9 +86,9 @@ func showKeys(a *app, dir string, set *keys.Set) error {
 		views = append(views, v)
 	}
 	if a.json {
-		return printJSON(a.stdout, struct {
+		return a.printJSON(struct {
 			Dir   string    `json:"dir"`
-			Owner string    `json:"owner_guid"`
+			Owner string    `json:"ownerGUID"`
 			Keys  []keyView `json:"keys"`
 		}{dir, keys.GUIDString(set.Owner), views})
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/hardenvm/hardenvm/internal/tty"
 	"github.com/hardenvm/hardenvm/pkg/deb"
 	"github.com/hardenvm/hardenvm/pkg/lockfile"
 )
@@ -56,7 +57,7 @@ gives an identical file.`,
 				return err
 			}
 			if a.json {
-				if err := printJSON(a.stdout, newLockReport(u)); err != nil {
+				if err := a.printJSON(newLockReport(u)); err != nil {
 					return err
 				}
 			} else {
@@ -89,7 +90,7 @@ func newDebClient(a *app, flags deb.Mirrors) (*deb.Client, error) {
 		return nil, err
 	}
 	cache.Log = a.log
-	return &deb.Client{Mirrors: m, Cache: cache, Log: a.log}, nil
+	return &deb.Client{Mirrors: m, Cache: cache, Log: a.log, Steps: &tty.Steps{W: tty.Terminal(a.stderr)}}, nil
 }
 
 func printLockUpdate(a *app, u *lockfile.Update, check bool) {

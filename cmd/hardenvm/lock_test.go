@@ -17,19 +17,27 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/spec"
 )
 
-func TestLockCommand(t *testing.T) {
-	a := fakearchive.New(t, "trixie", []fakearchive.Pkg{
+// lockFixture is a fake Debian archive (the mirror, through the
+// environment) and a spec t.yml of busybox-static and a kernel to lock
+// from it, in dir.
+func lockFixture(t *testing.T) (a *fakearchive.Archive, dir, specPath string) {
+	a = fakearchive.New(t, "trixie", []fakearchive.Pkg{
 		{Name: "busybox-static", Version: "1:1.37.0-6", Depends: "libc6 (>= 2.36)"},
 		{Name: "libc6", Version: "2.41-12"},
 		{Name: "linux-image-cloud-amd64", Version: "6.12.117-1"},
 		{Name: "systemd-boot-efi", Version: "257.13-1"},
 	})
-	dir := t.TempDir()
+	dir = t.TempDir()
 	a.WriteKeyring(filepath.Join(dir, "archive.asc"))
-	specPath := filepath.Join(dir, "t.yml")
+	specPath = filepath.Join(dir, "t.yml")
 	os.WriteFile(specPath, []byte("name: t\ndebian: {suites: [trixie], keyring: archive.asc}\npackages: [busybox-static]\nkernel: {package: linux-image-cloud-amd64}\n"), 0o644)
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	t.Setenv(deb.MirrorEnv, a.Mirror())
+	return a, dir, specPath
+}
+
+func TestLockCommand(t *testing.T) {
+	a, dir, specPath := lockFixture(t)
 
 	code, stdout, stderr := hv(t, "lock", specPath)
 	if code != exitOK {

@@ -31,7 +31,7 @@ func TestUsageAndErrors(t *testing.T) {
 		{[]string{"bogus"}, exitUsage, "unknown command"},
 		{[]string{"--log-level", "loud", "version"}, exitUsage, "--log-level"},
 		{[]string{"version", "extra"}, exitUsage, "want 0 argument"},
-		{[]string{"keys", "show", "--dir", "/nonexistent/keys"}, exitFailure, "pk.key is missing"},
+		{[]string{"keys", "show", "--keys", "/nonexistent/keys"}, exitFailure, "pk.key is missing"},
 		{[]string{"keys", "init", "--nope"}, exitUsage, "unknown flag"},
 	}
 	for _, tt := range tests {
@@ -104,7 +104,7 @@ func TestVersion(t *testing.T) {
 
 func TestKeysInitTwice(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "keys")
-	code, out, stderr := hv(t, "keys", "init", "--dir", dir)
+	code, out, stderr := hv(t, "keys", "init", "--keys", dir)
 	if code != 0 {
 		t.Fatalf("keys init: exit %d: %s", code, stderr)
 	}
@@ -113,7 +113,7 @@ func TestKeysInitTwice(t *testing.T) {
 	}
 	first := readAll(t, dir)
 
-	code, _, stderr = hv(t, "keys", "init", "--dir", dir)
+	code, _, stderr = hv(t, "keys", "init", "--keys", dir)
 	if code != exitFailure || !strings.Contains(stderr, "--force") {
 		t.Fatalf("second keys init: exit %d, stderr %q; want failure naming --force", code, stderr)
 	}
@@ -121,7 +121,7 @@ func TestKeysInitTwice(t *testing.T) {
 		t.Fatal("refused keys init changed the key files")
 	}
 
-	code, out, stderr = hv(t, "keys", "show", "--dir", dir, "--json")
+	code, out, stderr = hv(t, "keys", "show", "--keys", dir, "--json")
 	if code != 0 {
 		t.Fatalf("keys show: exit %d: %s", code, stderr)
 	}
@@ -132,7 +132,7 @@ func TestKeysInitTwice(t *testing.T) {
 		t.Fatalf("keys show --json = %q (%v)", out, err)
 	}
 
-	code, _, stderr = hv(t, "keys", "init", "--dir", dir, "--force")
+	code, _, stderr = hv(t, "keys", "init", "--keys", dir, "--force")
 	if code != 0 {
 		t.Fatalf("keys init --force: exit %d: %s", code, stderr)
 	}
@@ -141,7 +141,7 @@ func TestKeysInitTwice(t *testing.T) {
 	}
 
 	os.WriteFile(filepath.Join(dir, "admin.key"), []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0o600)
-	code, _, stderr = hv(t, "keys", "show", "--dir", dir)
+	code, _, stderr = hv(t, "keys", "show", "--keys", dir)
 	if code != exitFailure || !strings.Contains(stderr, "admin.key") {
 		t.Errorf("keys show on a corrupted key: exit %d, stderr %q", code, stderr)
 	}
@@ -152,8 +152,8 @@ func TestKeysInitUnwritable(t *testing.T) {
 	// below a regular file.
 	f := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(f, nil, 0o644)
-	code, _, stderr := hv(t, "keys", "init", "--dir", filepath.Join(f, "keys"))
-	if code != exitFailure || !strings.Contains(stderr, "writable --dir") {
+	code, _, stderr := hv(t, "keys", "init", "--keys", filepath.Join(f, "keys"))
+	if code != exitFailure || !strings.Contains(stderr, "writable --keys directory") {
 		t.Errorf("keys init into a file's path: exit %d, stderr %q", code, stderr)
 	}
 }

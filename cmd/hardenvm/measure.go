@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hardenvm/hardenvm/pkg/attest"
+	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
@@ -38,21 +39,26 @@ from a known-good boot ('hardenvm attest --record-golden').`,
   hardenvm measure out/minimal --json`,
 		Args: exactArgs("DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in, m, err := attest.Load(args[0])
+			m, err := manifest.Load(args[0])
 			if err != nil {
 				return err
 			}
 			// A prediction from damaged or unsigned artifacts would
-			// mislead: refuse what verify would refuse for its files.
+			// mislead: refuse what verify would refuse for its files,
+			// before reading them.
 			if err := verify.Artifacts(cmd.Context(), args[0], m); err != nil {
 				return fmt.Errorf("measure: %w; see 'hardenvm verify %s'", err, args[0])
+			}
+			in, m, err := attest.Load(args[0])
+			if err != nil {
+				return err
 			}
 			p, err := attest.Predict(in)
 			if err != nil {
 				return err
 			}
 			if a.json {
-				return printJSON(a.stdout, p)
+				return a.printJSON(p)
 			}
 			for _, i := range attest.Predicted {
 				k := strconv.Itoa(i)

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/hardenvm/hardenvm/internal/tty"
 	"github.com/hardenvm/hardenvm/pkg/oci"
 )
 
@@ -49,12 +50,12 @@ refuses to publish one that fails; then it uploads it to REF.
 			if err != nil {
 				return err
 			}
-			res, err := oci.Push(cmd.Context(), args[0], args[1], nf.options(oci.Options{Trust: o, Log: a.log}))
+			res, err := oci.Push(cmd.Context(), args[0], args[1], nf.options(a, oci.Options{Trust: o, Log: a.log}))
 			if err != nil {
 				return err
 			}
 			if a.json {
-				return printJSON(a.stdout, res)
+				return a.printJSON(res)
 			}
 			fmt.Fprintf(a.stdout, "pushed %s (%s), signature %s\n", res.Ref, res.Digest, res.Signature)
 			return nil
@@ -86,12 +87,12 @@ exist, or be an image directory, which is then replaced as a whole.
 			if err != nil {
 				return err
 			}
-			res, rep, err := oci.Pull(cmd.Context(), args[0], args[1], nf.options(oci.Options{Trust: o, Log: a.log}))
+			res, rep, err := oci.Pull(cmd.Context(), args[0], args[1], nf.options(a, oci.Options{Trust: o, Log: a.log}))
 			if err != nil {
 				return err
 			}
 			if a.json {
-				return printJSON(a.stdout, struct {
+				return a.printJSON(struct {
 					*oci.Result
 					Verify any `json:"verify"`
 				}{res, rep})
@@ -117,7 +118,8 @@ func (n *netFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&n.caCert, "ca-cert", "", "PEM file of CA certificates to trust besides the system's (a registry with a private CA)")
 }
 
-func (n *netFlags) options(o oci.Options) oci.Options {
+func (n *netFlags) options(a *app, o oci.Options) oci.Options {
 	o.PlainHTTP, o.CACert = n.plainHTTP, n.caCert
+	o.Steps = &tty.Steps{W: tty.Terminal(a.stderr)}
 	return o
 }

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/hardenvm/hardenvm/internal/version"
 )
@@ -28,6 +31,11 @@ type app struct {
 	logLevel       string
 	json           bool
 	log            *slog.Logger
+	// data is the command's --json output (printJSON), written by run
+	// when the command ends: with the error when it fails.
+	data json.RawMessage
+	// renamedUsed are the former flag names the command line used.
+	renamedUsed []string
 }
 
 // commands holds the constructors of the subcommands. Each command's file
@@ -52,7 +60,7 @@ func newRoot(a *app) *cobra.Command {
 a dm-verity protected root loaded by a signed boot chain, a signed config
 partition, a hardened container runtime, and measured boot that anyone can
 attest.`,
-		Example: `  hardenvm keys init --dir keys
+		Example: `  hardenvm keys init --keys keys
   hardenvm run --kernel vmlinuz --initrd initrd.img --timeout 2m`,
 		Version:       version.Get().String(),
 		SilenceUsage:  true,
@@ -64,6 +72,9 @@ attest.`,
 			}
 			a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lvl}))
 			slog.SetDefault(a.log)
+			for _, old := range a.renamedUsed {
+				fmt.Fprintf(a.stderr, "hardenvm: note: --%s is now --%s; the old name will go away\n", old, renamedFlags[old])
+			}
 			return nil
 		},
 	}
@@ -73,6 +84,7 @@ attest.`,
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	root.PersistentFlags().BoolVar(&a.json, "json", false, "print data as JSON (commands whose output is data)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetGlobalNormalizationFunc(a.normalizeFlag)
 	for _, f := range commands {
 		root.AddCommand(f(a))
 	}
@@ -95,11 +107,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	root.SetArgs(args)
 	defer func() {
 		if r := recover(); r != nil {
-			fmt.Fprintf(stderr, "hardenvm: internal error: %v (please report this)\n", r)
+			err := fmt.Errorf("internal error: %v (please report this)", r)
+			fmt.Fprintln(stderr, "hardenvm: "+err.Error())
+			if a.json || jsonRequested(args) {
+				writeJSON(stdout, nil, err)
+			}
 			code = exitFailure
 		}
 	}()
 	err := root.ExecuteContext(ctx)
+	if a.json || (err != nil && jsonRequested(args)) {
+		writeJSON(stdout, a.data, err)
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -127,20 +146,110 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
+// jsonRequested says whether args ask for --json, for errors cobra returns
+// before it has parsed the flags (an unknown command or flag).
+func jsonRequested(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "--json=true", "--json=1":
+			return true
+		}
+	}
+	return false
+}
+
+// cmdName is cmd's path without the program's name ("config build"): the
+// prefix of its errors, which run prefixes with "hardenvm: " once.
+func cmdName(cmd *cobra.Command) string {
+	if !cmd.HasParent() {
+		return cmd.Name()
+	}
+	return strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+}
+
 // exactArgs is cobra.ExactArgs with a message that names the arguments.
 func exactArgs(names ...string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != len(names) {
 			return usagef("%s: want %d argument(s) (%s), got %d; see '%s --help'",
-				cmd.CommandPath(), len(names), strings.Join(names, " "), len(args), cmd.CommandPath())
+				cmdName(cmd), len(names), strings.Join(names, " "), len(args), cmd.CommandPath())
 		}
 		return nil
 	}
 }
 
-// printJSON writes v as indented JSON: the --json output of data commands.
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+// wantSubcommand is the RunE of a command that only groups subcommands.
+func wantSubcommand(cmd *cobra.Command, args []string) error {
+	var subs []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			subs = append(subs, c.Name())
+		}
+	}
+	return usagef("%s: want a subcommand: %s; see '%s --help'", cmdName(cmd), strings.Join(subs, ", "), cmd.CommandPath())
+}
+
+// renamedFlags maps a flag's former name to its name: one name for one
+// thing across commands (the key set directory is --keys, an output file or
+// directory --output). The former names keep working for scripts, hidden
+// from the help, with a note on stderr.
+var renamedFlags = map[string]string{
+	"dir": "keys",   // keys init|show
+	"out": "output", // build, config build
+}
+
+// normalizeFlag is every command's flag normalization: it maps a former
+// name to the flag's name and remembers that it was used.
+func (a *app) normalizeFlag(_ *pflag.FlagSet, n string) pflag.NormalizedName {
+	if to, ok := renamedFlags[n]; ok {
+		if !slices.Contains(a.renamedUsed, n) {
+			a.renamedUsed = append(a.renamedUsed, n)
+		}
+		return pflag.NormalizedName(to)
+	}
+	return pflag.NormalizedName(n)
+}
+
+// printJSON sets v as the command's --json output. run writes it when the
+// command ends, so that stdout holds exactly one JSON object: v, with an
+// "error" member first when the command then fails (a verify report with
+// failed checks), or {"error": "…"} alone when it failed before it had
+// data.
+func (a *app) printJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("BUG: --json output: %w", err)
+	}
+	a.data = b
+	return nil
+}
+
+// writeJSON writes a command's --json result: data, err, or both.
+func writeJSON(w io.Writer, data json.RawMessage, err error) {
+	if err != nil {
+		e, _ := json.Marshal(map[string]string{"error": oneLine(err.Error())})
+		switch {
+		case len(data) == 0:
+			data = e
+		case data[0] == '{' && string(data) == "{}":
+			data = e
+		case data[0] == '{':
+			data = append(append(e[:len(e)-1:len(e)-1], ','), data[1:]...)
+		default:
+			// Not an object (no command prints one): the error alone.
+			data = e
+		}
+	}
+	if len(data) == 0 {
+		return
+	}
+	var b bytes.Buffer
+	if err := json.Indent(&b, data, "", "  "); err != nil {
+		b.Reset()
+		b.Write(data)
+	}
+	b.WriteByte('\n')
+	w.Write(b.Bytes())
 }

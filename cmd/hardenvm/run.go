@@ -116,6 +116,9 @@ func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
 		return usagef("run: give an image directory or --kernel (not both); see 'hardenvm run --help'")
 	}
 	if dir != "" {
+		if err := manifest.CheckImageDir(dir); err != nil {
+			return err
+		}
 		if err := verifyBeforeRun(ctx, a, dir, f); err != nil {
 			return err
 		}

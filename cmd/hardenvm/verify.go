@@ -10,11 +10,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/hardenvm/hardenvm/pkg/keys"
+	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/verify"
 )
@@ -48,6 +50,9 @@ also pins it to that certificate.`,
   hardenvm verify out/minimal --key signing.pub --json`,
 		Args: exactArgs("DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := manifest.CheckImageDir(args[0]); err != nil {
+				return err
+			}
 			o, err := tf.options()
 			if err != nil {
 				return err
@@ -57,7 +62,7 @@ also pins it to that certificate.`,
 				return err
 			}
 			if a.json {
-				if err := printJSON(a.stdout, r); err != nil {
+				if err := a.printJSON(r); err != nil {
 					return err
 				}
 			} else {
@@ -77,8 +82,8 @@ also pins it to that certificate.`,
 }
 
 func verifyDir(ctx context.Context, dir string, o verify.Options) (*verify.Report, error) {
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("verify: %s is not an image directory", dir)
+	if err := manifest.CheckImageDir(dir); err != nil {
+		return nil, err
 	}
 	return verify.Dir(ctx, dir, o)
 }
@@ -122,7 +127,10 @@ func (t *trustFlags) options() (verify.Options, error) {
 	}
 	pub, err := sign.LoadPublicKey(keyPath)
 	if err != nil {
-		return o, err
+		if t.key == "" {
+			return o, err
+		}
+		return o, keyFlagError(t.key, err)
 	}
 	o.PublicKey = pub
 	certPath := t.dbCert
@@ -140,6 +148,56 @@ func (t *trustFlags) options() (verify.Options, error) {
 	return o, nil
 }
 
+// keyFlagError says, for a file given to --key that is not a public key,
+// what it is and which flag it belongs to.
+func keyFlagError(path string, err error) error {
+	var ne *sign.NotPublicKeyError
+	if !errors.As(err, &ne) {
+		return err
+	}
+	hint := "--key takes the artifact-signing public key (signing.pub)"
+	switch role, _ := certRole(ne.Cert); {
+	case role == keys.DB:
+		hint = "it belongs to --db-cert; " + hint
+	case role == keys.Admin:
+		hint = "it belongs to 'hardenvm config verify --cert'; " + hint
+	case role != "":
+		hint = "verify does not take it (it is enrolled in OVMF_VARS.fd); " + hint
+	case ne.Cert != nil || ne.What == "a certificate":
+		hint = "a Secure Boot db certificate belongs to --db-cert; " + hint
+	case ne.What == "a private key":
+		hint = "give its public half, never the private key: " + hint
+	}
+	what := ne.What
+	if ne.Cert != nil {
+		if role, ok := certRole(ne.Cert); ok {
+			what = fmt.Sprintf("the %s certificate (subject %q)", roleName(role), ne.Cert.Subject.CommonName)
+		} else {
+			what = fmt.Sprintf("a certificate (subject %q)", ne.Cert.Subject.CommonName)
+		}
+	}
+	return fmt.Errorf("--key %s is %s, not a public key: %s", path, what, hint)
+}
+
+func certRole(c *x509.Certificate) (keys.Role, bool) {
+	if c == nil {
+		return "", false
+	}
+	return keys.CertRole(c)
+}
+
+func roleName(r keys.Role) string {
+	switch r {
+	case keys.PK, keys.KEK:
+		return "Secure Boot " + strings.ToUpper(string(r))
+	case keys.DB:
+		return "Secure Boot db"
+	case keys.Admin:
+		return "config partition's admin"
+	}
+	return string(r)
+}
+
 func pubFile(r keys.Role) string {
 	_, p := keys.Files(r)
 	return p
@@ -154,6 +212,9 @@ func loadCert(path string) (*x509.Certificate, error) {
 		return nil, err
 	}
 	blk, _ := pem.Decode(b)
+	if blk != nil && blk.Type == "PUBLIC KEY" {
+		return nil, fmt.Errorf("--db-cert %s is a public key, not a certificate: it belongs to --key; --db-cert takes the Secure Boot db certificate (db.crt)", path)
+	}
 	if blk == nil || blk.Type != "CERTIFICATE" {
 		return nil, fmt.Errorf("%s: not a PEM certificate", path)
 	}

@@ -23,9 +23,7 @@ func newVerityCmd(a *app) *cobra.Command {
   hardenvm verity verify root.img root.verity 6f1c…e2
   hardenvm verity dump root.verity`,
 		// Reached only without a known subcommand.
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("%s: want a subcommand: format, verify or dump; see '%s --help'", cmd.CommandPath(), cmd.CommandPath())
-		},
+		RunE: wantSubcommand,
 	}
 	cmd.AddCommand(newVerityFormatCmd(a), newVerityVerifyCmd(a), newVerityDumpCmd(a))
 	return cmd
@@ -56,7 +54,7 @@ func newVerityInfo(r verity.Result) verityInfo {
 // printVerityInfo prints v in veritysetup's layout, or as JSON.
 func printVerityInfo(a *app, v verityInfo) error {
 	if a.json {
-		return printJSON(a.stdout, v)
+		return a.printJSON(v)
 	}
 	salt := v.Salt
 	if salt == "" {
@@ -192,7 +190,7 @@ format'.`,
 			}
 			a.log.Info("verity verify", "data", dataPath, "hash", hashPath, "blocks", res.DataBlocks, "elapsed", time.Since(start))
 			if a.json {
-				return printJSON(a.stdout, newVerityInfo(res))
+				return a.printJSON(newVerityInfo(res))
 			}
 			_, err = fmt.Fprintf(a.stdout, "ok: %s verified: %d data blocks of %d bytes, root hash %x\n",
 				dataPath, res.DataBlocks, res.DataBlockSize, res.RootHash)

@@ -19,7 +19,7 @@ func newVersionCmd(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v := version.Get()
 			if a.json {
-				return printJSON(a.stdout, v)
+				return a.printJSON(v)
 			}
 			_, err := fmt.Fprintf(a.stdout, "hardenvm %s %s %s\n", v, v.Module, v.Go)
 			return err

@@ -3,6 +3,7 @@ package attest
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"unicode/utf16"
@@ -15,23 +16,24 @@ import (
 // edk2 measures it into PCR 5 (EV_EFI_GPT_EVENT): the UEFI_GPT_DATA, i.e.
 // the 92-byte partition table header, the number of used entries (UINT64)
 // and those entries, in table order.
+// Its errors do not name the file: callers do.
 func GPTEventData(r io.ReaderAt) ([]byte, error) {
 	hdr := make([]byte, 92)
 	if _, err := r.ReadAt(hdr, 512); err != nil {
-		return nil, fmt.Errorf("attest: GPT header: %w", err)
+		return nil, gptReadError("header (LBA 1, bytes 512-603)", err)
 	}
 	if string(hdr[:8]) != "EFI PART" {
-		return nil, fmt.Errorf("attest: no GPT header at LBA 1")
+		return nil, fmt.Errorf("no GPT header at LBA 1: not a GPT disk image")
 	}
 	lba := binary.LittleEndian.Uint64(hdr[72:])
 	n := binary.LittleEndian.Uint32(hdr[80:])
 	size := binary.LittleEndian.Uint32(hdr[84:])
 	if n > 1024 || size < 128 || size > 4096 {
-		return nil, fmt.Errorf("attest: GPT header: %d entries of %d bytes", n, size)
+		return nil, fmt.Errorf("GPT header: %d entries of %d bytes", n, size)
 	}
 	table := make([]byte, int(n)*int(size))
 	if _, err := r.ReadAt(table, int64(lba)*512); err != nil {
-		return nil, fmt.Errorf("attest: GPT entries: %w", err)
+		return nil, gptReadError(fmt.Sprintf("partition entries (LBA %d)", lba), err)
 	}
 	var used [][]byte
 	for i := 0; i < int(n); i++ {
@@ -46,6 +48,17 @@ func GPTEventData(r io.ReaderAt) ([]byte, error) {
 		out = append(out, e...)
 	}
 	return out, nil
+}
+
+// ErrShortDisk is matched by GPTEventData's error for a disk image that
+// ends before its GPT does.
+var ErrShortDisk = errors.New("the disk image is too short")
+
+func gptReadError(what string, err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: it ends before the GPT %s; it is truncated or not a disk image: build or pull the image again", ErrShortDisk, what)
+	}
+	return fmt.Errorf("GPT %s: %w", what, err)
 }
 
 // splitGPTEvent splits UEFI_GPT_DATA into its header and entries.

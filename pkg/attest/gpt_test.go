@@ -1,7 +1,9 @@
 package attest
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"strings"
 	"testing"
 	"unicode/utf16"
@@ -85,4 +87,15 @@ func FuzzGPTEvent(f *testing.F) {
 		}
 		gptGrown(b, b)
 	})
+}
+
+// TestGPTEventDataShort: a disk that ends before its GPT is ErrShortDisk,
+// said with what to do, not "GPT header: EOF".
+func TestGPTEventDataShort(t *testing.T) {
+	for _, n := range []int{0, 300, 600} {
+		_, err := GPTEventData(bytes.NewReader(make([]byte, n)))
+		if !errors.Is(err, ErrShortDisk) || strings.Contains(err.Error(), "EOF") || !strings.Contains(err.Error(), "build or pull the image again") {
+			t.Errorf("GPTEventData(%d bytes) = %v, want ErrShortDisk with what to do", n, err)
+		}
+	}
 }

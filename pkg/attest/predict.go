@@ -58,7 +58,7 @@ func Load(dir string) (Input, *manifest.Manifest, error) {
 	}
 	defer disk.Close()
 	if in.GPT, err = GPTEventData(disk); err != nil {
-		return Input{}, nil, err
+		return Input{}, nil, fmt.Errorf("attest: %s: %w", filepath.Join(dir, "disk.raw"), err)
 	}
 	if in.RootHash, err = hex.DecodeString(m.Root.RootHash); err != nil || len(in.RootHash) == 0 {
 		return Input{}, nil, fmt.Errorf("attest: %s: root hash %q is not hex", filepath.Join(dir, manifest.FileName), m.Root.RootHash)
@@ -301,7 +301,7 @@ func PredictBuild(ukiImg []byte, varsPath, diskPath string, rootHash, configRoot
 	defer disk.Close()
 	g, err := GPTEventData(disk)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("attest: %s: %w", diskPath, err)
 	}
 	return Predict(Input{UKI: ukiImg, Vars: vars, GPT: g, RootHash: rootHash, ConfigRootHash: configRootHash})
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/hardenvm/hardenvm/boot/initramfs"
 	"github.com/hardenvm/hardenvm/boot/uki"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/internal/tty"
 	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/config"
 	"github.com/hardenvm/hardenvm/pkg/deb"
@@ -111,7 +112,7 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err := manifest.CheckReplaceable(o.Out); err != nil {
 		return nil, fmt.Errorf("build: output %w", err)
 	}
-	p := &progress{term: o.Terminal, log: o.Log, total: 12, out: o.Out}
+	p := &progress{term: &tty.Steps{W: o.Terminal, Total: 12}, log: o.Log, total: 12, out: o.Out}
 	defer p.end()
 
 	if err := p.begin(ctx, "reading the spec, lock and keys"); err != nil {

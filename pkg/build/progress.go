@@ -3,9 +3,10 @@ package build
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
+
+	"github.com/hardenvm/hardenvm/internal/tty"
 )
 
 // StepHook, when not nil, is called as each step begins, with its name
@@ -16,7 +17,7 @@ var StepHook func(ctx context.Context, step string) error
 // progress reports the pipeline's steps: a line per step on a terminal,
 // structured log records otherwise (CI, pipes).
 type progress struct {
-	term  io.Writer // nil when not a terminal
+	term  *tty.Steps
 	log   *slog.Logger
 	total int
 	n     int
@@ -39,9 +40,7 @@ func (p *progress) begin(ctx context.Context, step string) error {
 	p.end()
 	p.n++
 	p.step, p.start = step, time.Now()
-	if p.term != nil {
-		fmt.Fprintf(p.term, "[%d/%d] %s…\n", p.n, p.total, step)
-	}
+	p.term.Begin("%s", step)
 	p.log.Info("build step", "step", p.n, "of", p.total, "name", step)
 	return nil
 }

@@ -71,7 +71,7 @@ func Install(ctx context.Context, dir string, im *Image, o InstallOptions) (*man
 	}
 	dir = filepath.Clean(dir)
 	if _, err := manifest.Load(dir); err != nil {
-		return nil, fmt.Errorf("config install: %s is not an image directory: %w", dir, err)
+		return nil, fmt.Errorf("config install: %w", err)
 	}
 	if err := sign.VerifyBundle(dir, o.Signing.Public()); err != nil {
 		return nil, fmt.Errorf("config install: %s is not signed by this signing key (%w); refusing to re-sign it", dir, err)

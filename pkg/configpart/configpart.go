@@ -124,7 +124,7 @@ func (s Signature) Verify(cert *x509.Certificate) ([]byte, error) {
 		return nil, fmt.Errorf("config signature: root hash %q: want 64 hex digits", s.RootHash)
 	}
 	if fp := Fingerprint(cert); s.CertificateFingerprint != fp {
-		return nil, fmt.Errorf("%w: it names certificate %s, the admin certificate is %s", ErrNotOurs, short(s.CertificateFingerprint), short(fp))
+		return nil, fmt.Errorf("%w: it names certificate %s, the admin certificate is %s", ErrNotOurs, s.CertificateFingerprint, fp)
 	}
 	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
 	if !ok {
@@ -136,16 +136,9 @@ func (s Signature) Verify(cert *x509.Certificate) ([]byte, error) {
 	}
 	d := sha256.Sum256(Message(root, s.DataBlocks))
 	if !ecdsa.VerifyASN1(pub, d[:], sig) {
-		return nil, fmt.Errorf("%w: the signature does not verify with certificate %s", ErrNotOurs, short(Fingerprint(cert)))
+		return nil, fmt.Errorf("%w: the signature does not verify with certificate %s", ErrNotOurs, Fingerprint(cert))
 	}
 	return root, nil
-}
-
-func short(fp string) string {
-	if len(fp) > 16 {
-		return fp[:16] + "…"
-	}
-	return fp
 }
 
 // MarshalBlock encodes the signature block (NUL-padded to SigBlockSize).

@@ -21,6 +21,7 @@ import (
 	"github.com/ulikunitz/xz"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/internal/tty"
 )
 
 // Client reads a Debian archive: the suite's signed InRelease, the Packages
@@ -36,6 +37,9 @@ type Client struct {
 	// IdleTimeout bounds every wait on a mirror: connecting, the response
 	// headers, and each read of a body. Zero means DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// Steps, when not nil, shows a person at a terminal what a long
+	// operation (lock) is doing.
+	Steps *tty.Steps
 }
 
 // DefaultIdleTimeout is how long a mirror may stay silent before a

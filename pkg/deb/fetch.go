@@ -7,12 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/hardenvm/hardenvm/pkg/spec"
 )
@@ -157,17 +154,4 @@ func (b *progressBar) finish() {
 	defer b.mu.Unlock()
 	b.draw()
 	fmt.Fprintln(b.w)
-}
-
-// Terminal returns w if it is a terminal (where a progress bar belongs),
-// else nil, so that logs and CI output stay free of carriage returns.
-func Terminal(w io.Writer) io.Writer {
-	f, ok := w.(*os.File)
-	if !ok {
-		return nil
-	}
-	if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err != nil {
-		return nil
-	}
-	return w
 }

@@ -24,12 +24,12 @@ import (
 
 // Report is what Inspect found.
 type Report struct {
-	Disk       string             `json:"disk"`
-	DiskGUID   string             `json:"diskGUID"`
-	Partitions []Partition        `json:"partitions"`
-	RootHash   string             `json:"rootHash,omitempty"`
-	Verity     *verity.Superblock `json:"verity,omitempty"`
-	UKI        *UKI               `json:"uki,omitempty"`
+	Disk       string      `json:"disk"`
+	DiskGUID   string      `json:"diskGUID"`
+	Partitions []Partition `json:"partitions"`
+	RootHash   string      `json:"rootHash,omitempty"`
+	Verity     *Verity     `json:"verity,omitempty"`
+	UKI        *UKI        `json:"uki,omitempty"`
 	// Problems are damage noticed while reading (a damaged primary or
 	// missing backup GPT header); the rest of the report is what could
 	// still be read.
@@ -49,6 +49,16 @@ type Partition struct {
 	Size       int64  `json:"size"`
 	ReadOnly   bool   `json:"readOnly"`
 	Attributes uint64 `json:"attributes"`
+}
+
+// Verity is the root-verity partition's superblock.
+type Verity struct {
+	UUID          string `json:"uuid"`
+	Algorithm     string `json:"algorithm"`
+	DataBlockSize uint32 `json:"dataBlockSize"`
+	HashBlockSize uint32 `json:"hashBlockSize"`
+	DataBlocks    uint64 `json:"dataBlocks"`
+	Salt          string `json:"salt"` // hex
 }
 
 // UKI describes uki.efi.
@@ -76,6 +86,9 @@ var roles = map[gpt.GUID]string{
 // bare disk image.
 func Inspect(path string) (*Report, error) {
 	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, manifest.CheckImageDir(path) // the same sentence as every command
+	}
 	if err != nil {
 		return nil, fmt.Errorf("inspect: %w", err)
 	}
@@ -84,7 +97,7 @@ func Inspect(path string) (*Report, error) {
 	if fi.IsDir() {
 		diskPath = filepath.Join(path, "disk.raw")
 		ukiPath = filepath.Join(path, "uki.efi")
-		if r.Manifest, err = manifest.Load(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if r.Manifest, err = manifest.Load(path); err != nil {
 			return nil, err
 		}
 	}
@@ -146,7 +159,8 @@ func inspectDisk(r *Report, path string) error {
 	if err != nil {
 		return fmt.Errorf("inspect: %s: root-verity partition: %w", path, err)
 	}
-	r.Verity = &sb
+	r.Verity = &Verity{UUID: verity.FormatUUID(sb.UUID), Algorithm: sb.Algorithm, DataBlockSize: sb.DataBlockSize,
+		HashBlockSize: sb.HashBlockSize, DataBlocks: sb.DataBlocks, Salt: hex.EncodeToString(sb.Salt)}
 	return nil
 }
 

@@ -42,7 +42,7 @@ func Write(dir string, s *Set, force bool) error {
 		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("keys: creating directory %s: %w; choose a writable --dir", dir, err)
+		return fmt.Errorf("keys: creating directory %s: %w; choose a writable --keys directory", dir, err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return fmt.Errorf("keys: %s: %w", dir, err)
@@ -78,7 +78,7 @@ func Write(dir string, s *Set, force bool) error {
 	files = append(files, file{ownerFile, []byte(GUIDString(s.Owner) + "\n"), 0o644})
 	for _, f := range files {
 		if err := atomicfile.WriteFile(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
-			return fmt.Errorf("keys: %w; choose a writable --dir", err)
+			return fmt.Errorf("keys: %w; choose a writable --keys directory", err)
 		}
 	}
 	return nil
@@ -224,11 +224,27 @@ func foreignKey(p string, blk *pem.Block) error {
 
 func loadErr(p string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("keys: %s is missing; create a key set with 'hardenvm keys init --dir %s'", p, filepath.Dir(p))
+		return fmt.Errorf("keys: %s is missing; create a key set with 'hardenvm keys init --keys %s'", p, filepath.Dir(p))
 	}
 	return fmt.Errorf("keys: reading %s: %w", p, err)
 }
 
 func corrupt(p, why string) error {
 	return fmt.Errorf("keys: %s: %s (corrupted?); restore it from a backup, or replace the whole set with 'hardenvm keys init --force'", p, why)
+}
+
+// CertRole is the role of a certificate that 'hardenvm keys init' made,
+// recognised by the role its subject names; ok is false for any other
+// certificate.
+func CertRole(c *x509.Certificate) (r Role, ok bool) {
+	cn := strings.ToLower(c.Subject.CommonName)
+	for _, r := range []Role{PK, KEK, DB} {
+		if strings.Contains(cn, "("+string(r)+")") {
+			return r, true
+		}
+	}
+	if strings.Contains(cn, strings.ToLower(subjectRole(Admin))) {
+		return Admin, true
+	}
+	return "", false
 }

@@ -26,6 +26,7 @@ func Explain(ctx context.Context, c *deb.Client, u *Update) {
 		if ch.Old == nil || ch.New == nil {
 			continue
 		}
+		c.Steps.Begin("reading the changelog of %s %s", ch.New.Name, ch.New.Version)
 		text, err := changelog(ctx, c, u.New, ch.New)
 		var nc *debfile.NoChangelogError
 		if errors.As(err, &nc) && nc.LinkedPackage() != "" {

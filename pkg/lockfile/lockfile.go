@@ -49,6 +49,7 @@ func Lock(ctx context.Context, c *deb.Client, s *spec.Spec) (*spec.Lock, error) 
 	}
 	x := deb.NewIndex(s.Debian.Arch)
 	for _, suite := range s.Debian.Suites {
+		c.Steps.Begin("reading %s (InRelease, Packages)", suite)
 		rel, err := c.Release(ctx, suite)
 		if err != nil {
 			return nil, err
@@ -58,6 +59,7 @@ func Lock(ctx context.Context, c *deb.Client, s *spec.Spec) (*spec.Lock, error) 
 		}
 		l.Suites = append(l.Suites, spec.LockSuite{Name: suite, Archive: deb.ArchiveOf(suite), InRelease: rel.SHA256, SignedBy: rel.SignedBy})
 	}
+	c.Steps.Begin("resolving %d packages", len(s.RootPackages()))
 	closure, err := x.Resolve(s.RootPackages())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.Path, err)

@@ -166,6 +166,9 @@ func (m *Manifest) Write(dir string) error {
 
 // Load reads dir/manifest.json.
 func Load(dir string) (*Manifest, error) {
+	if err := CheckImageDir(dir); err != nil {
+		return nil, err
+	}
 	p := filepath.Join(dir, FileName)
 	b, err := ReadArtifact(dir, FileName, MaxManifest)
 	if err != nil {

@@ -3,12 +3,45 @@ package manifest
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
 
-// ErrNotImageDir is matched by CheckReplaceable's refusals.
+// ErrNotImageDir is matched by CheckImageDir's and CheckReplaceable's
+// refusals.
 var ErrNotImageDir = errors.New("not an image directory")
+
+// CheckImageDir is the one check of every command that opens an image
+// directory (verify, measure, inspect, attest, run, config install, and
+// Load): dir must be a directory holding a manifest.json. Its refusal is
+// the same sentence for all of them.
+func CheckImageDir(dir string) error {
+	why := ""
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		why = "it does not exist"
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		why = "it is not a directory"
+	default:
+		fi, err := os.Stat(filepath.Join(dir, FileName))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			why = "no " + FileName + " in it"
+		case err != nil:
+			return err
+		case !fi.Mode().IsRegular():
+			why = FileName + " is not a regular file"
+		}
+	}
+	if why == "" {
+		return nil
+	}
+	return fmt.Errorf("%s is %w (%s): build one with 'hardenvm build' or pull one with 'hardenvm pull'", dir, ErrNotImageDir, why)
+}
 
 // CheckReplaceable says whether dir may be replaced as a whole by a new
 // image directory (build -o, pull): it may when it does not exist, is an

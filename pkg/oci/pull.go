@@ -20,6 +20,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/ctxio"
+	"github.com/hardenvm/hardenvm/internal/tty"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/verify"
@@ -78,6 +79,7 @@ func Pull(ctx context.Context, ref, dir string, o Options) (*Result, *verify.Rep
 	if !ok {
 		return nil, nil, fmt.Errorf("pull: %s: %w: no %s layer", ref, ErrNotVerified, manifest.FileName)
 	}
+	o.Steps.Begin("fetching %s and its signature", manifest.FileName)
 	rawM, err := fetchSmall(repo, md, maxManifestJSON, opts)
 	if err != nil {
 		return nil, nil, registryError("pull", ref, err)
@@ -120,6 +122,7 @@ func Pull(ctx context.Context, ref, dir string, o Options) (*Result, *verify.Rep
 	}
 	for n, want := range m.Artifacts {
 		o.log().Info("downloading", "artifact", n, "size", want.Size)
+		o.Steps.Begin("downloading %s (%s)", n, tty.MiB(want.Size))
 		if err := fetchArtifact(ctx, repo, layers[n], filepath.Join(out.Path, n), want, opts); err != nil {
 			if errors.Is(err, ErrNotVerified) {
 				return nil, nil, fmt.Errorf("pull: %s: %s: %w", ref, n, err)
@@ -127,6 +130,7 @@ func Pull(ctx context.Context, ref, dir string, o Options) (*Result, *verify.Rep
 			return nil, nil, registryError("pull", ref+": "+n, err)
 		}
 	}
+	o.Steps.Begin("verifying the image")
 	rep, err := verify.Dir(ctx, out.Path, o.Trust)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pull: %w", err)

@@ -23,6 +23,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/hardenvm/hardenvm/internal/ctxio"
+	"github.com/hardenvm/hardenvm/internal/tty"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/verify"
@@ -44,6 +45,9 @@ type Options struct {
 	// Transport is the HTTP transport under the plain-HTTP guard
 	// (tests); one with the network bounds when nil.
 	Transport http.RoundTripper
+	// Steps, when not nil, shows a person at a terminal each step
+	// (verifying, each artifact's upload or download).
+	Steps *tty.Steps
 }
 
 func (o *Options) log() *slog.Logger {
@@ -106,6 +110,7 @@ type titled struct {
 
 // Push verifies the image directory dir and pushes it to ref.
 func Push(ctx context.Context, dir, ref string, o Options) (*Result, error) {
+	o.Steps.Begin("verifying %s", dir)
 	r, err := verify.Dir(ctx, dir, o.Trust)
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
@@ -173,6 +178,8 @@ func push(ctx context.Context, dir, ref string, o Options) (*Result, error) {
 		return nil, registryError("push", ref, err)
 	}
 	for _, l := range layers {
+		size, _ := l.layer.Size()
+		o.Steps.Begin("uploading %s (%s)", l.title, tty.MiB(size))
 		if err := upload(repo, l.layer, opts, o.log()); err != nil {
 			return nil, registryError("push", ref, err)
 		}
@@ -193,6 +200,7 @@ func push(ctx context.Context, dir, ref string, o Options) (*Result, error) {
 	o.log().Info("pushed image manifest", "ref", ref, "digest", imgDigest)
 
 	// The bundle, as a referrer of the image manifest.
+	o.Steps.Begin("uploading the signature (%s)", sign.BundleFileName)
 	bl := static.NewLayer(bundle, MediaTypeBundle)
 	if err := upload(repo, bl, opts, o.log()); err != nil {
 		return nil, registryError("push", ref, err)

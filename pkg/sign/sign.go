@@ -29,13 +29,16 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -257,15 +260,48 @@ func checkEnvelope(b *protobundle.Bundle, pub crypto.PublicKey) error {
 	return nil
 }
 
-// LoadPublicKey reads a PEM public key (signing.pub) or certificate.
+// LoadPublicKey reads a PEM public key (signing.pub). A file that holds
+// something else (a certificate, a private key, no PEM) is refused with a
+// *NotPublicKeyError saying what it holds.
 func LoadPublicKey(path string) (crypto.PublicKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("sign: public key: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	switch {
+	case blk == nil:
+		return nil, &NotPublicKeyError{Path: path, What: "not PEM"}
+	case blk.Type == "CERTIFICATE":
+		e := &NotPublicKeyError{Path: path, What: "a certificate"}
+		if c, err := x509.ParseCertificate(blk.Bytes); err == nil {
+			e.Cert = c
+		}
+		return nil, e
+	case strings.HasSuffix(blk.Type, "PRIVATE KEY"):
+		return nil, &NotPublicKeyError{Path: path, What: "a private key"}
+	case blk.Type != "PUBLIC KEY" && blk.Type != "RSA PUBLIC KEY":
+		return nil, &NotPublicKeyError{Path: path, What: fmt.Sprintf("a PEM %q block", blk.Type)}
 	}
 	pub, err := cryptoutils.UnmarshalPEMToPublicKey(b)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %s: not a PEM public key: %w", path, err)
 	}
 	return pub, nil
+}
+
+// NotPublicKeyError is LoadPublicKey's refusal of a file that holds
+// something other than a public key.
+type NotPublicKeyError struct {
+	Path string
+	What string            // "a certificate", "a private key", "not PEM", ...
+	Cert *x509.Certificate // the certificate, when What is one that parses
+}
+
+func (e *NotPublicKeyError) Error() string {
+	what := e.What
+	if e.Cert != nil {
+		what = fmt.Sprintf("a certificate (subject %q)", e.Cert.Subject.CommonName)
+	}
+	return fmt.Sprintf("%s is %s, not a public key: the artifact-signing public key is a PEM \"PUBLIC KEY\" (signing.pub)", e.Path, what)
 }

@@ -49,7 +49,7 @@ func checkProvenance(add addFunc, dir string, m *manifest.Manifest, found map[st
 			return
 		}
 		if got := digests[n]; got != want {
-			add("provenance", n, Fail, "sha256 %s, the provenance says %s", short(got), short(want))
+			add("provenance", n, Fail, "sha256 %s, the provenance says %s", got, want)
 			return
 		}
 	}

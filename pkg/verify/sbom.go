@@ -40,7 +40,7 @@ func checkSBOM(add addFunc, dir string, m *manifest.Manifest) {
 	}
 	for _, p := range m.Inputs {
 		if !have[p.Name+" "+p.SHA256] {
-			add("sbom", sbom.FileName, Fail, "does not list %s %s with the manifest's sha256 %s", p.Name, p.Version, short(p.SHA256))
+			add("sbom", sbom.FileName, Fail, "does not list %s %s with the manifest's sha256 %s", p.Name, p.Version, p.SHA256)
 			return
 		}
 	}

@@ -46,6 +46,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -152,7 +153,7 @@ func Dir(ctx context.Context, dir string, o Options) (*Report, error) {
 		add("manifest", manifest.FileName, Skip, "no further checks: nothing an unsigned manifest says can be trusted")
 		return r, nil
 	}
-	add("bundle", manifest.FileName, OK, "signed by the artifact-signing key sha256:%s", sign.Fingerprint(o.PublicKey)[:16])
+	add("bundle", manifest.FileName, OK, "signed by the artifact-signing key sha256:%s", sign.Fingerprint(o.PublicKey))
 
 	m, err := manifest.Parse(rawM)
 	if err != nil {
@@ -218,9 +219,9 @@ func checkDigests(ctx context.Context, add addFunc, dir string, m *manifest.Mani
 		case got.SHA256 == "":
 			add("digest", n, Fail, "%d bytes, the manifest says %d bytes (not hashed)", got.Size, want.Size)
 		case got.SHA256 != want.SHA256 || got.Size != want.Size:
-			add("digest", n, Fail, "sha256 %s (%d bytes), the manifest says %s (%d bytes)", short(got.SHA256), got.Size, short(want.SHA256), want.Size)
+			add("digest", n, Fail, "sha256 %s (%d bytes), the manifest says %s (%d bytes)", got.SHA256, got.Size, want.SHA256, want.Size)
 		default:
-			add("digest", n, OK, "sha256 %s, %d bytes", short(got.SHA256), got.Size)
+			add("digest", n, OK, "sha256 %s, %d bytes", got.SHA256, got.Size)
 		}
 	}
 	return found, nil
@@ -294,7 +295,7 @@ func checkVerity(ctx context.Context, add addFunc, f *os.File, t *gpt.Table, roo
 	}
 	if !bytes.Equal(root.GUID[:], want[:16]) || !bytes.Equal(ver.GUID[:], want[len(want)-16:]) {
 		add("verity", Disk, Fail, "partition UUIDs %s/%s are not the halves of the manifest's root hash %s",
-			root.GUID, ver.GUID, short(m.Root.RootHash))
+			root.GUID, ver.GUID, m.Root.RootHash)
 		return
 	}
 	ss := t.SectorSize
@@ -305,7 +306,7 @@ func checkVerity(ctx context.Context, add addFunc, f *os.File, t *gpt.Table, roo
 		add("verity", Disk, Fail, "root partition %d: %v", root.Number, err)
 		return
 	}
-	add("verity", Disk, OK, "root partition %d (%d blocks of %d) matches root hash %s", root.Number, res.DataBlocks, res.DataBlockSize, short(m.Root.RootHash))
+	add("verity", Disk, OK, "root partition %d (%d blocks of %d) matches root hash %s", root.Number, res.DataBlocks, res.DataBlockSize, m.Root.RootHash)
 }
 
 func checkUKI(add addFunc, dir string, m *manifest.Manifest, pinned *x509.Certificate) {
@@ -321,7 +322,7 @@ func checkUKI(add addFunc, dir string, m *manifest.Manifest, pinned *x509.Certif
 	cert := pinned
 	if pinned != nil {
 		if fp := fingerprint(pinned); m.Keys.DB != "" && fp != m.Keys.DB {
-			add("authenticode", manifest.FileName, Fail, "the manifest's db certificate is sha256:%s, the one given is sha256:%s", short(m.Keys.DB), short(fp))
+			add("authenticode", manifest.FileName, Fail, "the manifest's db certificate is sha256:%s, the one given is sha256:%s", m.Keys.DB, fp)
 			return
 		}
 	} else {
@@ -336,7 +337,7 @@ func checkUKI(add addFunc, dir string, m *manifest.Manifest, pinned *x509.Certif
 			}
 		}
 		if cert == nil {
-			add("authenticode", UKI, Fail, "not signed by the db certificate the manifest names (sha256:%s)", short(m.Keys.DB))
+			add("authenticode", UKI, Fail, "not signed by the db certificate the manifest names (sha256:%s)", m.Keys.DB)
 			return
 		}
 	}
@@ -350,10 +351,10 @@ func checkUKI(add addFunc, dir string, m *manifest.Manifest, pinned *x509.Certif
 		return
 	}
 	if got := hex.EncodeToString(d); m.UKI.Authenticode != "" && got != m.UKI.Authenticode {
-		add("authenticode", UKI, Fail, "Authenticode digest %s, the manifest says %s", short(got), short(m.UKI.Authenticode))
+		add("authenticode", UKI, Fail, "Authenticode digest %s, the manifest says %s", got, m.UKI.Authenticode)
 		return
 	}
-	add("authenticode", UKI, OK, "signed by %q (sha256:%s)", cert.Subject.CommonName, short(fingerprint(cert)))
+	add("authenticode", UKI, OK, "signed by %q (sha256:%s)", cert.Subject.CommonName, fingerprint(cert))
 }
 
 func fingerprint(c *x509.Certificate) string {
@@ -361,11 +362,14 @@ func fingerprint(c *x509.Certificate) string {
 	return hex.EncodeToString(s[:])
 }
 
-func short(h string) string {
-	if len(h) > 16 {
-		return h[:16] + "…"
-	}
-	return h
+// longHex is a SHA-256 digest or longer in a check's detail.
+var longHex = regexp.MustCompile(`[0-9a-f]{64,}`)
+
+// Summary is the check's detail for a person: digests shortened to their
+// first 16 hex digits. Detail (and so the --json output and Err) keeps
+// them whole.
+func (c Check) Summary() string {
+	return longHex.ReplaceAllStringFunc(c.Detail, func(h string) string { return h[:16] + "…" })
 }
 
 // trimDir keeps error text short: paths inside dir are shown relative.

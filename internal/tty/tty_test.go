@@ -1,33 +1,19 @@
-package deb
+package tty
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
-// TestTerminal: the progress bar goes to a terminal (a pseudo-terminal
+// TestTerminal: progress goes to a terminal (a pseudo-terminal
 // here) and never to a pipe, a file or a buffer.
 func TestTerminal(t *testing.T) {
-	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	ptmx, pts, err := OpenPTY()
 	if err != nil {
 		t.Skipf("no pseudo-terminals here: %v", err)
 	}
 	defer ptmx.Close()
-	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer pts.Close()
 	if Terminal(pts) == nil {
 		t.Errorf("Terminal(pty) = nil, want the terminal")
@@ -48,4 +34,17 @@ func TestTerminal(t *testing.T) {
 			t.Errorf("Terminal(%s) = %v, want nil", name, got)
 		}
 	}
+}
+
+func TestSteps(t *testing.T) {
+	var b bytes.Buffer
+	s := &Steps{W: &b, Total: 2}
+	s.Begin("uploading %s (%s)", "disk.raw", MiB(3<<20))
+	s.Begin("verifying")
+	if want := "[1/2] uploading disk.raw (3.0 MiB)…\n[2/2] verifying…\n"; b.String() != want {
+		t.Errorf("Steps wrote %q, want %q", b.String(), want)
+	}
+	var quiet *Steps
+	quiet.Begin("nothing") // a nil *Steps is silent
+	(&Steps{}).Begin("nothing")
 }
