@@ -34,7 +34,7 @@ func checkConfig(ctx context.Context, add addFunc, dir string, m *manifest.Manif
 		return
 	}
 	if fp := configpart.Fingerprint(cert); fp != m.Keys.Admin {
-		add("config", UKI, Fail, "the initramfs's admin certificate %s is not the one the manifest pins (%s)", short(fp), short(m.Keys.Admin))
+		add("config", UKI, Fail, "the initramfs's admin certificate %s is not the one the manifest pins (%s)", fp, m.Keys.Admin)
 		return
 	}
 	f, err := manifest.OpenArtifact(dir, Disk)
@@ -55,7 +55,7 @@ func checkConfig(ctx context.Context, add addFunc, dir string, m *manifest.Manif
 		return
 	}
 	add("config", Disk, OK, "config partition %d signed by the admin certificate %s; %d data blocks match root hash %s",
-		part.Number, short(m.Keys.Admin), l.Verity.DataBlocks, root)
+		part.Number, m.Keys.Admin, l.Verity.DataBlocks, root)
 }
 
 // adminCertOf reads the admin certificate out of the UKI's initramfs.
