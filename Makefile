@@ -52,7 +52,7 @@ image: deps build
 # state kept in $(STATE) across runs. Ctrl-C shuts the VM down in order.
 STATE ?= $(HOME)/.hardenvm/desktop
 desktop: deps build
-	@test -f $(KEYS)/db.key || $(BIN) keys init --dir $(KEYS)
+	@test -f $(KEYS)/db.key || $(BIN) keys init --keys $(KEYS)
 	$(BIN) build images/desktop.yml -o $(OUT)/desktop --keys $(KEYS)
 	$(BIN) run $(OUT)/desktop --keys $(KEYS) --state $(STATE) --memory 2048 --docker-context hardenvm --no-stdin
 
