@@ -61,10 +61,11 @@ func (m *Machine) qmp(command string, args map[string]any) (json.RawMessage, err
 		return nil, fmt.Errorf("vm: QMP greeting: %w", err)
 	}
 	var ret json.RawMessage
-	for _, c := range []map[string]any{{"execute": "qmp_capabilities"}, {"execute": command, "arguments": args}} {
-		if c["arguments"] == nil {
-			delete(c, "arguments")
-		}
+	cmd := map[string]any{"execute": command}
+	if args != nil {
+		cmd["arguments"] = args
+	}
+	for _, c := range []map[string]any{{"execute": "qmp_capabilities"}, cmd} {
 		if err := json.NewEncoder(conn).Encode(c); err != nil {
 			return nil, fmt.Errorf("vm: QMP %s: %w", c["execute"], err)
 		}
