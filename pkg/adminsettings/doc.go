@@ -9,6 +9,7 @@
 //	    imageList {images, allowDerivedImages}, commandList {type, commands}}}
 //	exposeDockerAPIOnTCP2375 {value, locked}      must stay false
 //	registryAllowList {value, locked}             hardenvm extension: registry hosts
+//	blockDockerLoad {value, locked}               refuse docker load and import
 //	proxy {locked, mode, http, https, exclude}
 //	linuxVM {dockerDaemonOptions {locked, value}} value: an object or, as in
 //	                                              Docker Desktop, a string holding one

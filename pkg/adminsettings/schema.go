@@ -20,6 +20,7 @@ var descriptions = map[string]string{
 	"enhancedContainerIsolation.dockerSocketMount.commandList.commands": "Engine commands, e.g. push, image*, container*.",
 	"exposeDockerAPIOnTCP2375":                                          "Plain-text TCP 2375: value must be false. Use a tcp:// host with tlsverify instead.",
 	"registryAllowList":                                                 "hardenvm extension: registries (host or host:port) images may be pulled from; absent allows every registry.",
+	"blockDockerLoad":                                                   "value true refuses docker load and docker import, so images come only from registries.",
 	"proxy.mode":                                                        "system (no proxy in the VM) or manual.",
 	"filesharingAllowedDirectories":                                     "Host directories (and everything under them) that hardenvm run --share may share with the VM: an absolute path, or one starting with $HOME, $TMP or $TEMP (the host's home and temporary directories). Absent allows any directory.",
 	"filesharingAllowedDirectories[].sharedByDefault":                   "Accepted for Docker Desktop compatibility: hardenvm run shares only what --share names.",

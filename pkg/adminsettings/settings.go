@@ -9,8 +9,11 @@ type Settings struct {
 	EnhancedContainerIsolation *ECI         `json:"enhancedContainerIsolation,omitempty"`
 	ExposeDockerAPIOnTCP2375   *BoolSetting `json:"exposeDockerAPIOnTCP2375,omitempty"`
 	RegistryAllowList          *ListSetting `json:"registryAllowList,omitempty"`
-	Proxy                      *Proxy       `json:"proxy,omitempty"`
-	LinuxVM                    *LinuxVM     `json:"linuxVM,omitempty"`
+	// BlockDockerLoad refuses docker load and docker import: images
+	// then come only from registries (and the registry allow-list).
+	BlockDockerLoad *BoolSetting `json:"blockDockerLoad,omitempty"`
+	Proxy           *Proxy       `json:"proxy,omitempty"`
+	LinuxVM         *LinuxVM     `json:"linuxVM,omitempty"`
 	// FilesharingAllowedDirectories limits the host directories a user
 	// may share with the VM (hardenvm run --share); absent allows any.
 	FilesharingAllowedDirectories []SharedDirectory `json:"filesharingAllowedDirectories,omitempty"`

@@ -198,6 +198,13 @@ func TestRuntimeSettings(t *testing.T) {
 	if diff := cmp.Diff(want, r); diff != "" {
 		t.Errorf("RuntimeSettings (-want +got):\n%s", diff)
 	}
+	s, err = adminsettings.Parse([]byte(`{"configurationFileVersion":2,"blockDockerLoad":{"value":true,"locked":true}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !RuntimeSettings(s).BlockLoad {
+		t.Error("blockDockerLoad true does not reach the runtime settings")
+	}
 }
 
 func TestTLSReload(t *testing.T) {

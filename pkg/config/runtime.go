@@ -19,6 +19,7 @@ func RuntimeSettings(s adminsettings.Settings) runtime.Settings {
 		r.CommandList = runtime.CommandList{Type: c.Type, Commands: append([]string(nil), c.Commands...)}
 	}
 	r.RegistryAllowList = append([]string(nil), s.Registries()...)
+	r.BlockLoad = s.BlockDockerLoad != nil && s.BlockDockerLoad.Value
 	// The VM shares host directories at their host paths: a bind of
 	// any other host path is refused instead of silently binding an
 	// empty directory the engine made in the VM.

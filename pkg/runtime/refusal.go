@@ -32,5 +32,6 @@ const (
 	KeySocketMount = "enhancedContainerIsolation.dockerSocketMount.imageList"
 	KeyCommandList = "enhancedContainerIsolation.dockerSocketMount.commandList"
 	KeyRegistries  = "registryAllowList"
+	KeyBlockLoad   = "blockDockerLoad"
 	KeyFileSharing = "filesharingAllowedDirectories"
 )

@@ -21,6 +21,8 @@ type Settings struct {
 	// RegistryAllowList are the registries images may be pulled from
 	// (host[:port], "docker.io" for Docker Hub); empty allows every one.
 	RegistryAllowList []string `json:"registryAllowList,omitempty"`
+	// BlockLoad refuses docker load and docker import (blockDockerLoad).
+	BlockLoad bool `json:"blockLoad,omitempty"`
 	// UIDBase and UIDSize are the host range every container's IDs map to
 	// (uid and gid alike). One common range, as Sysbox CE does, so that
 	// containers sharing a volume agree on file owners.

@@ -48,6 +48,8 @@ func (p *Policy) Decide(req *Request) Response {
 		return r
 	}
 	switch {
+	case p.Settings.BlockLoad && (cmd.name == "image load" || cmd.name == "image import"):
+		return refuse(runtime.KeyBlockLoad, "%s (images come from registries only)", map[string]string{"image load": "docker load", "image import": "docker import"}[cmd.name])
 	case cmd.name == "image pull":
 		return p.pull(q.Get("fromImage"))
 	case cmd.name == "image build" && path == "/build":

@@ -84,6 +84,8 @@ func TestDecideRecorded(t *testing.T) {
 			want: `hardenvm: pulling 127.0.0.1:9/hardenvm/none from registry 127.0.0.1:9 is not allowed by the admin policy (registryAllowList)`},
 		{fixture: "pull", settings: func(s *runtime.Settings) { s.RegistryAllowList = []string{"127.0.0.1:9"} }},
 		{fixture: "import", settings: func(s *runtime.Settings) { s.RegistryAllowList = []string{"127.0.0.1:5000"} }},
+		{fixture: "import", settings: func(s *runtime.Settings) { s.BlockLoad = true },
+			want: `hardenvm: docker import (images come from registries only) is not allowed by the admin policy (blockDockerLoad)`},
 		{fixture: "plugin-privileges",
 			want: `hardenvm: installing or changing engine plugins (plugin install) is not allowed by the admin policy (enhancedContainerIsolation)`},
 		{fixture: "create-socket",
@@ -211,4 +213,27 @@ func FuzzDecide(f *testing.F) {
 			t.Fatalf("allowed a plugin install: %s %s", r.RequestMethod, r.RequestURI)
 		}
 	})
+}
+
+// TestBlockLoad: with blockDockerLoad, docker load and docker import are
+// refused with the key; pulls and other calls stay allowed.
+func TestBlockLoad(t *testing.T) {
+	for _, tt := range []struct {
+		block       bool
+		method, uri string
+		want        string
+	}{
+		{true, "POST", "/v1.45/images/load?quiet=1", `hardenvm: docker load (images come from registries only) is not allowed by the admin policy (blockDockerLoad)`},
+		{true, "POST", "/v1.45/images/create?fromSrc=-&repo=x", `hardenvm: docker import (images come from registries only) is not allowed by the admin policy (blockDockerLoad)`},
+		{true, "POST", "/v1.45/images/create?fromImage=busybox&tag=1", ""},
+		{true, "GET", "/v1.45/images/json", ""},
+		{false, "POST", "/v1.45/images/load?quiet=1", ""},
+	} {
+		s := runtime.Default()
+		s.BlockLoad = tt.block
+		r := (&Policy{Settings: s}).Decide(&Request{RequestMethod: tt.method, RequestURI: tt.uri})
+		if got := map[bool]string{true: "", false: r.Msg}[r.Allow]; got != tt.want || r.Err != "" {
+			t.Errorf("block=%v %s %s: allow=%v %q %q, want %q", tt.block, tt.method, tt.uri, r.Allow, r.Msg, r.Err, tt.want)
+		}
+	}
 }
