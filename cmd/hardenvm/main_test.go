@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hardenvm/hardenvm/internal/imagetest"
 	"github.com/hardenvm/hardenvm/internal/version"
 )
 
@@ -182,4 +183,25 @@ func equalMaps(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestRunFlagsBeforeAnything: run refuses bad flags before it creates its
+// state directory or data disk.
+func TestRunFlagsBeforeAnything(t *testing.T) {
+	im := imagetest.New(t, imagetest.Options{Config: true})
+	for _, args := range [][]string{
+		{"--network", "bridged"},
+		{"--data-size", "lots"},
+		{"--network", "none", "--forward", "8080:80"},
+		{"--expect", "("},
+	} {
+		state := filepath.Join(t.TempDir(), "state")
+		code, _, stderr := runCLI(t, append([]string{"run", im.Dir, "--keys", im.KeyDir, "--state", state}, args...)...)
+		if code != exitUsage || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("run %v: exit %d, %q; want a one-line usage error", args, code, stderr)
+		}
+		if _, err := os.Stat(state); err == nil {
+			t.Errorf("run %v created %s before refusing its flags", args, state)
+		}
+	}
 }

@@ -115,6 +115,52 @@ func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
 	if (dir == "") == (f.kernel == "") {
 		return usagef("run: give an image directory or --kernel (not both); see 'hardenvm run --help'")
 	}
+	// Flags first: nothing is created before they are all understood.
+	if dir == "" && len(f.shares) > 0 {
+		return usagef("run: --share needs an image directory (its guest mounts the shares)")
+	}
+	dataSize, err := parseSize(f.dataSize)
+	if err != nil {
+		return usagef("run: --data-size %q: %v", f.dataSize, err)
+	}
+	var network *vm.Net
+	if f.network == "" {
+		switch {
+		case dir != "":
+			f.network = "nat"
+		case len(f.forwards) > 0:
+			f.network = "restricted"
+		default:
+			f.network = "none"
+		}
+	}
+	switch f.network {
+	case "nat":
+		network = &vm.Net{NAT: true}
+	case "restricted":
+		network = &vm.Net{}
+	case "none":
+		if len(f.forwards) > 0 {
+			return usagef("run: --forward needs a network; drop --network none")
+		}
+	default:
+		return usagef("run: --network %q: want nat, restricted or none", f.network)
+	}
+	for _, s := range f.forwards {
+		h, g, ok := strings.Cut(s, ":")
+		hp, err1 := strconv.Atoi(h)
+		gp, err2 := strconv.Atoi(g)
+		if !ok || err1 != nil || err2 != nil {
+			return usagef("run: --forward %q: want HOST:GUEST port numbers", s)
+		}
+		network.HostForwards = append(network.HostForwards, vm.HostForward{HostPort: hp, GuestPort: gp})
+	}
+	var expect *regexp.Regexp
+	if f.expect != "" {
+		if expect, err = regexp.Compile(f.expect); err != nil {
+			return usagef("run: --expect: %v", err)
+		}
+	}
 	if dir != "" {
 		if err := manifest.CheckImageDir(dir); err != nil {
 			return err
@@ -140,7 +186,7 @@ func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
 	cfg := vm.Config{
 		Accel: accel, MemoryMiB: f.memory, CPUs: f.cpus,
 		Kernel: f.kernel, Initrd: f.initrd, StateDir: f.state,
-		TPM: !f.noTPM, Channels: f.channels, Log: a.log,
+		TPM: !f.noTPM, Channels: f.channels, Net: network, Log: a.log,
 	}
 	if f.kernel != "" {
 		cfg.Append = f.appendLine
@@ -149,50 +195,11 @@ func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
 		if err := imageConfig(&cfg, dir, f.firmware); err != nil {
 			return err
 		}
-		if err := dataDisk(a, &cfg, f.dataSize); err != nil {
+		if err := dataDisk(a, &cfg, dataSize); err != nil {
 			return err
 		}
 		if err := shareDirs(ctx, &cfg, f.shares); err != nil {
 			return err
-		}
-	} else if len(f.shares) > 0 {
-		return usagef("run: --share needs an image directory (its guest mounts the shares)")
-	}
-	if f.network == "" {
-		switch {
-		case dir != "":
-			f.network = "nat"
-		case len(f.forwards) > 0:
-			f.network = "restricted"
-		default:
-			f.network = "none"
-		}
-	}
-	switch f.network {
-	case "nat":
-		cfg.Net = &vm.Net{NAT: true}
-	case "restricted":
-		cfg.Net = &vm.Net{}
-	case "none":
-		if len(f.forwards) > 0 {
-			return usagef("run: --forward needs a network; drop --network none")
-		}
-	default:
-		return usagef("run: --network %q: want nat, restricted or none", f.network)
-	}
-	for _, s := range f.forwards {
-		h, g, ok := strings.Cut(s, ":")
-		hp, err1 := strconv.Atoi(h)
-		gp, err2 := strconv.Atoi(g)
-		if !ok || err1 != nil || err2 != nil {
-			return usagef("run: --forward %q: want HOST:GUEST port numbers", s)
-		}
-		cfg.Net.HostForwards = append(cfg.Net.HostForwards, vm.HostForward{HostPort: hp, GuestPort: gp})
-	}
-	var expect *regexp.Regexp
-	if f.expect != "" {
-		if expect, err = regexp.Compile(f.expect); err != nil {
-			return usagef("run: --expect: %v", err)
 		}
 	}
 	cause := errors.New("interrupted")
@@ -366,18 +373,14 @@ const shutdownTimeout = 30 * time.Second
 // first use. The guest init finds it by its serial, formats it once and
 // keeps the engine's state on it: a later run with the same --state finds
 // the images, containers and volumes again.
-func dataDisk(a *app, cfg *vm.Config, size string) error {
-	n, err := parseSize(size)
-	if err != nil {
-		return usagef("run: --data-size %q: %v", size, err)
-	}
+func dataDisk(a *app, cfg *vm.Config, size int64) error {
 	p := filepath.Join(cfg.StateDir, dataDiskFile)
-	created, err := vm.CreateDisk(p, n)
+	created, err := vm.CreateDisk(p, size)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
 	if created {
-		a.log.Info("created the data disk", "path", p, "size", size)
+		a.log.Info("created the data disk", "path", p, "bytes", size)
 	}
 	cfg.Disks = append(cfg.Disks, vm.Disk{Path: p, Serial: bootparams.DataDiskSerial})
 	return nil
