@@ -50,8 +50,15 @@ func newRunCmd(a *app) *cobra.Command {
 		Long: `run boots a built image directory (disk.raw and OVMF_VARS.fd) with OVMF
 Secure Boot firmware, or a kernel and initrd directly (--kernel), with a
 software TPM (swtpm). The serial console is attached to this terminal and
-kept in the state directory's serial.log. The VM is stopped, with its
-swtpm, on --timeout, Ctrl-C or SIGTERM.
+kept in the state directory's serial.log. On --timeout, Ctrl-C or SIGTERM
+an image's VM gets the power button and shuts down in order (at most 30 s),
+a bare kernel is stopped at once; swtpm goes with it.
+
+An image boot is the engine host: its engine answers on the host at
+STATE/docker.sock (0600; --docker-context NAME writes a docker context),
+its state lives on STATE/data.raw across runs, and with --network nat (the
+default) it reaches what the host reaches and the ports its containers
+publish appear on the host's 127.0.0.1.
 
 An image directory is verified first, as 'hardenvm verify' does (the
 sigstore bundle, every artifact's digest, the verity tree, the UKI's
