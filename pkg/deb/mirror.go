@@ -60,12 +60,6 @@ func (m Mirrors) Root(archive string) (string, error) {
 	return "", fmt.Errorf("unknown archive %q (want %s or %s)", archive, ArchiveDebian, ArchiveSecurity)
 }
 
-// FindMirror picks the main Debian mirror; see FindMirrors.
-func FindMirror(flag, root string) (string, error) {
-	m, err := FindMirrors(Mirrors{Debian: flag}, root)
-	return m.Debian, err
-}
-
 // FindMirrors picks both mirrors, each from the first of: the flag (a field
 // of flags), its environment variable, the host's apt sources under root
 // ("/" normally). A security mirror found nowhere is the main mirror's
@@ -92,16 +86,6 @@ func FindMirrors(flags Mirrors, root string) (Mirrors, error) {
 		}
 	}
 	return m, nil
-}
-
-// MirrorFromApt returns the main Debian mirror of the apt sources under
-// root; see mirrorsFromApt.
-func MirrorFromApt(root string) (string, error) {
-	m, err := mirrorsFromApt(root)
-	if err == nil && m.Debian == "" {
-		err = fmt.Errorf("no Debian mirror in %s/sources.list{,.d/*.sources,.d/*.list}: pass --mirror or set %s", filepath.Join(root, "etc/apt"), MirrorEnv)
-	}
-	return m.Debian, err
 }
 
 // mirrorsFromApt returns the first "deb" URI in the apt sources under root

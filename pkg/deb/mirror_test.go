@@ -46,15 +46,17 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 					t.Fatal(err)
 				}
 			}
-			got, err := MirrorFromApt(root)
+			t.Setenv(MirrorEnv, "")
+			m, err := FindMirrors(Mirrors{}, root)
+			got := m.Debian
 			if tt.want == "error" {
 				if err == nil || !strings.Contains(err.Error(), MirrorEnv) {
-					t.Errorf("MirrorFromApt = %q, %v; want an error naming %s", got, err, MirrorEnv)
+					t.Errorf("FindMirrors = %q, %v; want an error naming %s", got, err, MirrorEnv)
 				}
 				return
 			}
 			if err != nil || got != tt.want {
-				t.Errorf("MirrorFromApt = %q, %v; want %q", got, err, tt.want)
+				t.Errorf("FindMirrors = %q, %v; want %q", got, err, tt.want)
 			}
 		})
 	}
@@ -63,14 +65,14 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 func TestFindMirrorOverrides(t *testing.T) {
 	root := t.TempDir()
 	t.Setenv(MirrorEnv, "http://env.invalid/debian/")
-	if got, _ := FindMirror("http://flag.invalid/debian/", root); got != "http://flag.invalid/debian" {
-		t.Errorf("flag: %q", got)
+	if got, _ := FindMirrors(Mirrors{Debian: "http://flag.invalid/debian/"}, root); got.Debian != "http://flag.invalid/debian" {
+		t.Errorf("flag: %q", got.Debian)
 	}
-	if got, _ := FindMirror("", root); got != "http://env.invalid/debian" {
-		t.Errorf("env: %q", got)
+	if got, _ := FindMirrors(Mirrors{}, root); got.Debian != "http://env.invalid/debian" {
+		t.Errorf("env: %q", got.Debian)
 	}
 	t.Setenv(MirrorEnv, "")
-	if _, err := FindMirror("", root); err == nil {
+	if _, err := FindMirrors(Mirrors{}, root); err == nil {
 		t.Errorf("no sources: want an error")
 	}
 }
