@@ -7,7 +7,7 @@ OUT       ?= out
 
 all: build
 
-# The guest binaries are built the way boot/initramfs.BuildInit builds the
+# The guest binaries are built the way pkg/initramfs.BuildInit builds the
 # init: static and without paths or build IDs, so images stay reproducible.
 # images/bin holds what images/desktop.yml copies in (the runtime shim and
 # the authorization plugin).

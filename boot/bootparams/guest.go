@@ -39,7 +39,7 @@ const (
 	DataMount         = "/run/hardenvm/data"
 )
 
-// Service is one supervised process (spec.Service, resolved).
+// Service is one supervised process (imagespec.Service, resolved).
 type Service struct {
 	Name    string            `json:"name"`
 	Command string            `json:"command"`

@@ -11,8 +11,8 @@ import (
 	"github.com/hardenvm/hardenvm/internal/imagetest"
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/attest"
-	"github.com/hardenvm/hardenvm/pkg/build"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
+	"github.com/hardenvm/hardenvm/pkg/imagebuild"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 )
 
@@ -20,16 +20,16 @@ import (
 // needs: imagetest's is a placeholder, so the keys are enrolled into
 // Debian's template, as the build does.
 func enrolledImage(t *testing.T) *imagetest.Image {
-	testenv.File(t, build.DefaultVarsTemplate, "ovmf")
+	testenv.File(t, imagebuild.DefaultVarsTemplate, "ovmf")
 	im := imagetest.New(t, imagetest.Options{})
 	e, err := efivars.KeySetEnrollment(im.Keys, time.Unix(1700000000, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := efivars.EnrollFile(build.DefaultVarsTemplate, filepath.Join(im.Dir, build.VarsFile), e); err != nil {
+	if err := efivars.EnrollFile(imagebuild.DefaultVarsTemplate, filepath.Join(im.Dir, imagebuild.VarsFile), e); err != nil {
 		t.Fatal(err)
 	}
-	if im.Manifest.Artifacts[build.VarsFile], err = manifest.HashFile(filepath.Join(im.Dir, build.VarsFile)); err != nil {
+	if im.Manifest.Artifacts[imagebuild.VarsFile], err = manifest.HashFile(filepath.Join(im.Dir, imagebuild.VarsFile)); err != nil {
 		t.Fatal(err)
 	}
 	im.Resign(t)
@@ -79,12 +79,12 @@ func TestMeasureDamaged(t *testing.T) {
 		want   string
 	}{
 		{"truncated disk.raw", func(t *testing.T, dir string) {
-			p := filepath.Join(dir, build.DiskFile)
+			p := filepath.Join(dir, imagebuild.DiskFile)
 			st, _ := os.Stat(p)
 			os.Truncate(p, st.Size()-4096)
 		}, "disk.raw"},
 		{"missing bundle", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "manifest.sigstore.json")) }, "not signed"},
-		{"changed uki.efi", func(t *testing.T, dir string) { imagetest.FlipByte(t, filepath.Join(dir, build.UKIFile), 1000) }, "uki.efi"},
+		{"changed uki.efi", func(t *testing.T, dir string) { imagetest.FlipByte(t, filepath.Join(dir, imagebuild.UKIFile), 1000) }, "uki.efi"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

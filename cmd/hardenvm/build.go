@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hardenvm/hardenvm/internal/tty"
-	"github.com/hardenvm/hardenvm/pkg/build"
+	"github.com/hardenvm/hardenvm/pkg/imagebuild"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
 	"github.com/hardenvm/hardenvm/pkg/sbom"
 )
@@ -18,7 +18,7 @@ import (
 func init() { register(newBuildCmd) }
 
 func newBuildCmd(a *app) *cobra.Command {
-	var o build.Options
+	var o imagebuild.Options
 	var epoch string
 	cmd := &cobra.Command{
 		Use:   "build SPEC",
@@ -65,7 +65,7 @@ not at all.`,
 			o.Log = a.log
 			o.Terminal = tty.Terminal(a.stderr)
 			start := time.Now()
-			m, err := build.Build(cmd.Context(), o)
+			m, err := imagebuild.Build(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -74,7 +74,7 @@ not at all.`,
 				return a.printJSON(m)
 			}
 			fmt.Fprintf(a.stdout, "%s: root hash %s\n", o.Out, m.Root.RootHash)
-			for _, name := range []string{build.DiskFile, build.UKIFile, build.VarsFile, sbom.FileName} {
+			for _, name := range []string{imagebuild.DiskFile, imagebuild.UKIFile, imagebuild.VarsFile, sbom.FileName} {
 				fmt.Fprintf(a.stdout, "  %-13s sha256 %s\n", name, m.Artifacts[name].SHA256)
 			}
 			return nil
@@ -87,7 +87,7 @@ not at all.`,
 	f.StringVar(&o.Agent, "agent", "", "static attestation agent, for specs that run it (default: hardenvm-agent beside this program)")
 	f.StringVar(&o.Golden, "golden", "", "golden firmware PCRs to put into manifest.json (from 'hardenvm attest --record-golden')")
 	mirrorFlags(f, &o.Mirrors)
-	f.StringVar(&o.VarsTemplate, "vars-template", build.DefaultVarsTemplate, "firmware variable store template (Debian ovmf)")
+	f.StringVar(&o.VarsTemplate, "vars-template", imagebuild.DefaultVarsTemplate, "firmware variable store template (Debian ovmf)")
 	f.StringVar(&epoch, "epoch", "", "timestamp of everything in the image, seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0)")
 	return cmd
 }

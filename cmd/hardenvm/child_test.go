@@ -15,8 +15,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hardenvm/hardenvm/internal/buildtest"
-	"github.com/hardenvm/hardenvm/pkg/build"
-	"github.com/hardenvm/hardenvm/pkg/config"
+	"github.com/hardenvm/hardenvm/pkg/configimage"
+	"github.com/hardenvm/hardenvm/pkg/imagebuild"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/verify"
 )
@@ -25,7 +25,7 @@ import (
 // stops at a named step of a long command so that the test can kill it
 // there.
 const (
-	envChildStop   = "HARDENVM_TEST_CHILD_STOP_AT" // (part of) a config.InstallSteps or build step name
+	envChildStop   = "HARDENVM_TEST_CHILD_STOP_AT" // (part of) a configimage.InstallSteps or build step name
 	envChildMarker = "HARDENVM_TEST_CHILD_MARKER"  // created when the child reaches the step
 )
 
@@ -53,7 +53,7 @@ func childMain(stop, marker string) int {
 		}
 		return nil
 	}
-	config.StepHook, build.StepHook = hook, hook
+	configimage.StepHook, imagebuild.StepHook = hook, hook
 	return run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 }
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/internal/readfile"
 	"github.com/hardenvm/hardenvm/pkg/adminsettings"
-	"github.com/hardenvm/hardenvm/pkg/config"
+	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/configpart"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
@@ -50,7 +50,7 @@ type configInfo struct {
 	TLSDir     string `json:"tlsDir,omitempty"`
 }
 
-func printConfig(a *app, im *config.Image, path string, extra string) error {
+func printConfig(a *app, im *configimage.Image, path string, extra string) error {
 	l := im.Layout
 	info := configInfo{Path: path, RootHash: l.Signature.RootHash, DataBlocks: l.Verity.DataBlocks, Size: l.Size,
 		Signed: l.Signature.Signature != "", Signer: l.Signature.CertificateFingerprint, TLSDir: extra}
@@ -104,21 +104,21 @@ with DOCKER_CERT_PATH=DIR DOCKER_TLS_VERIFY=1.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			o := config.Options{Settings: raw, Epoch: t}
+			o := configimage.Options{Settings: raw, Epoch: t}
 			created := ""
 			if s.NeedsTLS() {
 				if tlsDir == "" {
 					return usagef("config build: %s puts the engine on TCP %v: --tls DIR is required (created when missing)", args[0], s.Daemon().TCPHosts())
 				}
 				var made bool
-				if o.TLS, made, err = config.LoadOrCreateTLS(tlsDir, time.Now()); err != nil {
+				if o.TLS, made, err = configimage.LoadOrCreateTLS(tlsDir, time.Now()); err != nil {
 					return err
 				}
 				if made {
 					created = tlsDir
 				}
 			}
-			im, err := config.Build(cmd.Context(), o)
+			im, err := configimage.Build(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -175,7 +175,7 @@ over that root hash and the number of data blocks.`,
 			if err != nil {
 				return err
 			}
-			im, err := config.ReadImage(args[0])
+			im, err := configimage.ReadImage(args[0])
 			if err != nil {
 				return err
 			}
@@ -215,15 +215,15 @@ the signature over its root hash, then every data and hash block.`,
 		Args: exactArgs("CONFIG.IMG|DISK|DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, _ := adminCert(certPath, keyDir)
-			cert, err := config.LoadCert(p)
+			cert, err := configimage.LoadCert(p)
 			if err != nil {
 				return err
 			}
-			im, name, err := config.ReadFrom(args[0])
+			im, name, err := configimage.ReadFrom(args[0])
 			if err != nil {
 				return err
 			}
-			if _, err := config.Verify(cmd.Context(), im.Bytes, cert); err != nil {
+			if _, err := configimage.Verify(cmd.Context(), im.Bytes, cert); err != nil {
 				if errors.Is(err, configpart.ErrUnsigned) {
 					return fmt.Errorf("%s: %w: sign it with 'hardenvm config sign'", name, err)
 				}
@@ -263,11 +263,11 @@ with one rename, so a failure, Ctrl-C or kill leaves DIR as it was.`,
 			if err != nil {
 				return err
 			}
-			im, err := config.ReadImage(args[1])
+			im, err := configimage.ReadImage(args[1])
 			if err != nil {
 				return err
 			}
-			m, err := config.Install(cmd.Context(), args[0], im, config.InstallOptions{Admin: admin, Signing: signing})
+			m, err := configimage.Install(cmd.Context(), args[0], im, configimage.InstallOptions{Admin: admin, Signing: signing})
 			if err != nil {
 				return err
 			}

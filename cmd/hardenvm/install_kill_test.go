@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/hardenvm/hardenvm/internal/buildtest"
-	"github.com/hardenvm/hardenvm/pkg/config"
+	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 )
 
@@ -18,7 +18,7 @@ import (
 // 1 with one line, and a later install succeeds.
 func TestConfigInstallKilled(t *testing.T) {
 	img := buildtest.Minimal(t)
-	cfg, err := config.Build(context.Background(), config.Options{
+	cfg, err := configimage.Build(context.Background(), configimage.Options{
 		Settings: []byte(`{"configurationFileVersion":2,"registryAllowList":{"value":["registry.internal:5000"],"locked":true}}`),
 		Epoch:    buildtest.Epoch})
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hardenvm/hardenvm/internal/tty"
-	"github.com/hardenvm/hardenvm/pkg/deb"
+	"github.com/hardenvm/hardenvm/pkg/debarchive"
 	"github.com/hardenvm/hardenvm/pkg/lockfile"
 )
 
@@ -17,7 +17,7 @@ func init() { register(newLockCmd) }
 
 func newLockCmd(a *app) *cobra.Command {
 	var (
-		mirrors deb.Mirrors
+		mirrors debarchive.Mirrors
 		check   bool
 	)
 	cmd := &cobra.Command{
@@ -75,22 +75,22 @@ gives an identical file.`,
 }
 
 // mirrorFlags adds --mirror and --security-mirror.
-func mirrorFlags(f *pflag.FlagSet, m *deb.Mirrors) {
-	f.StringVar(&m.Debian, "mirror", "", "Debian mirror URL (default: $"+deb.MirrorEnv+", then the host's apt sources)")
-	f.StringVar(&m.Security, "security-mirror", "", "Debian security archive URL (default: $"+deb.SecurityMirrorEnv+", then the host's apt sources, then the mirror's sibling .../debian-security)")
+func mirrorFlags(f *pflag.FlagSet, m *debarchive.Mirrors) {
+	f.StringVar(&m.Debian, "mirror", "", "Debian mirror URL (default: $"+debarchive.MirrorEnv+", then the host's apt sources)")
+	f.StringVar(&m.Security, "security-mirror", "", "Debian security archive URL (default: $"+debarchive.SecurityMirrorEnv+", then the host's apt sources, then the mirror's sibling .../debian-security)")
 }
 
-func newDebClient(a *app, flags deb.Mirrors) (*deb.Client, error) {
-	m, err := deb.FindMirrors(flags, "/")
+func newDebClient(a *app, flags debarchive.Mirrors) (*debarchive.Client, error) {
+	m, err := debarchive.FindMirrors(flags, "/")
 	if err != nil {
 		return nil, err
 	}
-	cache, err := deb.DefaultCache()
+	cache, err := debarchive.DefaultCache()
 	if err != nil {
 		return nil, err
 	}
 	cache.Log = a.log
-	return &deb.Client{Mirrors: m, Cache: cache, Log: a.log, Steps: &tty.Steps{W: tty.Terminal(a.stderr)}}, nil
+	return &debarchive.Client{Mirrors: m, Cache: cache, Log: a.log, Steps: &tty.Steps{W: tty.Terminal(a.stderr)}}, nil
 }
 
 func printLockUpdate(a *app, u *lockfile.Update, check bool) {

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/hardenvm/hardenvm/internal/testenv"
-	"github.com/hardenvm/hardenvm/pkg/deb"
-	"github.com/hardenvm/hardenvm/pkg/deb/fakearchive"
+	"github.com/hardenvm/hardenvm/pkg/debarchive"
+	"github.com/hardenvm/hardenvm/pkg/debarchive/fakearchive"
+	"github.com/hardenvm/hardenvm/pkg/imagespec"
 	"github.com/hardenvm/hardenvm/pkg/lockfile"
-	"github.com/hardenvm/hardenvm/pkg/spec"
 )
 
 // lockFixture is a fake Debian archive (the mirror, through the
@@ -32,7 +32,7 @@ func lockFixture(t *testing.T) (a *fakearchive.Archive, dir, specPath string) {
 	specPath = filepath.Join(dir, "t.yml")
 	os.WriteFile(specPath, []byte("name: t\ndebian: {suites: [trixie], keyring: archive.asc}\npackages: [busybox-static]\nkernel: {package: linux-image-cloud-amd64}\n"), 0o644)
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	t.Setenv(deb.MirrorEnv, a.Mirror())
+	t.Setenv(debarchive.MirrorEnv, a.Mirror())
 	return a, dir, specPath
 }
 
@@ -55,9 +55,9 @@ func TestLockCommand(t *testing.T) {
 	}
 	var r struct {
 		Written bool
-		Lock    spec.Lock
+		Lock    imagespec.Lock
 	}
-	if err := json.Unmarshal([]byte(stdout), &r); err != nil || len(r.Lock.Packages) != 2 || r.Written || r.Lock.Version != spec.LockVersion {
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil || len(r.Lock.Packages) != 2 || r.Written || r.Lock.Version != imagespec.LockVersion {
 		t.Errorf("--json output: %v, %d packages, written %v, lockVersion %d", err, len(r.Lock.Packages), r.Written, r.Lock.Version)
 	}
 
@@ -89,14 +89,14 @@ func TestLockRealMirror(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: no network")
 	}
-	mirrors, err := deb.FindMirrors(deb.Mirrors{}, "/")
+	mirrors, err := debarchive.FindMirrors(debarchive.Mirrors{}, "/")
 	if err != nil {
 		if testenv.Required() {
 			t.Fatal(err)
 		}
 		t.Skip(err)
 	}
-	testenv.File(t, deb.DefaultKeyring, "debian-archive-keyring")
+	testenv.File(t, debarchive.DefaultKeyring, "debian-archive-keyring")
 	dir := t.TempDir()
 	src, err := os.ReadFile("../../images/minimal.yml")
 	if err != nil {
@@ -104,10 +104,10 @@ func TestLockRealMirror(t *testing.T) {
 	}
 	specPath := filepath.Join(dir, "minimal.yml")
 	os.WriteFile(specPath, src, 0o644)
-	cache := &deb.Cache{Dir: t.TempDir()}
+	cache := &debarchive.Cache{Dir: t.TempDir()}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	l, out, err := lockfile.WriteLock(ctx, &deb.Client{Mirrors: mirrors, Cache: cache}, specPath)
+	l, out, err := lockfile.WriteLock(ctx, &debarchive.Client{Mirrors: mirrors, Cache: cache}, specPath)
 	if err != nil {
 		if testenv.Required() {
 			t.Fatal(err)
@@ -115,13 +115,13 @@ func TestLockRealMirror(t *testing.T) {
 		t.Skipf("the host's mirror is not usable: %v", err)
 	}
 	first, _ := os.ReadFile(out)
-	if _, _, err := lockfile.WriteLock(ctx, &deb.Client{Mirrors: mirrors, Cache: cache}, specPath); err != nil {
+	if _, _, err := lockfile.WriteLock(ctx, &debarchive.Client{Mirrors: mirrors, Cache: cache}, specPath); err != nil {
 		t.Fatal(err)
 	}
 	if second, _ := os.ReadFile(out); string(first) != string(second) {
 		t.Errorf("two locks of the same snapshot differ")
 	}
-	committed, err := spec.LoadLock("../../images/minimal.lock.json")
+	committed, err := imagespec.LoadLock("../../images/minimal.lock.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestLockRealMirror(t *testing.T) {
 	// they are .deb archives.
 	small := *l
 	small.Kernel = small.Kernel[:1]
-	paths, err := deb.Fetch(ctx, &small, mirrors, cache)
+	paths, err := debarchive.Fetch(ctx, &small, mirrors, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,8 +165,8 @@ func TestLockCheckCommand(t *testing.T) {
 	specPath := filepath.Join(dir, "t.yml")
 	os.WriteFile(specPath, []byte("name: t\ndebian: {suites: [trixie, trixie-security], keyring: archive.asc}\npackages: [busybox-static]\nkernel: {package: linux-image-cloud-amd64}\n"), 0o644)
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	t.Setenv(deb.MirrorEnv, main.Mirror())
-	t.Setenv(deb.SecurityMirrorEnv, sec.Mirror())
+	t.Setenv(debarchive.MirrorEnv, main.Mirror())
+	t.Setenv(debarchive.SecurityMirrorEnv, sec.Mirror())
 
 	if code, _, stderr := hv(t, "lock", "--check", specPath); code != exitFailure || !strings.Contains(stderr, "has no lock file") {
 		t.Errorf("check without a lock: exit %d, %q", code, stderr)
@@ -197,7 +197,7 @@ glibc (2.41-12) unstable; urgency=medium
 		{Name: "linux-image-cloud-amd64", Version: "6.12.118-1"},
 	})
 	main.WriteKeyring(filepath.Join(dir, "archive.asc"), sec)
-	t.Setenv(deb.SecurityMirrorEnv, sec.Mirror())
+	t.Setenv(debarchive.SecurityMirrorEnv, sec.Mirror())
 	code, stdout, stderr := hv(t, "lock", "--check", specPath)
 	want := lockPath + ": not current; trixie trixie-security, 2 packages, kernel linux-image-cloud-amd64 6.12.118-1, stub systemd-boot-efi 257.13-1\n" +
 		"! libc6: 2.41-12 -> 2.41-12+deb13u1 (trixie-security)\n" +

@@ -21,7 +21,7 @@ import (
 	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
-	"github.com/hardenvm/hardenvm/pkg/config"
+	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/dockercontext"
 	"github.com/hardenvm/hardenvm/pkg/enginesock"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
@@ -400,16 +400,16 @@ func shareDirs(ctx context.Context, cfg *vm.Config, dirs []string) error {
 	if len(dirs) == 0 {
 		return nil
 	}
-	s, err := config.DiskSettings(ctx, cfg.Disks[0].Path)
+	s, err := configimage.DiskSettings(ctx, cfg.Disks[0].Path)
 	if err != nil {
 		return fmt.Errorf("run: reading the image's admin settings for --share: %w", err)
 	}
-	h := config.HostDirs()
-	real, err := config.CheckShares(s, dirs, h)
+	h := configimage.HostDirs()
+	real, err := configimage.CheckShares(s, dirs, h)
 	if err != nil {
 		return fmt.Errorf("run: --share: %w", err)
 	}
-	uid, gid := config.ShareOwner(s)
+	uid, gid := configimage.ShareOwner(s)
 	for _, d := range real {
 		cfg.Shares = append(cfg.Shares, vm.Share{HostDir: d, OwnerUID: uid, OwnerGID: gid})
 	}

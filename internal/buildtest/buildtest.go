@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/hardenvm/hardenvm/internal/testenv"
-	"github.com/hardenvm/hardenvm/pkg/build"
+	"github.com/hardenvm/hardenvm/pkg/imagebuild"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 )
@@ -43,7 +43,7 @@ func Minimal(t testing.TB) *Image {
 		t.Skip("builds the minimal image (fetches its packages); skipped with -short")
 	}
 	testenv.File(t, anyStaticBinary, "busybox-static")
-	testenv.File(t, build.DefaultVarsTemplate, "ovmf")
+	testenv.File(t, imagebuild.DefaultVarsTemplate, "ovmf")
 	_, file, _, _ := runtime.Caller(0)
 	spec := filepath.Join(filepath.Dir(file), "..", "..", "images", "minimal.yml")
 	set, err := keys.Generate(keys.Options{Now: Epoch})
@@ -55,7 +55,7 @@ func Minimal(t testing.TB) *Image {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "image")
-	m, err := build.Build(context.Background(), build.Options{Spec: spec, Out: dir, Keys: keyDir,
+	m, err := imagebuild.Build(context.Background(), imagebuild.Options{Spec: spec, Out: dir, Keys: keyDir,
 		Init: anyStaticBinary, Agent: anyStaticBinary, Epoch: Epoch})
 	if err != nil {
 		t.Fatal(err)

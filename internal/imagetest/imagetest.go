@@ -19,14 +19,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardenvm/hardenvm/boot/authenticode"
-	"github.com/hardenvm/hardenvm/boot/uki"
 	"github.com/hardenvm/hardenvm/internal/testkernel"
+	"github.com/hardenvm/hardenvm/pkg/authenticode"
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/fat"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/sign"
+	"github.com/hardenvm/hardenvm/pkg/uki"
 	"github.com/hardenvm/hardenvm/pkg/verity"
 )
 

@@ -11,11 +11,11 @@ import (
 	"strconv"
 	"unicode/utf16"
 
-	"github.com/hardenvm/hardenvm/boot/authenticode"
 	"github.com/hardenvm/hardenvm/boot/measure"
-	"github.com/hardenvm/hardenvm/boot/uki"
+	"github.com/hardenvm/hardenvm/pkg/authenticode"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/uki"
 )
 
 // Predicted lists the PCRs the image alone decides, in order.

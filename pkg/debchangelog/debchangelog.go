@@ -28,7 +28,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hardenvm/hardenvm/pkg/deb"
+	"github.com/hardenvm/hardenvm/pkg/debarchive"
 )
 
 // Entry is one changelog entry, newest first in a changelog.
@@ -178,7 +178,7 @@ func finish(e *Entry) {
 // Between returns the entries whose version is strictly newer than older
 // and not newer than newer, in the changelog's order (newest first): what
 // upgrading from older to newer brings. An empty bound is open. Versions
-// are compared as dpkg compares them (deb.Compare); an entry whose version
+// are compared as dpkg compares them (debarchive.Compare); an entry whose version
 // does not parse is left out, and a bound that does not parse matches
 // nothing.
 //
@@ -197,22 +197,22 @@ func Between(entries []Entry, older, newer string) []Entry {
 	}
 	var out []Entry
 	for _, e := range entries {
-		v, err := deb.ParseVersion(e.Version)
+		v, err := debarchive.ParseVersion(e.Version)
 		if err != nil {
 			continue
 		}
-		if (lo == nil || deb.Compare(v, *lo) > 0) && (hi == nil || deb.Compare(v, *hi) <= 0) {
+		if (lo == nil || debarchive.Compare(v, *lo) > 0) && (hi == nil || debarchive.Compare(v, *hi) <= 0) {
 			out = append(out, e)
 		}
 	}
 	return out
 }
 
-func bound(s string) (*deb.Version, error) {
+func bound(s string) (*debarchive.Version, error) {
 	if s == "" {
 		return nil, nil
 	}
-	v, err := deb.ParseVersion(s)
+	v, err := debarchive.ParseVersion(s)
 	return &v, err
 }
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/hardenvm/hardenvm/internal/debtest"
-	"github.com/hardenvm/hardenvm/pkg/debfile"
+	"github.com/hardenvm/hardenvm/pkg/debpkg"
 )
 
 // TestRealDebs parses the changelogs of real packages from the host's
@@ -22,7 +22,7 @@ func TestRealDebs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := debfile.ReadDocs(bytes.NewReader(b))
+			d, err := debpkg.ReadDocs(bytes.NewReader(b))
 			if err != nil {
 				t.Fatal(err)
 			}

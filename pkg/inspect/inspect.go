@@ -14,11 +14,11 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/hardenvm/hardenvm/boot/authenticode"
-	"github.com/hardenvm/hardenvm/boot/uki"
 	"github.com/hardenvm/hardenvm/internal/readfile"
+	"github.com/hardenvm/hardenvm/pkg/authenticode"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/uki"
 	"github.com/hardenvm/hardenvm/pkg/verity"
 )
 

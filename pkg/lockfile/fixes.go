@@ -7,10 +7,10 @@ import (
 	"os"
 	"strings"
 
-	"github.com/hardenvm/hardenvm/pkg/deb"
+	"github.com/hardenvm/hardenvm/pkg/debarchive"
 	"github.com/hardenvm/hardenvm/pkg/debchangelog"
-	"github.com/hardenvm/hardenvm/pkg/debfile"
-	"github.com/hardenvm/hardenvm/pkg/spec"
+	"github.com/hardenvm/hardenvm/pkg/debpkg"
+	"github.com/hardenvm/hardenvm/pkg/imagespec"
 )
 
 // Explain fills in what each version change brings: the entries of the
@@ -20,7 +20,7 @@ import (
 // package of the new lock (Debian's kernel metapackages do) is explained
 // by that package's changelog. What cannot be read is said in the
 // change's Note, not an error: the lock itself is right either way.
-func Explain(ctx context.Context, c *deb.Client, u *Update) {
+func Explain(ctx context.Context, c *debarchive.Client, u *Update) {
 	for i := range u.Changes {
 		ch := &u.Changes[i]
 		if ch.Old == nil || ch.New == nil {
@@ -28,7 +28,7 @@ func Explain(ctx context.Context, c *deb.Client, u *Update) {
 		}
 		c.Steps.Begin("reading the changelog of %s %s", ch.New.Name, ch.New.Version)
 		text, err := changelog(ctx, c, u.New, ch.New)
-		var nc *debfile.NoChangelogError
+		var nc *debpkg.NoChangelogError
 		if errors.As(err, &nc) && nc.LinkedPackage() != "" {
 			if p := pinnedAs(u.New, nc.LinkedPackage()); p != nil {
 				text, err = changelog(ctx, c, u.New, p)
@@ -53,7 +53,7 @@ func Explain(ctx context.Context, c *deb.Client, u *Update) {
 // newestEntry is the version of the newest changelog entry of a locked
 // package (cached, or fetched if the mirror still has it), or its
 // package version when that cannot be read.
-func newestEntry(ctx context.Context, c *deb.Client, l *spec.Lock, p *spec.Package) string {
+func newestEntry(ctx context.Context, c *debarchive.Client, l *imagespec.Lock, p *imagespec.Package) string {
 	text, err := changelog(ctx, c, l, p)
 	if err != nil {
 		return p.Version
@@ -65,8 +65,8 @@ func newestEntry(ctx context.Context, c *deb.Client, l *spec.Lock, p *spec.Packa
 	return entries[0].Version
 }
 
-func changelog(ctx context.Context, c *deb.Client, l *spec.Lock, p *spec.Package) ([]byte, error) {
-	archive := deb.ArchiveOf(p.Suite)
+func changelog(ctx context.Context, c *debarchive.Client, l *imagespec.Lock, p *imagespec.Package) ([]byte, error) {
+	archive := debarchive.ArchiveOf(p.Suite)
 	if su := l.Suite(p.Suite); su != nil {
 		archive = su.Archive
 	}
@@ -79,10 +79,10 @@ func changelog(ctx context.Context, c *deb.Client, l *spec.Lock, p *spec.Package
 		return nil, err
 	}
 	defer f.Close()
-	return debfile.Changelog(f, p.Name, p.Arch)
+	return debpkg.Changelog(f, p.Name, p.Arch)
 }
 
-func pinnedAs(l *spec.Lock, name string) *spec.Package {
+func pinnedAs(l *imagespec.Lock, name string) *imagespec.Package {
 	for _, p := range l.All() {
 		if p.Name == name {
 			return &p

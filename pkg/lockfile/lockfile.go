@@ -16,18 +16,18 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
-	"github.com/hardenvm/hardenvm/pkg/deb"
+	"github.com/hardenvm/hardenvm/pkg/debarchive"
 	"github.com/hardenvm/hardenvm/pkg/debchangelog"
-	"github.com/hardenvm/hardenvm/pkg/spec"
+	"github.com/hardenvm/hardenvm/pkg/imagespec"
 )
 
 // KeyringFor returns the keyring a spec trusts: its own, or the host's
 // Debian archive keyring.
-func KeyringFor(s *spec.Spec) (openpgp.EntityList, error) {
+func KeyringFor(s *imagespec.Spec) (openpgp.EntityList, error) {
 	if s.Debian.Keyring != "" {
-		return deb.LoadKeyring(s.Debian.Keyring)
+		return debarchive.LoadKeyring(s.Debian.Keyring)
 	}
-	kr, err := deb.LoadKeyring(deb.DefaultKeyring)
+	kr, err := debarchive.LoadKeyring(debarchive.DefaultKeyring)
 	if err != nil {
 		return nil, fmt.Errorf("%w (install debian-archive-keyring, or set debian.keyring in %s)", err, s.Path)
 	}
@@ -39,15 +39,15 @@ func KeyringFor(s *spec.Spec) (openpgp.EntityList, error) {
 // them (the highest version of each package wins, whichever suite has it),
 // and the kernel and stub packages (boot inputs, locked without their
 // dependencies). Each pinned package records its suite.
-func Lock(ctx context.Context, c *deb.Client, s *spec.Spec) (*spec.Lock, error) {
-	l := &spec.Lock{
-		Version:    spec.LockVersion,
+func Lock(ctx context.Context, c *debarchive.Client, s *imagespec.Spec) (*imagespec.Lock, error) {
+	l := &imagespec.Lock{
+		Version:    imagespec.LockVersion,
 		Name:       s.Name,
 		Arch:       s.Debian.Arch,
 		Components: s.Debian.Components,
 		Requested:  slices.Sorted(slices.Values(s.RootPackages())),
 	}
-	x := deb.NewIndex(s.Debian.Arch)
+	x := debarchive.NewIndex(s.Debian.Arch)
 	for _, suite := range s.Debian.Suites {
 		c.Steps.Begin("reading %s (InRelease, Packages)", suite)
 		rel, err := c.Release(ctx, suite)
@@ -57,7 +57,7 @@ func Lock(ctx context.Context, c *deb.Client, s *spec.Spec) (*spec.Lock, error) 
 		if err := c.Index(ctx, x, rel, s.Debian.Components); err != nil {
 			return nil, err
 		}
-		l.Suites = append(l.Suites, spec.LockSuite{Name: suite, Archive: deb.ArchiveOf(suite), InRelease: rel.SHA256, SignedBy: rel.SignedBy})
+		l.Suites = append(l.Suites, imagespec.LockSuite{Name: suite, Archive: debarchive.ArchiveOf(suite), InRelease: rel.SHA256, SignedBy: rel.SignedBy})
 	}
 	c.Steps.Begin("resolving %d packages", len(s.RootPackages()))
 	closure, err := x.Resolve(s.RootPackages())
@@ -85,23 +85,23 @@ func Lock(ctx context.Context, c *deb.Client, s *spec.Spec) (*spec.Lock, error) 
 	return l, nil
 }
 
-func pinned(p *deb.Package) spec.Package {
-	return spec.Package{Name: p.Name, Version: p.Version.String(), Arch: p.Arch, Suite: p.Suite, Path: p.Filename, SHA256: p.SHA256, Size: p.Size}
+func pinned(p *debarchive.Package) imagespec.Package {
+	return imagespec.Package{Name: p.Name, Version: p.Version.String(), Arch: p.Arch, Suite: p.Suite, Path: p.Filename, SHA256: p.SHA256, Size: p.Size}
 }
 
 // Update is what locking a spec again changes in its lock file.
 type Update struct {
-	Path     string     // the lock file
-	Old, New *spec.Lock // Old is nil when there was no lock file
-	Changes  []Change   // security updates first, then by name
-	Written  bool       // whether Path was (re)written
+	Path     string          // the lock file
+	Old, New *imagespec.Lock // Old is nil when there was no lock file
+	Changes  []Change        // security updates first, then by name
+	Written  bool            // whether Path was (re)written
 }
 
 // Change is one package whose pin moves: to another version (Old and New
 // set), into the lock (Old nil) or out of it (New nil).
 type Change struct {
 	Name     string
-	Old, New *spec.Package
+	Old, New *imagespec.Package
 	// Entries are the new version's changelog entries after the old
 	// version (see Explain); Note says why there are none when they could
 	// not be read.
@@ -114,7 +114,7 @@ func (c Change) CVEs() []string { return debchangelog.CVEs(c.Entries) }
 
 // Security reports whether the new version comes from a security suite.
 func (c Change) Security() bool {
-	return c.New != nil && deb.ArchiveOf(c.New.Suite) == deb.ArchiveSecurity
+	return c.New != nil && debarchive.ArchiveOf(c.New.Suite) == debarchive.ArchiveSecurity
 }
 
 func (c Change) String() string {
@@ -130,9 +130,9 @@ func (c Change) String() string {
 // Diff lists the packages whose pins differ between two locks (old may be
 // nil): security updates first, then by name. A package pinned twice at
 // one version (as a kernel package and in the root) counts once.
-func Diff(old, new *spec.Lock) []Change {
-	index := func(l *spec.Lock) map[string]*spec.Package {
-		m := map[string]*spec.Package{}
+func Diff(old, new *imagespec.Lock) []Change {
+	index := func(l *imagespec.Lock) map[string]*imagespec.Package {
+		m := map[string]*imagespec.Package{}
 		if l == nil {
 			return m
 		}
@@ -169,8 +169,8 @@ func Diff(old, new *spec.Lock) []Change {
 // its lock file, each change explained from its changelog (Explain). With write set the lock file is replaced atomically when
 // it changed (nothing is written when anything fails); without, nothing
 // is written: that is "lock --check".
-func Relock(ctx context.Context, c *deb.Client, specPath string, write bool) (*Update, error) {
-	s, err := spec.Load(specPath)
+func Relock(ctx context.Context, c *debarchive.Client, specPath string, write bool) (*Update, error) {
+	s, err := imagespec.Load(specPath)
 	if err != nil {
 		return nil, err
 	}
@@ -179,10 +179,10 @@ func Relock(ctx context.Context, c *deb.Client, specPath string, write bool) (*U
 			return nil, err
 		}
 	}
-	u := &Update{Path: spec.LockPath(specPath)}
+	u := &Update{Path: imagespec.LockPath(specPath)}
 	old, oldErr := os.ReadFile(u.Path)
 	if oldErr == nil {
-		if u.Old, err = spec.ParseLock(u.Path, old); err != nil && !write {
+		if u.Old, err = imagespec.ParseLock(u.Path, old); err != nil && !write {
 			return nil, err
 		}
 	} else if !errors.Is(oldErr, os.ErrNotExist) {
@@ -217,7 +217,7 @@ func Relock(ctx context.Context, c *deb.Client, specPath string, write bool) (*U
 
 // WriteLock locks the spec at specPath and writes its lock file
 // atomically (nothing is written when anything fails).
-func WriteLock(ctx context.Context, c *deb.Client, specPath string) (*spec.Lock, string, error) {
+func WriteLock(ctx context.Context, c *debarchive.Client, specPath string) (*imagespec.Lock, string, error) {
 	u, err := Relock(ctx, c, specPath, true)
 	if err != nil {
 		return nil, "", err

@@ -15,9 +15,9 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
-	"github.com/hardenvm/hardenvm/pkg/deb"
-	"github.com/hardenvm/hardenvm/pkg/deb/fakearchive"
-	"github.com/hardenvm/hardenvm/pkg/spec"
+	"github.com/hardenvm/hardenvm/pkg/debarchive"
+	"github.com/hardenvm/hardenvm/pkg/debarchive/fakearchive"
+	"github.com/hardenvm/hardenvm/pkg/imagespec"
 )
 
 // testPkgs is a small archive: a root with a versioned dependency, an
@@ -57,7 +57,7 @@ func writeSpec(t *testing.T, a *fakearchive.Archive, text string) string {
 func TestLockFakeArchive(t *testing.T) {
 	a := fakearchive.New(t, "trixie", testPkgs)
 	specPath := writeSpec(t, a, testSpec)
-	c := &deb.Client{Mirrors: deb.Mirrors{Debian: a.Mirror()}, Cache: &deb.Cache{Dir: t.TempDir()}}
+	c := &debarchive.Client{Mirrors: debarchive.Mirrors{Debian: a.Mirror()}, Cache: &debarchive.Cache{Dir: t.TempDir()}}
 	l, out, err := WriteLock(context.Background(), c, specPath)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func TestLockFakeArchive(t *testing.T) {
 	}
 
 	// Twice: byte-identical, and the index comes from the cache.
-	if _, _, err := WriteLock(context.Background(), &deb.Client{Mirrors: deb.Mirrors{Debian: a.Mirror()}, Cache: c.Cache}, specPath); err != nil {
+	if _, _, err := WriteLock(context.Background(), &debarchive.Client{Mirrors: debarchive.Mirrors{Debian: a.Mirror()}, Cache: c.Cache}, specPath); err != nil {
 		t.Fatal(err)
 	}
 	second, _ := os.ReadFile(out)
@@ -100,7 +100,7 @@ func TestLockFakeArchive(t *testing.T) {
 	if n := a.Hits("dists/trixie/main/binary-amd64/by-hash/SHA256/" + fakearchive.SHA256(a.Get("dists/trixie/main/binary-amd64/Packages.gz"))); n != 1 {
 		t.Errorf("index fetched %d times, want once (cached)", n)
 	}
-	if _, _, err := spec.LoadLocked(specPath); err != nil {
+	if _, _, err := imagespec.LoadLocked(specPath); err != nil {
 		t.Errorf("the written lock does not agree with its spec: %v", err)
 	}
 }
@@ -141,8 +141,8 @@ func TestTamperedInputs(t *testing.T) {
 			file := tt.file(a)
 			orig := a.Get(file)
 			a.Tamper(file, tt.edit)
-			cache := &deb.Cache{Dir: t.TempDir()}
-			_, _, err := WriteLock(context.Background(), &deb.Client{Mirrors: deb.Mirrors{Debian: a.Mirror()}, Cache: cache}, specPath)
+			cache := &debarchive.Cache{Dir: t.TempDir()}
+			_, _, err := WriteLock(context.Background(), &debarchive.Client{Mirrors: debarchive.Mirrors{Debian: a.Mirror()}, Cache: cache}, specPath)
 			if err == nil {
 				t.Fatal("WriteLock succeeded on tampered input")
 			}
@@ -152,16 +152,16 @@ func TestTamperedInputs(t *testing.T) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
 			}
-			if tt.isSig && !errors.Is(err, deb.ErrBadSignature) {
+			if tt.isSig && !errors.Is(err, debarchive.ErrBadSignature) {
 				t.Errorf("error %v is not ErrBadSignature", err)
 			}
-			var de *deb.DigestError
+			var de *debarchive.DigestError
 			if !tt.isSig {
 				if !errors.As(err, &de) || de.Want != fakearchive.SHA256(orig) || de.Got != fakearchive.SHA256(a.Get(file)) {
 					t.Errorf("error %v: want a deb.DigestError with expected %s and actual %s", err, fakearchive.SHA256(orig), fakearchive.SHA256(a.Get(file)))
 				}
 			}
-			if _, err := os.Stat(spec.LockPath(specPath)); !os.IsNotExist(err) {
+			if _, err := os.Stat(imagespec.LockPath(specPath)); !os.IsNotExist(err) {
 				t.Errorf("a lock file was written: %v", err)
 			}
 			assertNoFiles(t, cache.Dir)
@@ -210,12 +210,12 @@ func TestUnsatisfiableChain(t *testing.T) {
 	}
 	a := fakearchive.New(t, "trixie", pkgs)
 	specPath := writeSpec(t, a, testSpec)
-	_, _, err := WriteLock(context.Background(), &deb.Client{Mirrors: deb.Mirrors{Debian: a.Mirror()}, Cache: &deb.Cache{Dir: t.TempDir()}}, specPath)
+	_, _, err := WriteLock(context.Background(), &debarchive.Client{Mirrors: debarchive.Mirrors{Debian: a.Mirror()}, Cache: &debarchive.Cache{Dir: t.TempDir()}}, specPath)
 	want := "unsatisfiable dependency: busybox-static 1.0 -> libfoo 1.0 Depends: libbar (>= 2.0) | libbaz: libbar has version 1.5, not >= 2.0; libbaz is not in the index (amd64)"
 	if err == nil || !strings.HasSuffix(err.Error(), want) {
 		t.Errorf("WriteLock error = %v\nwant it to end with %s", err, want)
 	}
-	var ue *deb.UnsatisfiableError
+	var ue *debarchive.UnsatisfiableError
 	if !errors.As(err, &ue) {
 		t.Errorf("error is not an *UnsatisfiableError")
 	}
@@ -227,18 +227,18 @@ func TestWrongKeyAndSuite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = (&deb.Client{Mirrors: deb.Mirrors{Debian: a.Mirror()}, Cache: &deb.Cache{Dir: t.TempDir()}, Keyring: openpgp.EntityList{stranger}}).Release(context.Background(), "trixie")
-	if !errors.Is(err, deb.ErrBadSignature) || !strings.Contains(err.Error(), "dists/trixie/InRelease") {
+	_, err = (&debarchive.Client{Mirrors: debarchive.Mirrors{Debian: a.Mirror()}, Cache: &debarchive.Cache{Dir: t.TempDir()}, Keyring: openpgp.EntityList{stranger}}).Release(context.Background(), "trixie")
+	if !errors.Is(err, debarchive.ErrBadSignature) || !strings.Contains(err.Error(), "dists/trixie/InRelease") {
 		t.Errorf("InRelease signed by a key not in the keyring: %v", err)
 	}
 	specPath := writeSpec(t, a, strings.Replace(testSpec, "suites: [trixie]", "suites: [forky]", 1))
-	_, _, err = WriteLock(context.Background(), &deb.Client{Mirrors: deb.Mirrors{Debian: a.Mirror()}, Cache: &deb.Cache{Dir: t.TempDir()}}, specPath)
+	_, _, err = WriteLock(context.Background(), &debarchive.Client{Mirrors: debarchive.Mirrors{Debian: a.Mirror()}, Cache: &debarchive.Cache{Dir: t.TempDir()}}, specPath)
 	if err == nil || !strings.Contains(err.Error(), "fetching dists/forky/InRelease: HTTP 404") {
 		t.Errorf("missing suite: %v", err)
 	}
 	// An archive whose InRelease says another codename than the one asked for.
 	a.Put("dists/forky/InRelease", a.Get("dists/trixie/InRelease"))
-	_, _, err = WriteLock(context.Background(), &deb.Client{Mirrors: deb.Mirrors{Debian: a.Mirror()}, Cache: &deb.Cache{Dir: t.TempDir()}}, specPath)
+	_, _, err = WriteLock(context.Background(), &debarchive.Client{Mirrors: debarchive.Mirrors{Debian: a.Mirror()}, Cache: &debarchive.Cache{Dir: t.TempDir()}}, specPath)
 	if err == nil || !strings.Contains(err.Error(), `signed for suite "stable" (codename "trixie"), not "forky"`) {
 		t.Errorf("substituted suite: %v", err)
 	}

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hardenvm/hardenvm/pkg/deb"
-	"github.com/hardenvm/hardenvm/pkg/deb/fakearchive"
+	"github.com/hardenvm/hardenvm/pkg/debarchive"
+	"github.com/hardenvm/hardenvm/pkg/debarchive/fakearchive"
 )
 
 const securitySpec = `name: t
@@ -33,8 +33,8 @@ func securityArchives(t *testing.T, security []fakearchive.Pkg) (main, sec *fake
 	return main, sec, specPath
 }
 
-func client(t *testing.T, main, sec *fakearchive.Archive) *deb.Client {
-	return &deb.Client{Mirrors: deb.Mirrors{Debian: main.Mirror(), Security: sec.Mirror()}, Cache: &deb.Cache{Dir: t.TempDir()}}
+func client(t *testing.T, main, sec *fakearchive.Archive) *debarchive.Client {
+	return &debarchive.Client{Mirrors: debarchive.Mirrors{Debian: main.Mirror(), Security: sec.Mirror()}, Cache: &debarchive.Cache{Dir: t.TempDir()}}
 }
 
 // TestSecuritySuiteWins: a newer version in the security suite is the one
@@ -62,10 +62,10 @@ func TestSecuritySuiteWins(t *testing.T) {
 			t.Errorf("%s locked as %q, want %q", name, got[name], want)
 		}
 	}
-	if len(l.Suites) != 2 || l.Suites[1].Archive != deb.ArchiveSecurity || l.Suites[1].SignedBy == l.Suites[0].SignedBy {
+	if len(l.Suites) != 2 || l.Suites[1].Archive != debarchive.ArchiveSecurity || l.Suites[1].SignedBy == l.Suites[0].SignedBy {
 		t.Errorf("suites = %+v, want trixie and trixie-security signed by different keys", l.Suites)
 	}
-	paths, err := deb.Fetch(context.Background(), l, c.Mirrors, &deb.Cache{Dir: t.TempDir()})
+	paths, err := debarchive.Fetch(context.Background(), l, c.Mirrors, &debarchive.Cache{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,19 +113,19 @@ func TestLockCheck(t *testing.T) {
 func TestSecuritySuiteFailures(t *testing.T) {
 	tests := []struct {
 		name    string
-		breakIt func(sec *fakearchive.Archive, c *deb.Client)
+		breakIt func(sec *fakearchive.Archive, c *debarchive.Client)
 		want    []string
 	}{
-		{"tampered InRelease", func(sec *fakearchive.Archive, _ *deb.Client) {
+		{"tampered InRelease", func(sec *fakearchive.Archive, _ *debarchive.Client) {
 			sec.Tamper("dists/trixie-security/InRelease", func(b []byte) []byte {
 				return []byte(strings.Replace(string(b), "Codename: trixie-security", "Codename: trixie-securitY", 1))
 			})
 		}, []string{"debian-security/dists/trixie-security/InRelease", "does not verify"}},
-		{"unreachable", func(sec *fakearchive.Archive, _ *deb.Client) { sec.Server.Close() },
+		{"unreachable", func(sec *fakearchive.Archive, _ *debarchive.Client) { sec.Server.Close() },
 			[]string{"suite trixie-security (debian-security archive)", "dists/trixie-security/InRelease"}},
-		{"no mirror", func(_ *fakearchive.Archive, c *deb.Client) { c.Mirrors.Security = "" },
-			[]string{"no mirror for the debian-security archive", "--security-mirror", deb.SecurityMirrorEnv}},
-		{"another key", func(sec *fakearchive.Archive, c *deb.Client) {
+		{"no mirror", func(_ *fakearchive.Archive, c *debarchive.Client) { c.Mirrors.Security = "" },
+			[]string{"no mirror for the debian-security archive", "--security-mirror", debarchive.SecurityMirrorEnv}},
+		{"another key", func(sec *fakearchive.Archive, c *debarchive.Client) {
 			c.Keyring = fakearchive.New(t, "trixie", nil).Keyring // the main key only
 		}, []string{"debian-security/dists/trixie-security/InRelease", "does not verify"}},
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/internal/readfile"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
-	"github.com/hardenvm/hardenvm/pkg/spec"
+	"github.com/hardenvm/hardenvm/pkg/imagespec"
 )
 
 // Apply makes the changes the spec declares, in place of the maintainer
@@ -23,7 +23,7 @@ import (
 // the build starts (so the image holds what the spec pointed at then).
 const MaxSourceFile = 256 << 20
 
-func Apply(t *fstree.Tree, s *spec.Spec, epoch time.Time) error {
+func Apply(t *fstree.Tree, s *imagespec.Spec, epoch time.Time) error {
 	root := fstree.Header{Mode: 0o755, Mtime: epoch}
 	at := func(line int, what string, err error) error {
 		return fmt.Errorf("%s:%d: %s: %w", s.Path, line, what, err)
@@ -121,9 +121,9 @@ func Apply(t *fstree.Tree, s *spec.Spec, epoch time.Time) error {
 
 // FromLock is the root filesystem tree of a locked spec: the lock's
 // packages (in the lock's order) unpacked from paths (by package name, as
-// deb.Fetcher returns them), then Apply. Kernel and stub packages are boot
+// debarchive.Fetcher returns them), then Apply. Kernel and stub packages are boot
 // inputs, not part of the root filesystem.
-func FromLock(s *spec.Spec, l *spec.Lock, paths map[string]string, epoch time.Time, opt UnpackOptions) (*fstree.Tree, error) {
+func FromLock(s *imagespec.Spec, l *imagespec.Lock, paths map[string]string, epoch time.Time, opt UnpackOptions) (*fstree.Tree, error) {
 	debs := make([]Deb, 0, len(l.Packages))
 	for _, p := range l.Packages {
 		file, ok := paths[p.Name]
@@ -147,7 +147,7 @@ func FromLock(s *spec.Spec, l *spec.Lock, paths map[string]string, epoch time.Ti
 // service whose command the finished tree does not hold as an executable
 // regular file (symlinks followed within the tree), and a data directory
 // that is not a directory of the tree.
-func CheckGuest(t *fstree.Tree, s *spec.Spec) error {
+func CheckGuest(t *fstree.Tree, s *imagespec.Spec) error {
 	for _, d := range s.Data {
 		if n, err := t.Lookup(d); err != nil || n.Type != fstree.Dir {
 			return fmt.Errorf("%s: data: %s is not a directory of the image (declare it under directories)", s.Path, d)

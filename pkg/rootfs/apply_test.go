@@ -13,11 +13,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hardenvm/hardenvm/internal/debtest"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
-	"github.com/hardenvm/hardenvm/pkg/spec"
+	"github.com/hardenvm/hardenvm/pkg/imagespec"
 )
 
 func TestApplyMinimal(t *testing.T) {
-	s, err := spec.Load("../../images/minimal.yml")
+	s, err := imagespec.Load("../../images/minimal.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestApplyCapsAndSources(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "motd"), []byte("hello from a file\n"), 0o600)
 	p := filepath.Join(dir, "t.yml")
-	s, err := spec.Parse(p, []byte(`name: t
+	s, err := imagespec.Parse(p, []byte(`name: t
 packages: [busybox-static]
 kernel: {package: linux-image-cloud-amd64}
 groups: [{name: shadow, gid: 42}, {name: staff, gid: 50}]
@@ -125,7 +125,7 @@ func TestCheckGuest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.command, func(t *testing.T) {
-			s, err := spec.Parse("s.yml", []byte("name: t\npackages: [busybox-static]\nkernel: {package: linux-image-amd64}\nservices:\n  - {name: svc, command: "+tt.command+"}\n"))
+			s, err := imagespec.Parse("s.yml", []byte("name: t\npackages: [busybox-static]\nkernel: {package: linux-image-amd64}\nservices:\n  - {name: svc, command: "+tt.command+"}\n"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,7 +152,7 @@ func TestApplySourceBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct{ source, want string }{{big, "more than the"}, {fifo, "not a regular file"}} {
-		s := &spec.Spec{Path: filepath.Join(dir, "t.yml"), Dir: dir, Files: []spec.File{{Path: "/etc/x", Source: tt.source, Line: 3}}}
+		s := &imagespec.Spec{Path: filepath.Join(dir, "t.yml"), Dir: dir, Files: []imagespec.File{{Path: "/etc/x", Source: tt.source, Line: 3}}}
 		tr, _, err := Unpack(nil, UnpackOptions{Epoch: epoch})
 		if err != nil {
 			t.Fatal(err)

@@ -9,19 +9,19 @@ import (
 	"time"
 
 	"github.com/hardenvm/hardenvm/internal/testenv"
-	"github.com/hardenvm/hardenvm/pkg/deb"
-	"github.com/hardenvm/hardenvm/pkg/spec"
+	"github.com/hardenvm/hardenvm/pkg/debarchive"
+	"github.com/hardenvm/hardenvm/pkg/imagespec"
 )
 
 // TestMinimalReproducible is the acceptance check: the root
 // filesystem of images/minimal.yml, built twice from its lock, each time
 // with an empty download cache, has the same sha256.
 func TestMinimalReproducible(t *testing.T) {
-	s, l, err := spec.LoadLocked("../../images/minimal.yml")
+	s, l, err := imagespec.LoadLocked("../../images/minimal.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	mirrors, err := deb.FindMirrors(deb.Mirrors{}, "/")
+	mirrors, err := debarchive.FindMirrors(debarchive.Mirrors{}, "/")
 	if err != nil {
 		testenv.Missing(t, "a Debian mirror in the host's apt sources ("+err.Error()+")", "apt (or set HARDENVM_DEBIAN_MIRROR)")
 	}
@@ -31,7 +31,7 @@ func TestMinimalReproducible(t *testing.T) {
 	for i := range sums {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		paths, err := (&deb.Fetcher{Mirrors: mirrors, Cache: &deb.Cache{Dir: t.TempDir()}}).Fetch(ctx, &rootOnly)
+		paths, err := (&debarchive.Fetcher{Mirrors: mirrors, Cache: &debarchive.Cache{Dir: t.TempDir()}}).Fetch(ctx, &rootOnly)
 		if err != nil {
 			testenv.Missing(t, "the packages pinned in images/minimal.lock.json ("+err.Error()+")", "a mirror that still serves them (or re-run hardenvm lock)")
 		}

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hardenvm/hardenvm/pkg/debfile"
+	"github.com/hardenvm/hardenvm/pkg/debpkg"
 	"github.com/hardenvm/hardenvm/pkg/erofs"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 )
@@ -32,9 +32,9 @@ type UnpackOptions struct {
 	// Epoch is the mtime of the directories and symlinks of the merged-/usr
 	// layout (packages bring their own mtimes).
 	Epoch time.Time
-	// Deb is passed to debfile.Unpack for every package (device node
+	// Deb is passed to debpkg.Unpack for every package (device node
 	// policy, owner mapping).
-	Deb debfile.Options
+	Deb debpkg.Options
 	Log *slog.Logger
 }
 
@@ -43,7 +43,7 @@ type UnpackOptions struct {
 // resolves the same way every time). Packages are decompressed in
 // parallel, one per CPU, and applied to the tree one after the other. It
 // returns what each package said about itself, in the same order.
-func Unpack(debs []Deb, opt UnpackOptions) (*fstree.Tree, []*debfile.Info, error) {
+func Unpack(debs []Deb, opt UnpackOptions) (*fstree.Tree, []*debpkg.Info, error) {
 	log := logger(opt.Log)
 	t := fstree.New()
 	t.Root().Mtime = opt.Epoch
@@ -51,7 +51,7 @@ func Unpack(debs []Deb, opt UnpackOptions) (*fstree.Tree, []*debfile.Info, error
 		return nil, nil, err
 	}
 	start := time.Now()
-	pkgs := make([]*debfile.Package, len(debs))
+	pkgs := make([]*debpkg.Package, len(debs))
 	errs := make([]error, len(debs))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
@@ -65,13 +65,13 @@ func Unpack(debs []Deb, opt UnpackOptions) (*fstree.Tree, []*debfile.Info, error
 				return
 			}
 			defer r.Close()
-			if pkgs[i], err = debfile.Read(r); err != nil {
+			if pkgs[i], err = debpkg.Read(r); err != nil {
 				errs[i] = fmt.Errorf("rootfs: reading %s: %w", d.Name, err)
 			}
 		})
 	}
 	wg.Wait()
-	infos := make([]*debfile.Info, 0, len(debs))
+	infos := make([]*debpkg.Info, 0, len(debs))
 	for i, d := range debs {
 		if errs[i] != nil {
 			return nil, nil, errs[i]

@@ -13,7 +13,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/pkg/debchangelog"
 	"github.com/hardenvm/hardenvm/pkg/debcopyright"
-	"github.com/hardenvm/hardenvm/pkg/debfile"
+	"github.com/hardenvm/hardenvm/pkg/debpkg"
 )
 
 // debInfo is what one .deb says about itself.
@@ -30,7 +30,7 @@ type debInfo struct {
 // is the slow part) and returns their components and the CVEs their
 // changelogs name.
 func debComponents(pkgs []Package, distro string) ([]cdx.Component, []cdx.Vulnerability, error) {
-	docs := make([]*debfile.Docs, len(pkgs))
+	docs := make([]*debpkg.Docs, len(pkgs))
 	errs := make([]error, len(pkgs))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
@@ -45,7 +45,7 @@ func debComponents(pkgs []Package, distro string) ([]cdx.Component, []cdx.Vulner
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
-	byName := map[string]*debfile.Docs{}
+	byName := map[string]*debpkg.Docs{}
 	for i, p := range pkgs {
 		byName[p.Name] = docs[i]
 	}
@@ -91,13 +91,13 @@ func debComponents(pkgs []Package, distro string) ([]cdx.Component, []cdx.Vulner
 	return comps, vulnerabilities(affects), nil
 }
 
-func readDocs(p Package) (*debfile.Docs, error) {
+func readDocs(p Package) (*debpkg.Docs, error) {
 	rc, err := p.Deb()
 	if err != nil {
 		return nil, fmt.Errorf("sbom: %s: %w", p.Name, err)
 	}
 	defer rc.Close()
-	d, err := debfile.ReadDocs(rc)
+	d, err := debpkg.ReadDocs(rc)
 	if err != nil {
 		return nil, fmt.Errorf("sbom: reading %s_%s: %w", p.Name, p.Version, err)
 	}
@@ -109,7 +109,7 @@ func readDocs(p Package) (*debfile.Docs, error) {
 
 // describe reads the source package, licenses and CVE ids of one package,
 // following a doc directory that links to another locked package.
-func describe(p Package, d *debfile.Docs, byName map[string]*debfile.Docs) (*debInfo, error) {
+func describe(p Package, d *debpkg.Docs, byName map[string]*debpkg.Docs) (*debInfo, error) {
 	info := &debInfo{source: p.Name}
 	if src := d.Control["Source"]; src != "" {
 		name, ver, _ := strings.Cut(src, " ")
@@ -117,7 +117,7 @@ func describe(p Package, d *debfile.Docs, byName map[string]*debfile.Docs) (*deb
 		info.srcVer = strings.Trim(ver, "()")
 	}
 	log, copyright := d.Changelog, d.Copyright
-	var ne *debfile.NoChangelogError
+	var ne *debpkg.NoChangelogError
 	if errors.As(d.ChangelogErr, &ne) {
 		if other, ok := byName[ne.LinkedPackage()]; ok && other.Changelog != nil {
 			log, info.cveFrom = other.Changelog, ne.LinkedPackage()

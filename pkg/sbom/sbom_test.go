@@ -15,9 +15,9 @@ import (
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 
-	"github.com/hardenvm/hardenvm/boot/initramfs"
 	"github.com/hardenvm/hardenvm/internal/debtest"
-	"github.com/hardenvm/hardenvm/pkg/debfile"
+	"github.com/hardenvm/hardenvm/pkg/debpkg"
+	"github.com/hardenvm/hardenvm/pkg/initramfs"
 )
 
 // realPackage downloads a package from the host's mirror and describes it
@@ -29,7 +29,7 @@ func realPackage(t *testing.T, name, role string) Package {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := debfile.ReadDocs(bytes.NewReader(b))
+	d, err := debpkg.ReadDocs(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}

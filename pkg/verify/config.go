@@ -11,11 +11,11 @@ import (
 	"io"
 
 	"github.com/hardenvm/hardenvm/boot/bootparams"
-	"github.com/hardenvm/hardenvm/boot/uki"
 	"github.com/hardenvm/hardenvm/pkg/configpart"
 	"github.com/hardenvm/hardenvm/pkg/cpio"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/uki"
 )
 
 // checkConfig checks the config partition as the guest init does: the

@@ -50,7 +50,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hardenvm/hardenvm/boot/authenticode"
+	"github.com/hardenvm/hardenvm/pkg/authenticode"
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/manifest"

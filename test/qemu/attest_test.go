@@ -16,15 +16,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardenvm/hardenvm/boot/uki"
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
-	"github.com/hardenvm/hardenvm/pkg/build"
-	"github.com/hardenvm/hardenvm/pkg/config"
+	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
+	"github.com/hardenvm/hardenvm/pkg/imagebuild"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/uki"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 )
 
@@ -126,7 +126,7 @@ func buildVariant(t *testing.T, keysDir, old, new string) string {
 	os.WriteFile(filepath.Join(dir, "minimal.yml"), bytes.Replace(src, []byte(old), []byte(new), 1), 0o644)
 	os.WriteFile(filepath.Join(dir, "minimal.lock.json"), lock, 0o644)
 	out := filepath.Join(t.TempDir(), "variant")
-	_, err = build.Build(context.Background(), build.Options{Spec: filepath.Join(dir, "minimal.yml"), Out: out, Keys: keysDir,
+	_, err = imagebuild.Build(context.Background(), imagebuild.Options{Spec: filepath.Join(dir, "minimal.yml"), Out: out, Keys: keysDir,
 		Init: guestInit(t), Agent: guestAgent(t), Epoch: time.Unix(1700000000, 0)})
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +152,7 @@ func varsWithExtraDB(t *testing.T, keysDir string) string {
 	}
 	e.DB = append(e.DB, other.Get(keys.DB).Cert)
 	p := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
-	if err := efivars.EnrollFile(build.DefaultVarsTemplate, p, e); err != nil {
+	if err := efivars.EnrollFile(imagebuild.DefaultVarsTemplate, p, e); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -180,7 +180,7 @@ func TestAttest(t *testing.T) {
 	}
 	cli := hardenvmBinary(t)
 
-	m := bootImage(t, filepath.Join(img, build.DiskFile), filepath.Join(img, build.VarsFile))
+	m := bootImage(t, filepath.Join(img, imagebuild.DiskFile), filepath.Join(img, imagebuild.VarsFile))
 	expect(t, m, 5*time.Minute, `hardenvm-init: READY`)
 	c, s := agentSession(t, m)
 	ev := s.Evidence
@@ -303,7 +303,7 @@ func TestAttest(t *testing.T) {
 		// its manifest: they are checked without --golden.
 		spec, _ := filepath.Abs("../../images/minimal.yml")
 		rebuilt := filepath.Join(t.TempDir(), "minimal")
-		if _, err := build.Build(context.Background(), build.Options{Spec: spec, Out: rebuilt, Keys: keysDir,
+		if _, err := imagebuild.Build(context.Background(), imagebuild.Options{Spec: spec, Out: rebuilt, Keys: keysDir,
 			Init: guestInit(t), Agent: guestAgent(t), Golden: golden, Epoch: time.Unix(1700000000, 0)}); err != nil {
 			t.Fatal(err)
 		}
@@ -333,7 +333,7 @@ func TestAttest(t *testing.T) {
 		t.Fatal("the swapped config has the same root hash")
 	}
 	rw := filepath.Join(t.TempDir(), "disk.raw")
-	if out, err := exec.Command("cp", "--sparse=always", filepath.Join(swapped, build.DiskFile), rw).CombinedOutput(); err != nil {
+	if out, err := exec.Command("cp", "--sparse=always", filepath.Join(swapped, imagebuild.DiskFile), rw).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v: %s", err, out)
 	}
 	t.Run("config swapped and vars with another db", func(t *testing.T) {
@@ -363,7 +363,7 @@ func TestAttest(t *testing.T) {
 	// manifest (config install re-predicted PCR 15), and PCR 5 shows the
 	// GPT grown by exactly the data partition.
 	t.Run("second boot of a disk with its data partition", func(t *testing.T) {
-		m := bootWritable(t, rw, filepath.Join(swapped, build.VarsFile))
+		m := bootWritable(t, rw, filepath.Join(swapped, imagebuild.VarsFile))
 		expect(t, m, 5*time.Minute, `hardenvm-init: data partition \S+ mounted`)
 		expect(t, m, 2*time.Minute, `hardenvm-init: READY`)
 		c, s := agentSession(t, m)
@@ -396,7 +396,7 @@ func swapConfig(t *testing.T, img, keysDir string) string {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	im, err := config.Build(ctx, config.Options{Epoch: time.Unix(1700000001, 0)})
+	im, err := configimage.Build(ctx, configimage.Options{Epoch: time.Unix(1700000001, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,10 +409,10 @@ func swapConfig(t *testing.T, img, keysDir string) string {
 	if err := im.Write(p); err != nil {
 		t.Fatal(err)
 	}
-	if im, err = config.ReadImage(p); err != nil {
+	if im, err = configimage.ReadImage(p); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Install(ctx, dir, im, config.InstallOptions{Admin: set.Get(keys.Admin), Signing: set.Get(keys.Signing)}); err != nil {
+	if _, err := configimage.Install(ctx, dir, im, configimage.InstallOptions{Admin: set.Get(keys.Admin), Signing: set.Get(keys.Signing)}); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -439,7 +439,7 @@ func bootWritable(t *testing.T, disk, vars string) *vm.Machine {
 // [0:VirtualSize], as the stub measures them in memory.
 func systemdMeasure252(t *testing.T, img string) {
 	bin := testenv.File(t, "/usr/lib/systemd/systemd-measure", "systemd")
-	b, err := os.ReadFile(filepath.Join(img, build.UKIFile))
+	b, err := os.ReadFile(filepath.Join(img, imagebuild.UKIFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,23 +10,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardenvm/hardenvm/pkg/build"
-	"github.com/hardenvm/hardenvm/pkg/config"
+	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
+	"github.com/hardenvm/hardenvm/pkg/imagebuild"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 )
 
 // configImage builds a config image from settings ("" for the default),
 // signed by the admin key in keyDir.
-func configImage(t *testing.T, settings, keyDir string) *config.Image {
+func configImage(t *testing.T, settings, keyDir string) *configimage.Image {
 	t.Helper()
 	var raw []byte
 	if settings != "" {
 		raw = []byte(settings)
 	}
-	im, err := config.Build(context.Background(), config.Options{Settings: raw, Epoch: time.Unix(1700000000, 0)})
+	im, err := configimage.Build(context.Background(), configimage.Options{Settings: raw, Epoch: time.Unix(1700000000, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestConfigPartition(t *testing.T) {
 	if m0.Config == nil {
 		t.Fatal("the manifest has no config partition")
 	}
-	diskPath, vars := filepath.Join(img, build.DiskFile), filepath.Join(img, build.VarsFile)
+	diskPath, vars := filepath.Join(img, imagebuild.DiskFile), filepath.Join(img, imagebuild.VarsFile)
 
 	t.Run("verified and read-only", func(t *testing.T) {
 		m := bootImage(t, diskPath, vars)
@@ -146,7 +146,7 @@ func TestConfigPartition(t *testing.T) {
 		next := configImage(t, `{"configurationFileVersion":2,"registryAllowList":{"value":["registry.internal:5000"],"locked":true}}`, keysA)
 		admin, _ := keys.LoadRole(keysA, keys.Admin)
 		signing, _ := keys.LoadRole(keysA, keys.Signing)
-		if _, err := config.Install(context.Background(), img, next, config.InstallOptions{Admin: admin, Signing: signing}); err != nil {
+		if _, err := configimage.Install(context.Background(), img, next, configimage.InstallOptions{Admin: admin, Signing: signing}); err != nil {
 			t.Fatal(err)
 		}
 		m1, _ := manifest.Load(img)

@@ -23,8 +23,8 @@ import (
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/testenv"
-	"github.com/hardenvm/hardenvm/pkg/build"
-	"github.com/hardenvm/hardenvm/pkg/config"
+	"github.com/hardenvm/hardenvm/pkg/configimage"
+	"github.com/hardenvm/hardenvm/pkg/imagebuild"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/vm"
@@ -34,7 +34,7 @@ import (
 // runtime binaries it includes, built here) signed with keysDir.
 func buildDesktop(t testing.TB, keysDir string) string {
 	t.Helper()
-	testenv.File(t, build.DefaultVarsTemplate, "ovmf")
+	testenv.File(t, imagebuild.DefaultVarsTemplate, "ovmf")
 	specDir := t.TempDir()
 	for _, f := range []string{"desktop.yml", "desktop.lock.json"} {
 		b, err := os.ReadFile(filepath.Join("../../images", f))
@@ -50,7 +50,7 @@ func buildDesktop(t testing.TB, keysDir string) string {
 		t.Fatalf("building the runtime binaries: %v\n%s", err, out)
 	}
 	out := filepath.Join(t.TempDir(), "desktop")
-	if _, err := build.Build(context.Background(), build.Options{
+	if _, err := imagebuild.Build(context.Background(), imagebuild.Options{
 		Spec: filepath.Join(specDir, "desktop.yml"), Out: out, Keys: keysDir, Init: guestInit(t), Agent: guestAgent(t), Epoch: time.Unix(1700000000, 0),
 	}); err != nil {
 		t.Fatal(err)
@@ -70,9 +70,9 @@ func freePort(t testing.TB) int {
 
 // installSettings builds a config from settings with the TLS material,
 // signs it with the admin key and installs it into the image directory.
-func installSettings(t *testing.T, img, keysDir, settings string, tl *config.TLS) {
+func installSettings(t *testing.T, img, keysDir, settings string, tl *configimage.TLS) {
 	t.Helper()
-	im, err := config.Build(context.Background(), config.Options{Settings: []byte(settings), TLS: tl, Epoch: time.Unix(1700000000, 0)})
+	im, err := configimage.Build(context.Background(), configimage.Options{Settings: []byte(settings), TLS: tl, Epoch: time.Unix(1700000000, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func installSettings(t *testing.T, img, keysDir, settings string, tl *config.TLS
 	if err := im.Sign(context.Background(), admin); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Install(context.Background(), img, im, config.InstallOptions{Admin: admin, Signing: signing}); err != nil {
+	if _, err := configimage.Install(context.Background(), img, im, configimage.InstallOptions{Admin: admin, Signing: signing}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -93,12 +93,12 @@ func bootDesktop(t testing.TB, img string) (m *vm.Machine, tlsPort, plainPort in
 	tlsPort, plainPort = freePort(t), freePort(t)
 	testenv.File(t, vm.OVMFCodeSecureBoot, "ovmf")
 	state := t.TempDir()
-	b, _ := os.ReadFile(filepath.Join(img, build.VarsFile))
+	b, _ := os.ReadFile(filepath.Join(img, imagebuild.VarsFile))
 	varsCopy := filepath.Join(state, "OVMF_VARS.fd")
 	atomicfile.WriteFile(varsCopy, b, 0o600)
 	m = boot(t, vm.Config{
 		StateDir: state, FirmwareCode: vm.OVMFCodeSecureBoot, FirmwareVars: varsCopy,
-		Disks: []vm.Disk{{Path: filepath.Join(img, build.DiskFile), Snapshot: true}}, TPM: true, MemoryMiB: 2048,
+		Disks: []vm.Disk{{Path: filepath.Join(img, imagebuild.DiskFile), Snapshot: true}}, TPM: true, MemoryMiB: 2048,
 		Net: &vm.Net{HostForwards: []vm.HostForward{{HostPort: tlsPort, GuestPort: 2376}, {HostPort: plainPort, GuestPort: 2375}}},
 	})
 	expect(t, m, 6*time.Minute, `hardenvm-init: config mounted read-only at /run/hardenvm/config`)
@@ -139,7 +139,7 @@ func TestDesktopEngineTLS(t *testing.T) {
 	img := buildDesktop(t, keysDir)
 
 	tlsDir := filepath.Join(t.TempDir(), "tls")
-	tl, _, err := config.LoadOrCreateTLS(tlsDir, time.Now())
+	tl, _, err := configimage.LoadOrCreateTLS(tlsDir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestDesktopEngineTLS(t *testing.T) {
 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(tl.CA)
-	cert, err := tls.LoadX509KeyPair(filepath.Join(tlsDir, config.TLSClientCert), filepath.Join(tlsDir, config.TLSClientKey))
+	cert, err := tls.LoadX509KeyPair(filepath.Join(tlsDir, configimage.TLSClientCert), filepath.Join(tlsDir, configimage.TLSClientKey))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardenvm/hardenvm/boot/initramfs"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
-	"github.com/hardenvm/hardenvm/pkg/build"
+	"github.com/hardenvm/hardenvm/pkg/imagebuild"
+	"github.com/hardenvm/hardenvm/pkg/initramfs"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/vm"
@@ -100,10 +100,10 @@ func newKeys(t testing.TB) string {
 // buildMinimal builds images/minimal.yml signed with the given keys.
 func buildMinimal(t *testing.T, keysDir string) string {
 	t.Helper()
-	testenv.File(t, build.DefaultVarsTemplate, "ovmf")
+	testenv.File(t, imagebuild.DefaultVarsTemplate, "ovmf")
 	out := filepath.Join(t.TempDir(), "minimal")
 	spec, _ := filepath.Abs("../../images/minimal.yml")
-	_, err := build.Build(context.Background(), build.Options{
+	_, err := imagebuild.Build(context.Background(), imagebuild.Options{
 		Spec: spec, Out: out, Keys: keysDir, Init: guestInit(t), Agent: guestAgent(t), Epoch: time.Unix(1700000000, 0),
 	})
 	if err != nil {
@@ -139,7 +139,7 @@ func bootImage(t *testing.T, disk, vars string) *vm.Machine {
 func TestSecureBootChain(t *testing.T) {
 	requireQEMU(t)
 	img := buildMinimal(t, newKeys(t))
-	m := bootImage(t, filepath.Join(img, build.DiskFile), filepath.Join(img, build.VarsFile))
+	m := bootImage(t, filepath.Join(img, imagebuild.DiskFile), filepath.Join(img, imagebuild.VarsFile))
 	expect(t, m, 4*time.Minute, `EFI stub: UEFI Secure Boot is enabled`)
 	expect(t, m, time.Minute, `Kernel is locked down`)
 	expect(t, m, time.Minute, `secureboot: Secure boot enabled`)
@@ -165,7 +165,7 @@ func TestSecureBootRefuses(t *testing.T) {
 	// One byte of .cmdline changed on the ESP: the console=ttyS0 of the
 	// signed command line becomes ttyS1.
 	tampered := filepath.Join(t.TempDir(), "disk.raw")
-	disk, err := os.ReadFile(filepath.Join(a, build.DiskFile))
+	disk, err := os.ReadFile(filepath.Join(a, imagebuild.DiskFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,9 +180,9 @@ func TestSecureBootRefuses(t *testing.T) {
 	}
 
 	tests := []struct{ name, disk, vars string }{
-		{"cmdline byte flipped", tampered, filepath.Join(a, build.VarsFile)},
-		{"UKI signed by another key", filepath.Join(b, build.DiskFile), filepath.Join(a, build.VarsFile)},
-		{"vars enrolled with another db", filepath.Join(a, build.DiskFile), filepath.Join(b, build.VarsFile)},
+		{"cmdline byte flipped", tampered, filepath.Join(a, imagebuild.VarsFile)},
+		{"UKI signed by another key", filepath.Join(b, imagebuild.DiskFile), filepath.Join(a, imagebuild.VarsFile)},
+		{"vars enrolled with another db", filepath.Join(a, imagebuild.DiskFile), filepath.Join(b, imagebuild.VarsFile)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,18 +20,18 @@ import (
 	"time"
 
 	"github.com/hardenvm/hardenvm/boot/bootparams"
-	"github.com/hardenvm/hardenvm/boot/initramfs"
 	"github.com/hardenvm/hardenvm/boot/measure"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/debtest"
 	"github.com/hardenvm/hardenvm/internal/testenv"
-	"github.com/hardenvm/hardenvm/pkg/build"
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/fat"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
+	"github.com/hardenvm/hardenvm/pkg/imagebuild"
+	"github.com/hardenvm/hardenvm/pkg/imagespec"
+	"github.com/hardenvm/hardenvm/pkg/initramfs"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
-	"github.com/hardenvm/hardenvm/pkg/spec"
 	"github.com/hardenvm/hardenvm/pkg/verity"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 	"github.com/hardenvm/hardenvm/test/qemu/testinitrd"
@@ -76,7 +76,7 @@ func buildGuest(t testing.TB, opt guestOptions) *guest {
 	dir := t.TempDir()
 	epoch := time.Unix(1735689600, 0).UTC()
 
-	s, err := spec.Load(filepath.Join(repoRoot(t), "images", "minimal.yml"))
+	s, err := imagespec.Load(filepath.Join(repoRoot(t), "images", "minimal.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func buildGuest(t testing.TB, opt guestOptions) *guest {
 	if err := tr.WriteFile("/"+bootparams.RootInit, fstree.Header{Mode: 0o755, Mtime: epoch}, fstree.Bytes(initData)); err != nil {
 		t.Fatal(err)
 	}
-	gs := build.GuestSettings(s)
+	gs := imagebuild.GuestSettings(s)
 	gs.Services = append(gs.Services, bootparams.Service{Name: "reader", Command: "/usr/bin/busybox",
 		Args: []string{"sha256sum", "/srv/check/data"}, Restart: bootparams.RestartNever, User: "console"},
 		// Leaves orphans behind: PID 1 inherits and must reap them.

@@ -1,0 +1,342 @@
+package configimage
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/internal/ctxio"
+	"github.com/hardenvm/hardenvm/pkg/attest"
+	"github.com/hardenvm/hardenvm/pkg/configpart"
+	"github.com/hardenvm/hardenvm/pkg/disk"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
+	"github.com/hardenvm/hardenvm/pkg/keys"
+	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/provenance"
+	"github.com/hardenvm/hardenvm/pkg/sign"
+	"github.com/hardenvm/hardenvm/pkg/verify"
+)
+
+// Describe is the manifest entry of a signed config image.
+func Describe(im *Image) *manifest.Config {
+	l := im.Layout
+	sum := sha256.Sum256(im.Bytes[:l.Size])
+	return &manifest.Config{RootHash: l.Signature.RootHash, DataBlocks: l.Verity.DataBlocks, Size: l.Size,
+		SHA256: hex.EncodeToString(sum[:]), Signer: l.Signature.CertificateFingerprint}
+}
+
+// InstallOptions name the keys Install needs.
+type InstallOptions struct {
+	// Admin is the admin certificate the image trusts (its fingerprint
+	// must be the manifest's keys.admin): the new config must verify
+	// with it, or the VM would not boot.
+	Admin *keys.Key
+	// Signing re-signs the manifest (manifest.sigstore.json). Nil leaves
+	// the image directory without a valid bundle: refused.
+	Signing *keys.Key
+}
+
+// InstallSteps are the points of Install at which StepHook is called, in
+// order: the image and the new config were checked; the other artifacts
+// were copied to the staging directory; the new disk.raw, manifest.json and
+// bundle were written there; the staging directory verified.
+var InstallSteps = []string{"checked", "copied", "disk", "manifest", "signed", "verified"}
+
+// StepHook, when not nil, is called at each of InstallSteps; an error it
+// returns fails the install there. For tests (failure and kill injection)
+// only.
+var StepHook func(ctx context.Context, step string) error
+
+// Install writes a signed config image into the config partition of the
+// image directory dir's disk.raw, zeroing the rest of the partition, and
+// updates and re-signs the manifest (the PCR 15 prediction included). The
+// GPT, the ESP with the signed UKI, the root and its verity tree are not
+// touched; the UKI needs no new signature because the config is verified by
+// the init with the admin certificate, not through the kernel command line.
+//
+// It is all or nothing: dir must verify first (Install never re-signs
+// damage); the new directory is made in a staging directory beside it and
+// verified there, and only then swapped in with one rename. A failure,
+// cancellation or kill at any point leaves dir as it was.
+func Install(ctx context.Context, dir string, im *Image, o InstallOptions) (*manifest.Manifest, error) {
+	if o.Admin == nil || o.Admin.Cert == nil || o.Signing == nil {
+		return nil, errors.New("config install: the admin certificate and the artifact-signing key are required")
+	}
+	dir = filepath.Clean(dir)
+	if _, err := manifest.Load(dir); err != nil {
+		return nil, fmt.Errorf("config install: %w", err)
+	}
+	if err := sign.VerifyBundle(dir, o.Signing.Public()); err != nil {
+		return nil, fmt.Errorf("config install: %s is not signed by this signing key (%w); refusing to re-sign it", dir, err)
+	}
+	if err := manifest.CheckReplaceable(dir); err != nil {
+		return nil, fmt.Errorf("config install: %w", err)
+	}
+	rep, err := verify.Dir(ctx, dir, verify.Options{PublicKey: o.Signing.Public()})
+	if err != nil {
+		return nil, fmt.Errorf("config install: %w", err)
+	}
+	if err := rep.Err(); err != nil {
+		return nil, fmt.Errorf("config install: refusing to re-sign an image that does not verify: %w", err)
+	}
+	m, err := manifest.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if fp := configpart.Fingerprint(o.Admin.Cert); m.Keys.Admin != fp {
+		return nil, fmt.Errorf("config install: the image trusts admin certificate %s, not %s: a config signed with it would not boot", m.Keys.Admin, fp)
+	}
+	// The verified layout carries the root hash the init will measure
+	// into PCR 15 (a layout only read from the image does not).
+	layout, err := Verify(ctx, im.Bytes, o.Admin.Cert)
+	if err != nil {
+		return nil, fmt.Errorf("config install: %w", err)
+	}
+	diskPath := filepath.Join(dir, "disk.raw")
+	t, err := gpt.ReadFile(diskPath)
+	if err != nil {
+		return nil, fmt.Errorf("config install: %w", err)
+	}
+	var part *gpt.Partition
+	for i, p := range t.Partitions {
+		if p.Name == disk.NameConfig {
+			if part != nil {
+				return nil, fmt.Errorf("config install: %s has more than one %s partition", diskPath, disk.NameConfig)
+			}
+			part = &t.Partitions[i]
+		}
+	}
+	if part == nil {
+		return nil, fmt.Errorf("config install: %s has no %s partition (built before config partitions existed?): rebuild the image", diskPath, disk.NameConfig)
+	}
+	off, size := part.Offset(gpt.SectorSize), part.Size(gpt.SectorSize)
+	if int64(len(im.Bytes)) > size {
+		return nil, fmt.Errorf("config install: the config image is %d bytes, the partition holds %d", len(im.Bytes), size)
+	}
+	if err := step(ctx, "checked"); err != nil {
+		return nil, err
+	}
+
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("config install: %w", err)
+	}
+	out, err := atomicfile.CreateDir(dir, st.Mode().Perm())
+	if err != nil {
+		return nil, fmt.Errorf("config install: %w", err)
+	}
+	defer out.Abort()
+	if err := copyOthers(ctx, dir, out.Path); err != nil {
+		return nil, fmt.Errorf("config install: %w", err)
+	}
+	if err := step(ctx, "copied"); err != nil {
+		return nil, err
+	}
+	if err := rewrite(ctx, diskPath, filepath.Join(out.Path, "disk.raw"), off, size, im.Bytes); err != nil {
+		return nil, fmt.Errorf("config install: %w", err)
+	}
+	if err := step(ctx, "disk"); err != nil {
+		return nil, err
+	}
+	f, err := manifest.HashFile(filepath.Join(out.Path, "disk.raw"))
+	if err != nil {
+		return nil, fmt.Errorf("config install: %w", err)
+	}
+	m.Artifacts["disk.raw"] = f
+	m.Config = Describe(im)
+	if m.PCRs != nil {
+		// The init measures the config root hash into PCR 15: predict
+		// again, keeping the firmware's golden values. The UKI, the
+		// variable store and the partition table are dir's.
+		in, _, err := attest.Load(dir)
+		if err != nil {
+			return nil, err
+		}
+		in.ConfigRootHash = layout.Verity.RootHash
+		p, err := attest.Predict(in)
+		if err != nil {
+			return nil, err
+		}
+		p.Firmware = m.PCRs.Firmware
+		m.PCRs = p
+	}
+	if err := m.Write(out.Path); err != nil {
+		return nil, err
+	}
+	if err := step(ctx, "manifest"); err != nil {
+		return nil, err
+	}
+	if err := sign.Sign(out.Path, o.Signing.Signer); err != nil {
+		return nil, err
+	}
+	if err := step(ctx, "signed"); err != nil {
+		return nil, err
+	}
+	// What is swapped in must verify and measure as the manifest says.
+	if rep, err = verify.Dir(ctx, out.Path, verify.Options{PublicKey: o.Signing.Public()}); err == nil {
+		err = rep.Err()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config install: BUG: the new image does not verify: %w", err)
+	}
+	if m.PCRs != nil {
+		again, err := attest.PredictDir(out.Path)
+		if err != nil {
+			return nil, err
+		}
+		if again.Values["15"] != m.PCRs.Values["15"] {
+			return nil, fmt.Errorf("config install: BUG: manifest predicts PCR 15 = %s, the new image gives %s", m.PCRs.Values["15"], again.Values["15"])
+		}
+	}
+	if err := step(ctx, "verified"); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("config install: interrupted, %s left as it was: %w", dir, err)
+	}
+	if err := out.Commit(); err != nil {
+		return nil, fmt.Errorf("config install: %w", err)
+	}
+	return m, nil
+}
+
+// step runs StepHook and notices cancellation between steps.
+func step(ctx context.Context, name string) error {
+	if StepHook != nil {
+		if err := StepHook(ctx, name); err != nil {
+			return fmt.Errorf("config install: at %s: %w", name, err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("config install: interrupted, the image directory left as it was: %w", err)
+	}
+	return nil
+}
+
+// copyOthers copies the image directory's files that Install does not
+// rewrite into the staging directory. The build's provenance is left
+// behind: it vouches for the disk the build made, which the new one is not
+// (the SBOM still holds: the packages are the same).
+func copyOthers(ctx context.Context, dir, to string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		switch e.Name() {
+		case "disk.raw", manifest.FileName, sign.BundleFileName, provenance.FileName:
+			continue
+		}
+		if err := copyFile(ctx, filepath.Join(dir, e.Name()), filepath.Join(to, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func copyFile(ctx context.Context, from, to string) error {
+	src, dst, _, err := openCopy(from, to)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	defer dst.Close()
+	if _, err := io.Copy(dst, ctxio.Reader(ctx, src)); err != nil {
+		return fmt.Errorf("copying %s: %w", from, err)
+	}
+	if err := dst.Sync(); err != nil {
+		return err
+	}
+	return dst.Close()
+}
+
+// openCopy opens the regular file from and creates to, which must not
+// exist yet, with the same permissions.
+func openCopy(from, to string) (src, dst *os.File, size int64, err error) {
+	if src, err = os.Open(from); err != nil {
+		return nil, nil, 0, err
+	}
+	st, err := src.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file", from)
+	}
+	if err == nil {
+		dst, err = os.OpenFile(to, os.O_RDWR|os.O_CREATE|os.O_EXCL, st.Mode().Perm())
+	}
+	if err != nil {
+		src.Close()
+		return nil, nil, 0, err
+	}
+	return src, dst, st.Size(), nil
+}
+
+// rewrite copies path sparsely to the new file to, with [off, off+size)
+// replaced by data and zeros.
+func rewrite(ctx context.Context, path, to string, off, size int64, data []byte) error {
+	src, out, total, err := openCopy(path, to)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	defer out.Close()
+	if err := out.Truncate(total); err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	zero := make([]byte, 64<<10)
+	for pos := int64(0); pos < total; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, rerr := src.ReadAt(buf, pos)
+		for i := 0; i < n; i += len(zero) {
+			end := min(i+len(zero), n)
+			b := buf[i:end]
+			at := pos + int64(i)
+			if at+int64(len(b)) > off && at < off+size {
+				continue // the partition: written below
+			}
+			if bytes.Equal(b, zero[:len(b)]) {
+				continue
+			}
+			if _, err := out.WriteAt(b, at); err != nil {
+				return err
+			}
+		}
+		pos += int64(n)
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	// Chunks overlapping the partition's edges: copy the parts outside.
+	for _, edge := range [][2]int64{{off - int64(len(zero)), off}, {off + size, off + size + int64(len(zero))}} {
+		lo, hi := max(edge[0], 0), min(edge[1], total)
+		if lo >= hi {
+			continue
+		}
+		b := make([]byte, hi-lo)
+		if _, err := src.ReadAt(b, lo); err != nil && err != io.EOF {
+			return err
+		}
+		if _, err := out.WriteAt(b, lo); err != nil {
+			return err
+		}
+	}
+	if _, err := out.WriteAt(data, off); err != nil {
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		return err
+	}
+	return out.Close()
+}

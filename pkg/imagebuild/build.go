@@ -1,0 +1,422 @@
+// Package imagebuild is the image pipeline behind `hardenvm build`: from a spec
+// and its lock file to a directory holding disk.raw, uki.efi,
+// OVMF_VARS.fd, the SBOM (sbom.cdx.json), manifest.json with its signature,
+// and the signed SLSA provenance (provenance.sigstore.json).
+//
+// It runs without root and reads only what the lock pins (plus the key set,
+// the guest init binary and the firmware variable template, which the
+// manifest records by digest). The same inputs give the same bytes: every
+// timestamp is the build's epoch (SOURCE_DATE_EPOCH), every UUID, salt and
+// GUID is derived from content, and the Authenticode signature carries no
+// signing time. The output directory appears whole or not at all.
+package imagebuild
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hardenvm/hardenvm/boot/bootparams"
+	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/internal/tty"
+	"github.com/hardenvm/hardenvm/pkg/attest"
+	"github.com/hardenvm/hardenvm/pkg/authenticode"
+	"github.com/hardenvm/hardenvm/pkg/configimage"
+	"github.com/hardenvm/hardenvm/pkg/debarchive"
+	"github.com/hardenvm/hardenvm/pkg/disk"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
+	"github.com/hardenvm/hardenvm/pkg/fat"
+	"github.com/hardenvm/hardenvm/pkg/fstree"
+	"github.com/hardenvm/hardenvm/pkg/imagespec"
+	"github.com/hardenvm/hardenvm/pkg/initramfs"
+	"github.com/hardenvm/hardenvm/pkg/keys"
+	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/rootfs"
+	"github.com/hardenvm/hardenvm/pkg/sbom"
+	"github.com/hardenvm/hardenvm/pkg/sign"
+	"github.com/hardenvm/hardenvm/pkg/uki"
+	"github.com/hardenvm/hardenvm/pkg/verity"
+)
+
+// Artifact names in the output directory.
+const (
+	DiskFile = "disk.raw"
+	UKIFile  = "uki.efi"
+	VarsFile = "OVMF_VARS.fd"
+)
+
+// DataSpace is left unpartitioned at the end of the disk: the guest init
+// makes the writable data partition there on first boot. The disk file is
+// sparse, so the space costs nothing until the guest writes.
+const DataSpace = 256 << 20
+
+// DefaultVarsTemplate is Debian ovmf's empty variable store.
+const DefaultVarsTemplate = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+
+// Options configure a build.
+type Options struct {
+	Spec string // the image spec; its lock file sits beside it
+	Out  string // output directory, replaced as a whole on success
+	Keys string // key set directory (hardenvm keys init)
+	// Init is the static guest init binary (make build puts it in
+	// bin/hardenvm-init).
+	Init string
+	// Agent is the static attestation agent (make build puts it in
+	// bin/hardenvm-agent), installed at bootparams.RootAgent. Required
+	// when the spec runs it as a service; left out otherwise.
+	Agent string
+	// Golden is a file of golden firmware PCRs (hardenvm attest
+	// --record-golden), copied into the manifest; none when empty.
+	Golden string
+	// VarsTemplate is the firmware's empty variable store;
+	// DefaultVarsTemplate when empty.
+	VarsTemplate string
+	Mirrors      debarchive.Mirrors // Debian mirrors; the host's apt sources fill what is empty
+	Cache        *debarchive.Cache  // download cache; the user cache when nil
+	// Epoch is SOURCE_DATE_EPOCH: every timestamp in the image.
+	Epoch time.Time
+	// Terminal gets a line per step when not nil (a terminal).
+	Terminal io.Writer
+	Log      *slog.Logger
+}
+
+// Build runs the whole pipeline and returns the manifest it wrote. When ctx
+// is done (Ctrl-C, SIGTERM) it stops at the next step or read, and the
+// error says the output was left as it was.
+func Build(ctx context.Context, o Options) (*manifest.Manifest, error) {
+	m, err := build(ctx, o)
+	var ie *interruptedError
+	if err != nil && ctx.Err() != nil && !errors.As(err, &ie) {
+		// A read or a step that noticed first: say it the same way.
+		return nil, &interruptedError{o.Out, ctx.Err()}
+	}
+	return m, err
+}
+
+func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.VarsTemplate == "" {
+		o.VarsTemplate = DefaultVarsTemplate
+	}
+	// Never replace something that is not a previous output (a project's
+	// sources, a parent of several images): check before any work.
+	if err := manifest.CheckReplaceable(o.Out); err != nil {
+		return nil, fmt.Errorf("build: output %w", err)
+	}
+	p := &progress{term: &tty.Steps{W: o.Terminal, Total: 12}, log: o.Log, total: 12, out: o.Out}
+	defer p.end()
+
+	if err := p.begin(ctx, "reading the spec, lock and keys"); err != nil {
+		return nil, err
+	}
+	s, lock, err := imagespec.LoadLocked(o.Spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckSettings(configSettingKey); err != nil {
+		return nil, err
+	}
+	set, err := keys.Load(o.Keys)
+	if err != nil {
+		return nil, err
+	}
+	initBin, err := os.ReadFile(o.Init)
+	if err != nil {
+		return nil, fmt.Errorf("build: guest init %s: %w; build it with 'make build' or pass --init", o.Init, errors.Unwrap(err))
+	}
+	agentBin, err := readAgent(s, o.Agent)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []string{o.VarsTemplate} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("build: firmware variable template %s: %w; install the Debian package ovmf", f, errors.Unwrap(err))
+		}
+	}
+	m := &manifest.Manifest{Version: manifest.Version, Name: s.Name, Epoch: o.Epoch.Unix(), Artifacts: map[string]manifest.File{}}
+	if m.Spec, err = manifest.HashFile(o.Spec); err != nil {
+		return nil, err
+	}
+	m.Spec.Path = filepath.Base(o.Spec)
+	if m.Lock, err = manifest.HashFile(imagespec.LockPath(o.Spec)); err != nil {
+		return nil, err
+	}
+	m.Lock.Path = filepath.Base(imagespec.LockPath(o.Spec))
+	m.InitBinary = manifest.HashBytes(initBin)
+	if agentBin != nil {
+		a := manifest.HashBytes(agentBin)
+		m.Agent = &a
+	}
+	m.Keys = manifest.Keys{PK: set.Get(keys.PK).Fingerprint(), KEK: set.Get(keys.KEK).Fingerprint(),
+		DB: set.Get(keys.DB).Fingerprint(), Admin: set.Get(keys.Admin).Fingerprint()}
+
+	if err := p.begin(ctx, "fetching the locked packages"); err != nil {
+		return nil, err
+	}
+	mirrors, err := debarchive.FindMirrors(o.Mirrors, "/")
+	if err != nil {
+		return nil, err
+	}
+	cache := o.Cache
+	if cache == nil {
+		if cache, err = debarchive.DefaultCache(); err != nil {
+			return nil, err
+		}
+		cache.Log = o.Log
+	}
+	paths, err := debarchive.Fetch(ctx, lock, mirrors, cache)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range []struct {
+		role string
+		pkgs []imagespec.Package
+	}{{"rootfs", lock.Packages}, {"kernel", lock.Kernel}, {"stub", []imagespec.Package{lock.Stub}}} {
+		for _, pk := range g.pkgs {
+			m.Inputs = append(m.Inputs, manifest.Package{Name: pk.Name, Version: pk.Version, Role: g.role, SHA256: pk.SHA256})
+		}
+	}
+
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(o.Out)), 0o755); err != nil {
+		return nil, fmt.Errorf("build: output directory: %w", err)
+	}
+	// Locked while this build runs; later builds remove the work
+	// directories of builds that were killed.
+	workDir, err := atomicfile.MkdirTemp(filepath.Dir(filepath.Clean(o.Out)), ".hardenvm-build-")
+	if err != nil {
+		return nil, fmt.Errorf("build: work directory: %w", err)
+	}
+	defer workDir.Remove()
+	work := workDir.Path
+
+	if err := p.begin(ctx, "unpacking the root file system"); err != nil {
+		return nil, err
+	}
+	debs, err := debsOf(lock.Packages, paths)
+	if err != nil {
+		return nil, err
+	}
+	tree, _, err := rootfs.Unpack(debs, rootfs.UnpackOptions{Epoch: o.Epoch, Log: o.Log})
+	if err != nil {
+		return nil, err
+	}
+	if err := rootfs.Apply(tree, s, o.Epoch); err != nil {
+		return nil, err
+	}
+	if _, err := tree.MkdirAll(filepath.Dir(bootparams.RootInit), fstree.Header{Mode: 0o755, Mtime: o.Epoch}); err != nil {
+		return nil, err
+	}
+	if err := tree.WriteFile(bootparams.RootInit, fstree.Header{Mode: 0o755, Mtime: o.Epoch}, fstree.Bytes(initBin)); err != nil {
+		return nil, err
+	}
+	if agentBin != nil {
+		if err := tree.WriteFile(bootparams.RootAgent, fstree.Header{Mode: 0o755, Mtime: o.Epoch}, fstree.Bytes(agentBin)); err != nil {
+			return nil, err
+		}
+	}
+	if err := rootfs.CheckGuest(tree, s); err != nil {
+		return nil, err
+	}
+	guest, err := bootparams.MarshalGuest(GuestSettings(s))
+	if err != nil {
+		return nil, fmt.Errorf("build: %s: %w", o.Spec, err)
+	}
+	if _, err := tree.MkdirAll(filepath.Dir(bootparams.GuestPath), fstree.Header{Mode: 0o755, Mtime: o.Epoch}); err != nil {
+		return nil, err
+	}
+	if err := tree.WriteFile(bootparams.GuestPath, fstree.Header{Mode: 0o644, Mtime: o.Epoch}, fstree.Bytes(guest)); err != nil {
+		return nil, err
+	}
+
+	if err := p.begin(ctx, "writing the root file system (EROFS)"); err != nil {
+		return nil, err
+	}
+	rootPath := filepath.Join(work, "root.img")
+	rootImg, err := writeRoot(rootPath, tree, o)
+	if err != nil {
+		return nil, err
+	}
+
+	if err := p.begin(ctx, "computing the dm-verity tree"); err != nil {
+		return nil, err
+	}
+	verityPath := filepath.Join(work, "root.verity")
+	vr, err := formatVerity(ctx, rootPath, rootImg.Size, verityPath)
+	if err != nil {
+		return nil, err
+	}
+	rootHash := hex.EncodeToString(vr.RootHash)
+	m.Root = manifest.Root{Format: "erofs", Size: rootImg.Size, UUID: verity.FormatUUID(rootImg.UUID),
+		RootHash: rootHash, Salt: hex.EncodeToString(vr.Salt), VerityUUID: verity.FormatUUID(vr.UUID),
+		DataBlocks: vr.DataBlocks, HashSize: vr.HashSize, Corruption: s.Verity.Corruption}
+
+	if err := p.begin(ctx, "building and signing the config partition"); err != nil {
+		return nil, err
+	}
+	cfg, err := buildConfig(ctx, s, o, set)
+	if err != nil {
+		return nil, err
+	}
+	configPath := filepath.Join(work, "config.img")
+	if err := cfg.Write(configPath); err != nil {
+		return nil, err
+	}
+	m.Config = configimage.Describe(cfg)
+
+	if err := p.begin(ctx, "assembling the initramfs"); err != nil {
+		return nil, err
+	}
+	kdebs, err := debsOf(lock.Kernel, paths)
+	if err != nil {
+		return nil, err
+	}
+	ktree, _, err := rootfs.Unpack(kdebs, rootfs.UnpackOptions{Epoch: o.Epoch, Log: o.Log})
+	if err != nil {
+		return nil, err
+	}
+	kern, err := findKernel(ktree)
+	if err != nil {
+		return nil, err
+	}
+	var initrd bytes.Buffer
+	ir, err := initramfs.Write(&initrd, initramfs.Input{
+		Init: initBin, Modules: ktree.FS(kern.modulesDir()), Names: s.Kernel.Modules,
+		AdminCert: pemCert(set.Get(keys.Admin)), Release: kern.release, Mtime: o.Epoch,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.Initramfs = manifest.Initramfs{SHA256: manifest.HashBytes(initrd.Bytes()).SHA256, Size: int64(initrd.Len()), Modules: ir.Modules}
+
+	if err := p.begin(ctx, "building and signing the UKI"); err != nil {
+		return nil, err
+	}
+	sdebs, err := debsOf([]imagespec.Package{lock.Stub}, paths)
+	if err != nil {
+		return nil, err
+	}
+	stubTree, _, err := rootfs.Unpack(sdebs, rootfs.UnpackOptions{Epoch: o.Epoch, Log: o.Log})
+	if err != nil {
+		return nil, err
+	}
+	stub, err := readTree(stubTree, StubPath)
+	if err != nil {
+		return nil, fmt.Errorf("%w (is %s the systemd-boot-efi package?)", err, lock.Stub.Name)
+	}
+	m.Cmdline, err = bootparams.Params{RootHash: rootHash, Corruption: s.Verity.Corruption, Console: s.Console}.Cmdline()
+	if err != nil {
+		return nil, err
+	}
+	osrel, _ := readTree(tree, "etc/os-release")
+	unsigned, err := uki.Build(uki.Input{Stub: stub, Linux: kern.vmlinuz, Initrd: initrd.Bytes(),
+		Cmdline: m.Cmdline, OSRel: string(osrel), Uname: kern.release})
+	if err != nil {
+		return nil, err
+	}
+	db := set.Get(keys.DB)
+	signed, err := authenticode.Sign(unsigned, db.Signer, db.Cert)
+	if err != nil {
+		return nil, err
+	}
+	if err := describeUKI(m, signed, kern.release, db); err != nil {
+		return nil, err
+	}
+
+	out, err := atomicfile.CreateDir(o.Out, 0o755)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Abort()
+	if err := atomicfile.WriteFile(filepath.Join(out.Path, UKIFile), signed, 0o644); err != nil {
+		return nil, err
+	}
+
+	if err := p.begin(ctx, "enrolling our keys in the firmware variables"); err != nil {
+		return nil, err
+	}
+	enroll, err := efivars.KeySetEnrollment(set, o.Epoch)
+	if err != nil {
+		return nil, err
+	}
+	if err := efivars.EnrollFile(o.VarsTemplate, filepath.Join(out.Path, VarsFile), enroll); err != nil {
+		return nil, err
+	}
+
+	if err := p.begin(ctx, "writing the GPT disk"); err != nil {
+		return nil, err
+	}
+	res, err := disk.Build(filepath.Join(out.Path, DiskFile), disk.Image{
+		ESP:  []fat.File{{Path: "EFI/BOOT/BOOTX64.EFI", Size: int64(len(signed)), Data: bytes.NewReader(signed)}},
+		Time: o.Epoch, Root: rootPath, RootVerity: verityPath, RootHash: vr.RootHash,
+		Free:   DataSpace,
+		Config: configPath, ConfigSize: ConfigPartitionSize,
+	})
+	if err != nil {
+		return nil, err
+	}
+	describeDisk(m, res)
+	// The measured-boot prediction (PCRs 4, 5, 7, 9, 11, 15) from the
+	// signed UKI, the enrolled store, the disk's GPT and the root hashes.
+	if m.PCRs, err = attest.PredictBuild(signed, filepath.Join(out.Path, VarsFile), filepath.Join(out.Path, DiskFile), vr.RootHash, cfg.Layout.Verity.RootHash); err != nil {
+		return nil, err
+	}
+	if o.Golden != "" {
+		if m.PCRs.Firmware, err = attest.ReadGolden(o.Golden); err != nil {
+			return nil, err
+		}
+	}
+
+	if err := p.begin(ctx, "writing the SBOM"); err != nil {
+		return nil, err
+	}
+	in, err := sbomInput(s, lock, paths, kern, initBin, agentBin, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeSBOM(out.Path, in); err != nil {
+		return nil, err
+	}
+
+	if err := p.begin(ctx, "writing and signing the manifest"); err != nil {
+		return nil, err
+	}
+	for _, name := range []string{DiskFile, UKIFile, VarsFile, sbom.FileName} {
+		f, err := manifest.HashArtifact(ctx, out.Path, name, manifest.File{})
+		if err != nil {
+			return nil, err
+		}
+		m.Artifacts[name] = f
+	}
+	if err := m.Write(out.Path); err != nil {
+		return nil, err
+	}
+	// The sigstore bundle over manifest.json: what `hardenvm verify` and
+	// `hardenvm run` check before anything else.
+	if err := sign.Sign(out.Path, set.Get(keys.Signing).Signer); err != nil {
+		return nil, err
+	}
+	// The signed SLSA provenance over every output, manifest included.
+	if err := writeProvenance(out.Path, o, m, lock, in.Binaries, set.Get(keys.Signing).Signer); err != nil {
+		return nil, err
+	}
+	if err := p.interrupted(ctx); err != nil {
+		return nil, err
+	}
+	// Again, in case something else appeared there meanwhile.
+	if err := manifest.CheckReplaceable(o.Out); err != nil {
+		return nil, fmt.Errorf("build: output %w", err)
+	}
+	if err := out.Commit(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}

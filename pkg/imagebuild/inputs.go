@@ -1,0 +1,121 @@
+package imagebuild
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/hardenvm/hardenvm/boot/bootparams"
+	"github.com/hardenvm/hardenvm/pkg/fstree"
+	"github.com/hardenvm/hardenvm/pkg/imagespec"
+	"github.com/hardenvm/hardenvm/pkg/rootfs"
+)
+
+// debsOf turns locked packages into rootfs inputs read from the cache.
+func debsOf(pkgs []imagespec.Package, paths map[string]string) ([]rootfs.Deb, error) {
+	var debs []rootfs.Deb
+	for _, p := range pkgs {
+		file, ok := paths[p.Name]
+		if !ok {
+			return nil, fmt.Errorf("build: BUG: package %s was not fetched", p.Name)
+		}
+		debs = append(debs, rootfs.Deb{
+			Name: p.Name + "_" + p.Version + "_" + p.Arch,
+			Open: func() (io.ReadCloser, error) { return os.Open(file) },
+		})
+	}
+	return debs, nil
+}
+
+// kernelParts are the boot inputs taken from the locked kernel package.
+type kernelParts struct {
+	release string
+	vmlinuz []byte
+	tree    *fstree.Tree // modules live under usr/lib/modules/<release>
+}
+
+func (k *kernelParts) modulesDir() string { return "usr/lib/modules/" + k.release }
+
+// findKernel picks vmlinuz-<release> out of the unpacked kernel packages.
+func findKernel(t *fstree.Tree) (*kernelParts, error) {
+	boot, err := t.Stat("boot")
+	if err != nil {
+		return nil, fmt.Errorf("build: the kernel package has no /boot: %w", err)
+	}
+	var releases []string
+	for _, name := range boot.Names() {
+		if r, ok := strings.CutPrefix(name, "vmlinuz-"); ok {
+			releases = append(releases, r)
+		}
+	}
+	if len(releases) != 1 {
+		return nil, fmt.Errorf("build: want exactly one /boot/vmlinuz-* in the kernel packages, found %d (%v)", len(releases), releases)
+	}
+	k := &kernelParts{release: releases[0], tree: t}
+	if k.vmlinuz, err = readTree(t, "boot/vmlinuz-"+k.release); err != nil {
+		return nil, err
+	}
+	if _, err := t.Stat(k.modulesDir()); err != nil {
+		return nil, fmt.Errorf("build: kernel %s has no modules directory /%s: %w", k.release, k.modulesDir(), err)
+	}
+	return k, nil
+}
+
+// StubPath is where Debian's systemd-boot-efi ships the UKI stub.
+const StubPath = "usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+
+func readTree(t *fstree.Tree, p string) ([]byte, error) {
+	n, err := t.Stat(p)
+	if err != nil {
+		return nil, fmt.Errorf("build: /%s: %w", p, err)
+	}
+	if n.Type != fstree.Regular || n.Content == nil {
+		return nil, fmt.Errorf("build: /%s is not a regular file", path.Clean(p))
+	}
+	rc, err := n.Content.Open()
+	if err != nil {
+		return nil, fmt.Errorf("build: /%s: %w", p, err)
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// GuestSettings is what stage 2 of the guest init needs from the spec
+// (bootparams.GuestPath in the root file system).
+func GuestSettings(s *imagespec.Spec) bootparams.Guest {
+	var g bootparams.Guest
+	for _, sv := range s.Services {
+		bs := bootparams.Service{Name: sv.Name, Command: sv.Command, Args: sv.Args,
+			Env: sv.Env, User: sv.User, Restart: sv.Restart, Depends: sv.Depends}
+		if r := sv.Ready; r != nil {
+			bs.Ready = &bootparams.Readiness{Socket: r.Socket, HTTPGet: r.HTTPGet, TimeoutSeconds: int(r.ReadyTimeout().Seconds())}
+		}
+		g.Services = append(g.Services, bs)
+	}
+	g.Data = s.Data
+	return g
+}
+
+// readAgent reads the attestation agent binary when a service of the spec
+// runs it (it is required then), and nothing otherwise.
+func readAgent(s *imagespec.Spec, path string) ([]byte, error) {
+	runs := false
+	for _, sv := range s.Services {
+		if sv.Command == "/"+bootparams.RootAgent {
+			runs = true
+		}
+	}
+	switch {
+	case runs && path == "":
+		return nil, fmt.Errorf("build: %s runs /%s as a service: pass --agent (make build puts it in bin/hardenvm-agent)", s.Path, bootparams.RootAgent)
+	case !runs:
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("build: attestation agent: %w; build it with 'make build' or pass --agent", err)
+	}
+	return b, nil
+}
