@@ -16,9 +16,9 @@ import (
 	"github.com/hardenvm/hardenvm/internal/imagetest"
 	"github.com/hardenvm/hardenvm/internal/registrytest"
 	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/imagebuild"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
-	"github.com/hardenvm/hardenvm/pkg/vm"
 )
 
 // jsonCase is how TestJSONOutput runs one command with --json.
@@ -177,7 +177,7 @@ var jsonCases = map[string]jsonCase{
 	"efivars":       {why: "groups subcommands", fail: args("efivars"), code: exitUsage},
 	"efivars enroll": {
 		ok: func(t *testing.T, f *jsonFixtures) []string {
-			testenv.File(t, vm.OVMFVarsTemplate, "ovmf")
+			testenv.File(t, efivars.DefaultTemplate, "ovmf")
 			return []string{"efivars", "enroll", "--keys", f.image(t).KeyDir, "-o", filepath.Join(t.TempDir(), "vars.fd")}
 		},
 		noData: true,

@@ -226,6 +226,14 @@ func (a *app) printJSON(v any) error {
 	return nil
 }
 
+// show prints v: its JSON form with --json, else its text form.
+func (a *app) show(v interface{ WriteText(io.Writer) error }) error {
+	if a.json {
+		return a.printJSON(v)
+	}
+	return v.WriteText(a.stdout)
+}
+
 // writeJSON writes a command's --json result: data, err, or both.
 func writeJSON(w io.Writer, data json.RawMessage, err error) {
 	if err != nil {

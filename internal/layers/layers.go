@@ -35,6 +35,7 @@ func (s Stage) String() string { return names[s] }
 var Of = map[string]Stage{
 	"internal/atomicfile": Format,
 	"internal/ctxio":      Format,
+	"internal/epoch":      Format,
 	"internal/readfile":   Format,
 	"internal/tty":        Format,
 	"internal/version":    Format,
