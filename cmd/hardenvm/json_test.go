@@ -19,7 +19,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/imagebuild"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
-	"github.com/hardenvm/hardenvm/pkg/verity"
+	"github.com/hardenvm/hardenvm/pkg/verity/veritysetup"
 )
 
 // jsonCase is how TestJSONOutput runs one command with --json.
@@ -426,7 +426,7 @@ func newJSONFixtures(t *testing.T) *jsonFixtures {
 	os.WriteFile(f.dataFile, b, 0o644)
 	hash := filepath.Join(t.TempDir(), "data.verity")
 	code, stdout, stderr := hv(t, "verity", "format", "--json", f.dataFile, hash)
-	var info verity.Info
+	var info veritysetup.Info
 	if code != 0 || json.Unmarshal([]byte(stdout), &info) != nil {
 		t.Fatalf("verity format: exit %d, %s", code, stderr)
 	}

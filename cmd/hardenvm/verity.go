@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hardenvm/hardenvm/pkg/verity"
+	"github.com/hardenvm/hardenvm/pkg/verity/veritysetup"
 )
 
 func init() { register(newVerityCmd) }
@@ -49,7 +50,7 @@ gives the same HASHFILE and root hash. DATA must be a whole number of
 			var p verity.Params
 			var err error
 			if cmd.Flags().Changed("salt") {
-				p.Salt, err = verity.ParseSalt(saltHex)
+				p.Salt, err = veritysetup.ParseSalt(saltHex)
 				if errors.Is(err, verity.ErrSaltTooLong) {
 					return fmt.Errorf("--salt: %w", err)
 				} else if err != nil {
@@ -62,13 +63,13 @@ gives the same HASHFILE and root hash. DATA must be a whole number of
 				}
 			}
 			start := time.Now()
-			res, err := verity.FormatFile(cmd.Context(), args[0], args[1], p)
+			res, err := veritysetup.Format(cmd.Context(), args[0], args[1], p)
 			if err != nil {
 				return err
 			}
 			a.log.Info("verity format", "data", args[0], "hash", args[1], "blocks", res.DataBlocks,
 				"root", hex.EncodeToString(res.RootHash), "elapsed", time.Since(start))
-			return a.show(res.Info())
+			return a.show(veritysetup.InfoOf(res))
 		},
 	}
 	cmd.Flags().StringVar(&saltHex, "salt", "", `salt in hex, at most 256 bytes; "-" for none (default: derived from DATA)`)
@@ -94,13 +95,13 @@ format'.`,
 				return usagef("ROOTHASH %q: want the root hash in hex", args[2])
 			}
 			start := time.Now()
-			res, err := verity.VerifyFiles(cmd.Context(), args[0], args[1], root)
+			res, err := veritysetup.Verify(cmd.Context(), args[0], args[1], root)
 			if err != nil {
 				return err
 			}
 			a.log.Info("verity verify", "data", args[0], "hash", args[1], "blocks", res.DataBlocks, "elapsed", time.Since(start))
 			if a.json {
-				return a.printJSON(res.Info())
+				return a.printJSON(veritysetup.InfoOf(res))
 			}
 			_, err = fmt.Fprintf(a.stdout, "ok: %s verified: %d data blocks of %d bytes, root hash %x\n",
 				args[0], res.DataBlocks, res.DataBlockSize, res.RootHash)
@@ -120,7 +121,7 @@ is not stored in the file; it comes from the format step.`,
   hardenvm verity dump --json root.verity`,
 		Args: exactArgs("HASHFILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			info, err := verity.DumpFile(args[0])
+			info, err := veritysetup.Dump(args[0])
 			if err != nil {
 				return err
 			}

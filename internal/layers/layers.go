@@ -48,6 +48,7 @@ var Of = map[string]Stage{
 	"pkg/erofs":                     Format,
 	"pkg/verity":                    Format,
 	"pkg/verity/internal/sha256x16": Format,
+	"pkg/verity/veritysetup":        Format,
 	"pkg/keys":                      Format,
 	"pkg/efivars":                   Format,
 	"pkg/manifest":                  Format,

@@ -1,4 +1,10 @@
-package verity
+// Package veritysetup does with files and block devices what the
+// veritysetup tool does: format a hash tree, verify data against a root
+// hash, and dump a hash file's superblock, printed in veritysetup's layout.
+// The trees themselves are package verity's; this package opens the paths
+// and describes the results (it is kept apart so that the guest init,
+// which links verity, stays as it is).
+package veritysetup
 
 import (
 	"context"
@@ -9,10 +15,8 @@ import (
 	"strings"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/pkg/verity"
 )
-
-// This file works on files and block devices by path: what `hardenvm
-// verity` formats, verifies and dumps.
 
 // Info describes a hash tree as `veritysetup dump` does, with the root hash
 // when it is known. WriteText prints it in veritysetup's layout; its JSON
@@ -31,10 +35,10 @@ type Info struct {
 	HashSize       int64  `json:"hashSize"`
 }
 
-// Info describes r.
-func (r Result) Info() Info {
+// InfoOf describes r.
+func InfoOf(r verity.Result) Info {
 	return Info{RootHash: hex.EncodeToString(r.RootHash), Salt: hex.EncodeToString(r.Salt),
-		UUID: FormatUUID(r.UUID), Algorithm: r.Algorithm, HashType: 1,
+		UUID: verity.FormatUUID(r.UUID), Algorithm: r.Algorithm, HashType: 1,
 		DataBlocks: r.DataBlocks, DataBlockSize: r.DataBlockSize, HashBlocks: r.HashBlocks,
 		HashBlockSize: r.HashBlockSize, HashStartBlock: r.HashStartBlock, HashSize: r.HashSize}
 }
@@ -63,7 +67,7 @@ func (v Info) WriteText(w io.Writer) error {
 }
 
 // ParseSalt reads a salt in hex, or "-" for none (an empty, non-nil salt).
-// A salt too long for the superblock is ErrSaltTooLong.
+// A salt too long for the superblock is verity.ErrSaltTooLong.
 func ParseSalt(s string) ([]byte, error) {
 	if s == "-" {
 		return []byte{}, nil
@@ -72,65 +76,65 @@ func ParseSalt(s string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("want hex digits (or - for no salt): %w", err)
 	}
-	if len(salt) > MaxSaltSize {
-		return nil, fmt.Errorf("%w: got %d bytes", ErrSaltTooLong, len(salt))
+	if len(salt) > verity.MaxSaltSize {
+		return nil, fmt.Errorf("%w: got %d bytes", verity.ErrSaltTooLong, len(salt))
 	}
 	return salt, nil
 }
 
-// FormatFile writes the hash tree of the file or block device at dataPath
-// to hashPath, which appears only once it is complete.
-func FormatFile(ctx context.Context, dataPath, hashPath string, p Params) (Result, error) {
+// Format writes the hash tree of the file or block device at dataPath to
+// hashPath, which appears only once it is complete.
+func Format(ctx context.Context, dataPath, hashPath string, p verity.Params) (verity.Result, error) {
 	data, size, err := openSized(dataPath)
 	if err != nil {
-		return Result{}, err
+		return verity.Result{}, err
 	}
 	defer data.Close()
 	out, err := atomicfile.Create(hashPath, 0o644)
 	if err != nil {
-		return Result{}, err
+		return verity.Result{}, err
 	}
 	defer out.Abort()
-	res, err := Format(ctx, data, size, out, p)
+	res, err := verity.Format(ctx, data, size, out, p)
 	if err != nil {
-		return Result{}, fmt.Errorf("%s: %w", dataPath, err)
+		return verity.Result{}, fmt.Errorf("%s: %w", dataPath, err)
 	}
 	if err := out.Commit(); err != nil {
-		return Result{}, err
+		return verity.Result{}, err
 	}
 	return res, nil
 }
 
-// VerifyFiles checks the data at dataPath and the hash tree at hashPath
-// against rootHash, as Verify does.
-func VerifyFiles(ctx context.Context, dataPath, hashPath string, rootHash []byte) (Result, error) {
+// Verify checks the data at dataPath and the hash tree at hashPath against
+// rootHash, as verity.Verify does.
+func Verify(ctx context.Context, dataPath, hashPath string, rootHash []byte) (verity.Result, error) {
 	data, dataSize, err := openSized(dataPath)
 	if err != nil {
-		return Result{}, err
+		return verity.Result{}, err
 	}
 	defer data.Close()
 	hash, hashSize, err := openSized(hashPath)
 	if err != nil {
-		return Result{}, err
+		return verity.Result{}, err
 	}
 	defer hash.Close()
-	res, err := Verify(ctx, data, dataSize, hash, hashSize, rootHash)
+	res, err := verity.Verify(ctx, data, dataSize, hash, hashSize, rootHash)
 	if err != nil {
-		return Result{}, fmt.Errorf("%s with %s: %w", dataPath, hashPath, err)
+		return verity.Result{}, fmt.Errorf("%s with %s: %w", dataPath, hashPath, err)
 	}
 	return res, nil
 }
 
-// DumpFile describes the hash tree at path from its superblock (without
+// Dump describes the hash tree at path from its superblock (without
 // the root hash, which the file does not hold). It fails when the file is
 // shorter than the tree the superblock describes.
-func DumpFile(path string) (Info, error) {
+func Dump(path string) (Info, error) {
 	f, size, err := openSized(path)
 	if err != nil {
 		return Info{}, err
 	}
 	defer f.Close()
-	sb, err := ReadSuperblock(f)
+	sb, err := verity.ReadSuperblock(f)
 	if err != nil {
 		return Info{}, fmt.Errorf("%s: %w", path, err)
 	}
@@ -140,9 +144,9 @@ func DumpFile(path string) (Info, error) {
 	}
 	if size < res.HashSize {
 		return Info{}, fmt.Errorf("%s: hash file %w: %d bytes, but its superblock describes a tree of %d bytes",
-			path, ErrTruncated, size, res.HashSize)
+			path, verity.ErrTruncated, size, res.HashSize)
 	}
-	return res.Info(), nil
+	return InfoOf(res), nil
 }
 
 // openSized opens a file or block device for reading and returns its size

@@ -1,4 +1,4 @@
-package verity
+package veritysetup
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hardenvm/hardenvm/pkg/verity"
 )
 
 func TestParseSalt(t *testing.T) {
@@ -21,12 +23,12 @@ func TestParseSalt(t *testing.T) {
 		{in: "", want: "", ok: true},
 		{in: "xyz"},
 		{in: "abc"},
-		{in: strings.Repeat("ab", MaxSaltSize), want: strings.Repeat("\xab", MaxSaltSize), ok: true},
-		{in: strings.Repeat("ab", MaxSaltSize+1), tooLong: true},
+		{in: strings.Repeat("ab", verity.MaxSaltSize), want: strings.Repeat("\xab", verity.MaxSaltSize), ok: true},
+		{in: strings.Repeat("ab", verity.MaxSaltSize+1), tooLong: true},
 	}
 	for _, tt := range tests {
 		got, err := ParseSalt(tt.in)
-		if (err == nil) != tt.ok || errors.Is(err, ErrSaltTooLong) != tt.tooLong || tt.ok && (got == nil || string(got) != tt.want) {
+		if (err == nil) != tt.ok || errors.Is(err, verity.ErrSaltTooLong) != tt.tooLong || tt.ok && (got == nil || string(got) != tt.want) {
 			t.Errorf("ParseSalt(%q) = %x, %v; want %x ok=%v tooLong=%v", tt.in, got, err, tt.want, tt.ok, tt.tooLong)
 		}
 	}
@@ -35,22 +37,22 @@ func TestParseSalt(t *testing.T) {
 func TestFiles(t *testing.T) {
 	dir := t.TempDir()
 	data, hash := filepath.Join(dir, "data.img"), filepath.Join(dir, "data.verity")
-	if err := os.WriteFile(data, randomData(1, 40*4096), 0o644); err != nil {
+	if err := os.WriteFile(data, testData(40*4096), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	res, err := FormatFile(ctx, data, hash, Params{})
+	res, err := Format(ctx, data, hash, verity.Params{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st, err := os.Stat(hash); err != nil || st.Size() != res.HashSize {
 		t.Fatalf("hash file: %v, want %d bytes", err, res.HashSize)
 	}
-	if _, err := VerifyFiles(ctx, data, hash, res.RootHash); err != nil {
+	if _, err := Verify(ctx, data, hash, res.RootHash); err != nil {
 		t.Errorf("VerifyFiles: %v", err)
 	}
-	dumped, err := DumpFile(hash)
-	want := res.Info()
+	dumped, err := Dump(hash)
+	want := InfoOf(res)
 	want.RootHash = ""
 	if err != nil || dumped != want {
 		t.Errorf("DumpFile = %+v, %v; want %+v", dumped, err, want)
@@ -66,12 +68,15 @@ func TestFiles(t *testing.T) {
 		run  func() error
 		want string
 	}{
-		{"dump truncated", func() error { _, err := DumpFile(short); return err }, "short.verity: hash file truncated: "},
-		{"verify truncated", func() error { _, err := VerifyFiles(ctx, data, short, res.RootHash); return err }, "data.img with " + short + ": "},
-		{"verify wrong root", func() error { _, err := VerifyFiles(ctx, data, hash, make([]byte, 32)); return err }, "root hash"},
-		{"format unaligned", func() error { _, err := FormatFile(ctx, odd, filepath.Join(dir, "x"), Params{}); return err }, "odd.img: verity: data size is not a multiple"},
-		{"format missing data", func() error { _, err := FormatFile(ctx, filepath.Join(dir, "nope"), filepath.Join(dir, "x"), Params{}); return err }, "no such file"},
-		{"dump missing", func() error { _, err := DumpFile(filepath.Join(dir, "nope")); return err }, "no such file"},
+		{"dump truncated", func() error { _, err := Dump(short); return err }, "short.verity: hash file truncated: "},
+		{"verify truncated", func() error { _, err := Verify(ctx, data, short, res.RootHash); return err }, "data.img with " + short + ": "},
+		{"verify wrong root", func() error { _, err := Verify(ctx, data, hash, make([]byte, 32)); return err }, "root hash"},
+		{"format unaligned", func() error { _, err := Format(ctx, odd, filepath.Join(dir, "x"), verity.Params{}); return err }, "odd.img: verity: data size is not a multiple"},
+		{"format missing data", func() error {
+			_, err := Format(ctx, filepath.Join(dir, "nope"), filepath.Join(dir, "x"), verity.Params{})
+			return err
+		}, "no such file"},
+		{"dump missing", func() error { _, err := Dump(filepath.Join(dir, "nope")); return err }, "no such file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,7 +86,7 @@ func TestFiles(t *testing.T) {
 		})
 	}
 	if _, err := os.Stat(filepath.Join(dir, "x")); !os.IsNotExist(err) {
-		t.Errorf("a failed FormatFile left its output behind: %v", err)
+		t.Errorf("a failed Format left its output behind: %v", err)
 	}
 }
 
@@ -111,4 +116,13 @@ func TestInfoWriteText(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testData is n bytes that differ from block to block.
+func testData(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/4096)
+	}
+	return b
 }
