@@ -104,6 +104,7 @@ var Of = map[string]Stage{
 	"pkg/inspect": Check,
 	"pkg/oci":     Check,
 	"pkg/vm":      Check,
+	"pkg/launch":  Check,
 
 	"cmd/hardenvm": CLI,
 
