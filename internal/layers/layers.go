@@ -34,6 +34,7 @@ func (s Stage) String() string { return names[s] }
 // fails for a package missing here, so a new package gets placed on purpose.
 var Of = map[string]Stage{
 	"internal/atomicfile": Format,
+	"internal/cliresult":  Format,
 	"internal/ctxio":      Format,
 	"internal/epoch":      Format,
 	"internal/readfile":   Format,
