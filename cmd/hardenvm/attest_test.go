@@ -20,13 +20,13 @@ import (
 // needs: imagetest's is a placeholder, so the keys are enrolled into
 // Debian's template, as the build does.
 func enrolledImage(t *testing.T) *imagetest.Image {
-	testenv.File(t, imagebuild.DefaultVarsTemplate, "ovmf")
+	testenv.File(t, efivars.DefaultTemplate, "ovmf")
 	im := imagetest.New(t, imagetest.Options{})
 	e, err := efivars.KeySetEnrollment(im.Keys, time.Unix(1700000000, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := efivars.EnrollFile(imagebuild.DefaultVarsTemplate, filepath.Join(im.Dir, imagebuild.VarsFile), e); err != nil {
+	if err := efivars.EnrollFile(efivars.DefaultTemplate, filepath.Join(im.Dir, imagebuild.VarsFile), e); err != nil {
 		t.Fatal(err)
 	}
 	if im.Manifest.Artifacts[imagebuild.VarsFile], err = manifest.HashFile(filepath.Join(im.Dir, imagebuild.VarsFile)); err != nil {

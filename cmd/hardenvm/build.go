@@ -2,16 +2,14 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hardenvm/hardenvm/internal/epoch"
 	"github.com/hardenvm/hardenvm/internal/tty"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/imagebuild"
-	"github.com/hardenvm/hardenvm/pkg/rootfs"
 	"github.com/hardenvm/hardenvm/pkg/sbom"
 )
 
@@ -19,7 +17,7 @@ func init() { register(newBuildCmd) }
 
 func newBuildCmd(a *app) *cobra.Command {
 	var o imagebuild.Options
-	var epoch string
+	var epochFlag string
 	cmd := &cobra.Command{
 		Use:   "build SPEC",
 		Short: "Build a signed, verity-protected VM image from a spec and its lock file",
@@ -42,28 +40,12 @@ not at all.`,
 		Args: exactArgs("SPEC"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Spec = args[0]
-			if epoch == "" {
-				epoch = os.Getenv("SOURCE_DATE_EPOCH")
-			}
-			if epoch == "" {
-				epoch = "0"
-			}
-			t, err := rootfs.ParseSourceDateEpoch(epoch)
+			t, err := epoch.Flag(epochFlag)
 			if err != nil {
-				return usagef("build: --epoch/SOURCE_DATE_EPOCH %q: %v", epoch, err)
+				return usagef("build: %w", err)
 			}
-			o.Epoch = t.UTC()
-			if o.Out == "" {
-				o.Out = filepath.Join("out", strings.TrimSuffix(filepath.Base(o.Spec), filepath.Ext(o.Spec)))
-			}
-			if o.Init == "" {
-				o.Init = defaultInit()
-			}
-			if o.Agent == "" {
-				o.Agent = besideBinary("hardenvm-agent")
-			}
-			o.Log = a.log
-			o.Terminal = tty.Terminal(a.stderr)
+			o.Epoch, o.Log, o.Terminal = t, a.log, tty.Terminal(a.stderr)
+			o.FillDefaults()
 			start := time.Now()
 			m, err := imagebuild.Build(cmd.Context(), o)
 			if err != nil {
@@ -87,27 +69,7 @@ not at all.`,
 	f.StringVar(&o.Agent, "agent", "", "static attestation agent, for specs that run it (default: hardenvm-agent beside this program)")
 	f.StringVar(&o.Golden, "golden", "", "golden firmware PCRs to put into manifest.json (from 'hardenvm attest --record-golden')")
 	mirrorFlags(f, &o.Mirrors)
-	f.StringVar(&o.VarsTemplate, "vars-template", imagebuild.DefaultVarsTemplate, "firmware variable store template (Debian ovmf)")
-	f.StringVar(&epoch, "epoch", "", "timestamp of everything in the image, seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0)")
+	f.StringVar(&o.VarsTemplate, "vars-template", efivars.DefaultTemplate, "firmware variable store template (Debian ovmf)")
+	f.StringVar(&epochFlag, "epoch", "", "timestamp of everything in the image, seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0)")
 	return cmd
-}
-
-// defaultInit is hardenvm-init in the directory of the running binary, where
-// make build puts it.
-func defaultInit() string {
-	exe, err := os.Executable()
-	if err != nil {
-		return "hardenvm-init"
-	}
-	return filepath.Join(filepath.Dir(exe), "hardenvm-init")
-}
-
-// besideBinary is name in the directory of the running binary, where make
-// build puts the guest binaries.
-func besideBinary(name string) string {
-	exe, err := os.Executable()
-	if err != nil {
-		return name
-	}
-	return filepath.Join(filepath.Dir(exe), name)
 }

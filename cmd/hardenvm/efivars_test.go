@@ -9,11 +9,11 @@ import (
 	"testing"
 
 	"github.com/hardenvm/hardenvm/internal/testenv"
-	"github.com/hardenvm/hardenvm/pkg/vm"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
 )
 
 func TestEfivarsEnrollAndDump(t *testing.T) {
-	testenv.File(t, vm.OVMFVarsTemplate, "ovmf")
+	testenv.File(t, efivars.DefaultTemplate, "ovmf")
 	dir := t.TempDir()
 	kd := filepath.Join(dir, "keys")
 	if code, _, stderr := hv(t, "keys", "init", "--keys", kd); code != 0 {
@@ -27,7 +27,7 @@ func TestEfivarsEnrollAndDump(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("dump: %s", stderr)
 	}
-	var v storeView
+	var v efivars.StoreView
 	if err := json.Unmarshal([]byte(stdout), &v); err != nil {
 		t.Fatal(err)
 	}

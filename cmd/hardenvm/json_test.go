@@ -16,9 +16,10 @@ import (
 	"github.com/hardenvm/hardenvm/internal/imagetest"
 	"github.com/hardenvm/hardenvm/internal/registrytest"
 	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/imagebuild"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
-	"github.com/hardenvm/hardenvm/pkg/vm"
+	"github.com/hardenvm/hardenvm/pkg/verity/veritysetup"
 )
 
 // jsonCase is how TestJSONOutput runs one command with --json.
@@ -177,7 +178,7 @@ var jsonCases = map[string]jsonCase{
 	"efivars":       {why: "groups subcommands", fail: args("efivars"), code: exitUsage},
 	"efivars enroll": {
 		ok: func(t *testing.T, f *jsonFixtures) []string {
-			testenv.File(t, vm.OVMFVarsTemplate, "ovmf")
+			testenv.File(t, efivars.DefaultTemplate, "ovmf")
 			return []string{"efivars", "enroll", "--keys", f.image(t).KeyDir, "-o", filepath.Join(t.TempDir(), "vars.fd")}
 		},
 		noData: true,
@@ -425,7 +426,7 @@ func newJSONFixtures(t *testing.T) *jsonFixtures {
 	os.WriteFile(f.dataFile, b, 0o644)
 	hash := filepath.Join(t.TempDir(), "data.verity")
 	code, stdout, stderr := hv(t, "verity", "format", "--json", f.dataFile, hash)
-	var info verityInfo
+	var info veritysetup.Info
 	if code != 0 || json.Unmarshal([]byte(stdout), &info) != nil {
 		t.Fatalf("verity format: exit %d, %s", code, stderr)
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -42,7 +40,7 @@ for sigstore bundles. Keep the directory private: private keys are 0600.`,
 			if err := keys.Write(dir, set, force); err != nil {
 				return err
 			}
-			return showKeys(a, dir, set)
+			return a.show(set.View(dir))
 		},
 	}
 	initCmd.Flags().BoolVar(&force, "force", false, "replace an existing key set (its keys are lost)")
@@ -58,45 +56,9 @@ for sigstore bundles. Keep the directory private: private keys are 0600.`,
 			if err != nil {
 				return err
 			}
-			return showKeys(a, dir, set)
+			return a.show(set.View(dir))
 		},
 	}
 	cmd.AddCommand(initCmd, showCmd)
 	return cmd
-}
-
-type keyView struct {
-	Role        string `json:"role"`
-	Purpose     string `json:"purpose"`
-	Algorithm   string `json:"algorithm"`
-	Subject     string `json:"subject,omitempty"`
-	Fingerprint string `json:"sha256"`
-	File        string `json:"file"`
-}
-
-func showKeys(a *app, dir string, set *keys.Set) error {
-	var views []keyView
-	for _, r := range keys.Roles {
-		k := set.Get(r)
-		_, pub := keys.Files(r)
-		v := keyView{Role: string(r), Purpose: r.Purpose(), Algorithm: k.Algorithm(), Fingerprint: k.Fingerprint(), File: pub}
-		if k.Cert != nil {
-			v.Subject = k.Cert.Subject.String()
-		}
-		views = append(views, v)
-	}
-	if a.json {
-		return a.printJSON(struct {
-			Dir   string    `json:"dir"`
-			Owner string    `json:"ownerGUID"`
-			Keys  []keyView `json:"keys"`
-		}{dir, keys.GUIDString(set.Owner), views})
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "ROLE\tALGORITHM\tSHA-256 FINGERPRINT\tPURPOSE\n")
-	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Role, v.Algorithm, v.Fingerprint, v.Purpose)
-	}
-	fmt.Fprintf(tw, "owner GUID: %s\n", keys.GUIDString(set.Owner))
-	return tw.Flush()
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/internal/imagetest"
 	"github.com/hardenvm/hardenvm/internal/version"
+	"github.com/hardenvm/hardenvm/pkg/keys"
 )
 
 // hv runs the CLI in-process and returns its exit code and output.
@@ -127,7 +128,7 @@ func TestKeysInitTwice(t *testing.T) {
 		t.Fatalf("keys show: exit %d: %s", code, stderr)
 	}
 	var shown struct {
-		Keys []keyView `json:"keys"`
+		Keys []keys.KeyView `json:"keys"`
 	}
 	if err := json.Unmarshal([]byte(out), &shown); err != nil || len(shown.Keys) != 5 {
 		t.Fatalf("keys show --json = %q (%v)", out, err)

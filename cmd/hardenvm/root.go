@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/hardenvm/hardenvm/internal/cliresult"
 	"github.com/hardenvm/hardenvm/internal/version"
 )
 
@@ -109,55 +109,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		if r := recover(); r != nil {
 			err := fmt.Errorf("internal error: %v (please report this)", r)
 			fmt.Fprintln(stderr, "hardenvm: "+err.Error())
-			if a.json || jsonRequested(args) {
-				writeJSON(stdout, nil, err)
+			if a.json || cliresult.JSONRequested(args) {
+				cliresult.WriteJSON(stdout, nil, err)
 			}
 			code = exitFailure
 		}
 	}()
 	err := root.ExecuteContext(ctx)
-	if a.json || (err != nil && jsonRequested(args)) {
-		writeJSON(stdout, a.data, err)
+	if a.json || (err != nil && cliresult.JSONRequested(args)) {
+		cliresult.WriteJSON(stdout, a.data, err)
 	}
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "hardenvm: "+oneLine(err.Error()))
+	fmt.Fprintln(stderr, "hardenvm: "+cliresult.OneLine(err.Error()))
 	var ue usageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	if errors.As(err, &ue) || cliresult.CobraUsage(err) {
 		return exitUsage
 	}
 	return exitFailure
-}
-
-// isCobraUsage recognises the errors cobra itself returns for a wrong
-// command line (it has no typed errors for them).
-func isCobraUsage(err error) bool {
-	s := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "received ", "invalid argument"} {
-		if strings.Contains(s, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// jsonRequested says whether args ask for --json, for errors cobra returns
-// before it has parsed the flags (an unknown command or flag).
-func jsonRequested(args []string) bool {
-	for _, a := range args {
-		switch a {
-		case "--":
-			return false
-		case "--json", "--json=true", "--json=1":
-			return true
-		}
-	}
-	return false
 }
 
 // cmdName is cmd's path without the program's name ("config build"): the
@@ -226,30 +196,10 @@ func (a *app) printJSON(v any) error {
 	return nil
 }
 
-// writeJSON writes a command's --json result: data, err, or both.
-func writeJSON(w io.Writer, data json.RawMessage, err error) {
-	if err != nil {
-		e, _ := json.Marshal(map[string]string{"error": oneLine(err.Error())})
-		switch {
-		case len(data) == 0:
-			data = e
-		case data[0] == '{' && string(data) == "{}":
-			data = e
-		case data[0] == '{':
-			data = append(append(e[:len(e)-1:len(e)-1], ','), data[1:]...)
-		default:
-			// Not an object (no command prints one): the error alone.
-			data = e
-		}
+// show prints v: its JSON form with --json, else its text form.
+func (a *app) show(v interface{ WriteText(io.Writer) error }) error {
+	if a.json {
+		return a.printJSON(v)
 	}
-	if len(data) == 0 {
-		return
-	}
-	var b bytes.Buffer
-	if err := json.Indent(&b, data, "", "  "); err != nil {
-		b.Reset()
-		b.Write(data)
-	}
-	b.WriteByte('\n')
-	w.Write(b.Bytes())
+	return v.WriteText(a.stdout)
 }

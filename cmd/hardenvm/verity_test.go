@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/verity/veritysetup"
 )
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -25,7 +26,7 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 // verityFixture writes a data file of n blocks and formats it with the CLI,
 // returning the paths and the --json result.
-func verityFixture(t *testing.T, n int) (dir, data, hash string, info verityInfo) {
+func verityFixture(t *testing.T, n int) (dir, data, hash string, info veritysetup.Info) {
 	t.Helper()
 	dir = t.TempDir()
 	data, hash = filepath.Join(dir, "data.img"), filepath.Join(dir, "data.verity")
@@ -66,7 +67,7 @@ func TestVerityFormatVerifyDump(t *testing.T) {
 		t.Errorf("verify: exit %d, stdout %q, stderr %q", code, out, e)
 	}
 	code, out, e = runCLI(t, "verity", "dump", "--json", hash)
-	var dumped verityInfo
+	var dumped veritysetup.Info
 	if code != 0 || json.Unmarshal([]byte(out), &dumped) != nil {
 		t.Fatalf("dump: exit %d, stdout %q, stderr %q", code, out, e)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/imagebuild"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
@@ -43,7 +44,7 @@ func Minimal(t testing.TB) *Image {
 		t.Skip("builds the minimal image (fetches its packages); skipped with -short")
 	}
 	testenv.File(t, anyStaticBinary, "busybox-static")
-	testenv.File(t, imagebuild.DefaultVarsTemplate, "ovmf")
+	testenv.File(t, efivars.DefaultTemplate, "ovmf")
 	_, file, _, _ := runtime.Caller(0)
 	spec := filepath.Join(filepath.Dir(file), "..", "..", "images", "minimal.yml")
 	set, err := keys.Generate(keys.Options{Now: Epoch})

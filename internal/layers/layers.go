@@ -34,7 +34,9 @@ func (s Stage) String() string { return names[s] }
 // fails for a package missing here, so a new package gets placed on purpose.
 var Of = map[string]Stage{
 	"internal/atomicfile": Format,
+	"internal/cliresult":  Format,
 	"internal/ctxio":      Format,
+	"internal/epoch":      Format,
 	"internal/readfile":   Format,
 	"internal/tty":        Format,
 	"internal/version":    Format,
@@ -47,6 +49,7 @@ var Of = map[string]Stage{
 	"pkg/erofs":                     Format,
 	"pkg/verity":                    Format,
 	"pkg/verity/internal/sha256x16": Format,
+	"pkg/verity/veritysetup":        Format,
 	"pkg/keys":                      Format,
 	"pkg/efivars":                   Format,
 	"pkg/manifest":                  Format,
@@ -102,6 +105,7 @@ var Of = map[string]Stage{
 	"pkg/inspect": Check,
 	"pkg/oci":     Check,
 	"pkg/vm":      Check,
+	"pkg/launch":  Check,
 
 	"cmd/hardenvm": CLI,
 

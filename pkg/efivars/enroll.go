@@ -150,6 +150,10 @@ func KeySetEnrollment(set *keys.Set, t time.Time) (Enrollment, error) {
 	return e, nil
 }
 
+// DefaultTemplate is the empty variable store of Debian's ovmf package, the
+// template EnrollFile starts from unless told otherwise.
+const DefaultTemplate = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+
 // EnrollFile reads the template flash image, enrolls e and writes the
 // result to out atomically (0644): out is either complete or untouched.
 func EnrollFile(template, out string, e Enrollment) error {

@@ -57,9 +57,6 @@ const (
 // sparse, so the space costs nothing until the guest writes.
 const DataSpace = 256 << 20
 
-// DefaultVarsTemplate is Debian ovmf's empty variable store.
-const DefaultVarsTemplate = "/usr/share/OVMF/OVMF_VARS_4M.fd"
-
 // Options configure a build.
 type Options struct {
 	Spec string // the image spec; its lock file sits beside it
@@ -76,7 +73,7 @@ type Options struct {
 	// --record-golden), copied into the manifest; none when empty.
 	Golden string
 	// VarsTemplate is the firmware's empty variable store;
-	// DefaultVarsTemplate when empty.
+	// efivars.DefaultTemplate when empty.
 	VarsTemplate string
 	Mirrors      debarchive.Mirrors // Debian mirrors; the host's apt sources fill what is empty
 	Cache        *debarchive.Cache  // download cache; the user cache when nil
@@ -105,7 +102,7 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.VarsTemplate == "" {
-		o.VarsTemplate = DefaultVarsTemplate
+		o.VarsTemplate = efivars.DefaultTemplate
 	}
 	// Never replace something that is not a previous output (a project's
 	// sources, a parent of several images): check before any work.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/attest"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
@@ -49,7 +50,7 @@ func keySet(t *testing.T) string {
 
 func options(t *testing.T, keysDir, out string) Options {
 	testenv.File(t, anyStaticBinary, "busybox-static")
-	testenv.File(t, DefaultVarsTemplate, "ovmf")
+	testenv.File(t, efivars.DefaultTemplate, "ovmf")
 	return Options{Spec: minimalSpec(t), Out: out, Keys: keysDir, Init: anyStaticBinary, Agent: anyStaticBinary, Epoch: time.Unix(1700000000, 0)}
 }
 

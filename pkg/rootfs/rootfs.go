@@ -11,11 +11,11 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	sourcedate "github.com/hardenvm/hardenvm/internal/epoch" // the package has a test variable named epoch
 	"github.com/hardenvm/hardenvm/pkg/debpkg"
 	"github.com/hardenvm/hardenvm/pkg/erofs"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
@@ -132,15 +132,11 @@ func Build(t *fstree.Tree, w io.WriterAt, opt Options) (erofs.Image, error) {
 	return img, nil
 }
 
-// ParseSourceDateEpoch reads a SOURCE_DATE_EPOCH value (decimal seconds
-// since 1970, per reproducible-builds.org).
-func ParseSourceDateEpoch(s string) (time.Time, error) {
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n < 0 {
-		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH %q: want a non-negative number of seconds since 1970", s)
-	}
-	return time.Unix(n, 0).UTC(), nil
-}
+// ParseSourceDateEpoch is epoch.Parse.
+//
+// Deprecated: call epoch.Parse (or epoch.Flag for an --epoch flag); this
+// goes once cmd/hardenvm/config.go does.
+func ParseSourceDateEpoch(s string) (time.Time, error) { return sourcedate.Parse(s) }
 
 func logger(l *slog.Logger) *slog.Logger {
 	if l == nil {

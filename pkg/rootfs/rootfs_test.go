@@ -142,23 +142,3 @@ func TestBuildNeedsEpoch(t *testing.T) {
 		t.Error("Build without an epoch succeeded")
 	}
 }
-
-func TestParseSourceDateEpoch(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"1735689600", 1735689600, true},
-		{" 0\n", 0, true},
-		{"-1", 0, false},
-		{"2025-01-01", 0, false},
-		{"", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := ParseSourceDateEpoch(tt.in)
-		if (err == nil) != tt.ok || tt.ok && got.Unix() != tt.want {
-			t.Errorf("ParseSourceDateEpoch(%q) = %v, %v; want %d ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
-}

@@ -17,11 +17,9 @@ import (
 	"github.com/hardenvm/hardenvm/boot/bootparams"
 )
 
-// Default firmware paths of Debian's ovmf package.
-const (
-	OVMFCodeSecureBoot = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
-	OVMFVarsTemplate   = "/usr/share/OVMF/OVMF_VARS_4M.fd"
-)
+// OVMFCodeSecureBoot is the Secure Boot firmware code of Debian's ovmf
+// package; its variable store template is efivars.DefaultTemplate.
+const OVMFCodeSecureBoot = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
 
 // Config describes one VM.
 type Config struct {

@@ -152,7 +152,7 @@ func varsWithExtraDB(t *testing.T, keysDir string) string {
 	}
 	e.DB = append(e.DB, other.Get(keys.DB).Cert)
 	p := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
-	if err := efivars.EnrollFile(imagebuild.DefaultVarsTemplate, p, e); err != nil {
+	if err := efivars.EnrollFile(efivars.DefaultTemplate, p, e); err != nil {
 		t.Fatal(err)
 	}
 	return p

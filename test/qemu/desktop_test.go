@@ -24,6 +24,7 @@ import (
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/configimage"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/imagebuild"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
@@ -34,7 +35,7 @@ import (
 // runtime binaries it includes, built here) signed with keysDir.
 func buildDesktop(t testing.TB, keysDir string) string {
 	t.Helper()
-	testenv.File(t, imagebuild.DefaultVarsTemplate, "ovmf")
+	testenv.File(t, efivars.DefaultTemplate, "ovmf")
 	specDir := t.TempDir()
 	for _, f := range []string{"desktop.yml", "desktop.lock.json"} {
 		b, err := os.ReadFile(filepath.Join("../../images", f))

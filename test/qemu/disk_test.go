@@ -15,6 +15,7 @@ import (
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/cpio"
 	"github.com/hardenvm/hardenvm/pkg/disk"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/fat"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 	"github.com/hardenvm/hardenvm/test/qemu/testinitrd"
@@ -31,14 +32,14 @@ const systemdBoot = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 func TestBootFromGPTDisk(t *testing.T) {
 	requireQEMU(t)
 	code := testenv.File(t, vm.OVMFCodeSecureBoot, "ovmf")
-	testenv.File(t, vm.OVMFVarsTemplate, "ovmf")
+	testenv.File(t, efivars.DefaultTemplate, "ovmf")
 	testenv.File(t, systemdBoot, "systemd-boot-efi")
 	dir := t.TempDir()
 
 	// The template variable store has no PK: Secure Boot is off, so the
 	// unsigned systemd-boot and kernel may run.
 	vars := filepath.Join(dir, "OVMF_VARS.fd")
-	copyFile(t, vm.OVMFVarsTemplate, vars)
+	copyFile(t, efivars.DefaultTemplate, vars)
 
 	var closers []io.Closer
 	defer func() {

@@ -14,6 +14,7 @@ import (
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/imagebuild"
 	"github.com/hardenvm/hardenvm/pkg/initramfs"
 	"github.com/hardenvm/hardenvm/pkg/keys"
@@ -100,7 +101,7 @@ func newKeys(t testing.TB) string {
 // buildMinimal builds images/minimal.yml signed with the given keys.
 func buildMinimal(t *testing.T, keysDir string) string {
 	t.Helper()
-	testenv.File(t, imagebuild.DefaultVarsTemplate, "ovmf")
+	testenv.File(t, efivars.DefaultTemplate, "ovmf")
 	out := filepath.Join(t.TempDir(), "minimal")
 	spec, _ := filepath.Abs("../../images/minimal.yml")
 	_, err := imagebuild.Build(context.Background(), imagebuild.Options{

@@ -47,7 +47,7 @@ func newSBFixture(t *testing.T) *sbFixture {
 	requireQEMU(t)
 	f := &sbFixture{dir: t.TempDir()}
 	f.code = testenv.File(t, vm.OVMFCodeSecureBoot, "ovmf")
-	testenv.File(t, vm.OVMFVarsTemplate, "ovmf")
+	testenv.File(t, efivars.DefaultTemplate, "ovmf")
 	testenv.File(t, systemdBoot, "systemd-boot-efi")
 	sbsign := testenv.Tool(t, "sbsign", "sbsigntool")
 	sbattach := testenv.Tool(t, "sbattach", "sbsigntool")
@@ -73,7 +73,7 @@ func newSBFixture(t *testing.T) *sbFixture {
 		t.Fatal(err)
 	}
 	f.vars = filepath.Join(f.dir, "OVMF_VARS.fd")
-	if err := efivars.EnrollFile(vm.OVMFVarsTemplate, f.vars, e); err != nil {
+	if err := efivars.EnrollFile(efivars.DefaultTemplate, f.vars, e); err != nil {
 		t.Fatal(err)
 	}
 

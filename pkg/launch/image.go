@@ -1,0 +1,93 @@
+package launch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/hardenvm/hardenvm/boot/bootparams"
+	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/pkg/configimage"
+	"github.com/hardenvm/hardenvm/pkg/vm"
+)
+
+// diskFile and varsFile are the image directory's artifacts a boot uses.
+// the lead switches these to pkg/imagedir at merge
+const (
+	diskFile = "disk.raw"
+	varsFile = "OVMF_VARS.fd"
+)
+
+// Files in the state directory: the data disk and the engine's socket.
+const (
+	dataDiskFile     = "data.raw"
+	engineSocketFile = "docker.sock"
+)
+
+// imageConfig points cfg at a built image directory. The variable store is
+// copied into the state directory so the image stays as it was built.
+func imageConfig(cfg *vm.Config, dir, firmware string) error {
+	disk := filepath.Join(dir, diskFile)
+	vars := filepath.Join(dir, varsFile)
+	for _, p := range []string{disk, vars} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("run: %s: not an image directory (missing %s); build one with 'hardenvm build'", dir, filepath.Base(p))
+		}
+	}
+	b, err := os.ReadFile(vars)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	cfg.FirmwareVars = filepath.Join(cfg.StateDir, varsFile)
+	if err := atomicfile.WriteFile(cfg.FirmwareVars, b, 0o600); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	cfg.FirmwareCode = firmware
+	// The OS disk is never written: its root and config are verified
+	// read-only, and the VM's state lives on the data disk.
+	cfg.Disks = []vm.Disk{{Path: disk, ReadOnly: true}}
+	return nil
+}
+
+// dataDisk attaches the VM's data disk, STATE/data.raw, creating it on
+// first use. The guest init finds it by its serial, formats it once and
+// keeps the engine's state on it: a later run with the same state
+// directory finds the images, containers and volumes again.
+func dataDisk(log *slog.Logger, cfg *vm.Config, size int64) error {
+	p := filepath.Join(cfg.StateDir, dataDiskFile)
+	created, err := vm.CreateDisk(p, size)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	if created {
+		log.Info("created the data disk", "path", p, "bytes", size)
+	}
+	cfg.Disks = append(cfg.Disks, vm.Disk{Path: p, Serial: bootparams.DataDiskSerial})
+	return nil
+}
+
+// shareDirs adds the shared directories, refused before the VM starts
+// when the image's admin settings do not allow them (the guest init
+// checks again against its verified copy).
+func shareDirs(ctx context.Context, cfg *vm.Config, dirs []string) error {
+	if len(dirs) == 0 {
+		return nil
+	}
+	s, err := configimage.DiskSettings(ctx, cfg.Disks[0].Path)
+	if err != nil {
+		return fmt.Errorf("run: reading the image's admin settings for --share: %w", err)
+	}
+	h := configimage.HostDirs()
+	real, err := configimage.CheckShares(s, dirs, h)
+	if err != nil {
+		return fmt.Errorf("run: --share: %w", err)
+	}
+	uid, gid := configimage.ShareOwner(s)
+	for _, d := range real {
+		cfg.Shares = append(cfg.Shares, vm.Share{HostDir: d, OwnerUID: uid, OwnerGID: gid})
+	}
+	cfg.ShareHost = bootparams.HostDirs{Home: h.Home, Temp: h.Temp}
+	return nil
+}
