@@ -185,7 +185,7 @@ func newEfivarView(v efivars.Variable) (efivarView, error) {
 	sum := sha256.Sum256(v.Data)
 	view := efivarView{GUID: v.GUID.String(), Name: v.Name, Attributes: v.Attributes.String(),
 		Size: len(v.Data), SHA256: hex.EncodeToString(sum[:])}
-	if n := v.GUID.Name(); n != view.GUID {
+	if n := efivars.GUIDName(v.GUID); n != view.GUID {
 		view.Namespace = n
 	}
 	if !v.Time.IsZero() {
@@ -200,7 +200,7 @@ func newEfivarView(v efivars.Variable) (efivarView, error) {
 	}
 	for _, l := range lists {
 		for _, s := range l.Signatures {
-			sv := signatureView{Type: l.Type.Name(), Owner: s.Owner.String()}
+			sv := signatureView{Type: efivars.GUIDName(l.Type), Owner: s.Owner.String()}
 			switch l.Type {
 			case efivars.CertX509:
 				d := sha256.Sum256(s.Data)

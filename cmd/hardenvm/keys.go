@@ -90,13 +90,13 @@ func showKeys(a *app, dir string, set *keys.Set) error {
 			Dir   string    `json:"dir"`
 			Owner string    `json:"ownerGUID"`
 			Keys  []keyView `json:"keys"`
-		}{dir, keys.GUIDString(set.Owner), views})
+		}{dir, set.Owner.String(), views})
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "ROLE\tALGORITHM\tSHA-256 FINGERPRINT\tPURPOSE\n")
 	for _, v := range views {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Role, v.Algorithm, v.Fingerprint, v.Purpose)
 	}
-	fmt.Fprintf(tw, "owner GUID: %s\n", keys.GUIDString(set.Owner))
+	fmt.Fprintf(tw, "owner GUID: %s\n", set.Owner.String())
 	return tw.Flush()
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/uki"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
 )
 
 // Predicted lists the PCRs the image alone decides, in order.
@@ -247,14 +248,14 @@ func LoadOptions(cmdline []byte) []byte {
 
 // authority finds the db entry the firmware verifies the UKI with: the
 // first X.509 entry of db under which the UKI's signature verifies.
-func authority(vars *efivars.Image, img []byte) (efivars.GUID, *x509.Certificate, error) {
+func authority(vars *efivars.Image, img []byte) (gpt.GUID, *x509.Certificate, error) {
 	v, ok := vars.Lookup(efivars.ImageSecurityDatabase, efivars.NameDB)
 	if !ok {
-		return efivars.GUID{}, nil, fmt.Errorf("attest: PCR 7: the variable store has no db")
+		return gpt.GUID{}, nil, fmt.Errorf("attest: PCR 7: the variable store has no db")
 	}
 	lists, err := efivars.ParseSignatureLists(v.Data)
 	if err != nil {
-		return efivars.GUID{}, nil, fmt.Errorf("attest: PCR 7: db: %w", err)
+		return gpt.GUID{}, nil, fmt.Errorf("attest: PCR 7: db: %w", err)
 	}
 	for _, l := range lists {
 		if l.Type != efivars.CertX509 {
@@ -270,7 +271,7 @@ func authority(vars *efivars.Image, img []byte) (efivars.GUID, *x509.Certificate
 			}
 		}
 	}
-	return efivars.GUID{}, nil, fmt.Errorf("attest: PCR 7: no db certificate verifies the UKI: the firmware would refuse to boot it")
+	return gpt.GUID{}, nil, fmt.Errorf("attest: PCR 7: no db certificate verifies the UKI: the firmware would refuse to boot it")
 }
 
 // Replay folds the events of one PCR (SHA-256 bank) from zero.

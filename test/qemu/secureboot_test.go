@@ -233,7 +233,7 @@ func predictPCR7(t *testing.T, varsPath string, set *keys.Set) []byte {
 	}
 	events := append(im.PolicyEvents(),
 		[]byte{0, 0, 0, 0}, // EV_SEPARATOR
-		efivars.AuthorityEvent(efivars.GUID(set.Owner), set.Get(keys.DB).Cert.Raw))
+		efivars.AuthorityEvent(set.Owner, set.Get(keys.DB).Cert.Raw))
 	pcr := make([]byte, 32)
 	for _, e := range events {
 		d := sha256.Sum256(e)
