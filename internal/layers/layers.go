@@ -54,6 +54,7 @@ var Of = map[string]Stage{
 	"pkg/provenance":                Format,
 	"pkg/adminsettings":             Format,
 	"pkg/configpart":                Format,
+	"pkg/deb822":                    Format,
 	"pkg/debpkg":                    Format,
 	"pkg/debcopyright":              Format,
 	"pkg/authenticode":              Format,
