@@ -37,6 +37,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/imagespec"
 	"github.com/hardenvm/hardenvm/pkg/initramfs"
 	"github.com/hardenvm/hardenvm/pkg/keys"
+	"github.com/hardenvm/hardenvm/pkg/lockfile"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
 	"github.com/hardenvm/hardenvm/pkg/sbom"
@@ -173,7 +174,7 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		}
 		cache.Log = o.Log
 	}
-	paths, err := debarchive.Fetch(ctx, lock, mirrors, cache)
+	paths, err := lockfile.Fetch(ctx, lock, mirrors, cache)
 	if err != nil {
 		return nil, err
 	}
