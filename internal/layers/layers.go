@@ -85,6 +85,7 @@ var Of = map[string]Stage{
 	"boot/init/internal/netlink": Boot,
 	"boot/init/internal/tpm":     Boot,
 	"pkg/initramfs":              Boot,
+	"pkg/pcr":                    Boot,
 	"pkg/runtime/shim":           Boot,
 	"pkg/attest/agent":           Boot,
 	"cmd/hardenvm-agent":         Boot,
