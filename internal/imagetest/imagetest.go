@@ -79,16 +79,6 @@ func section(b []byte) *io.SectionReader {
 	return io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b)))
 }
 
-// memFile is an in-memory io.WriterAt (a verity hash tree).
-type memFile []byte
-
-func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
-	if end := int(off) + len(p); end > len(*m) {
-		*m = append(*m, make([]byte, end-len(*m))...)
-	}
-	return copy((*m)[off:], p), nil
-}
-
 func random(seed uint64, n int) []byte {
 	r := rand.New(rand.NewPCG(seed, 7))
 	b := make([]byte, n)
@@ -124,8 +114,12 @@ func New(t testing.TB, o Options) *Image {
 
 	// Root: 1 MiB of data with its verity tree.
 	rootData := append(random(o.Seed+1, 512<<10), make([]byte, 512<<10)...)
-	var tree memFile
-	res, err := verity.Format(context.Background(), bytes.NewReader(rootData), int64(len(rootData)), &tree, verity.Params{})
+	hf, err := os.Create(filepath.Join(t.TempDir(), "root.verity"))
+	must(err)
+	res, err := verity.Format(context.Background(), bytes.NewReader(rootData), int64(len(rootData)), hf, verity.Params{})
+	must(err)
+	must(hf.Close())
+	tree, err := os.ReadFile(hf.Name())
 	must(err)
 
 	// UKI: the stub with itself as a stand-in kernel (any PE will do for

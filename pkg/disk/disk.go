@@ -88,7 +88,7 @@ func Write(w io.WriterAt, l Layout) (*Result, error) {
 			if err := p.Fill(region, gp.FirstLBA); err != nil {
 				return nil, fmt.Errorf("disk: partition %q: %w", p.Name, err)
 			}
-			if n, err = copySparse(w, off, io.NewSectionReader(region, 0, size), h); err != nil {
+			if n, err = copySparse(w, off, bytes.NewReader(region), h); err != nil {
 				return nil, fmt.Errorf("disk: partition %q: %w", p.Name, err)
 			}
 		}
@@ -182,17 +182,6 @@ func (r memRegion) WriteAt(p []byte, off int64) (int, error) {
 		return 0, fmt.Errorf("write of %d bytes at %d leaves the %d-byte partition", len(p), off, len(r))
 	}
 	return copy(r[off:], p), nil
-}
-
-func (r memRegion) ReadAt(p []byte, off int64) (int, error) {
-	if off >= int64(len(r)) {
-		return 0, io.EOF
-	}
-	n := copy(p, r[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
 }
 
 // zeros reads as an endless run of zero bytes.
