@@ -14,6 +14,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/pcr"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 )
 
@@ -108,7 +109,7 @@ is: check it first with 'hardenvm verify'. Exit 1 names each failed check.`,
 				exp.Golden = m.PCRs.Firmware[fwKey]
 			}
 			if golden != "" {
-				g, err := attest.ReadGolden(golden)
+				g, err := pcr.ReadGolden(golden)
 				if err != nil {
 					return err
 				}

@@ -136,7 +136,7 @@ func TestLockRealMirror(t *testing.T) {
 	// they are .deb archives.
 	small := *l
 	small.Kernel = small.Kernel[:1]
-	paths, err := debarchive.Fetch(ctx, &small, mirrors, cache)
+	paths, err := lockfile.Fetch(ctx, &small, mirrors, cache)
 	if err != nil {
 		t.Fatal(err)
 	}

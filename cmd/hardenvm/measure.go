@@ -8,6 +8,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/pcr"
 	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
@@ -53,14 +54,14 @@ from a known-good boot ('hardenvm attest --record-golden').`,
 			if err != nil {
 				return err
 			}
-			p, err := attest.Predict(in)
+			p, err := pcr.Predict(in)
 			if err != nil {
 				return err
 			}
 			if a.json {
 				return a.printJSON(p)
 			}
-			for _, i := range attest.Predicted {
+			for _, i := range pcr.Predicted {
 				k := strconv.Itoa(i)
 				fmt.Fprintf(a.stdout, "PCR %2d  %s\n", i, p.Values[k])
 				if !events {
@@ -76,7 +77,7 @@ from a known-good boot ('hardenvm attest --record-golden').`,
 			case m.PCRs == nil:
 				fmt.Fprintf(a.stdout, "manifest.json has no prediction (built before hardenvm measured images)\n")
 			default:
-				for _, i := range attest.Predicted {
+				for _, i := range pcr.Predicted {
 					k := strconv.Itoa(i)
 					if m.PCRs.Values[k] != p.Values[k] {
 						return fmt.Errorf("measure: %s: manifest.json predicts PCR %d = %s but the artifacts give %s: the directory was changed after the build",

@@ -28,6 +28,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/uki"
 	"github.com/hardenvm/hardenvm/pkg/verity"
+	"io"
 )
 
 // Options vary the image.
@@ -74,6 +75,10 @@ func OtherKeys(t testing.TB) *keys.Set {
 	return s
 }
 
+func section(b []byte) *io.SectionReader {
+	return io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b)))
+}
+
 func random(seed uint64, n int) []byte {
 	r := rand.New(rand.NewPCG(seed, 7))
 	b := make([]byte, n)
@@ -89,7 +94,6 @@ func New(t testing.TB, o Options) *Image {
 	set := Keys(t)
 	dir := filepath.Join(t.TempDir(), "image")
 	keyDir := filepath.Join(t.TempDir(), "keys")
-	work := t.TempDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -110,12 +114,13 @@ func New(t testing.TB, o Options) *Image {
 
 	// Root: 1 MiB of data with its verity tree.
 	rootData := append(random(o.Seed+1, 512<<10), make([]byte, 512<<10)...)
-	root := write(filepath.Join(work, "root.img"), rootData)
-	hf, err := os.Create(filepath.Join(work, "root.verity"))
+	hf, err := os.Create(filepath.Join(t.TempDir(), "root.verity"))
 	must(err)
 	res, err := verity.Format(context.Background(), bytes.NewReader(rootData), int64(len(rootData)), hf, verity.Params{})
 	must(err)
 	must(hf.Close())
+	tree, err := os.ReadFile(hf.Name())
+	must(err)
 
 	// UKI: the stub with itself as a stand-in kernel (any PE will do for
 	// Authenticode), signed with the db key.
@@ -137,14 +142,17 @@ func New(t testing.TB, o Options) *Image {
 
 	im := disk.Image{
 		ESP:  []fat.File{{Path: "EFI/BOOT/BOOTX64.EFI", Size: int64(len(img)), Data: bytes.NewReader(img)}},
-		Time: time.Unix(1700000000, 0), Root: root, RootVerity: hf.Name(), RootHash: res.RootHash,
+		Time: time.Unix(1700000000, 0), Root: section(rootData), RootVerity: section(tree), RootHash: res.RootHash,
 		Free: 1 << 20,
 	}
 	if o.Config {
-		im.Config = write(filepath.Join(work, "config.img"), configImage(t, set.Get(keys.Admin), o.Seed+3))
+		im.Config = section(configImage(t, set.Get(keys.Admin), o.Seed+3))
 	}
-	_, err = disk.Build(filepath.Join(dir, "disk.raw"), im)
+	df, err := os.Create(filepath.Join(dir, "disk.raw"))
 	must(err)
+	_, err = disk.Build(df, im)
+	must(err)
+	must(df.Close())
 	write(filepath.Join(dir, "OVMF_VARS.fd"), random(o.Seed+4, 128<<10))
 
 	m := &manifest.Manifest{

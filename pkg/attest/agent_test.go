@@ -19,6 +19,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/attest/agent"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/pcr"
 )
 
 // startSWTPM manufactures a TPM with an EK certificate (as pkg/vm does)
@@ -70,7 +71,7 @@ func newAgentConfig(t *testing.T, configRootHash []byte) *agentFixture {
 func (f *agentFixture) prediction() *manifest.PCRs {
 	v := measure.Predict(f.rootHash, f.configRootHash)
 	return &manifest.PCRs{Bank: "sha256", Values: map[string]string{"15": hex.EncodeToString(v[:])},
-		Events: attest.PCR15Events(f.rootHash, f.configRootHash)}
+		Events: pcr.PCR15Events(f.rootHash, f.configRootHash)}
 }
 
 // TestAgentConfigSwapped: a VM whose config partition is another (validly

@@ -3,63 +3,12 @@ package attest
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"unicode/utf16"
 
 	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 )
-
-// GPTEventData reads a disk image's primary GPT (512-byte sectors) as
-// edk2 measures it into PCR 5 (EV_EFI_GPT_EVENT): the UEFI_GPT_DATA, i.e.
-// the 92-byte partition table header, the number of used entries (UINT64)
-// and those entries, in table order.
-// Its errors do not name the file: callers do.
-func GPTEventData(r io.ReaderAt) ([]byte, error) {
-	hdr := make([]byte, 92)
-	if _, err := r.ReadAt(hdr, 512); err != nil {
-		return nil, gptReadError("header (LBA 1, bytes 512-603)", err)
-	}
-	if string(hdr[:8]) != "EFI PART" {
-		return nil, fmt.Errorf("no GPT header at LBA 1: not a GPT disk image")
-	}
-	lba := binary.LittleEndian.Uint64(hdr[72:])
-	n := binary.LittleEndian.Uint32(hdr[80:])
-	size := binary.LittleEndian.Uint32(hdr[84:])
-	if n > 1024 || size < 128 || size > 4096 {
-		return nil, fmt.Errorf("GPT header: %d entries of %d bytes", n, size)
-	}
-	table := make([]byte, int(n)*int(size))
-	if _, err := r.ReadAt(table, int64(lba)*512); err != nil {
-		return nil, gptReadError(fmt.Sprintf("partition entries (LBA %d)", lba), err)
-	}
-	var used [][]byte
-	for i := 0; i < int(n); i++ {
-		e := table[i*int(size) : (i+1)*int(size)]
-		if !bytes.Equal(e[:16], make([]byte, 16)) {
-			used = append(used, e)
-		}
-	}
-	out := append([]byte{}, hdr...)
-	out = binary.LittleEndian.AppendUint64(out, uint64(len(used)))
-	for _, e := range used {
-		out = append(out, e...)
-	}
-	return out, nil
-}
-
-// ErrShortDisk is matched by GPTEventData's error for a disk image that
-// ends before its GPT does.
-var ErrShortDisk = errors.New("the disk image is too short")
-
-func gptReadError(what string, err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%w: it ends before the GPT %s; it is truncated or not a disk image: build or pull the image again", ErrShortDisk, what)
-	}
-	return fmt.Errorf("GPT %s: %w", what, err)
-}
 
 // splitGPTEvent splits UEFI_GPT_DATA into its header and entries.
 func splitGPTEvent(b []byte) (hdr []byte, entries [][]byte, err error) {
@@ -101,7 +50,7 @@ func gptGrown(built, logged []byte) error {
 		}
 	}
 	for _, e := range le[len(be):] {
-		if diskGUID(e[:16]) != gpt.TypeLinuxData || entryName(e) != bootparams.DataPartitionName {
+		if gpt.DecodeGUID(e[:16]) != gpt.TypeLinuxData || entryName(e) != bootparams.DataPartitionName {
 			return fmt.Errorf("an extra partition %q that hardenvm-init does not make", entryName(e))
 		}
 	}
@@ -121,14 +70,4 @@ func entryName(e []byte) string {
 		u = append(u, c)
 	}
 	return string(utf16.Decode(u))
-}
-
-// diskGUID decodes GPT's mixed-endian on-disk GUID.
-func diskGUID(b []byte) gpt.GUID {
-	var g gpt.GUID
-	g[0], g[1], g[2], g[3] = b[3], b[2], b[1], b[0]
-	g[4], g[5] = b[5], b[4]
-	g[6], g[7] = b[7], b[6]
-	copy(g[8:16], b[8:16])
-	return g
 }

@@ -1,9 +1,7 @@
 package attest
 
 import (
-	"bytes"
 	"encoding/binary"
-	"errors"
 	"strings"
 	"testing"
 	"unicode/utf16"
@@ -13,10 +11,8 @@ import (
 )
 
 func gptEntry(typ gpt.GUID, id byte, name string) []byte {
-	e := make([]byte, 128)
-	e[0], e[1], e[2], e[3] = typ[3], typ[2], typ[1], typ[0]
-	e[4], e[5], e[6], e[7] = typ[5], typ[4], typ[7], typ[6]
-	copy(e[8:16], typ[8:16])
+	e := gpt.AppendGUID(nil, typ)
+	e = append(e, make([]byte, 128-len(e))...)
 	e[16] = id
 	for i, c := range utf16.Encode([]rune(name)) {
 		binary.LittleEndian.PutUint16(e[56+2*i:], c)
@@ -87,15 +83,4 @@ func FuzzGPTEvent(f *testing.F) {
 		}
 		gptGrown(b, b)
 	})
-}
-
-// TestGPTEventDataShort: a disk that ends before its GPT is ErrShortDisk,
-// said with what to do, not "GPT header: EOF".
-func TestGPTEventDataShort(t *testing.T) {
-	for _, n := range []int{0, 300, 600} {
-		_, err := GPTEventData(bytes.NewReader(make([]byte, n)))
-		if !errors.Is(err, ErrShortDisk) || strings.Contains(err.Error(), "EOF") || !strings.Contains(err.Error(), "build or pull the image again") {
-			t.Errorf("GPTEventData(%d bytes) = %v, want ErrShortDisk with what to do", n, err)
-		}
-	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/hardenvm/hardenvm/boot/measure"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/pcr"
 )
 
 // Check is one line of an attestation report.
@@ -113,7 +114,7 @@ func Verify(ev *agentproto.Evidence, exp Expect) *Report {
 	if err != nil {
 		return r
 	}
-	pcr := func(i int) string { return hex.EncodeToString(q.PCRs[i]) }
+	quoted := func(i int) string { return hex.EncodeToString(q.PCRs[i]) }
 
 	// The firmware log, replayed against the quote.
 	fw, err := replayFirmwareLog(ev.EventLog, q.PCRs)
@@ -124,13 +125,13 @@ func Verify(ev *agentproto.Evidence, exp Expect) *Report {
 	}
 	if err15 == nil {
 		if v := measure.Replay(pcr15); !bytes.Equal(v[:], q.PCRs[15]) {
-			err15 = fmt.Errorf("replays to %x but the quote has PCR 15 = %s: something else extended PCR 15", v, pcr(15))
+			err15 = fmt.Errorf("replays to %x but the quote has PCR 15 = %s: something else extended PCR 15", v, quoted(15))
 		}
 	}
 	r.add(15, "PCR 15 log", err15, fmt.Sprintf("%d events replay to the quoted PCR 15", len(pcr15)))
 
 	// Each predicted PCR, event by event.
-	for _, i := range Predicted {
+	for _, i := range pcr.Predicted {
 		want, predicted := exp.PCRs.Values[strconv.Itoa(i)]
 		if !predicted {
 			r.note(i, "PCR "+strconv.Itoa(i), "not predicted by this manifest (built by an older hardenvm)")
@@ -154,30 +155,30 @@ func Verify(ev *agentproto.Evidence, exp Expect) *Report {
 		}
 		name := "PCR " + strconv.Itoa(i)
 		switch {
-		case pcr(i) == want:
+		case quoted(i) == want:
 			r.add(i, name, nil, "as predicted")
 		case i == 5 && logErr == nil && exp.PCRs.GPT != "":
-			r.add(i, name, grownDisk(pcr(i), want, got, exp.PCRs), "the GPT as built plus the data partition hardenvm-init adds on the first boot")
+			r.add(i, name, grownDisk(quoted(i), want, got, exp.PCRs), "the GPT as built plus the data partition hardenvm-init adds on the first boot")
 		case logErr != nil:
-			r.add(i, name, fmt.Errorf("is %s, predicted %s; the log cannot say why (%v)", pcr(i), want, logErr), "")
+			r.add(i, name, fmt.Errorf("is %s, predicted %s; the log cannot say why (%v)", quoted(i), want, logErr), "")
 		default:
-			r.add(i, name, explain(i, pcr(i), want, got, exp.PCRs.Events), "")
+			r.add(i, name, explain(i, quoted(i), want, got, exp.PCRs.Events), "")
 		}
 	}
 
 	// The firmware's own PCRs against golden values.
 	r.Golden = map[string]string{}
-	for _, i := range FirmwarePCRs {
+	for _, i := range pcr.FirmwarePCRs {
 		k := strconv.Itoa(i)
-		r.Golden[k] = pcr(i)
+		r.Golden[k] = quoted(i)
 		name := "PCR " + k
 		switch g, ok := exp.Golden[k]; {
 		case !ok:
 			r.note(i, name, "firmware PCR, no golden value recorded for this firmware (hardenvm attest --record-golden)")
-		case g == pcr(i):
+		case g == quoted(i):
 			r.add(i, name, nil, "as recorded for this firmware")
 		default:
-			r.add(i, name, fmt.Errorf("is %s, recorded %s: %s", pcr(i), g, firmwareMeaning(i)), "")
+			r.add(i, name, fmt.Errorf("is %s, recorded %s: %s", quoted(i), g, firmwareMeaning(i)), "")
 		}
 	}
 	// PCRs nothing in a hardenvm boot extends.
@@ -187,7 +188,7 @@ func Verify(ev *agentproto.Evidence, exp Expect) *Report {
 		if bytes.Equal(q.PCRs[i], zero) {
 			r.add(i, name, nil, "zero, as nothing measures into it")
 		} else {
-			r.add(i, name, fmt.Errorf("is %s, want zero: %s", pcr(i), unusedMeaning(i)), "")
+			r.add(i, name, fmt.Errorf("is %s, want zero: %s", quoted(i), unusedMeaning(i)), "")
 		}
 	}
 	r.note(10, "PCR 10", "IMA (the kernel's runtime measurements): not evaluated")
@@ -331,6 +332,3 @@ func unusedMeaning(i int) string {
 	}
 	return "something unexpected measured into it"
 }
-
-// IsFirmwarePCR reports whether i is one of FirmwarePCRs.
-func IsFirmwarePCR(i int) bool { return slices.Contains(FirmwarePCRs, i) }

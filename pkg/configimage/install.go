@@ -19,6 +19,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/pcr"
 	"github.com/hardenvm/hardenvm/pkg/provenance"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/verify"
@@ -160,7 +161,7 @@ func Install(ctx context.Context, dir string, im *Image, o InstallOptions) (*man
 			return nil, err
 		}
 		in.ConfigRootHash = layout.Verity.RootHash
-		p, err := attest.Predict(in)
+		p, err := pcr.Predict(in)
 		if err != nil {
 			return nil, err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/keys"
+	"github.com/hardenvm/hardenvm/pkg/pcr"
 	"github.com/hardenvm/hardenvm/pkg/provenance"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/verify"
@@ -146,7 +147,7 @@ func TestInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	in.ConfigRootHash = l.Verity.RootHash
-	want, err := attest.Predict(in)
+	want, err := pcr.Predict(in)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -226,7 +226,7 @@ func (c *Client) Index(ctx context.Context, x *Index, rel *Release, components [
 		if rel.AcquireByHash {
 			fetchPath = "dists/" + suite + "/" + dir + "by-hash/SHA256/" + fh.SHA256
 		}
-		p, err := c.fetch(ctx, KindIndex, archive, name, fetchPath, fh.SHA256, fh.Size, nil)
+		p, err := c.fetch(ctx, KindIndex, archive, name, fetchPath, fh.SHA256, fh.Size)
 		if err != nil {
 			return err
 		}
@@ -265,11 +265,8 @@ func addIndexFile(x *Index, p, name, suite string) error {
 // fetch returns the cache path of the file with that digest, downloading
 // archive path fetchPath when it is missing or damaged. name is the path
 // errors and logs use. Content that does not match is never stored.
-func (c *Client) fetch(ctx context.Context, kind, archive, name, fetchPath, sum string, size int64, progress func(int)) (string, error) {
+func (c *Client) fetch(ctx context.Context, kind, archive, name, fetchPath, sum string, size int64) (string, error) {
 	if p, ok := c.Cache.Get(kind, sum, size); ok {
-		if progress != nil {
-			progress(int(size))
-		}
 		return p, nil
 	}
 	u, err := c.url(archive, fetchPath)
@@ -286,7 +283,7 @@ func (c *Client) fetch(ctx context.Context, kind, archive, name, fetchPath, sum 
 			case <-time.After(time.Duration(attempt) * time.Second):
 			}
 		}
-		p, err := c.download(ctx, u, kind, name, sum, size, progress)
+		p, err := c.download(ctx, u, kind, name, sum, size)
 		if err == nil {
 			return p, nil
 		}
@@ -300,7 +297,7 @@ func (c *Client) fetch(ctx context.Context, kind, archive, name, fetchPath, sum 
 	return "", last
 }
 
-func (c *Client) download(ctx context.Context, u, kind, name, sum string, size int64, progress func(int)) (string, error) {
+func (c *Client) download(ctx context.Context, u, kind, name, sum string, size int64) (string, error) {
 	target := c.Cache.Path(kind, sum)
 	if err := os.MkdirAll(path.Dir(target), 0o755); err != nil {
 		return "", fmt.Errorf("download cache: %w", err)
@@ -317,11 +314,7 @@ func (c *Client) download(ctx context.Context, u, kind, name, sum string, size i
 	defer f.Abort()
 	h := sha256.New()
 	// Read a little past the promised size so a longer file is caught.
-	var w io.Writer = io.MultiWriter(f, h)
-	if progress != nil {
-		w = io.MultiWriter(w, progressWriter(progress))
-	}
-	n, err := io.Copy(w, io.LimitReader(body, size+1<<20))
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(body, size+1<<20))
 	if err != nil {
 		return "", fmt.Errorf("fetching %s: %w", name, err)
 	}
@@ -338,9 +331,5 @@ func (c *Client) download(ctx context.Context, u, kind, name, sum string, size i
 // Deb returns the cache path of a .deb of an archive, downloading it when
 // the cache lacks it; its bytes are checked against sha256 and size.
 func (c *Client) Deb(ctx context.Context, archive, path, sha256 string, size int64) (string, error) {
-	return c.fetch(ctx, KindDeb, archive, path, path, sha256, size, nil)
+	return c.fetch(ctx, KindDeb, archive, path, path, sha256, size)
 }
-
-type progressWriter func(int)
-
-func (p progressWriter) Write(b []byte) (int, error) { p(len(b)); return len(b), nil }

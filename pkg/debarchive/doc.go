@@ -4,7 +4,8 @@
 // reads the Packages indexes whose sha256 the signed InRelease lists,
 // resolves dependency closures over one or several suites, and fetches
 // .deb files into a content-addressed cache, each checked by sha256.
-// Making and updating lock files is package lockfile's.
+// It knows nothing of specs and locks: making and updating lock files, and
+// turning a lock into the files to fetch, is package lockfile's.
 //
 // It implements the subset a read-only image needs: clearsigned InRelease
 // only (no detached Release.gpg), Packages as .gz, .xz or plain, fetched by

@@ -1,17 +1,14 @@
 package debarchive
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/hardenvm/hardenvm/pkg/debarchive/fakearchive"
-	"github.com/hardenvm/hardenvm/pkg/imagespec"
 )
 
 // testPkgs is a small archive: a root with its dependencies, a kernel
@@ -26,41 +23,41 @@ var testPkgs = []fakearchive.Pkg{
 	{Name: "systemd-boot-efi", Version: "257.13-1~deb13u1"},
 }
 
-// lockFor pins the archive's packages as a lock would (resolving them is
-// package lockfile's job).
-func lockFor(t *testing.T, a *fakearchive.Archive) *imagespec.Lock {
-	t.Helper()
-	pin := func(name string) imagespec.Package {
-		for _, p := range testPkgs {
-			if p.Name == name {
-				p.Arch = cmp.Or(p.Arch, "amd64")
-				b := a.Get(p.Filename())
-				return imagespec.Package{Name: p.Name, Version: p.Version, Arch: p.Arch, Suite: "trixie", Path: p.Filename(), SHA256: fakearchive.SHA256(b), Size: int64(len(b))}
-			}
+// filesFor lists the archive's packages as a lock pins them (resolving
+// them is package lockfile's job): all but "unrelated".
+func filesFor(a *fakearchive.Archive) []File {
+	var files []File
+	for _, p := range testPkgs {
+		if p.Name == "unrelated" {
+			continue
 		}
-		t.Fatalf("no package %s", name)
-		return imagespec.Package{}
+		p.Arch = cmp.Or(p.Arch, "amd64")
+		b := a.Get(p.Filename())
+		files = append(files, File{Name: p.Name, Version: p.Version, Archive: ArchiveDebian, Path: p.Filename(), SHA256: fakearchive.SHA256(b), Size: int64(len(b))})
 	}
-	return &imagespec.Lock{Name: "t", Arch: "amd64", Components: []string{"main"},
-		Suites:    []imagespec.LockSuite{{Name: "trixie", Archive: ArchiveDebian}},
-		Requested: []string{"busybox-static"},
-		Packages:  []imagespec.Package{pin("busybox-static"), pin("init-helper"), pin("libc6")},
-		Kernel:    []imagespec.Package{pin("linux-image-cloud-amd64"), pin("linux-image-6.12.117+deb13-cloud-amd64")},
-		Stub:      pin("systemd-boot-efi"),
+	return files
+}
+
+// named returns the file of that package.
+func named(t *testing.T, files []File, name string) File {
+	t.Helper()
+	for _, f := range files {
+		if f.Name == name {
+			return f
+		}
 	}
+	t.Fatalf("no package %s", name)
+	return File{}
 }
 
 func TestFetch(t *testing.T) {
 	a := fakearchive.New(t, "trixie", testPkgs)
-	l := lockFor(t, a)
+	all := filesFor(a)
 	cache := &Cache{Dir: t.TempDir()}
-	var bar bytes.Buffer
-	f := &Fetcher{Mirrors: Mirrors{Debian: a.Mirror()}, Cache: cache, Parallel: 3, Progress: &bar}
-	paths, err := f.Fetch(context.Background(), l)
+	paths, err := Fetch(context.Background(), all, Mirrors{Debian: a.Mirror()}, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := l.All()
 	if len(paths) != len(all) {
 		t.Errorf("Fetch returned %d paths, want %d", len(paths), len(all))
 	}
@@ -70,14 +67,11 @@ func TestFetch(t *testing.T) {
 			t.Errorf("%s: cached at %s with sha256 %s (%v), want %s at %s", p.Name, paths[p.Name], fakearchive.SHA256(got), err, p.SHA256, cache.Path(KindDeb, p.SHA256))
 		}
 	}
-	if !strings.Contains(bar.String(), fmt.Sprintf("fetching %d/%d packages", len(all), len(all))) {
-		t.Errorf("progress bar did not finish: %q", bar.String())
-	}
 
 	// Cached: a second fetch asks the mirror for nothing.
-	busybox := l.Packages[0]
+	busybox := named(t, all, "busybox-static")
 	hits := a.Hits(busybox.Path)
-	if _, err := Fetch(context.Background(), l, Mirrors{Debian: a.Mirror()}, cache); err != nil {
+	if _, err := Fetch(context.Background(), all, Mirrors{Debian: a.Mirror()}, cache); err != nil {
 		t.Fatal(err)
 	}
 	if a.Hits(busybox.Path) != hits {
@@ -88,7 +82,7 @@ func TestFetch(t *testing.T) {
 	if err := os.WriteFile(cache.Path(KindDeb, busybox.SHA256), []byte("bit rot"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	paths, err = Fetch(context.Background(), l, Mirrors{Debian: a.Mirror()}, cache)
+	paths, err = Fetch(context.Background(), all, Mirrors{Debian: a.Mirror()}, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,16 +105,11 @@ func TestFetchTamperedDeb(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			a := fakearchive.New(t, "trixie", testPkgs)
-			l := lockFor(t, a)
-			var target imagespec.Package
-			for _, p := range l.Packages {
-				if p.Name == "libc6" {
-					target = p
-				}
-			}
+			all := filesFor(a)
+			target := named(t, all, "libc6")
 			a.Tamper(target.Path, tt.edit)
 			cache := &Cache{Dir: t.TempDir()}
-			_, err := Fetch(context.Background(), l, Mirrors{Debian: a.Mirror()}, cache)
+			_, err := Fetch(context.Background(), all, Mirrors{Debian: a.Mirror()}, cache)
 			var de *DigestError
 			if !errors.As(err, &de) {
 				t.Fatalf("Fetch = %v, want a DigestError", err)
@@ -161,13 +150,14 @@ func assertOnlyDigests(t *testing.T, c *Cache) {
 
 func TestFetchMissing(t *testing.T) {
 	a := fakearchive.New(t, "trixie", testPkgs)
-	l := lockFor(t, a)
-	a.Remove(l.Stub.Path)
-	_, err := Fetch(context.Background(), l, Mirrors{Debian: a.Mirror()}, &Cache{Dir: t.TempDir()})
-	if err == nil || !strings.Contains(err.Error(), "fetching "+l.Stub.Path+": HTTP 404") || !strings.Contains(err.Error(), "the mirror no longer has this version") {
+	all := filesFor(a)
+	stub := named(t, all, "systemd-boot-efi")
+	a.Remove(stub.Path)
+	_, err := Fetch(context.Background(), all, Mirrors{Debian: a.Mirror()}, &Cache{Dir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "fetching "+stub.Path+": HTTP 404") || !strings.Contains(err.Error(), "the mirror no longer has this version") {
 		t.Errorf("Fetch of a missing file = %v", err)
 	}
-	if n := a.Hits(l.Stub.Path); n != 1 {
+	if n := a.Hits(stub.Path); n != 1 {
 		t.Errorf("a 404 was asked %d times, want once", n)
 	}
 }

@@ -3,6 +3,7 @@ package debarchive
 import (
 	"errors"
 	"fmt"
+	"github.com/hardenvm/hardenvm/pkg/deb822"
 	"io"
 	"slices"
 	"strconv"
@@ -60,7 +61,7 @@ func (x *Index) Add(r io.Reader, name string) error { return x.AddSuite(r, name,
 // packages carry. Of equal versions in two suites, the one added first
 // stays, so the order of a spec's suites decides.
 func (x *Index) AddSuite(r io.Reader, name, suite string) error {
-	pr := NewParagraphReader(r, name)
+	pr := deb822.NewReader(r, name)
 	pr.Keep = indexFields
 	for {
 		para, err := pr.Next()
@@ -72,7 +73,7 @@ func (x *Index) AddSuite(r io.Reader, name, suite string) error {
 		}
 		p, err := parsePackage(para)
 		if err != nil {
-			return fmt.Errorf("%s: line %d: %w", name, pr.line, err)
+			return fmt.Errorf("%s: line %d: %w", name, pr.Line(), err)
 		}
 		if p.Arch != x.Arch && p.Arch != "all" {
 			continue
@@ -104,7 +105,7 @@ func (x *Index) removeProvides(old *Package) {
 var indexFields = map[string]bool{"Package": true, "Version": true, "Architecture": true, "Filename": true,
 	"Size": true, "SHA256": true, "Priority": true, "Depends": true, "Pre-Depends": true, "Provides": true}
 
-func parsePackage(para Paragraph) (*Package, error) {
+func parsePackage(para deb822.Paragraph) (*Package, error) {
 	p := &Package{
 		Name:     para["Package"],
 		Arch:     para["Architecture"],

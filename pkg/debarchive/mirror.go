@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/hardenvm/hardenvm/pkg/deb822"
 	"io"
 	"os"
 	"path/filepath"
@@ -138,7 +139,7 @@ func readDeb822Sources(file string) ([]string, error) {
 	}
 	defer f.Close()
 	var uris []string
-	pr := NewParagraphReader(f, file)
+	pr := deb822.NewReader(f, file)
 	for {
 		p, err := pr.Next()
 		if errors.Is(err, io.EOF) {

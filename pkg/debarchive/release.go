@@ -16,6 +16,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/hardenvm/hardenvm/pkg/deb822"
 )
 
 // DefaultKeyring is the host's Debian archive keyring (package
@@ -146,7 +147,7 @@ func hashName(h crypto.Hash) string {
 
 // parseRelease reads the fields of a (verified) Release text.
 func parseRelease(name string, text []byte) (*Release, error) {
-	p, err := NewParagraphReader(bytes.NewReader(text), name).Next()
+	p, err := deb822.NewReader(bytes.NewReader(text), name).Next()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

@@ -1,7 +1,6 @@
 package debarchive
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -81,27 +80,5 @@ func TestParseRelations(t *testing.T) {
 	r := Relation{Name: "x", Op: OpLT, Version: v("2")}
 	if !r.Satisfied(v("1.9")) || r.Satisfied(v("2")) {
 		t.Errorf("<< 2 wrong")
-	}
-}
-
-func TestParagraphReader(t *testing.T) {
-	in := "# comment\nPackage: a\nDescription: short\n long\n .\n more\n\n\n\nPackage: b\nVersion: 1\n"
-	pr := NewParagraphReader(strings.NewReader(in), "x")
-	var got []Paragraph
-	for {
-		p, err := pr.Next()
-		if err != nil {
-			break
-		}
-		got = append(got, p)
-	}
-	want := []Paragraph{{"Package": "a", "Description": "short\nlong\n.\nmore"}, {"Package": "b", "Version": "1"}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("paragraphs diff (-want +got):\n%s", diff)
-	}
-	for _, bad := range []string{" cont\n", "no colon\n", "A: 1\nA: 2\n"} {
-		if _, err := NewParagraphReader(strings.NewReader(bad), "x").Next(); err == nil {
-			t.Errorf("Next(%q) succeeded", bad)
-		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/hardenvm/hardenvm/pkg/deb822"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
@@ -182,11 +183,11 @@ func readControl(r io.Reader, comp string, info *Info) error {
 			info.Scripts = append(info.Scripts, name)
 		}
 		if name == "control" {
-			b, err := io.ReadAll(io.LimitReader(tr, 1<<20))
-			if err != nil {
+			c, err := deb822.NewReader(io.LimitReader(tr, 1<<20), "control").Next()
+			if err != nil && !errors.Is(err, io.EOF) {
 				return err
 			}
-			info.Control = parseControl(b)
+			info.Control = c
 		}
 		return nil
 	})
@@ -220,28 +221,6 @@ func eachEntry(r io.Reader, comp string, fn func(h *tar.Header, r io.Reader) err
 			return err
 		}
 	}
-}
-
-// parseControl reads one deb822 paragraph.
-func parseControl(b []byte) map[string]string {
-	m := map[string]string{}
-	last := ""
-	for _, line := range strings.Split(string(b), "\n") {
-		if line == "" {
-			continue
-		}
-		if (line[0] == ' ' || line[0] == '\t') && last != "" {
-			m[last] += "\n" + strings.TrimSpace(line)
-			continue
-		}
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		last = strings.TrimSpace(k)
-		m[last] = strings.TrimSpace(v)
-	}
-	return m
 }
 
 func readData(r io.Reader, comp string, pkg *Package) error {

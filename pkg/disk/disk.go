@@ -6,10 +6,12 @@
 // Layout: every partition starts on a 1 MiB boundary and takes a whole
 // number of MiB; after the last one comes the requested free space
 // (where the guest creates its data partition on first boot), then 1 MiB
-// holding the backup GPT. Contents are streamed from files, never held in
-// memory, into a file truncated to the final size, and runs of zeros are
-// not written, so the output is sparse where the file system allows. The
-// output appears atomically, complete or not at all.
+// holding the backup GPT. Contents are read from readers and written to an
+// io.WriterAt that reads as zeros where nothing is written (a new file:
+// opening, syncing and renaming it is the caller's), and runs of zeros are
+// not written, so the output is sparse where the file system allows. A
+// partition's contents are streamed, never held in memory, except those a
+// Fill function writes (the ESP), which are assembled in memory first.
 //
 // Nothing is random. Partition i (0-based) without a GUID gets
 // gpt.NewGUID("partition-content", [i], type, name, SHA-256 of its whole
@@ -22,10 +24,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"hash"
 	"io"
-	"os"
 
-	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 )
 
@@ -39,13 +40,13 @@ type Partition struct {
 	GUID       gpt.GUID // zero: derived from the partition's content
 	Attributes uint64
 
-	// Contents: either Path, a file copied to the start of the
-	// partition, or Fill, which writes them itself (w is the partition's
-	// region; lba is where it starts on the disk). Neither: all zeros.
-	Path string
+	// Contents: either Data, copied to the start of the partition, or
+	// Fill, which writes them itself (w is the partition's region; lba is
+	// where it starts on the disk). Neither: all zeros.
+	Data *io.SectionReader
 	Fill func(w io.WriterAt, lba uint64) error
 
-	// Size in bytes, rounded up to Align. Zero means Path's size rounded
+	// Size in bytes, rounded up to Align. Zero means Data's size rounded
 	// up (a Fill or empty partition must give its size).
 	Size int64
 }
@@ -63,48 +64,43 @@ type Result struct {
 	Table *gpt.Table
 }
 
-// Write writes the disk described by l to path.
-func Write(path string, l Layout) (*Result, error) {
+// Write writes the disk described by l to w, which must read as zeros
+// where nothing is written (a new, empty file), and returns its size and
+// the partition table it wrote.
+func Write(w io.WriterAt, l Layout) (*Result, error) {
 	parts, total, err := place(l)
 	if err != nil {
 		return nil, err
-	}
-	f, err := atomicfile.Create(path, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("disk: %w", err)
-	}
-	defer f.Abort()
-	if err := f.Truncate(total); err != nil {
-		return nil, fmt.Errorf("disk: %s: %w", path, err)
 	}
 	t := &gpt.Table{Sectors: uint64(total / gpt.SectorSize)}
 	for i, p := range l.Partitions {
 		gp := &parts[i]
 		off, size := gp.Offset(gpt.SectorSize), gp.Size(gpt.SectorSize)
+		h := sha256.New()
+		var n int64 // bytes of the region written (and hashed); zeros follow
 		switch {
-		case p.Path != "":
-			if err := copySparse(f.File, off, size, p.Path); err != nil {
+		case p.Data != nil:
+			if n, err = copySparse(w, off, p.Data, h); err != nil {
 				return nil, fmt.Errorf("disk: partition %q: %w", p.Name, err)
 			}
 		case p.Fill != nil:
-			w := &regionWriter{f.File, off, size}
-			if err := p.Fill(w, gp.FirstLBA); err != nil {
+			region := make(memRegion, size)
+			if err := p.Fill(region, gp.FirstLBA); err != nil {
+				return nil, fmt.Errorf("disk: partition %q: %w", p.Name, err)
+			}
+			if n, err = copySparse(w, off, bytes.NewReader(region), h); err != nil {
 				return nil, fmt.Errorf("disk: partition %q: %w", p.Name, err)
 			}
 		}
 		if gp.GUID.IsZero() {
-			h := sha256.New()
-			if _, err := io.Copy(h, io.NewSectionReader(f.File, off, size)); err != nil {
+			if _, err := io.CopyN(h, zeros{}, size-n); err != nil {
 				return nil, fmt.Errorf("disk: hashing partition %q: %w", p.Name, err)
 			}
 			gp.GUID = gpt.NewGUID([]byte("partition-content"), []byte{byte(i)}, gp.Type[:], []byte(gp.Name), h.Sum(nil))
 		}
 	}
 	t.Partitions = parts
-	if err := t.Write(f.File); err != nil {
-		return nil, fmt.Errorf("disk: %w", err)
-	}
-	if err := f.Commit(); err != nil {
+	if err := t.Write(w); err != nil {
 		return nil, fmt.Errorf("disk: %w", err)
 	}
 	return &Result{Size: total, Table: t}, nil
@@ -122,19 +118,12 @@ func place(l Layout) ([]gpt.Partition, int64, error) {
 	off := int64(Align) // LBA 2048: room for the primary GPT, and aligned
 	for _, p := range l.Partitions {
 		size := p.Size
-		if p.Path != "" {
-			fi, err := os.Stat(p.Path)
-			if err != nil {
-				return nil, 0, fmt.Errorf("disk: partition %q: %w", p.Name, err)
-			}
-			if !fi.Mode().IsRegular() {
-				return nil, 0, fmt.Errorf("disk: partition %q: %s is not a regular file", p.Name, p.Path)
-			}
+		if p.Data != nil {
 			if size == 0 {
-				size = fi.Size()
-			} else if fi.Size() > size {
-				return nil, 0, fmt.Errorf("disk: partition %q: %s is %d bytes, more than the partition's %d",
-					p.Name, p.Path, fi.Size(), size)
+				size = p.Data.Size()
+			} else if p.Data.Size() > size {
+				return nil, 0, fmt.Errorf("disk: partition %q: its contents are %d bytes, more than the partition's %d",
+					p.Name, p.Data.Size(), size)
 			}
 		}
 		if size <= 0 {
@@ -153,52 +142,52 @@ func place(l Layout) ([]gpt.Partition, int64, error) {
 
 func roundUp(n int64) int64 { return (n + Align - 1) / Align * Align }
 
-// copySparse copies the file at path to w at off, skipping blocks of
-// zeros (w reads as zeros there already).
-func copySparse(w io.WriterAt, off, max int64, path string) error {
-	src, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
+// copySparse copies r to w at off, skipping blocks of zeros (w reads as
+// zeros there already), and hashes every byte into h. It returns the
+// number of bytes copied.
+func copySparse(w io.WriterAt, off int64, r io.Reader, h hash.Hash) (int64, error) {
 	buf := make([]byte, 1<<20)
 	zero := make([]byte, 64<<10)
 	var n int64
 	for {
-		k, rerr := io.ReadFull(src, buf)
+		k, rerr := io.ReadFull(r, buf)
 		if k > 0 {
-			if n+int64(k) > max {
-				return fmt.Errorf("%s grew past the partition's %d bytes while copying", path, max)
-			}
+			h.Write(buf[:k])
 			for i := 0; i < k; i += len(zero) {
 				end := min(i+len(zero), k)
 				if bytes.Equal(buf[i:end], zero[:end-i]) {
 					continue
 				}
 				if _, err := w.WriteAt(buf[i:end], off+n+int64(i)); err != nil {
-					return err
+					return n, err
 				}
 			}
 			n += int64(k)
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			return nil
+			return n, nil
 		}
 		if rerr != nil {
-			return fmt.Errorf("reading %s: %w", path, rerr)
+			return n, fmt.Errorf("reading: %w", rerr)
 		}
 	}
 }
 
-// regionWriter confines a Fill function to its partition.
-type regionWriter struct {
-	w         io.WriterAt
-	off, size int64
+// memRegion is a partition's region in memory, for a Fill function: it
+// refuses writes that leave the partition.
+type memRegion []byte
+
+func (r memRegion) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > int64(len(r)) {
+		return 0, fmt.Errorf("write of %d bytes at %d leaves the %d-byte partition", len(p), off, len(r))
+	}
+	return copy(r[off:], p), nil
 }
 
-func (r *regionWriter) WriteAt(p []byte, off int64) (int, error) {
-	if off < 0 || off+int64(len(p)) > r.size {
-		return 0, fmt.Errorf("write of %d bytes at %d leaves the %d-byte partition", len(p), off, r.size)
-	}
-	return r.w.WriteAt(p, r.off+off)
+// zeros reads as an endless run of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

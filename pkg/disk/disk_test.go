@@ -23,12 +23,11 @@ import (
 
 var testTime = time.Date(2025, 1, 2, 3, 4, 6, 0, time.UTC)
 
-// inputs are the files of a small image: a root image that is not a whole
-// number of MiB and has a 2 MiB run of zeros, a hash tree, a config
+// inputs are the contents of a small image: a root image that is not a
+// whole number of MiB and has a 2 MiB run of zeros, a hash tree, a config
 // image, and the ESP's boot loader.
 type inputs struct {
-	dir                       string
-	root, verity, config, sig string
+	root, verity, config, sig []byte
 	bootloader                []byte
 	rootHash                  []byte
 }
@@ -44,21 +43,13 @@ func randomBytes(seed uint64, n int) []byte {
 
 func newInputs(t *testing.T) *inputs {
 	t.Helper()
-	in := &inputs{dir: t.TempDir(), bootloader: randomBytes(9, 200_000)}
-	write := func(name string, b []byte) string {
-		p := filepath.Join(in.dir, name)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	in := &inputs{bootloader: randomBytes(9, 200_000)}
 	root := append(randomBytes(1, 1<<20), make([]byte, 2<<20)...)
-	root = append(root, randomBytes(2, 12345)...)
-	in.root = write("root.erofs", root)
-	in.verity = write("root.verity", randomBytes(3, 40960))
-	in.config = write("config.img", randomBytes(4, 100_000))
-	in.sig = write("root.sig", append([]byte(`{"rootHash":"x"}`), make([]byte, 4096-16)...))
-	h := sha256.Sum256(root)
+	in.root = append(root, randomBytes(2, 12345)...)
+	in.verity = randomBytes(3, 40960)
+	in.config = randomBytes(4, 100_000)
+	in.sig = append([]byte(`{"rootHash":"x"}`), make([]byte, 4096-16)...)
+	h := sha256.Sum256(in.root)
 	in.rootHash = h[:]
 	return in
 }
@@ -69,15 +60,24 @@ func (in *inputs) image() Image {
 			{Path: "EFI/BOOT/BOOTX64.EFI", Size: int64(len(in.bootloader)), Data: bytes.NewReader(in.bootloader)},
 			{Path: "loader/loader.conf", Size: 10, Data: strings.NewReader("timeout 0\n")},
 		},
-		Time: testTime, Root: in.root, RootVerity: in.verity, RootHash: in.rootHash,
-		RootVeritySig: in.sig, Config: in.config, Free: 8 << 20,
+		Time: testTime, Root: section(in.root), RootVerity: section(in.verity), RootHash: in.rootHash,
+		RootVeritySig: section(in.sig), Config: section(in.config), Free: 8 << 20,
 	}
+}
+
+func section(b []byte) *io.SectionReader {
+	return io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b)))
 }
 
 func build(t *testing.T, im Image) (string, *Result) {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "disk.raw")
-	res, err := Build(p, im)
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	res, err := Build(f, im)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,15 +146,14 @@ func TestBuildLayout(t *testing.T) {
 	}
 
 	// Each partition holds its source, then zeros.
-	for i, src := range map[int]string{1: in.root, 2: in.verity, 3: in.sig, 4: in.config} {
+	for i, b := range map[int][]byte{1: in.root, 2: in.verity, 3: in.sig, 4: in.config} {
 		pt := tb.Partitions[i]
 		region := make([]byte, pt.Size(512))
 		if _, err := f.ReadAt(region, pt.Offset(512)); err != nil {
 			t.Fatal(err)
 		}
-		b, _ := os.ReadFile(src)
 		if !bytes.Equal(region[:len(b)], b) || !bytes.Equal(region[len(b):], make([]byte, len(region)-len(b))) {
-			t.Errorf("partition %s does not hold %s followed by zeros", pt.Name, src)
+			t.Errorf("partition %s does not hold its contents followed by zeros", pt.Name)
 		}
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
@@ -173,7 +172,7 @@ func TestDeterministic(t *testing.T) {
 		t.Fatalf("same inputs, sha256 %s and %s", a, b)
 	}
 	// A changed config changes its partition's UUID and the disk's.
-	os.WriteFile(in.config, randomBytes(5, 100_000), 0o644)
+	in.config = randomBytes(5, 100_000)
 	_, r3 := build(t, in.image())
 	if r3.Table.Partitions[4].GUID == r1.Table.Partitions[4].GUID || r3.Table.DiskGUID == r1.Table.DiskGUID {
 		t.Error("config content change left the config or disk GUID unchanged")
@@ -259,13 +258,11 @@ func TestBuildErrors(t *testing.T) {
 		want string
 	}{
 		{"short root hash", func(im *Image, _ *inputs) { im.RootHash = im.RootHash[:20] }, "root hash of 20 bytes"},
-		{"missing root", func(im *Image, in *inputs) { im.Root = filepath.Join(in.dir, "nope") }, "no such file"},
-		{"root is a directory", func(im *Image, in *inputs) { im.Root = in.dir }, "not a regular file"},
-		{"no verity", func(im *Image, _ *inputs) { im.RootVerity = "" }, "hash tree are required"},
+		{"no verity", func(im *Image, _ *inputs) { im.RootVerity = nil }, "hash tree are required"},
 		{"no ESP files", func(im *Image, _ *inputs) { im.ESP = nil }, "no files"},
 		{"ESP too small", func(im *Image, _ *inputs) { im.ESPSize = 8 << 20 }, "FAT32 needs"},
 		{"extra too big", func(im *Image, in *inputs) {
-			im.Extra = []Partition{{Type: gpt.TypeLinuxData, Name: "x", Path: in.root, Size: 1 << 20}}
+			im.Extra = []Partition{{Type: gpt.TypeLinuxData, Name: "x", Data: section(in.root), Size: 1 << 20}}
 		}, "more than the partition's"},
 	}
 	for _, tt := range tests {
@@ -273,13 +270,13 @@ func TestBuildErrors(t *testing.T) {
 			in := newInputs(t)
 			im := in.image()
 			tt.edit(&im, in)
-			dir := t.TempDir()
-			_, err := Build(filepath.Join(dir, "disk.raw"), im)
+			var w written
+			_, err := Build(&w, im)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Build error = %v, want one containing %q", err, tt.want)
 			}
-			if ents, _ := os.ReadDir(dir); len(ents) != 0 {
-				t.Errorf("failed build left %v behind", ents)
+			if w.n != 0 {
+				t.Errorf("failed build wrote %d times before it noticed", w.n)
 			}
 		})
 	}
@@ -296,3 +293,8 @@ func TestEqualPartitionsGetDistinctGUIDs(t *testing.T) {
 		t.Errorf("two empty partitions of one type and name share GUID %s", g1)
 	}
 }
+
+// written counts writes.
+type written struct{ n int }
+
+func (w *written) WriteAt(p []byte, off int64) (int, error) { w.n++; return len(p), nil }

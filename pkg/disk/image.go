@@ -31,16 +31,16 @@ type Image struct {
 	// Root is the root file system image and RootVerity its hash tree
 	// (with superblock); RootHash is the tree's root hash, whose first
 	// and last 16 bytes become the two partitions' UUIDs.
-	Root, RootVerity string
+	Root, RootVerity *io.SectionReader
 	RootHash         []byte
 	// RootVeritySig is optional: the Discoverable Partitions signature
 	// JSON, NUL-padded.
-	RootVeritySig string
+	RootVeritySig *io.SectionReader
 
 	// Config is the config partition's image (optional), and Extra any
 	// further partitions after it. ConfigSize reserves room for larger
 	// configs installed later (0: the image's size rounded up).
-	Config     string
+	Config     *io.SectionReader
 	ConfigSize int64
 	Extra      []Partition
 
@@ -56,7 +56,7 @@ func (im Image) Layout() (Layout, error) {
 	if err != nil {
 		return Layout{}, fmt.Errorf("disk: %w", err)
 	}
-	if im.Root == "" || im.RootVerity == "" {
+	if im.Root == nil || im.RootVerity == nil {
 		return Layout{}, fmt.Errorf("disk: a root image and its verity hash tree are required")
 	}
 	if len(im.ESP) == 0 {
@@ -75,28 +75,29 @@ func (im Image) Layout() (Layout, error) {
 			_, err := fat.Write(w, files, fat.Options{Size: espSize, Time: im.Time, HiddenSectors: uint32(lba)})
 			return err
 		}},
-		{Type: gpt.TypeRootX86_64, Name: NameRoot, Path: im.Root, Attributes: ro,
+		{Type: gpt.TypeRootX86_64, Name: NameRoot, Data: im.Root, Attributes: ro,
 			GUID: rootGUID},
-		{Type: gpt.TypeRootVerityX86_64, Name: NameRootVerity, Path: im.RootVerity, Attributes: ro,
+		{Type: gpt.TypeRootVerityX86_64, Name: NameRootVerity, Data: im.RootVerity, Attributes: ro,
 			GUID: verityGUID},
 	}}
-	if im.RootVeritySig != "" {
+	if im.RootVeritySig != nil {
 		l.Partitions = append(l.Partitions, Partition{Type: gpt.TypeRootVeritySigX86_64,
-			Name: NameRootVeritySig, Path: im.RootVeritySig, Attributes: ro})
+			Name: NameRootVeritySig, Data: im.RootVeritySig, Attributes: ro})
 	}
-	if im.Config != "" {
+	if im.Config != nil {
 		l.Partitions = append(l.Partitions, Partition{Type: gpt.TypeLinuxData,
-			Name: NameConfig, Path: im.Config, Size: im.ConfigSize, Attributes: ro})
+			Name: NameConfig, Data: im.Config, Size: im.ConfigSize, Attributes: ro})
 	}
 	l.Partitions = append(l.Partitions, im.Extra...)
 	return l, nil
 }
 
-// Build writes the image to path.
-func Build(path string, im Image) (*Result, error) {
+// Build writes the image to w (see Write) and returns its size and the
+// partition table it wrote.
+func Build(w io.WriterAt, im Image) (*Result, error) {
 	l, err := im.Layout()
 	if err != nil {
 		return nil, err
 	}
-	return Write(path, l)
+	return Write(w, l)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 )
 
@@ -28,7 +29,7 @@ const SecureBootAttributes = NonVolatile | BootServiceAccess | RuntimeAccess | T
 
 // Enrollment is what Enroll writes.
 type Enrollment struct {
-	Owner GUID              // SignatureOwner of every certificate
+	Owner gpt.GUID          // SignatureOwner of every certificate
 	PK    *x509.Certificate // the platform key
 	KEK   []*x509.Certificate
 	DB    []*x509.Certificate
@@ -78,7 +79,7 @@ func SecureBootVariables(e Enrollment) ([]Variable, error) {
 	}
 	for _, sb := range []struct {
 		name  string
-		guid  GUID
+		guid  gpt.GUID
 		certs []*x509.Certificate
 	}{
 		{NamePK, GlobalVariable, []*x509.Certificate{e.PK}},
@@ -137,7 +138,7 @@ func (im *Image) Enroll(e Enrollment) ([]byte, error) {
 // KEK, its db certificate as the only db entry, all owned by the set's
 // owner GUID, no dbx.
 func KeySetEnrollment(set *keys.Set, t time.Time) (Enrollment, error) {
-	e := Enrollment{Owner: GUID(set.Owner), Time: t}
+	e := Enrollment{Owner: set.Owner, Time: t}
 	for _, r := range []keys.Role{keys.PK, keys.KEK, keys.DB} {
 		k := set.Get(r)
 		if k == nil || k.Cert == nil {

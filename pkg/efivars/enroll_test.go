@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 )
 
@@ -124,7 +125,7 @@ func TestEnrollReplacesKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	im := mustParse(t, out)
-	microsoft := MustGUID("77fa9abd-0359-4d32-bd60-28f4e78f784b")
+	microsoft := gpt.AppendGUID(nil, gpt.MustParseGUID("77fa9abd-0359-4d32-bd60-28f4e78f784b"))
 	kept := map[string]bool{}
 	for _, v := range ms.Variables() {
 		if !replaced(&v) {
@@ -133,7 +134,7 @@ func TestEnrollReplacesKeys(t *testing.T) {
 	}
 	for _, v := range im.Variables() {
 		delete(kept, v.Key())
-		if bytes.Contains(v.Data, microsoft[:]) {
+		if bytes.Contains(v.Data, microsoft) {
 			t.Errorf("%s still holds a Microsoft-owned entry", v.Name)
 		}
 	}
@@ -193,7 +194,7 @@ func TestSignatureListPeer(t *testing.T) {
 	for _, r := range []keys.Role{keys.PK, keys.KEK, keys.DB} {
 		esl := filepath.Join(dir, string(r)+".esl")
 		_, crt := keys.Files(r)
-		out, err := exec.Command(tool, "-g", GUID(set.Owner).String(), filepath.Join(dir, crt), esl).CombinedOutput()
+		out, err := exec.Command(tool, "-g", set.Owner.String(), filepath.Join(dir, crt), esl).CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s: %v: %s", tool, err, out)
 		}
@@ -201,7 +202,7 @@ func TestSignatureListPeer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := MarshalSignatureLists([]SignatureList{X509List(GUID(set.Owner), set.Get(r).Cert)})
+		got, err := MarshalSignatureLists([]SignatureList{X509List(set.Owner, set.Get(r).Cert)})
 		if err != nil {
 			t.Fatal(err)
 		}

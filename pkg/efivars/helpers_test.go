@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 )
 
@@ -48,7 +49,7 @@ func smallImage() []byte {
 	}
 	h := b[:0x48]
 	clear(h)
-	copy(h[0x10:], SystemNVDataFV[:])
+	copy(h[0x10:], gpt.AppendGUID(nil, SystemNVDataFV))
 	le.PutUint64(h[0x20:], uint64(len(b)))
 	le.PutUint32(h[0x28:], fvSignature)
 	le.PutUint32(h[0x2c:], smallFVAttrs)
@@ -64,12 +65,12 @@ func smallImage() []byte {
 
 	s := b[0x48:0x64]
 	clear(s)
-	copy(s, AuthenticatedVariable[:])
+	copy(s, gpt.AppendGUID(nil, AuthenticatedVariable))
 	le.PutUint32(s[16:], smallStore-0x48)
 	s[20], s[21] = storeFormatted, storeHealthy
 
 	w := b[smallFTW : smallFTW+ftwHeaderSize]
-	copy(w, FTWWorkingBlock[:])
+	copy(w, gpt.AppendGUID(nil, FTWWorkingBlock))
 	le.PutUint64(w[24:], smallBlock-ftwHeaderSize)
 	w[20] = 0xff
 	le.PutUint32(w[16:], 0xffffffff)

@@ -2,6 +2,7 @@ package efivars
 
 import (
 	"encoding/binary"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"unicode/utf16"
 )
 
@@ -16,10 +17,10 @@ import (
 // Layout: VariableName (the vendor GUID), UnicodeNameLength (UINT64,
 // characters, no NUL), VariableDataLength (UINT64), the UTF-16LE name
 // without NUL, the data.
-func VariableData(name string, guid GUID, data []byte) []byte {
+func VariableData(name string, guid gpt.GUID, data []byte) []byte {
 	u := utf16.Encode([]rune(name))
 	b := make([]byte, 0, 32+2*len(u)+len(data))
-	b = append(b, guid[:]...)
+	b = gpt.AppendGUID(b, guid)
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(u)))
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(data)))
 	for _, c := range u {
@@ -50,7 +51,7 @@ func (im *Image) PolicyEvents() [][]byte {
 	if im.SecureBootEnabled() {
 		sb = 1
 	}
-	data := func(g GUID, name string) []byte {
+	data := func(g gpt.GUID, name string) []byte {
 		v, _ := im.Lookup(g, name)
 		return v.Data
 	}
@@ -72,6 +73,6 @@ func (im *Image) PolicyEvents() [][]byte {
 // entry (owner, cert): the EFI_SIGNATURE_DATA as data of variable "db".
 // edk2 logs each distinct entry once per boot, however many images it
 // verifies.
-func AuthorityEvent(owner GUID, cert []byte) []byte {
-	return VariableData(NameDB, ImageSecurityDatabase, append(append([]byte{}, owner[:]...), cert...))
+func AuthorityEvent(owner gpt.GUID, cert []byte) []byte {
+	return VariableData(NameDB, ImageSecurityDatabase, append(gpt.AppendGUID(nil, owner), cert...))
 }

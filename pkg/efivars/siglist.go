@@ -5,19 +5,20 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
 )
 
 // SignatureList is one EFI_SIGNATURE_LIST: signatures of one type and one
 // size, each with its owner. PK, KEK, db and dbx hold concatenated lists.
 type SignatureList struct {
-	Type       GUID
+	Type       gpt.GUID
 	Header     []byte // SignatureHeader; empty for every type in use
 	Signatures []Signature
 }
 
 // Signature is one EFI_SIGNATURE_DATA.
 type Signature struct {
-	Owner GUID
+	Owner gpt.GUID
 	Data  []byte // a DER certificate for CertX509, a digest for CertSHA256
 }
 
@@ -29,12 +30,12 @@ var ErrSignatureList = errors.New("malformed EFI_SIGNATURE_LIST")
 // X509List returns a list holding one certificate, the form edk2,
 // efitools' cert-to-efi-sig-list and virt-fw-vars all write (a list's
 // signatures share one size, so certificates get a list each).
-func X509List(owner GUID, cert *x509.Certificate) SignatureList {
+func X509List(owner gpt.GUID, cert *x509.Certificate) SignatureList {
 	return SignatureList{Type: CertX509, Signatures: []Signature{{Owner: owner, Data: cert.Raw}}}
 }
 
 // SHA256List returns one list of SHA-256 digests (for dbx entries).
-func SHA256List(owner GUID, digests ...[32]byte) SignatureList {
+func SHA256List(owner gpt.GUID, digests ...[32]byte) SignatureList {
 	l := SignatureList{Type: CertSHA256}
 	for _, d := range digests {
 		l.Signatures = append(l.Signatures, Signature{Owner: owner, Data: append([]byte(nil), d[:]...)})
@@ -59,13 +60,13 @@ func MarshalSignatureLists(lists []SignatureList) ([]byte, error) {
 		if total > 1<<31 {
 			return nil, fmt.Errorf("signature list %d: %d bytes is too large", i, total)
 		}
-		out = append(out, l.Type[:]...)
+		out = gpt.AppendGUID(out, l.Type)
 		out = binary.LittleEndian.AppendUint32(out, uint32(total))
 		out = binary.LittleEndian.AppendUint32(out, uint32(len(l.Header)))
 		out = binary.LittleEndian.AppendUint32(out, uint32(16+size))
 		out = append(out, l.Header...)
 		for _, s := range l.Signatures {
-			out = append(out, s.Owner[:]...)
+			out = gpt.AppendGUID(out, s.Owner)
 			out = append(out, s.Data...)
 		}
 	}
@@ -82,7 +83,7 @@ func ParseSignatureLists(b []byte) ([]SignatureList, error) {
 			return nil, fmt.Errorf("%w at offset %d: %d bytes left, a list header needs %d", ErrSignatureList, off, len(rest), sigListHeaderSize)
 		}
 		var l SignatureList
-		copy(l.Type[:], rest)
+		l.Type = gpt.DecodeGUID(rest)
 		listSize := binary.LittleEndian.Uint32(rest[16:])
 		hdrSize := binary.LittleEndian.Uint32(rest[20:])
 		sigSize := binary.LittleEndian.Uint32(rest[24:])
@@ -108,7 +109,7 @@ func ParseSignatureLists(b []byte) ([]SignatureList, error) {
 		p = p[hdrSize:]
 		for len(p) > 0 {
 			var s Signature
-			copy(s.Owner[:], p)
+			s.Owner = gpt.DecodeGUID(p)
 			s.Data = append([]byte{}, p[16:sigSize]...)
 			l.Signatures = append(l.Signatures, s)
 			p = p[sigSize:]

@@ -8,20 +8,29 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
 )
 
 func TestGUID(t *testing.T) {
 	// EFI_GLOBAL_VARIABLE as edk2 lays it out in memory.
-	want := GUID{0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c}
-	if GlobalVariable != want {
-		t.Errorf("GlobalVariable = %x, want %x", GlobalVariable[:], want[:])
+	want := []byte{0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c}
+	if got := gpt.AppendGUID(nil, GlobalVariable); !bytes.Equal(got, want) {
+		t.Errorf("GlobalVariable = %x, want %x", got, want)
 	}
-	if s := want.String(); s != "8be4df61-93ca-11d2-aa0d-00e098032b8c" {
+	if s := GlobalVariable.String(); s != "8be4df61-93ca-11d2-aa0d-00e098032b8c" {
 		t.Errorf("String() = %s", s)
 	}
-	for _, bad := range []string{"", "8be4df61-93ca-11d2-aa0d-00e098032b8", "8be4df61x93ca-11d2-aa0d-00e098032b8c", "zbe4df61-93ca-11d2-aa0d-00e098032b8c"} {
-		if _, err := ParseGUID(bad); err == nil {
-			t.Errorf("ParseGUID(%q) accepted", bad)
+	tests := []struct {
+		guid gpt.GUID
+		want string
+	}{
+		{GlobalVariable, "EfiGlobalVariable"},
+		{CertX509, "EfiCertX509"},
+		{SystemNVDataFV, "fff12b8d-7696-4c8b-a985-2747075b4f50"},
+	}
+	for _, tt := range tests {
+		if got := GUIDName(tt.guid); got != tt.want {
+			t.Errorf("GUIDName(%s) = %s, want %s", tt.guid, got, tt.want)
 		}
 	}
 }
@@ -49,10 +58,10 @@ func TestAttributesString(t *testing.T) {
 }
 
 func TestSignatureListsRoundTrip(t *testing.T) {
-	owner := MustGUID("11111111-2222-3333-4444-555555555555")
+	owner := gpt.MustParseGUID("11111111-2222-3333-4444-555555555555")
 	lists := []SignatureList{
 		SHA256List(owner, [32]byte{1}, [32]byte{2}, [32]byte{3}),
-		{Type: MustGUID("01020304-0506-0708-090a-0b0c0d0e0f10"), Header: []byte{9, 9}, Signatures: []Signature{{Owner: owner, Data: []byte{}}}},
+		{Type: gpt.MustParseGUID("01020304-0506-0708-090a-0b0c0d0e0f10"), Header: []byte{9, 9}, Signatures: []Signature{{Owner: owner, Data: []byte{}}}},
 	}
 	b, err := MarshalSignatureLists(lists)
 	if err != nil {
@@ -71,7 +80,7 @@ func TestSignatureListsRoundTrip(t *testing.T) {
 }
 
 func TestParseSignatureListsErrors(t *testing.T) {
-	good, _ := MarshalSignatureLists([]SignatureList{SHA256List(GUID{}, [32]byte{})})
+	good, _ := MarshalSignatureLists([]SignatureList{SHA256List(gpt.GUID{}, [32]byte{})})
 	le := binary.LittleEndian
 	tests := []struct {
 		name   string
@@ -97,7 +106,7 @@ func TestParseSignatureListsErrors(t *testing.T) {
 
 func TestVariableData(t *testing.T) {
 	got := VariableData("db", ImageSecurityDatabase, []byte{0xaa})
-	want := append(append([]byte{}, ImageSecurityDatabase[:]...),
+	want := append(gpt.AppendGUID(nil, ImageSecurityDatabase),
 		2, 0, 0, 0, 0, 0, 0, 0, // name length in characters
 		1, 0, 0, 0, 0, 0, 0, 0, // data length
 		'd', 0, 'b', 0, 0xaa)
@@ -133,7 +142,7 @@ func TestPolicyEvents(t *testing.T) {
 		t.Errorf("enrolled policy events %x", ev)
 	}
 	a := AuthorityEvent(e.Owner, e.DB[0].Raw)
-	if !bytes.HasSuffix(a, append(e.Owner[:], e.DB[0].Raw...)) || !bytes.HasPrefix(a, ImageSecurityDatabase[:]) {
+	if !bytes.HasSuffix(a, append(gpt.AppendGUID(nil, e.Owner), e.DB[0].Raw...)) || !bytes.HasPrefix(a, gpt.AppendGUID(nil, ImageSecurityDatabase)) {
 		t.Errorf("authority event %x", a[:64])
 	}
 	// SecureBootEnable=0 turns it off although a PK exists.

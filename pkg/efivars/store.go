@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"hash/crc32"
 )
 
@@ -95,8 +96,7 @@ func Parse(b []byte) (*Image, error) {
 	if le.Uint32(b[0x28:]) != fvSignature {
 		return nil, fmt.Errorf("%w: no firmware volume signature _FVH at offset 0x28", ErrNotVariableStore)
 	}
-	var fsGUID GUID
-	copy(fsGUID[:], b[0x10:])
+	fsGUID := gpt.DecodeGUID(b[0x10:])
 	if fsGUID != SystemNVDataFV {
 		return nil, fmt.Errorf("%w: firmware volume type %s, want EFI_SYSTEM_NV_DATA_FV_GUID %s", ErrNotVariableStore, fsGUID, SystemNVDataFV)
 	}
@@ -127,8 +127,7 @@ func Parse(b []byte) (*Image, error) {
 	}
 
 	so := im.FVHeaderSize
-	var sig GUID
-	copy(sig[:], b[so:])
+	sig := gpt.DecodeGUID(b[so:])
 	switch sig {
 	case AuthenticatedVariable:
 	case PlainVariable:
@@ -169,7 +168,7 @@ func (im *Image) parseRecords() error {
 		v.MonotonicCount = le.Uint64(h[8:])
 		v.Time = parseTime(h[16:])
 		v.PubKeyIndex = le.Uint32(h[32:])
-		copy(v.GUID[:], h[44:])
+		v.GUID = gpt.DecodeGUID(h[44:])
 		p := off + varHeaderSize
 		name, err := decodeName(b[p : p+nameSize])
 		if err != nil {
@@ -197,8 +196,7 @@ func (im *Image) parseFTW() error {
 	bs := int(im.BlockSize)
 	start := (im.storeEnd() + bs - 1) / bs * bs
 	for off := start; off+ftwHeaderSize <= int(im.FVLength); off += bs {
-		var sig GUID
-		copy(sig[:], b[off:])
+		sig := gpt.DecodeGUID(b[off:])
 		if sig != FTWWorkingBlock {
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
 )
 
 func TestParseDebianTemplate(t *testing.T) {
@@ -58,7 +59,7 @@ func TestParseFirmwareWritten(t *testing.T) {
 		t.Errorf("SecureBootEnable = %v (found %v), want [1]", v.Data, ok)
 	}
 	for _, sb := range []struct {
-		guid GUID
+		guid gpt.GUID
 		name string
 	}{{GlobalVariable, NamePK}, {GlobalVariable, NameKEK}, {ImageSecurityDatabase, NameDB}} {
 		v, ok := im.Lookup(sb.guid, sb.name)
@@ -75,7 +76,7 @@ func TestParseFirmwareWritten(t *testing.T) {
 		}
 		for _, l := range lists {
 			if l.Type != CertX509 {
-				t.Errorf("%s: list type %s", sb.name, l.Type.Name())
+				t.Errorf("%s: list type %s", sb.name, GUIDName(l.Type))
 				continue
 			}
 			if _, err := x509.ParseCertificate(l.Signatures[0].Data); err != nil {
@@ -182,7 +183,7 @@ func TestRecordLayout(t *testing.T) {
 			t.Errorf("%s = %#x, want %#x", c.field, c.got, c.want)
 		}
 	}
-	if !bytes.Equal(rec[44:60], GlobalVariable[:]) {
+	if !bytes.Equal(rec[44:60], gpt.AppendGUID(nil, GlobalVariable)) {
 		t.Errorf("VendorGuid = %x", rec[44:60])
 	}
 	if want := []byte{'P', 0, 'K', 0, 0, 0, 0xaa, 0xbb, 0xcc}; !bytes.Equal(rec[60:], want) {
@@ -318,7 +319,7 @@ func TestParseErrors(t *testing.T) {
 		{"no _FVH", func(b []byte) []byte { b[0x28] = 'X'; return b }, ErrNotVariableStore, "_FVH"},
 		{"other volume", func(b []byte) []byte { b[0x10] ^= 1; return b }, ErrNotVariableStore, "EFI_SYSTEM_NV_DATA_FV_GUID"},
 		{"checksum", func(b []byte) []byte { b[0x3c] ^= 1; return b }, nil, "checksum"},
-		{"plain store", func(b []byte) []byte { copy(b[0x48:], PlainVariable[:]); return b }, ErrNotVariableStore, "not a Secure Boot build"},
+		{"plain store", func(b []byte) []byte { copy(b[0x48:], gpt.AppendGUID(nil, PlainVariable)); return b }, ErrNotVariableStore, "not a Secure Boot build"},
 		{"unhealthy store", func(b []byte) []byte { b[0x48+21] = 0xff; return b }, nil, "healthy"},
 		{"store too large", func(b []byte) []byte { le.PutUint32(b[0x48+16:], 0x10000); return b }, nil, "does not fit"},
 		{"variable past the end", func(b []byte) []byte { b = rec(b); le.PutUint32(b[0x64+40:], 0x10000); return b }, nil, "run past the store end"},

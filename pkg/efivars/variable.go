@@ -2,6 +2,7 @@ package efivars
 
 import (
 	"fmt"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"strings"
 	"unicode/utf16"
 )
@@ -47,7 +48,7 @@ func (a Attributes) String() string {
 // AUTHENTICATED_VARIABLE_HEADER that the firmware keeps with it.
 type Variable struct {
 	Name           string
-	GUID           GUID
+	GUID           gpt.GUID
 	Attributes     Attributes
 	MonotonicCount uint64 // count-based authentication (deprecated); 0
 	Time           Time   // time-based authentication: the newest accepted timestamp

@@ -92,7 +92,7 @@ func describeVariable(v Variable) (VariableView, error) {
 	sum := sha256.Sum256(v.Data)
 	view := VariableView{GUID: v.GUID.String(), Name: v.Name, Attributes: v.Attributes.String(),
 		Size: len(v.Data), SHA256: hex.EncodeToString(sum[:])}
-	if n := v.GUID.Name(); n != view.GUID {
+	if n := GUIDName(v.GUID); n != view.GUID {
 		view.Namespace = n
 	}
 	if !v.Time.IsZero() {
@@ -107,7 +107,7 @@ func describeVariable(v Variable) (VariableView, error) {
 	}
 	for _, l := range lists {
 		for _, s := range l.Signatures {
-			sv := SignatureView{Type: l.Type.Name(), Owner: s.Owner.String()}
+			sv := SignatureView{Type: GUIDName(l.Type), Owner: s.Owner.String()}
 			switch l.Type {
 			case CertX509:
 				d := sha256.Sum256(s.Data)

@@ -68,7 +68,7 @@ func TestDescribeVariable(t *testing.T) {
 		{name: "not a signature database", v: Variable{Name: "Boot0000", GUID: GlobalVariable, Data: []byte{1}}},
 		{name: "db name in another namespace", v: Variable{Name: "db", GUID: CustomModeEnable, Data: []byte{1}}},
 		{name: "digests", v: Variable{Name: "dbx", GUID: ImageSecurityDatabase, Data: dbx},
-			sigs: []SignatureView{{Type: CertSHA256.Name(), Owner: GlobalVariable.String(), SHA256: hex.EncodeToString(digest[:])}}},
+			sigs: []SignatureView{{Type: GUIDName(CertSHA256), Owner: GlobalVariable.String(), SHA256: hex.EncodeToString(digest[:])}}},
 		{name: "malformed list", v: Variable{Name: "KEK", GUID: GlobalVariable, Data: []byte{1, 2, 3}}, err: "variable KEK: "},
 	}
 	for _, tt := range tests {

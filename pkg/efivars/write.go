@@ -3,6 +3,7 @@ package efivars
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
 )
 
 // Variables returns the variables the firmware would see, in store order:
@@ -29,7 +30,7 @@ func (im *Image) Variables() []Variable {
 }
 
 // Lookup returns the current variable name in namespace g.
-func (im *Image) Lookup(g GUID, name string) (Variable, bool) {
+func (im *Image) Lookup(g gpt.GUID, name string) (Variable, bool) {
 	for _, v := range im.Variables() {
 		if v.GUID == g && v.Name == name {
 			return v, true
@@ -95,7 +96,7 @@ func (v *Variable) record() ([]byte, error) {
 	b = le.AppendUint32(b, v.PubKeyIndex)
 	b = le.AppendUint32(b, uint32(len(name)))
 	b = le.AppendUint32(b, uint32(len(v.Data)))
-	b = append(b, v.GUID[:]...)
+	b = gpt.AppendGUID(b, v.GUID)
 	if len(b) != varHeaderSize {
 		return nil, fmt.Errorf("BUG: variable header size: got %d, want %d", len(b), varHeaderSize)
 	}

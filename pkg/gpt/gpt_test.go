@@ -82,10 +82,37 @@ func TestGUIDText(t *testing.T) {
 	if decodeGUID(b[:]) != g {
 		t.Error("decode(encode(g)) != g")
 	}
-	for _, bad := range []string{"", "c12a7328f81f11d2ba4b00a0c93ec93b", "g12a7328-f81f-11d2-ba4b-00a0c93ec93b"} {
+	for _, bad := range []string{"", "xyz", "c12a7328f81f11d2ba4b00a0c93ec93b", "g12a7328-f81f-11d2-ba4b-00a0c93ec93b",
+		"8be4df61-93ca-11d2-aa0d-00e098032b8", "8be4df6193ca11d2aa0d00e098032b8c"} {
 		if _, err := ParseGUID(bad); err == nil {
 			t.Errorf("ParseGUID(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestGUIDMixedEndian: DecodeGUID and AppendGUID use the byte order of
+// every EFI_GUID (EFI variables, signature owners), not only GPT's.
+func TestGUIDMixedEndian(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		want []byte
+	}{
+		{"EFI_GLOBAL_VARIABLE", "8be4df61-93ca-11d2-aa0d-00e098032b8c",
+			[]byte{0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c}},
+		{"ESP type", "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
+			[]byte{0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := MustParseGUID(tt.text)
+			if got := AppendGUID([]byte{9}, g); !bytes.Equal(got, append([]byte{9}, tt.want...)) {
+				t.Errorf("AppendGUID = % x, want 09 % x", got, tt.want)
+			}
+			if got := DecodeGUID(tt.want); got != g {
+				t.Errorf("DecodeGUID(% x) = %s, want %s", tt.want, got, g)
+			}
+		})
 	}
 }
 

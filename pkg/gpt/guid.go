@@ -79,3 +79,14 @@ func NewGUID(parts ...[]byte) GUID {
 	g[8] = g[8]&0x3f | 0x80
 	return g
 }
+
+// DecodeGUID reads a GUID stored in mixed-endian order, as GPT entries and
+// every EFI_GUID do (the first three fields little-endian).
+func DecodeGUID(b []byte) GUID { return decodeGUID(b) }
+
+// AppendGUID appends g in the mixed-endian order that DecodeGUID reads.
+func AppendGUID(b []byte, g GUID) []byte {
+	var e [16]byte
+	g.encode(e[:])
+	return append(b, e[:]...)
+}

@@ -26,7 +26,6 @@ import (
 	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/tty"
-	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/authenticode"
 	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/debarchive"
@@ -37,7 +36,9 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/imagespec"
 	"github.com/hardenvm/hardenvm/pkg/initramfs"
 	"github.com/hardenvm/hardenvm/pkg/keys"
+	"github.com/hardenvm/hardenvm/pkg/lockfile"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/pcr"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
 	"github.com/hardenvm/hardenvm/pkg/sbom"
 	"github.com/hardenvm/hardenvm/pkg/sign"
@@ -170,7 +171,7 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		}
 		cache.Log = o.Log
 	}
-	paths, err := debarchive.Fetch(ctx, lock, mirrors, cache)
+	paths, err := lockfile.Fetch(ctx, lock, mirrors, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -237,17 +238,22 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err := p.begin(ctx, "writing the root file system (EROFS)"); err != nil {
 		return nil, err
 	}
-	rootPath := filepath.Join(work, "root.img")
-	rootImg, err := writeRoot(rootPath, tree, o)
+	rootFile, rootImg, err := writeRoot(work, tree, o)
 	if err != nil {
 		return nil, err
 	}
+	defer rootFile.Close()
+	root := io.NewSectionReader(rootFile, 0, rootImg.Size)
 
 	if err := p.begin(ctx, "computing the dm-verity tree"); err != nil {
 		return nil, err
 	}
-	verityPath := filepath.Join(work, "root.verity")
-	vr, err := formatVerity(ctx, rootPath, rootImg.Size, verityPath)
+	verityFile, vr, err := formatVerity(ctx, root, work)
+	if err != nil {
+		return nil, err
+	}
+	defer verityFile.Close()
+	hashTree, err := section(verityFile)
 	if err != nil {
 		return nil, err
 	}
@@ -261,10 +267,6 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	}
 	cfg, err := buildConfig(ctx, s, o, set)
 	if err != nil {
-		return nil, err
-	}
-	configPath := filepath.Join(work, "config.img")
-	if err := cfg.Write(configPath); err != nil {
 		return nil, err
 	}
 	m.Config = configimage.Describe(cfg)
@@ -347,15 +349,19 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err := efivars.EnrollFile(o.VarsTemplate, filepath.Join(out.Path, VarsFile), enroll); err != nil {
 		return nil, err
 	}
+	vars, err := os.ReadFile(filepath.Join(out.Path, VarsFile))
+	if err != nil {
+		return nil, fmt.Errorf("build: %w", err)
+	}
 
 	if err := p.begin(ctx, "writing the GPT disk"); err != nil {
 		return nil, err
 	}
-	res, err := disk.Build(filepath.Join(out.Path, DiskFile), disk.Image{
+	res, err := writeDisk(filepath.Join(out.Path, DiskFile), disk.Image{
 		ESP:  []fat.File{{Path: "EFI/BOOT/BOOTX64.EFI", Size: int64(len(signed)), Data: bytes.NewReader(signed)}},
-		Time: o.Epoch, Root: rootPath, RootVerity: verityPath, RootHash: vr.RootHash,
+		Time: o.Epoch, Root: root, RootVerity: hashTree, RootHash: vr.RootHash,
 		Free:   DataSpace,
-		Config: configPath, ConfigSize: ConfigPartitionSize,
+		Config: io.NewSectionReader(bytes.NewReader(cfg.Bytes), 0, int64(len(cfg.Bytes))), ConfigSize: ConfigPartitionSize,
 	})
 	if err != nil {
 		return nil, err
@@ -363,11 +369,11 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	describeDisk(m, res)
 	// The measured-boot prediction (PCRs 4, 5, 7, 9, 11, 15) from the
 	// signed UKI, the enrolled store, the disk's GPT and the root hashes.
-	if m.PCRs, err = attest.PredictBuild(signed, filepath.Join(out.Path, VarsFile), filepath.Join(out.Path, DiskFile), vr.RootHash, cfg.Layout.Verity.RootHash); err != nil {
+	if m.PCRs, err = pcr.PredictBuild(signed, vars, res.Table, vr.RootHash, cfg.Layout.Verity.RootHash); err != nil {
 		return nil, err
 	}
 	if o.Golden != "" {
-		if m.PCRs.Firmware, err = attest.ReadGolden(o.Golden); err != nil {
+		if m.PCRs.Firmware, err = pcr.ReadGolden(o.Golden); err != nil {
 			return nil, err
 		}
 	}

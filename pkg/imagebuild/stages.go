@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"os"
 
+	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/authenticode"
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/erofs"
@@ -18,35 +20,60 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/verity"
 )
 
-func writeRoot(path string, t *fstree.Tree, o Options) (erofs.Image, error) {
-	f, err := os.Create(path)
+// writeRoot writes the EROFS image into a new file in dir and leaves it
+// open: the verity and disk stages read it from there.
+func writeRoot(dir string, t *fstree.Tree, o Options) (*os.File, erofs.Image, error) {
+	f, err := os.CreateTemp(dir, "root-*.img")
 	if err != nil {
-		return erofs.Image{}, fmt.Errorf("build: %w", err)
+		return nil, erofs.Image{}, fmt.Errorf("build: %w", err)
 	}
-	defer f.Close()
 	img, err := rootfs.Build(t, f, rootfs.Options{Epoch: o.Epoch, Log: o.Log})
 	if err != nil {
-		return erofs.Image{}, err
+		f.Close()
+		return nil, erofs.Image{}, err
 	}
-	return img, f.Close()
+	return f, img, nil
 }
 
-func formatVerity(ctx context.Context, data string, size int64, hash string) (verity.Result, error) {
-	in, err := os.Open(data)
+// formatVerity writes the hash tree of root into a new file in dir and
+// leaves it open for the disk stage.
+func formatVerity(ctx context.Context, root *io.SectionReader, dir string) (*os.File, verity.Result, error) {
+	f, err := os.CreateTemp(dir, "root-*.verity")
 	if err != nil {
-		return verity.Result{}, fmt.Errorf("build: %w", err)
+		return nil, verity.Result{}, fmt.Errorf("build: %w", err)
 	}
-	defer in.Close()
-	out, err := os.Create(hash)
+	r, err := verity.Format(ctx, root, root.Size(), f, verity.Params{})
 	if err != nil {
-		return verity.Result{}, fmt.Errorf("build: %w", err)
+		f.Close()
+		return nil, verity.Result{}, fmt.Errorf("build: verity: %w", err)
 	}
-	defer out.Close()
-	r, err := verity.Format(ctx, in, size, out, verity.Params{})
+	return f, r, nil
+}
+
+// section is all of an open file, as a reader.
+func section(f *os.File) (*io.SectionReader, error) {
+	fi, err := f.Stat()
 	if err != nil {
-		return verity.Result{}, fmt.Errorf("build: verity: %w", err)
+		return nil, fmt.Errorf("build: %w", err)
 	}
-	return r, out.Close()
+	return io.NewSectionReader(f, 0, fi.Size()), nil
+}
+
+// writeDisk writes disk.raw atomically: complete or not at all.
+func writeDisk(path string, im disk.Image) (*disk.Result, error) {
+	f, err := atomicfile.Create(path, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("build: %w", err)
+	}
+	defer f.Abort()
+	res, err := disk.Build(f.File, im)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Commit(); err != nil {
+		return nil, fmt.Errorf("build: %w", err)
+	}
+	return res, nil
 }
 
 func pemCert(k *keys.Key) []byte {

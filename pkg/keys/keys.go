@@ -26,6 +26,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"io"
 	"math/big"
 	"time"
@@ -107,7 +108,7 @@ func algorithm(pub crypto.PublicKey) string {
 // Set is the whole key set.
 type Set struct {
 	Keys  map[Role]*Key
-	Owner [16]byte // EFI signature owner GUID (binary, as in EFI_GUID)
+	Owner gpt.GUID // EFI signature owner GUID
 }
 
 // Get returns the key for role.
@@ -132,11 +133,13 @@ func Generate(o Options) (*Set, error) {
 		return nil, errors.New("keys: Options.Now must be set")
 	}
 	s := &Set{Keys: map[Role]*Key{}}
-	if _, err := io.ReadFull(o.Rand, s.Owner[:]); err != nil {
+	var owner [16]byte // read in EFI_GUID order, as key sets always were
+	if _, err := io.ReadFull(o.Rand, owner[:]); err != nil {
 		return nil, fmt.Errorf("keys: owner GUID: %w", err)
 	}
-	s.Owner[7] = s.Owner[7]&0x0f | 0x40 // version 4 (EFI_GUID stores Data3 little-endian)
-	s.Owner[8] = s.Owner[8]&0x3f | 0x80 // RFC 4122 variant
+	owner[7] = owner[7]&0x0f | 0x40 // version 4 (EFI_GUID stores Data3 little-endian)
+	owner[8] = owner[8]&0x3f | 0x80 // RFC 4122 variant
+	s.Owner = gpt.DecodeGUID(owner[:])
 	for _, r := range Roles {
 		k, err := generate(r, o)
 		if err != nil {
@@ -202,28 +205,4 @@ func subjectRole(r Role) string {
 		return "Config Partition Admin"
 	}
 	return string(r)
-}
-
-// GUIDString formats an EFI_GUID (first three fields little-endian) as text.
-func GUIDString(g [16]byte) string {
-	return fmt.Sprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%x",
-		g[3], g[2], g[1], g[0], g[5], g[4], g[7], g[6], g[8], g[9], g[10:])
-}
-
-// ParseGUID parses the text form into EFI_GUID byte order.
-func ParseGUID(s string) ([16]byte, error) {
-	var g [16]byte
-	var raw []byte
-	for _, c := range []byte(s) {
-		if c != '-' {
-			raw = append(raw, c)
-		}
-	}
-	b, err := hex.DecodeString(string(raw))
-	if err != nil || len(b) != 16 || len(s) != 36 {
-		return g, fmt.Errorf("invalid GUID %q (want xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", s)
-	}
-	g = [16]byte{b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6]}
-	copy(g[8:], b[8:])
-	return g, nil
 }

@@ -1,7 +1,6 @@
 package keys
 
 import (
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -66,28 +65,6 @@ func TestGenerate(t *testing.T) {
 	}
 	if testSet.Get(PK).Fingerprint() == testSet.Get(KEK).Fingerprint() {
 		t.Error("PK and KEK have the same fingerprint")
-	}
-}
-
-func TestGUID(t *testing.T) {
-	for i := 0; i < 20; i++ {
-		var g [16]byte
-		rand.Read(g[:])
-		back, err := ParseGUID(GUIDString(g))
-		if err != nil || back != g {
-			t.Fatalf("ParseGUID(GUIDString(%x)) = %x, %v", g, back, err)
-		}
-	}
-	// EFI_GLOBAL_VARIABLE as stored in memory.
-	g, err := ParseGUID("8be4df61-93ca-11d2-aa0d-00e098032b8c")
-	want := [16]byte{0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c}
-	if err != nil || g != want {
-		t.Errorf("ParseGUID(EFI_GLOBAL_VARIABLE) = %x, %v; want %x", g, err, want)
-	}
-	for _, bad := range []string{"", "xyz", "8be4df61-93ca-11d2-aa0d-00e098032b8", "8be4df6193ca11d2aa0d00e098032b8c"} {
-		if _, err := ParseGUID(bad); err == nil {
-			t.Errorf("ParseGUID(%q) succeeded", bad)
-		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
 )
 
 // ErrExist is returned by Write when keys already exist and force is off.
@@ -75,7 +76,7 @@ func Write(dir string, s *Set, force bool) error {
 			files = append(files, file{pubName, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644})
 		}
 	}
-	files = append(files, file{ownerFile, []byte(GUIDString(s.Owner) + "\n"), 0o644})
+	files = append(files, file{ownerFile, []byte(s.Owner.String() + "\n"), 0o644})
 	for _, f := range files {
 		if err := atomicfile.WriteFile(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
 			return fmt.Errorf("keys: %w; choose a writable --keys directory", err)
@@ -109,8 +110,8 @@ func Load(dir string) (*Set, error) {
 	if err != nil {
 		return nil, loadErr(p, err)
 	}
-	if s.Owner, err = ParseGUID(strings.TrimSpace(string(b))); err != nil {
-		return nil, fmt.Errorf("keys: %s: %w", p, err)
+	if s.Owner, err = gpt.ParseGUID(strings.TrimSpace(string(b))); err != nil {
+		return nil, fmt.Errorf("keys: %s: invalid GUID: %w", p, err)
 	}
 	return s, nil
 }

@@ -26,7 +26,7 @@ type KeyView struct {
 
 // View describes s, kept in dir, a key per role in the order of Roles.
 func (s *Set) View(dir string) View {
-	v := View{Dir: dir, Owner: GUIDString(s.Owner)}
+	v := View{Dir: dir, Owner: s.Owner.String()}
 	for _, r := range Roles {
 		k := s.Get(r)
 		_, pub := Files(r)

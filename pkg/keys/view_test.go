@@ -7,7 +7,7 @@ import (
 
 func TestView(t *testing.T) {
 	v := testSet.View("keys")
-	if v.Dir != "keys" || v.Owner != GUIDString(testSet.Owner) || len(v.Keys) != len(Roles) {
+	if v.Dir != "keys" || v.Owner != testSet.Owner.String() || len(v.Keys) != len(Roles) {
 		t.Fatalf("View = %+v", v)
 	}
 	tests := []struct {

@@ -66,11 +66,8 @@ func newestEntry(ctx context.Context, c *debarchive.Client, l *imagespec.Lock, p
 }
 
 func changelog(ctx context.Context, c *debarchive.Client, l *imagespec.Lock, p *imagespec.Package) ([]byte, error) {
-	archive := debarchive.ArchiveOf(p.Suite)
-	if su := l.Suite(p.Suite); su != nil {
-		archive = su.Archive
-	}
-	path, err := c.Deb(ctx, archive, p.Path, p.SHA256, p.Size)
+	deb := file(l, p)
+	path, err := c.Deb(ctx, deb.Archive, deb.Path, deb.SHA256, deb.Size)
 	if err != nil {
 		return nil, err
 	}

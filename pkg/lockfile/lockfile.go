@@ -2,7 +2,8 @@
 // resolves the spec's packages against the Debian archives of its suites
 // (with package deb, the archive client), writes the lock atomically,
 // lists what changed since the last lock (security updates first), and
-// says what each update fixes, from the new package's Debian changelog.
+// says what each update fixes, from the new package's Debian changelog;
+// and fetches the .deb files a lock pins, each from its suite's archive.
 package lockfile
 
 import (

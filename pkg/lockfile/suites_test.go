@@ -65,7 +65,7 @@ func TestSecuritySuiteWins(t *testing.T) {
 	if len(l.Suites) != 2 || l.Suites[1].Archive != debarchive.ArchiveSecurity || l.Suites[1].SignedBy == l.Suites[0].SignedBy {
 		t.Errorf("suites = %+v, want trixie and trixie-security signed by different keys", l.Suites)
 	}
-	paths, err := debarchive.Fetch(context.Background(), l, c.Mirrors, &debarchive.Cache{Dir: t.TempDir()})
+	paths, err := Fetch(context.Background(), l, c.Mirrors, &debarchive.Cache{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,7 +121,7 @@ func Apply(t *fstree.Tree, s *imagespec.Spec, epoch time.Time) error {
 
 // FromLock is the root filesystem tree of a locked spec: the lock's
 // packages (in the lock's order) unpacked from paths (by package name, as
-// debarchive.Fetcher returns them), then Apply. Kernel and stub packages are boot
+// lockfile.Fetch returns them), then Apply. Kernel and stub packages are boot
 // inputs, not part of the root filesystem.
 func FromLock(s *imagespec.Spec, l *imagespec.Lock, paths map[string]string, epoch time.Time, opt UnpackOptions) (*fstree.Tree, error) {
 	debs := make([]Deb, 0, len(l.Packages))

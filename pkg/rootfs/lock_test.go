@@ -11,6 +11,7 @@ import (
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/debarchive"
 	"github.com/hardenvm/hardenvm/pkg/imagespec"
+	"github.com/hardenvm/hardenvm/pkg/lockfile"
 )
 
 // TestMinimalReproducible is the acceptance check: the root
@@ -31,7 +32,7 @@ func TestMinimalReproducible(t *testing.T) {
 	for i := range sums {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		paths, err := (&debarchive.Fetcher{Mirrors: mirrors, Cache: &debarchive.Cache{Dir: t.TempDir()}}).Fetch(ctx, &rootOnly)
+		paths, err := lockfile.Fetch(ctx, &rootOnly, mirrors, &debarchive.Cache{Dir: t.TempDir()})
 		if err != nil {
 			testenv.Missing(t, "the packages pinned in images/minimal.lock.json ("+err.Error()+")", "a mirror that still serves them (or re-run hardenvm lock)")
 		}

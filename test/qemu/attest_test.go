@@ -24,6 +24,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/imagebuild"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/pcr"
 	"github.com/hardenvm/hardenvm/pkg/uki"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 )
@@ -190,8 +191,8 @@ func TestAttest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		console := readPCRs(t, m, attest.Predicted)
-		for _, i := range attest.Predicted {
+		console := readPCRs(t, m, pcr.Predicted)
+		for _, i := range pcr.Predicted {
 			k := strconv.Itoa(i)
 			want := man.PCRs.Values[k]
 			if again.Values[k] != want {
@@ -308,7 +309,7 @@ func TestAttest(t *testing.T) {
 			t.Fatal(err)
 		}
 		out, err = exec.Command(cli, "attest", rebuilt, "--quote", saved, "--nonce", hex.EncodeToString(sv.Nonce)).CombinedOutput()
-		if err != nil || strings.Count(string(out), "as recorded for this firmware") != len(attest.FirmwarePCRs) {
+		if err != nil || strings.Count(string(out), "as recorded for this firmware") != len(pcr.FirmwarePCRs) {
 			t.Errorf("the rebuilt image with golden values in its manifest: %v\n%s", err, out)
 		}
 		out, err = exec.Command(cli, "attest", img, "--quote", saved, "--nonce", hex.EncodeToString(attest.NewNonce())).CombinedOutput()
@@ -464,7 +465,7 @@ func systemdMeasure252(t *testing.T, img string) {
 		args = append(args, "--"+s.Name[1:]+"="+p)
 	}
 	// Our events, in the stub's order, for the same sections.
-	for _, name := range attest.StubSections {
+	for _, name := range pcr.StubSections {
 		for _, s := range secs {
 			if s.Name == name && slicesContains([]string{".linux", ".osrel", ".cmdline", ".initrd"}, name) {
 				n := sha256Hex(append([]byte(name), 0))
@@ -472,7 +473,7 @@ func systemdMeasure252(t *testing.T, img string) {
 			}
 		}
 	}
-	want := attest.Replay(ev, 11)
+	want := pcr.Replay(ev, 11)
 	out, err := exec.Command(bin, args...).Output()
 	if err != nil {
 		t.Fatalf("systemd-measure: %v", err)

@@ -73,16 +73,17 @@ func TestBootFromGPTDisk(t *testing.T) {
 			"linux /hardenvm/vmlinuz\ninitrd /hardenvm/initrd.img\noptions console=ttyS0 panic=-1\n"),
 		text("Ünïcode name.txt", "long names survive\n"),
 	}
-	root := writeRandom(t, filepath.Join(dir, "root.img"), 1, 3<<20)
-	verity := writeRandom(t, filepath.Join(dir, "root.verity"), 2, 64<<10)
-	config := writeRandom(t, filepath.Join(dir, "config.img"), 3, 64<<10)
+	root := patterned(1, 3<<20)
+	verity := patterned(2, 64<<10)
+	config := patterned(3, 64<<10)
 	rootHash := sha256.Sum256([]byte("not a real root hash"))
 	raw := filepath.Join(dir, "disk.raw")
-	res, err := disk.Build(raw, disk.Image{ESP: esp, Time: time.Unix(1700000000, 0),
-		Root: root, RootVerity: verity, RootHash: rootHash[:], Config: config, Free: 16 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var res *disk.Result
+	writeAtomic(t, raw, func(f *os.File) (err error) {
+		res, err = disk.Build(f, disk.Image{ESP: esp, Time: time.Unix(1700000000, 0),
+			Root: root, RootVerity: verity, RootHash: rootHash[:], Config: config, Free: 16 << 20})
+		return err
+	})
 
 	m := boot(t, vm.Config{FirmwareCode: code, FirmwareVars: vars,
 		Disks: []vm.Disk{{Path: raw, Snapshot: true}}})
@@ -163,11 +164,11 @@ func copyFile(t *testing.T, src, dst string) {
 	}
 }
 
-func writeRandom(t *testing.T, p string, seed byte, n int) string {
-	t.Helper()
-	b := bytes.Repeat([]byte{seed, seed * 7, seed * 13}, n/3+1)[:n]
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+// patterned is n bytes of a pattern of seed, as partition contents.
+func patterned(seed byte, n int) *io.SectionReader {
+	return section(bytes.Repeat([]byte{seed, seed * 7, seed * 13}, n/3+1)[:n])
+}
+
+func section(b []byte) *io.SectionReader {
+	return io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b)))
 }

@@ -164,6 +164,10 @@ func buildGuest(t testing.TB, opt guestOptions) *guest {
 		res, err = verity.Format(context.Background(), bytes.NewReader(img), int64(len(img)), f, verity.Params{})
 		return err
 	})
+	tree, err := os.ReadFile(hashImg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g.rootHash = res.RootHash
 	uuidHash := g.rootHash
 	if opt.uuidHash != nil {
@@ -171,13 +175,14 @@ func buildGuest(t testing.TB, opt guestOptions) *guest {
 	}
 	g.disk = filepath.Join(dir, "disk.raw")
 	readme := "hardenvm init test\n"
-	dr, err := disk.Build(g.disk, disk.Image{
-		ESP:  []fat.File{{Path: "README.txt", Size: int64(len(readme)), Data: strings.NewReader(readme)}},
-		Time: epoch, Root: rootImg, RootVerity: hashImg, RootHash: uuidHash, Free: opt.free,
+	var dr *disk.Result
+	writeAtomic(t, g.disk, func(f *os.File) (err error) {
+		dr, err = disk.Build(f, disk.Image{
+			ESP:  []fat.File{{Path: "README.txt", Size: int64(len(readme)), Data: strings.NewReader(readme)}},
+			Time: epoch, Root: section(img), RootVerity: section(tree), RootHash: uuidHash, Free: opt.free,
+		})
+		return err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, p := range dr.Table.Partitions {
 		if p.Name == disk.NameRoot {
 			g.checkOff = int64(p.FirstLBA)*512 + inImage

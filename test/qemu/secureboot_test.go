@@ -136,14 +136,14 @@ func espDisk(t *testing.T, path string, files map[string]string) string {
 		t.Fatal(err)
 	}
 	ts := time.Unix(1700000000, 0)
-	_, err = disk.Write(path, disk.Layout{Partitions: []disk.Partition{{Type: gpt.TypeESP, Name: disk.NameESP, Size: size,
-		Fill: func(w io.WriterAt, lba uint64) error {
-			_, err := fat.Write(w, esp, fat.Options{Size: size, Time: ts, HiddenSectors: uint32(lba)})
-			return err
-		}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	writeAtomic(t, path, func(f *os.File) error {
+		_, err := disk.Write(f, disk.Layout{Partitions: []disk.Partition{{Type: gpt.TypeESP, Name: disk.NameESP, Size: size,
+			Fill: func(w io.WriterAt, lba uint64) error {
+				_, err := fat.Write(w, esp, fat.Options{Size: size, Time: ts, HiddenSectors: uint32(lba)})
+				return err
+			}}}})
+		return err
+	})
 	return path
 }
 
@@ -233,7 +233,7 @@ func predictPCR7(t *testing.T, varsPath string, set *keys.Set) []byte {
 	}
 	events := append(im.PolicyEvents(),
 		[]byte{0, 0, 0, 0}, // EV_SEPARATOR
-		efivars.AuthorityEvent(efivars.GUID(set.Owner), set.Get(keys.DB).Cert.Raw))
+		efivars.AuthorityEvent(set.Owner, set.Get(keys.DB).Cert.Raw))
 	pcr := make([]byte, 32)
 	for _, e := range events {
 		d := sha256.Sum256(e)

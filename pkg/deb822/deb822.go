@@ -1,4 +1,15 @@
-package debarchive
+// Package deb822 reads the paragraphs of Debian control files: a .deb's
+// control member, Packages indexes, InRelease, apt's .sources files.
+//
+// It implements the subset those use: "Field: value" lines, continuation
+// lines (leading white space trimmed, joined to the field's value with
+// "\n"; a lone "." stays as written), "#" comment lines, and blank lines
+// between paragraphs. It refuses a continuation line without a field, a
+// line without a colon, and a field given twice in one paragraph. It does
+// not strip OpenPGP armour (the caller verifies and strips InRelease), and
+// it does not tell folded from multiline fields: that is the field's
+// meaning, not its syntax.
+package deb822
 
 import (
 	"bufio"
@@ -7,13 +18,13 @@ import (
 	"strings"
 )
 
-// Paragraph is one deb822 stanza (a control file or a Packages entry):
-// field names as written, continuation lines joined with "\n".
+// Paragraph is one stanza (a control file or a Packages entry): field
+// names as written, continuation lines joined with "\n".
 type Paragraph map[string]string
 
-// ParagraphReader reads the stanzas of a deb822 file one at a time, so that
-// a 60 MB Packages index never needs to be in memory whole as text.
-type ParagraphReader struct {
+// Reader reads the stanzas of a file one at a time, so that a 60 MB
+// Packages index never needs to be in memory whole as text.
+type Reader struct {
 	s    *bufio.Scanner
 	name string
 	line int
@@ -22,15 +33,15 @@ type ParagraphReader struct {
 	Keep map[string]bool
 }
 
-// NewParagraphReader reads from r; name labels errors.
-func NewParagraphReader(r io.Reader, name string) *ParagraphReader {
+// NewReader reads from r; name labels errors.
+func NewReader(r io.Reader, name string) *Reader {
 	s := bufio.NewScanner(r)
 	s.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	return &ParagraphReader{s: s, name: name}
+	return &Reader{s: s, name: name}
 }
 
 // Next returns the next stanza, or io.EOF after the last one.
-func (p *ParagraphReader) Next() (Paragraph, error) {
+func (p *Reader) Next() (Paragraph, error) {
 	var para Paragraph
 	var last string
 	skip := false // the current field is not kept
@@ -44,7 +55,7 @@ func (p *ParagraphReader) Next() (Paragraph, error) {
 			continue
 		}
 		if line[0] == '#' {
-			continue // deb822 comment (only in .sources files in practice)
+			continue // a comment (only in .sources files in practice)
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			if last == "" {
@@ -79,6 +90,10 @@ func (p *ParagraphReader) Next() (Paragraph, error) {
 	}
 	return nil, io.EOF
 }
+
+// Line is the number of the last line Next read: after a stanza, the blank
+// line that ended it (or the last line of the file).
+func (p *Reader) Line() int { return p.line }
 
 func truncate(s string) string {
 	if len(s) > 60 {

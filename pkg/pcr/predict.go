@@ -1,4 +1,4 @@
-package attest
+package pcr
 
 import (
 	"bytes"
@@ -6,14 +6,14 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
-	"os"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"unicode/utf16"
 
 	"github.com/hardenvm/hardenvm/boot/measure"
 	"github.com/hardenvm/hardenvm/pkg/authenticode"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
+	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/uki"
 )
@@ -25,6 +25,9 @@ var Predicted = []int{4, 5, 7, 9, 11, 15}
 // (QEMU's configuration): known only from a golden boot.
 var FirmwarePCRs = []int{0, 1, 2, 3, 6}
 
+// IsFirmwarePCR reports whether i is one of FirmwarePCRs.
+func IsFirmwarePCR(i int) bool { return slices.Contains(FirmwarePCRs, i) }
+
 // Input is what a prediction needs: the image's own artifacts.
 type Input struct {
 	UKI  []byte // the signed UKI, as on the ESP
@@ -35,49 +38,6 @@ type Input struct {
 	// RootHash and ConfigRootHash are the verity root hashes hardenvm-init
 	// measures into PCR 15 (ConfigRootHash nil without a config partition).
 	RootHash, ConfigRootHash []byte
-}
-
-// Load reads an image directory's inputs (its manifest gives the root
-// hash; manifest.Load does not check the signature: callers that must
-// trust the directory verify it first).
-func Load(dir string) (Input, *manifest.Manifest, error) {
-	m, err := manifest.Load(dir)
-	if err != nil {
-		return Input{}, nil, err
-	}
-	var in Input
-	if in.UKI, err = manifest.ReadArtifact(dir, "uki.efi", manifest.MaxUKI); err != nil {
-		return Input{}, nil, fmt.Errorf("attest: %w", err)
-	}
-	if in.Vars, err = manifest.ReadArtifact(dir, "OVMF_VARS.fd", manifest.MaxVars); err != nil {
-		return Input{}, nil, fmt.Errorf("attest: %w", err)
-	}
-	disk, err := manifest.OpenArtifact(dir, "disk.raw")
-	if err != nil {
-		return Input{}, nil, fmt.Errorf("attest: %w", err)
-	}
-	defer disk.Close()
-	if in.GPT, err = GPTEventData(disk); err != nil {
-		return Input{}, nil, fmt.Errorf("attest: %s: %w", filepath.Join(dir, "disk.raw"), err)
-	}
-	if in.RootHash, err = hex.DecodeString(m.Root.RootHash); err != nil || len(in.RootHash) == 0 {
-		return Input{}, nil, fmt.Errorf("attest: %s: root hash %q is not hex", filepath.Join(dir, manifest.FileName), m.Root.RootHash)
-	}
-	if m.Config != nil {
-		if in.ConfigRootHash, err = hex.DecodeString(m.Config.RootHash); err != nil || len(in.ConfigRootHash) == 0 {
-			return Input{}, nil, fmt.Errorf("attest: %s: config root hash %q is not hex", filepath.Join(dir, manifest.FileName), m.Config.RootHash)
-		}
-	}
-	return in, m, nil
-}
-
-// PredictDir predicts the PCRs of the image in dir.
-func PredictDir(dir string) (*manifest.PCRs, error) {
-	in, _, err := Load(dir)
-	if err != nil {
-		return nil, err
-	}
-	return Predict(in)
 }
 
 // Predict computes every event the firmware, the stubs and hardenvm-init
@@ -97,7 +57,7 @@ func Predict(in Input) (*manifest.PCRs, error) {
 	// the firmware measuring it again.
 	auth, err := authenticode.Digest(in.UKI)
 	if err != nil {
-		return nil, fmt.Errorf("attest: PCR 4: %w", err)
+		return nil, fmt.Errorf("pcr: PCR 4: %w", err)
 	}
 	add(4, "EV_EFI_ACTION", sum([]byte(actionBootOption)), "the firmware calls the boot option")
 	add(4, "EV_SEPARATOR", separator, "end of the pre-OS phase")
@@ -117,7 +77,7 @@ func Predict(in Input) (*manifest.PCRs, error) {
 	// and the db entry that verified the UKI.
 	vars, err := efivars.Parse(in.Vars)
 	if err != nil {
-		return nil, fmt.Errorf("attest: PCR 7: %w", err)
+		return nil, fmt.Errorf("pcr: PCR 7: %w", err)
 	}
 	for i, e := range vars.PolicyEvents() {
 		n := policyNames[min(i, len(policyNames)-1)]
@@ -136,7 +96,7 @@ func Predict(in Input) (*manifest.PCRs, error) {
 	// loaded in memory ([0:VirtualSize], zero-filled past the file data).
 	secs, err := uki.Sections(in.UKI)
 	if err != nil {
-		return nil, fmt.Errorf("attest: PCR 11: %w", err)
+		return nil, fmt.Errorf("pcr: PCR 11: %w", err)
 	}
 	byName := map[string]uki.SectionInfo{}
 	for _, s := range secs {
@@ -159,11 +119,11 @@ func Predict(in Input) (*manifest.PCRs, error) {
 	// (the .initrd section with the stub's os-release cpio appended).
 	cmdline, err := uki.Section(in.UKI, ".cmdline")
 	if err != nil {
-		return nil, fmt.Errorf("attest: PCR 9: %w", err)
+		return nil, fmt.Errorf("pcr: PCR 9: %w", err)
 	}
 	initrd, err := uki.Section(in.UKI, ".initrd")
 	if err != nil {
-		return nil, fmt.Errorf("attest: PCR 9: %w", err)
+		return nil, fmt.Errorf("pcr: PCR 9: %w", err)
 	}
 	osrel, err := uki.Section(in.UKI, ".osrel")
 	if err != nil {
@@ -247,14 +207,14 @@ func LoadOptions(cmdline []byte) []byte {
 
 // authority finds the db entry the firmware verifies the UKI with: the
 // first X.509 entry of db under which the UKI's signature verifies.
-func authority(vars *efivars.Image, img []byte) (efivars.GUID, *x509.Certificate, error) {
+func authority(vars *efivars.Image, img []byte) (gpt.GUID, *x509.Certificate, error) {
 	v, ok := vars.Lookup(efivars.ImageSecurityDatabase, efivars.NameDB)
 	if !ok {
-		return efivars.GUID{}, nil, fmt.Errorf("attest: PCR 7: the variable store has no db")
+		return gpt.GUID{}, nil, fmt.Errorf("pcr: PCR 7: the variable store has no db")
 	}
 	lists, err := efivars.ParseSignatureLists(v.Data)
 	if err != nil {
-		return efivars.GUID{}, nil, fmt.Errorf("attest: PCR 7: db: %w", err)
+		return gpt.GUID{}, nil, fmt.Errorf("pcr: PCR 7: db: %w", err)
 	}
 	for _, l := range lists {
 		if l.Type != efivars.CertX509 {
@@ -270,7 +230,7 @@ func authority(vars *efivars.Image, img []byte) (efivars.GUID, *x509.Certificate
 			}
 		}
 	}
-	return efivars.GUID{}, nil, fmt.Errorf("attest: PCR 7: no db certificate verifies the UKI: the firmware would refuse to boot it")
+	return gpt.GUID{}, nil, fmt.Errorf("pcr: PCR 7: no db certificate verifies the UKI: the firmware would refuse to boot it")
 }
 
 // Replay folds the events of one PCR (SHA-256 bank) from zero.
@@ -286,22 +246,13 @@ func Replay(events []manifest.PCREvent, pcr int) [32]byte {
 	return v
 }
 
-// PredictBuild is the build's hook: the prediction for a UKI, the
-// variable store and disk the build wrote, and the root hashes
-// (configRootHash nil without a config partition).
-func PredictBuild(ukiImg []byte, varsPath, diskPath string, rootHash, configRootHash []byte) (*manifest.PCRs, error) {
-	vars, err := os.ReadFile(varsPath)
+// PredictBuild is the build's hook: the prediction for the UKI and the
+// variable store the build wrote, the GPT disk.Build returned, and the
+// root hashes (configRootHash nil without a config partition).
+func PredictBuild(ukiImg, vars []byte, t *gpt.Table, rootHash, configRootHash []byte) (*manifest.PCRs, error) {
+	g, err := GPTEvent(t)
 	if err != nil {
-		return nil, fmt.Errorf("attest: %w", err)
-	}
-	disk, err := os.Open(diskPath)
-	if err != nil {
-		return nil, fmt.Errorf("attest: %w", err)
-	}
-	defer disk.Close()
-	g, err := GPTEventData(disk)
-	if err != nil {
-		return nil, fmt.Errorf("attest: %s: %w", diskPath, err)
+		return nil, err
 	}
 	return Predict(Input{UKI: ukiImg, Vars: vars, GPT: g, RootHash: rootHash, ConfigRootHash: configRootHash})
 }
