@@ -17,8 +17,8 @@ func init() {
 
 const registryHelp = `
 The image travels as one OCI artifact (artifactType
-application/vnd.hardenvm.image.v1): manifest.json and every artifact it
-lists as layers titled with their file names (disk.raw zstd-compressed),
+application/vnd.hardenvm.image.v1): the manifest and every artifact it
+lists as layers titled with their file names (the disk zstd-compressed),
 and the sigstore bundle attached as an OCI referrer (artifactType
 application/vnd.dev.sigstore.bundle.v0.3+json; registries without the
 referrers API get go-containerregistry's sha256-<digest> fallback tag).
@@ -73,7 +73,7 @@ func newPullCmd(a *app) *cobra.Command {
 		Use:   "pull REF DIR",
 		Short: "Pull a signed image from an OCI registry into a directory, verifying it first",
 		Long: `pull downloads the image at REF into the image directory DIR. The sigstore
-bundle is checked against manifest.json before anything else is
+bundle is checked against the manifest before anything else is
 downloaded, every artifact against the signed manifest while it
 downloads, and the whole image (verity tree, UKI signature) before DIR
 is written: a pull that fails verification writes nothing. DIR must not
@@ -97,7 +97,9 @@ exist, or be an image directory, which is then replaced as a whole.
 					Verify any `json:"verify"`
 				}{res, rep})
 			}
-			printChecks(a.stdout, rep)
+			if err := rep.Print(a.stdout); err != nil {
+				return err
+			}
 			fmt.Fprintf(a.stdout, "pulled %s (%s) into %s, verified\n", res.Ref, res.Digest, args[1])
 			return nil
 		},

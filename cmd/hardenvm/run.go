@@ -24,7 +24,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/dockercontext"
 	"github.com/hardenvm/hardenvm/pkg/enginesock"
-	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/portfwd"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 )
@@ -169,7 +169,7 @@ func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
 		}
 	}
 	if dir != "" {
-		if err := manifest.CheckImageDir(dir); err != nil {
+		if err := imagedir.CheckImageDir(dir); err != nil {
 			return err
 		}
 		if err := verifyBeforeRun(ctx, a, dir, f); err != nil {
@@ -274,7 +274,7 @@ func runVM(ctx context.Context, a *app, dir string, f runFlags) error {
 // it can only make run refuse --insecure-skip-verify.
 func verifyBeforeRun(ctx context.Context, a *app, dir string, f runFlags) error {
 	if f.insecureSkipVerify {
-		m, err := manifest.Load(dir)
+		m, err := imagedir.Load(dir)
 		if err == nil && m.Locked {
 			return fmt.Errorf("run: %s is a locked image (manifest.json: \"locked\": true): it must be verified before it boots; drop --insecure-skip-verify", dir)
 		}
@@ -286,7 +286,7 @@ func verifyBeforeRun(ctx context.Context, a *app, dir string, f runFlags) error 
 	if err != nil {
 		return fmt.Errorf("run: %s: cannot verify the image (use --insecure-skip-verify to boot it unverified): %w", dir, err)
 	}
-	r, err := verifyDir(ctx, dir, o)
+	r, err := imagedir.Verify(ctx, dir, o)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}

@@ -36,6 +36,7 @@ var Of = map[string]Stage{
 	"internal/atomicfile": Format,
 	"internal/ctxio":      Format,
 	"internal/readfile":   Format,
+	"internal/sparse":     Format,
 	"internal/tty":        Format,
 	"internal/version":    Format,
 	"internal/layers":     Format,
@@ -50,6 +51,7 @@ var Of = map[string]Stage{
 	"pkg/keys":                      Format,
 	"pkg/efivars":                   Format,
 	"pkg/manifest":                  Format,
+	"pkg/checklist":                 Format,
 	"pkg/sign":                      Format,
 	"pkg/provenance":                Format,
 	"pkg/adminsettings":             Format,
@@ -96,12 +98,11 @@ var Of = map[string]Stage{
 	"pkg/configimage": Disk,
 
 	"pkg/imagebuild": ImageDir,
+	"pkg/imagedir":   ImageDir,
 
-	"pkg/attest":  Check,
-	"pkg/verify":  Check,
-	"pkg/inspect": Check,
-	"pkg/oci":     Check,
-	"pkg/vm":      Check,
+	"pkg/attest": Check,
+	"pkg/oci":    Check,
+	"pkg/vm":     Check,
 
 	"cmd/hardenvm": CLI,
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
@@ -16,7 +17,7 @@ import (
 //	{"<sha256 of OVMF_CODE>": {"0": "<hex>", "1": …}}
 //
 // `hardenvm attest --record-golden FILE` writes them; `hardenvm build
-// --golden FILE` copies them into manifest.json; `hardenvm attest` checks
+// --golden FILE` copies them into the manifest; `hardenvm attest` checks
 // a quote's firmware PCRs against the entry for the firmware it ran.
 
 // ReadGolden reads and checks a golden file.
@@ -45,9 +46,9 @@ func ReadGolden(path string) (map[string]map[string]string, error) {
 
 // RecordGolden stores the firmware PCRs of a report that passed every
 // other check into path (merged with what it holds), under firmware.
-func RecordGolden(path, firmware string, r *Report) error {
-	for _, c := range r.Checks {
-		if !c.OK && !c.Note && !IsFirmwarePCR(c.PCR) {
+func RecordGolden(path, firmware string, r *Result) error {
+	for _, c := range r.Failed() {
+		if !isFirmwareCheck(c.Name) {
 			return fmt.Errorf("attest: not recording golden values from a boot that fails %s", c.Name)
 		}
 	}
@@ -66,4 +67,10 @@ func RecordGolden(path, firmware string, r *Report) error {
 		return err
 	}
 	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// isFirmwareCheck reports whether the check named name is one of a
+// firmware PCR (FirmwarePCRs).
+func isFirmwareCheck(name string) bool {
+	return slices.ContainsFunc(FirmwarePCRs, func(i int) bool { return name == "PCR "+strconv.Itoa(i) })
 }

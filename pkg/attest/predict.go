@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"unicode/utf16"
 
@@ -35,49 +34,6 @@ type Input struct {
 	// RootHash and ConfigRootHash are the verity root hashes hardenvm-init
 	// measures into PCR 15 (ConfigRootHash nil without a config partition).
 	RootHash, ConfigRootHash []byte
-}
-
-// Load reads an image directory's inputs (its manifest gives the root
-// hash; manifest.Load does not check the signature: callers that must
-// trust the directory verify it first).
-func Load(dir string) (Input, *manifest.Manifest, error) {
-	m, err := manifest.Load(dir)
-	if err != nil {
-		return Input{}, nil, err
-	}
-	var in Input
-	if in.UKI, err = manifest.ReadArtifact(dir, "uki.efi", manifest.MaxUKI); err != nil {
-		return Input{}, nil, fmt.Errorf("attest: %w", err)
-	}
-	if in.Vars, err = manifest.ReadArtifact(dir, "OVMF_VARS.fd", manifest.MaxVars); err != nil {
-		return Input{}, nil, fmt.Errorf("attest: %w", err)
-	}
-	disk, err := manifest.OpenArtifact(dir, "disk.raw")
-	if err != nil {
-		return Input{}, nil, fmt.Errorf("attest: %w", err)
-	}
-	defer disk.Close()
-	if in.GPT, err = GPTEventData(disk); err != nil {
-		return Input{}, nil, fmt.Errorf("attest: %s: %w", filepath.Join(dir, "disk.raw"), err)
-	}
-	if in.RootHash, err = hex.DecodeString(m.Root.RootHash); err != nil || len(in.RootHash) == 0 {
-		return Input{}, nil, fmt.Errorf("attest: %s: root hash %q is not hex", filepath.Join(dir, manifest.FileName), m.Root.RootHash)
-	}
-	if m.Config != nil {
-		if in.ConfigRootHash, err = hex.DecodeString(m.Config.RootHash); err != nil || len(in.ConfigRootHash) == 0 {
-			return Input{}, nil, fmt.Errorf("attest: %s: config root hash %q is not hex", filepath.Join(dir, manifest.FileName), m.Config.RootHash)
-		}
-	}
-	return in, m, nil
-}
-
-// PredictDir predicts the PCRs of the image in dir.
-func PredictDir(dir string) (*manifest.PCRs, error) {
-	in, _, err := Load(dir)
-	if err != nil {
-		return nil, err
-	}
-	return Predict(in)
 }
 
 // Predict computes every event the firmware, the stubs and hardenvm-init

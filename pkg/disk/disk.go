@@ -19,13 +19,14 @@
 package disk
 
 import (
-	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
+	"github.com/hardenvm/hardenvm/internal/sparse"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 )
 
@@ -153,41 +154,21 @@ func place(l Layout) ([]gpt.Partition, int64, error) {
 
 func roundUp(n int64) int64 { return (n + Align - 1) / Align * Align }
 
-// copySparse copies the file at path to w at off, skipping blocks of
-// zeros (w reads as zeros there already).
+// copySparse copies the file at path to w at off (sparse.Copy: w reads
+// as zeros already).
 func copySparse(w io.WriterAt, off, max int64, path string) error {
 	src, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	buf := make([]byte, 1<<20)
-	zero := make([]byte, 64<<10)
-	var n int64
-	for {
-		k, rerr := io.ReadFull(src, buf)
-		if k > 0 {
-			if n+int64(k) > max {
-				return fmt.Errorf("%s grew past the partition's %d bytes while copying", path, max)
-			}
-			for i := 0; i < k; i += len(zero) {
-				end := min(i+len(zero), k)
-				if bytes.Equal(buf[i:end], zero[:end-i]) {
-					continue
-				}
-				if _, err := w.WriteAt(buf[i:end], off+n+int64(i)); err != nil {
-					return err
-				}
-			}
-			n += int64(k)
+	if _, err := sparse.Copy(w, off, src, max); err != nil {
+		if errors.Is(err, sparse.ErrTooLong) {
+			return fmt.Errorf("%s grew past the partition's %d bytes while copying", path, max)
 		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			return nil
-		}
-		if rerr != nil {
-			return fmt.Errorf("reading %s: %w", path, rerr)
-		}
+		return fmt.Errorf("reading %s: %w", path, err)
 	}
+	return nil
 }
 
 // regionWriter confines a Fill function to its partition.

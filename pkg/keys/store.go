@@ -131,11 +131,7 @@ func LoadRole(dir string, r Role) (*Key, error) {
 	}
 	var pub crypto.PublicKey
 	if info[r].cert {
-		blk, _ := pem.Decode(b)
-		if blk == nil || blk.Type != "CERTIFICATE" {
-			return nil, corrupt(pp, "not a PEM certificate")
-		}
-		if k.Cert, err = x509.ParseCertificate(blk.Bytes); err != nil {
+		if k.Cert, err = ParseCert(b); err != nil {
 			return nil, corrupt(pp, err.Error())
 		}
 		if err := checkCertRole(pp, k.Cert, r); err != nil {

@@ -1,0 +1,40 @@
+package imagedir
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/hardenvm/hardenvm/pkg/configimage"
+	"github.com/hardenvm/hardenvm/pkg/configpart"
+)
+
+// ReadConfig reads a config image: a config image file, the config
+// partition of a disk image, or that of an image directory's disk. It
+// returns what it read, named for errors.
+func ReadConfig(path string) (*configimage.Image, string, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		path = filepath.Join(path, Disk)
+	}
+	return configimage.ReadFrom(path)
+}
+
+// VerifyConfig checks the config image at path (as ReadConfig reads it)
+// with the admin certificate: the signature over its root hash, then every
+// data and hash block.
+func VerifyConfig(ctx context.Context, path string, admin *x509.Certificate) (*configimage.Image, string, error) {
+	im, name, err := ReadConfig(path)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := configimage.Verify(ctx, im.Bytes, admin); err != nil {
+		if errors.Is(err, configpart.ErrUnsigned) {
+			return nil, "", fmt.Errorf("%s: %w: sign it with 'hardenvm config sign'", name, err)
+		}
+		return nil, "", fmt.Errorf("%s: %w", name, err)
+	}
+	return im, name, nil
+}
