@@ -55,11 +55,9 @@ is: check it first with 'hardenvm verify'. Exit 1 names each failed check.`,
 			if o.Saved != "" && nonceHex == "" {
 				return usagef("attest: --quote needs --nonce, the nonce this verifier expects the quote to answer")
 			}
-			if o.Saved != "" {
-				var err error
-				if o.Nonce, err = hex.DecodeString(nonceHex); err != nil || len(o.Nonce) == 0 {
-					return usagef("attest: --nonce %q is not hex", nonceHex)
-				}
+			var err error
+			if o.Nonce, err = hex.DecodeString(nonceHex); o.Saved != "" && (err != nil || len(o.Nonce) == 0) {
+				return usagef("attest: --nonce %q is not hex", nonceHex)
 			}
 			m, err := imagedir.Load(args[0])
 			if err != nil {

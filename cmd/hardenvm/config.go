@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -151,14 +150,9 @@ the signature over its root hash, then every data and hash block.`,
 		Args: exactArgs("CONFIG.IMG|DISK|DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if certPath == "" {
-				_, pub := keys.Files(keys.Admin)
-				certPath = filepath.Join(keyDir, pub)
+				certPath = keys.PubPath(keyDir, keys.Admin)
 			}
-			cert, err := keys.LoadCert(certPath)
-			if err != nil {
-				return fmt.Errorf("config: %w", err)
-			}
-			im, name, err := imagedir.VerifyConfig(cmd.Context(), args[0], cert)
+			im, name, err := imagedir.VerifyConfig(cmd.Context(), args[0], certPath)
 			if err != nil {
 				return err
 			}

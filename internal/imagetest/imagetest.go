@@ -35,7 +35,7 @@ type Options struct {
 	Locked bool // manifest says the image is locked
 	Config bool // add a config partition
 	Seed   uint64
-	// UKISigner signs uki.efi instead of the set's db key (the manifest
+	// UKISigner signs the UKI instead of the set's db key (the manifest
 	// still names the set's db certificate).
 	UKISigner *keys.Key
 }

@@ -2,7 +2,6 @@ package imagedir
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/configpart"
+	"github.com/hardenvm/hardenvm/pkg/keys"
 )
 
 // ReadConfig reads a config image: a config image file, the config
@@ -23,9 +23,13 @@ func ReadConfig(path string) (*configimage.Image, string, error) {
 }
 
 // VerifyConfig checks the config image at path (as ReadConfig reads it)
-// with the admin certificate: the signature over its root hash, then every
-// data and hash block.
-func VerifyConfig(ctx context.Context, path string, admin *x509.Certificate) (*configimage.Image, string, error) {
+// with the admin certificate in the file cert: the signature over its root
+// hash, then every data and hash block.
+func VerifyConfig(ctx context.Context, path, cert string) (*configimage.Image, string, error) {
+	admin, err := keys.LoadCert(cert)
+	if err != nil {
+		return nil, "", fmt.Errorf("config: %w", err)
+	}
 	im, name, err := ReadConfig(path)
 	if err != nil {
 		return nil, "", err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/hardenvm/hardenvm/pkg/keys"
@@ -35,7 +34,7 @@ func LoadTrust(t TrustFiles) (Trust, error) {
 	var o Trust
 	dir := t.Keys
 	if dir == "" && t.Key == "" {
-		if _, err := os.Stat(filepath.Join(DefaultKeys, pubFile(keys.Signing))); err == nil {
+		if _, err := os.Stat(keys.PubPath(DefaultKeys, keys.Signing)); err == nil {
 			dir = DefaultKeys
 		}
 	}
@@ -44,7 +43,7 @@ func LoadTrust(t TrustFiles) (Trust, error) {
 		if dir == "" {
 			return o, ErrNoTrustAnchor
 		}
-		keyPath = filepath.Join(dir, pubFile(keys.Signing))
+		keyPath = keys.PubPath(dir, keys.Signing)
 	}
 	pub, err := sign.LoadPublicKey(keyPath)
 	if err != nil {
@@ -56,7 +55,7 @@ func LoadTrust(t TrustFiles) (Trust, error) {
 	o.PublicKey = pub
 	certPath := t.DBCert
 	if certPath == "" && dir != "" {
-		p := filepath.Join(dir, pubFile(keys.DB))
+		p := keys.PubPath(dir, keys.DB)
 		if _, err := os.Stat(p); err == nil {
 			certPath = p
 		}
@@ -128,9 +127,4 @@ func roleName(r keys.Role) string {
 		return "config partition's admin"
 	}
 	return string(r)
-}
-
-func pubFile(r keys.Role) string {
-	_, p := keys.Files(r)
-	return p
 }

@@ -302,3 +302,12 @@ func BenchmarkVerifyDir(b *testing.B) {
 		}
 	}
 }
+
+func TestVerifyBundleMissing(t *testing.T) {
+	im := imagetest.New(t, imagetest.Options{})
+	os.Remove(filepath.Join(im.Dir, imagedir.Bundle))
+	err := imagedir.VerifyBundle(im.Dir, im.Keys.Get(keys.Signing).Public())
+	if err == nil || !strings.Contains(err.Error(), "not signed") {
+		t.Fatalf("VerifyBundle = %v, want 'not signed'", err)
+	}
+}

@@ -93,6 +93,13 @@ func allFiles() []string {
 	return names
 }
 
+// PubPath is the path of the public half of role r in the key set dir
+// (a certificate or a public key).
+func PubPath(dir string, r Role) string {
+	_, pub := Files(r)
+	return filepath.Join(dir, pub)
+}
+
 // Load reads the set from dir and checks that every certificate or public
 // key belongs to its private key.
 func Load(dir string) (*Set, error) {
