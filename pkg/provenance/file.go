@@ -26,7 +26,7 @@ func Write(path string, in Input, key crypto.Signer) error {
 
 // Verify checks a provenance bundle's signature against pub and parses the
 // statement it signs. It does not compare the subjects with the files
-// (pkg/verify does).
+// (pkg/imagedir does).
 func Verify(bundle []byte, pub crypto.PublicKey) (*Parsed, error) {
 	typ, payload, err := sign.VerifyDSSE(bundle, pub)
 	if err != nil {
