@@ -58,11 +58,11 @@ func Install(ctx context.Context, dir string, im *configimage.Image, o InstallOp
 		return nil, errors.New("config install: the admin certificate and the artifact-signing key are required")
 	}
 	dir = filepath.Clean(dir)
-	d, err := Open(dir)
-	if err != nil {
+	if err := CheckImageDir(dir); err != nil {
 		return nil, fmt.Errorf("config install: %w", err)
 	}
-	if err := VerifyBundle(dir, o.Signing.Public()); err != nil {
+	raw, err := VerifiedManifest(dir, o.Signing.Public())
+	if err != nil {
 		return nil, fmt.Errorf("config install: %s is not signed by this signing key (%w); refusing to re-sign it", dir, err)
 	}
 	if err := CheckReplaceable(dir); err != nil {
@@ -75,12 +75,11 @@ func Install(ctx context.Context, dir string, im *configimage.Image, o InstallOp
 	if err := rep.Err(); err != nil {
 		return nil, fmt.Errorf("config install: refusing to re-sign an image that does not verify: %w", err)
 	}
-	// The manifest as verified (Open read it before the bundle was
-	// checked).
-	if d, err = Open(dir); err != nil {
-		return nil, err
+	m, err := manifest.Parse(raw) // the bytes the bundle signs
+	if err != nil {
+		return nil, fmt.Errorf("config install: %w", err)
 	}
-	m := d.Manifest
+	d := &Dir{Path: dir, Manifest: m}
 	if fp := configpart.Fingerprint(o.Admin.Cert); m.Keys.Admin != fp {
 		return nil, fmt.Errorf("config install: the image trusts admin certificate %s, not %s: a config signed with it would not boot", m.Keys.Admin, fp)
 	}
