@@ -71,16 +71,6 @@ func (r *Report) Failed() []Check {
 	return f
 }
 
-// Get returns the first check named name.
-func (r *Report) Get(name string) (Check, bool) {
-	for _, c := range r.Checks {
-		if c.Name == name {
-			return c, true
-		}
-	}
-	return Check{}, false
-}
-
 // Err is nil when every check passed (or was skipped), and otherwise one
 // line naming what failed (the artifacts, or the checks of a report about
 // no artifact) and the first failure.

@@ -12,17 +12,17 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/keys"
 )
 
-// ReadConfig reads a config image: a config image file, the config
+// readConfig reads a config image: a config image file, the config
 // partition of a disk image, or that of an image directory's disk. It
 // returns what it read, named for errors.
-func ReadConfig(path string) (*configimage.Image, string, error) {
+func readConfig(path string) (*configimage.Image, string, error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		path = filepath.Join(path, Disk)
 	}
 	return configimage.ReadFrom(path)
 }
 
-// VerifyConfig checks the config image at path (as ReadConfig reads it)
+// VerifyConfig checks the config image at path (as readConfig reads it)
 // with the admin certificate in the file cert: the signature over its root
 // hash, then every data and hash block.
 func VerifyConfig(ctx context.Context, path, cert string) (*configimage.Image, string, error) {
@@ -30,7 +30,7 @@ func VerifyConfig(ctx context.Context, path, cert string) (*configimage.Image, s
 	if err != nil {
 		return nil, "", fmt.Errorf("config: %w", err)
 	}
-	im, name, err := ReadConfig(path)
+	im, name, err := readConfig(path)
 	if err != nil {
 		return nil, "", err
 	}
