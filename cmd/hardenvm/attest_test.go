@@ -12,7 +12,7 @@ import (
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
-	"github.com/hardenvm/hardenvm/pkg/imagebuild"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 )
 
@@ -26,10 +26,10 @@ func enrolledImage(t *testing.T) *imagetest.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := efivars.EnrollFile(efivars.DefaultTemplate, filepath.Join(im.Dir, imagebuild.VarsFile), e); err != nil {
+	if err := efivars.EnrollFile(efivars.DefaultTemplate, filepath.Join(im.Dir, imagedir.Vars), e); err != nil {
 		t.Fatal(err)
 	}
-	if im.Manifest.Artifacts[imagebuild.VarsFile], err = manifest.HashFile(filepath.Join(im.Dir, imagebuild.VarsFile)); err != nil {
+	if im.Manifest.Artifacts[imagedir.Vars], err = manifest.HashFile(filepath.Join(im.Dir, imagedir.Vars)); err != nil {
 		t.Fatal(err)
 	}
 	im.Resign(t)
@@ -54,13 +54,13 @@ func TestMeasureCommand(t *testing.T) {
 	}
 
 	// A manifest whose prediction the artifacts do not give.
-	m, err := manifest.Load(im.Dir)
+	m, err := imagedir.Load(im.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Values["7"] = strings.Repeat("0", 64)
 	m.PCRs = &p
-	if err := m.Write(im.Dir); err != nil {
+	if err := imagedir.WriteManifest(im.Dir, m); err != nil {
 		t.Fatal(err)
 	}
 	code, _, stderr = hv(t, "measure", im.Dir)
@@ -79,12 +79,12 @@ func TestMeasureDamaged(t *testing.T) {
 		want   string
 	}{
 		{"truncated disk.raw", func(t *testing.T, dir string) {
-			p := filepath.Join(dir, imagebuild.DiskFile)
+			p := filepath.Join(dir, imagedir.Disk)
 			st, _ := os.Stat(p)
 			os.Truncate(p, st.Size()-4096)
 		}, "disk.raw"},
 		{"missing bundle", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "manifest.sigstore.json")) }, "not signed"},
-		{"changed uki.efi", func(t *testing.T, dir string) { imagetest.FlipByte(t, filepath.Join(dir, imagebuild.UKIFile), 1000) }, "uki.efi"},
+		{"changed uki.efi", func(t *testing.T, dir string) { imagetest.FlipByte(t, filepath.Join(dir, imagedir.UKI), 1000) }, "uki.efi"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

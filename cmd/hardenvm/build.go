@@ -10,7 +10,7 @@ import (
 	"github.com/hardenvm/hardenvm/internal/tty"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/imagebuild"
-	"github.com/hardenvm/hardenvm/pkg/sbom"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 )
 
 func init() { register(newBuildCmd) }
@@ -22,12 +22,12 @@ func newBuildCmd(a *app) *cobra.Command {
 		Use:   "build SPEC",
 		Short: "Build a signed, verity-protected VM image from a spec and its lock file",
 		Long: `build turns an image spec (images/*.yml) and its lock file into a directory
-with disk.raw (GPT: ESP with the signed UKI, EROFS root, dm-verity tree),
-uki.efi, OVMF_VARS.fd (our Secure Boot keys enrolled), sbom.cdx.json (a
-CycloneDX SBOM of every package and guest binary), manifest.json and
-manifest.sigstore.json (a sigstore bundle signing the manifest with the
+with ` + imagedir.Disk + ` (GPT: ESP with the signed UKI, EROFS root, dm-verity tree),
+` + imagedir.UKI + `, ` + imagedir.Vars + ` (our Secure Boot keys enrolled), ` + imagedir.SBOM + ` (a
+CycloneDX SBOM of every package and guest binary), ` + imagedir.Manifest + ` and
+` + imagedir.Bundle + ` (a sigstore bundle signing the manifest with the
 artifact-signing key; check it with 'hardenvm verify') and
-provenance.sigstore.json (SLSA provenance of every artifact, signed with
+` + imagedir.Provenance + ` (SLSA provenance of every artifact, signed with
 the same key; cosign verify-blob-attestation --type slsaprovenance1
 checks it too).
 
@@ -56,7 +56,7 @@ not at all.`,
 				return a.printJSON(m)
 			}
 			fmt.Fprintf(a.stdout, "%s: root hash %s\n", o.Out, m.Root.RootHash)
-			for _, name := range []string{imagebuild.DiskFile, imagebuild.UKIFile, imagebuild.VarsFile, sbom.FileName} {
+			for _, name := range []string{imagedir.Disk, imagedir.UKI, imagedir.Vars, imagedir.SBOM} {
 				fmt.Fprintf(a.stdout, "  %-13s sha256 %s\n", name, m.Artifacts[name].SHA256)
 			}
 			return nil
@@ -67,7 +67,7 @@ not at all.`,
 	f.StringVar(&o.Keys, "keys", "keys", "key set directory (hardenvm keys init)")
 	f.StringVar(&o.Init, "init", "", "static guest init binary (default: hardenvm-init beside this program)")
 	f.StringVar(&o.Agent, "agent", "", "static attestation agent, for specs that run it (default: hardenvm-agent beside this program)")
-	f.StringVar(&o.Golden, "golden", "", "golden firmware PCRs to put into manifest.json (from 'hardenvm attest --record-golden')")
+	f.StringVar(&o.Golden, "golden", "", "golden firmware PCRs to put into the manifest (from 'hardenvm attest --record-golden')")
 	mirrorFlags(f, &o.Mirrors)
 	f.StringVar(&o.VarsTemplate, "vars-template", efivars.DefaultTemplate, "firmware variable store template (Debian ovmf)")
 	f.StringVar(&epochFlag, "epoch", "", "timestamp of everything in the image, seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0)")

@@ -14,18 +14,18 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/hardenvm/hardenvm/internal/buildtest"
-	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/imagebuild"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/keys"
-	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
 // Environment of a child: the test binary run as the CLI (childCLI), which
 // stops at a named step of a long command so that the test can kill it
 // there.
 const (
-	envChildStop   = "HARDENVM_TEST_CHILD_STOP_AT" // (part of) a configimage.InstallSteps or build step name
+	envChildStop   = "HARDENVM_TEST_CHILD_STOP_AT" // (part of) a imagedir.InstallSteps or build step name
 	envChildMarker = "HARDENVM_TEST_CHILD_MARKER"  // created when the child reaches the step
 )
 
@@ -53,7 +53,7 @@ func childMain(stop, marker string) int {
 		}
 		return nil
 	}
-	configimage.StepHook, imagebuild.StepHook = hook, hook
+	imagedir.StepHook, imagebuild.StepHook = hook, hook
 	return run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 }
 
@@ -155,7 +155,7 @@ func killAndCheck(t *testing.T, img *buildtest.Image, args []string, cases []kil
 			if diff := cmp.Diff(was, buildtest.Digests(t, img.Dir)); diff != "" {
 				t.Errorf("%s changed (-before +after):\n%s", img.Dir, diff)
 			}
-			rep, err := verify.Dir(context.Background(), img.Dir, verify.Options{PublicKey: img.Keys.Get(keys.Signing).Public()})
+			rep, err := imagedir.Verify(context.Background(), img.Dir, imagedir.Trust{PublicKey: img.Keys.Get(keys.Signing).Public()})
 			if err == nil {
 				err = rep.Err()
 			}

@@ -3,16 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/hardenvm/hardenvm/internal/readfile"
 	"github.com/hardenvm/hardenvm/pkg/adminsettings"
 	"github.com/hardenvm/hardenvm/pkg/configimage"
-	"github.com/hardenvm/hardenvm/pkg/configpart"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
 )
@@ -39,33 +38,9 @@ read-only; an admin replaces it without rebuilding or re-signing the OS.`,
 	return cmd
 }
 
-// configInfo is what the config commands print.
-type configInfo struct {
-	Path       string `json:"path"`
-	RootHash   string `json:"rootHash"`
-	DataBlocks uint64 `json:"dataBlocks"`
-	Size       int64  `json:"size"`
-	Signed     bool   `json:"signed"`
-	Signer     string `json:"signerSha256,omitempty"`
-	TLSDir     string `json:"tlsDir,omitempty"`
-}
-
-func printConfig(a *app, im *configimage.Image, path string, extra string) error {
-	l := im.Layout
-	info := configInfo{Path: path, RootHash: l.Signature.RootHash, DataBlocks: l.Verity.DataBlocks, Size: l.Size,
-		Signed: l.Signature.Signature != "", Signer: l.Signature.CertificateFingerprint, TLSDir: extra}
-	if a.json {
-		return a.printJSON(info)
-	}
-	state := "unsigned"
-	if info.Signed {
-		state = "signed by admin certificate " + info.Signer
-	}
-	fmt.Fprintf(a.stdout, "%s: root hash %s, %d bytes, %s\n", path, info.RootHash, info.Size, state)
-	if extra != "" {
-		fmt.Fprintf(a.stdout, "engine TLS created in %s: DOCKER_CERT_PATH=%s DOCKER_TLS_VERIFY=1 for the docker CLI; keep ca-key.pem safe\n", extra, extra)
-	}
-	return nil
+func printConfig(a *app, im *configimage.Image, path, tlsDir string) error {
+	info := im.Info(path, tlsDir)
+	return a.print(info, info.Print)
 }
 
 func newConfigBuildCmd(a *app) *cobra.Command {
@@ -96,42 +71,17 @@ with DOCKER_CERT_PATH=DIR DOCKER_TLS_VERIFY=1.`,
 			if err != nil {
 				return err
 			}
-			raw, err := readfile.ReadFile(args[0], adminsettings.MaxSize)
-			if err != nil {
-				return fmt.Errorf("config build: %w", err)
-			}
-			s, err := adminsettings.Parse(raw)
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
-			o := configimage.Options{Settings: raw, Epoch: t}
-			created := ""
-			if s.NeedsTLS() {
-				if tlsDir == "" {
-					return usagef("config build: %s puts the engine on TCP %v: --tls DIR is required (created when missing)", args[0], s.Daemon().TCPHosts())
-				}
-				var made bool
-				if o.TLS, made, err = configimage.LoadOrCreateTLS(tlsDir, time.Now()); err != nil {
-					return err
-				}
-				if made {
-					created = tlsDir
-				}
-			}
-			im, err := configimage.Build(cmd.Context(), o)
-			if err != nil {
-				return err
-			}
+			o := configimage.FileOptions{Settings: args[0], TLSDir: tlsDir, Epoch: t, Out: out}
 			if signIt {
-				admin, err := keys.LoadRole(keyDir, keys.Admin)
-				if err != nil {
-					return err
-				}
-				if err := im.Sign(cmd.Context(), admin); err != nil {
+				if o.Admin, err = keys.LoadRole(keyDir, keys.Admin); err != nil {
 					return err
 				}
 			}
-			if err := im.Write(out); err != nil {
+			im, created, err := configimage.BuildFile(cmd.Context(), o)
+			if errors.Is(err, configimage.ErrNeedsTLS) {
+				return usageError{err}
+			}
+			if err != nil {
 				return err
 			}
 			return printConfig(a, im, out, created)
@@ -175,14 +125,8 @@ over that root hash and the number of data blocks.`,
 			if err != nil {
 				return err
 			}
-			im, err := configimage.ReadImage(args[0])
+			im, err := configimage.SignFile(cmd.Context(), args[0], admin)
 			if err != nil {
-				return err
-			}
-			if err := im.Sign(cmd.Context(), admin); err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
-			if err := im.Write(args[0]); err != nil {
 				return err
 			}
 			return printConfig(a, im, args[0], "")
@@ -192,42 +136,25 @@ over that root hash and the number of data blocks.`,
 	return cmd
 }
 
-// adminCert is --cert, else the admin certificate of --keys.
-func adminCert(certPath, keyDir string) (string, error) {
-	if certPath != "" {
-		return certPath, nil
-	}
-	_, pub := keys.Files(keys.Admin)
-	return filepath.Join(keyDir, pub), nil
-}
-
 func newConfigVerifyCmd(a *app) *cobra.Command {
 	var keyDir, certPath string
 	cmd := &cobra.Command{
 		Use:   "verify CONFIG.IMG|DISK|DIR",
 		Short: "Check a config image's admin signature and every block against the signed root hash",
 		Long: `verify checks a config image — a file, the config partition of a disk
-image, or of an image directory's disk.raw — with the admin certificate:
+image, or of an image directory's disk — with the admin certificate:
 the signature over its root hash, then every data and hash block.`,
 		Example: `  hardenvm config verify config.img --keys keys
   hardenvm config verify out/desktop --keys keys
-  hardenvm config verify out/desktop/disk.raw --cert admin.crt --json`,
+  hardenvm config verify out/desktop/` + imagedir.Disk + ` --cert admin.crt --json`,
 		Args: exactArgs("CONFIG.IMG|DISK|DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, _ := adminCert(certPath, keyDir)
-			cert, err := configimage.LoadCert(p)
+			if certPath == "" {
+				certPath = keys.PubPath(keyDir, keys.Admin)
+			}
+			im, name, err := imagedir.VerifyConfig(cmd.Context(), args[0], certPath)
 			if err != nil {
 				return err
-			}
-			im, name, err := configimage.ReadFrom(args[0])
-			if err != nil {
-				return err
-			}
-			if _, err := configimage.Verify(cmd.Context(), im.Bytes, cert); err != nil {
-				if errors.Is(err, configpart.ErrUnsigned) {
-					return fmt.Errorf("%s: %w: sign it with 'hardenvm config sign'", name, err)
-				}
-				return fmt.Errorf("%s: %w", name, err)
 			}
 			return printConfig(a, im, name, "")
 		},
@@ -241,10 +168,10 @@ func newConfigInstallCmd(a *app) *cobra.Command {
 	var keyDir string
 	cmd := &cobra.Command{
 		Use:   "install DIR CONFIG.IMG",
-		Short: "Swap a signed config image into an image directory's disk.raw",
+		Short: "Swap a signed config image into an image directory's disk",
 		Long: `install verifies CONFIG.IMG with the admin certificate the image trusts,
-writes it into the config partition of DIR/disk.raw (the rest of the
-partition zeroed), and updates and re-signs DIR/manifest.json with the
+writes it into the config partition of DIR/` + imagedir.Disk + ` (the rest of the
+partition zeroed), and updates and re-signs DIR/` + imagedir.Manifest + ` with the
 artifact-signing key. The ESP with the signed UKI, the root and its verity
 tree and the partition table stay byte-identical. Boot the VM again to use
 the new settings.
@@ -255,27 +182,14 @@ with one rename, so a failure, Ctrl-C or kill leaves DIR as it was.`,
 		Example: `  hardenvm config install out/desktop config.img --keys keys`,
 		Args:    exactArgs("DIR", "CONFIG.IMG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			admin, err := keys.LoadRole(keyDir, keys.Admin)
+			m, err := imagedir.InstallFile(cmd.Context(), args[0], args[1], keyDir)
 			if err != nil {
 				return err
 			}
-			signing, err := keys.LoadRole(keyDir, keys.Signing)
-			if err != nil {
+			return a.print(m.Config, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "%s: config root hash %s installed; manifest re-signed\n", args[0], m.Config.RootHash)
 				return err
-			}
-			im, err := configimage.ReadImage(args[1])
-			if err != nil {
-				return err
-			}
-			m, err := configimage.Install(cmd.Context(), args[0], im, configimage.InstallOptions{Admin: admin, Signing: signing})
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(m.Config)
-			}
-			fmt.Fprintf(a.stdout, "%s: config root hash %s installed; manifest re-signed\n", args[0], m.Config.RootHash)
-			return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&keyDir, "keys", "keys", "key set directory (admin.crt, signing.key)")

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hardenvm/hardenvm/internal/buildtest"
+	"github.com/hardenvm/hardenvm/pkg/configimage"
 )
 
 func TestConfigCommands(t *testing.T) {
@@ -43,7 +44,7 @@ func TestConfigCommands(t *testing.T) {
 		t.Fatalf("config sign: %s", e)
 	}
 	code, out, e = runCLI(t, "config", "verify", "--json", img, "--keys", keyDir)
-	var info configInfo
+	var info configimage.Info
 	if code != 0 || json.Unmarshal([]byte(out), &info) != nil || !info.Signed || len(info.RootHash) != 64 {
 		t.Fatalf("config verify: exit %d, %s%s", code, out, e)
 	}

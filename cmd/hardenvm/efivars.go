@@ -9,6 +9,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/internal/epoch"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 )
 
@@ -18,8 +19,8 @@ func newEfivarsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "efivars",
 		Short: "Enroll Secure Boot keys into an OVMF variable store, and list its variables",
-		Example: `  hardenvm efivars enroll --keys keys -o OVMF_VARS.fd
-  hardenvm efivars dump OVMF_VARS.fd`,
+		Example: `  hardenvm efivars enroll --keys keys -o vars.fd
+  hardenvm efivars dump out/minimal/` + imagedir.Vars,
 		RunE: wantSubcommand,
 	}
 	cmd.AddCommand(newEfivarsEnrollCmd(a), newEfivarsDumpCmd(a))
@@ -39,7 +40,7 @@ CustomMode=0. There is no dbx. Keys already in the template are dropped.
 The timestamp in the authenticated variable headers is --time, else
 SOURCE_DATE_EPOCH, else the PK certificate's start of validity: the output
 depends on its inputs only. OUT is written atomically.`,
-		Example: `  hardenvm efivars enroll --keys keys -o OVMF_VARS.fd
+		Example: `  hardenvm efivars enroll --keys keys -o vars.fd
   hardenvm efivars enroll --keys keys --template /usr/share/OVMF/OVMF_VARS_4M.fd --time 2026-01-01T00:00:00Z -o vars.fd`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -99,7 +100,7 @@ func newEfivarsDumpCmd(a *app) *cobra.Command {
 		Long: `dump lists every current variable of an edk2 variable store with its vendor
 GUID, name, attributes, size and timestamp, and for PK, KEK, db and dbx the
 signatures they hold (owner, certificate subject, SHA-256).`,
-		Example: `  hardenvm efivars dump OVMF_VARS.fd
+		Example: `  hardenvm efivars dump out/minimal/` + imagedir.Vars + `
   hardenvm efivars dump --json /usr/share/OVMF/OVMF_VARS_4M.ms.fd`,
 		Args: exactArgs("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {

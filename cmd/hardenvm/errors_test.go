@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hardenvm/hardenvm/internal/imagetest"
-	"github.com/hardenvm/hardenvm/pkg/imagebuild"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 )
 
 // TestOnePrefix: every command's usage errors carry one "hardenvm: "
@@ -95,7 +95,7 @@ func TestKeyFlagMixup(t *testing.T) {
 // do, instead of "attest: GPT header: EOF".
 func TestShortDisk(t *testing.T) {
 	im := imagetest.New(t, imagetest.Options{})
-	disk := filepath.Join(im.Dir, imagebuild.DiskFile)
+	disk := filepath.Join(im.Dir, imagedir.Disk)
 	if err := os.Truncate(disk, 300); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/hardenvm/hardenvm/internal/imagetest"
-	"github.com/hardenvm/hardenvm/pkg/imagebuild"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 )
 
 // TestInspectDamagedGPT: inspect shows what it can read of a disk whose
@@ -32,7 +32,7 @@ func TestInspectDamagedGPT(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			im := imagetest.New(t, imagetest.Options{})
-			tt.damage(t, filepath.Join(im.Dir, imagebuild.DiskFile))
+			tt.damage(t, filepath.Join(im.Dir, imagedir.Disk))
 			code, stdout, stderr := hv(t, "inspect", im.Dir)
 			if tt.name == "truncated" {
 				// No table fits: nothing to show, one error.
@@ -68,8 +68,8 @@ func TestSpecialArtifacts(t *testing.T) {
 		artifact string
 		make     func(p string) error
 	}{
-		{"FIFO uki.efi", imagebuild.UKIFile, func(p string) error { return syscall.Mkfifo(p, 0o644) }},
-		{"disk.raw to /dev/zero", imagebuild.DiskFile, func(p string) error { return os.Symlink("/dev/zero", p) }},
+		{"FIFO uki.efi", imagedir.UKI, func(p string) error { return syscall.Mkfifo(p, 0o644) }},
+		{"disk.raw to /dev/zero", imagedir.Disk, func(p string) error { return os.Symlink("/dev/zero", p) }},
 	} {
 		im := imagetest.New(t, imagetest.Options{})
 		p := filepath.Join(im.Dir, tt.artifact)

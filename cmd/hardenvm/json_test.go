@@ -17,7 +17,7 @@ import (
 	"github.com/hardenvm/hardenvm/internal/registrytest"
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
-	"github.com/hardenvm/hardenvm/pkg/imagebuild"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/verity/veritysetup"
 )
@@ -186,7 +186,7 @@ var jsonCases = map[string]jsonCase{
 	},
 	"efivars dump": {
 		ok: func(t *testing.T, f *jsonFixtures) []string {
-			return []string{"efivars", "dump", filepath.Join(f.enrolledImage(t).Dir, imagebuild.VarsFile)}
+			return []string{"efivars", "dump", filepath.Join(f.enrolledImage(t).Dir, imagedir.Vars)}
 		},
 		fail: func(t *testing.T, f *jsonFixtures) []string { return []string{"efivars", "dump", f.data(t)} }, code: exitFailure,
 	},

@@ -17,8 +17,8 @@ func init() {
 
 const registryHelp = `
 The image travels as one OCI artifact (artifactType
-application/vnd.hardenvm.image.v1): manifest.json and every artifact it
-lists as layers titled with their file names (disk.raw zstd-compressed),
+application/vnd.hardenvm.image.v1): the manifest and every artifact it
+lists as layers titled with their file names (the disk zstd-compressed),
 and the sigstore bundle attached as an OCI referrer (artifactType
 application/vnd.dev.sigstore.bundle.v0.3+json; registries without the
 referrers API get go-containerregistry's sha256-<digest> fallback tag).
@@ -34,8 +34,7 @@ The trust anchors are those of 'hardenvm verify': --key PUB or --keys DIR
 (default ./keys when it exists), and optionally --db-cert CRT.`
 
 func newPushCmd(a *app) *cobra.Command {
-	var tf trustFlags
-	var nf netFlags
+	var rf registryFlags
 	cmd := &cobra.Command{
 		Use:   "push DIR REF",
 		Short: "Verify an image directory and push it, with its signature, to an OCI registry",
@@ -46,11 +45,11 @@ refuses to publish one that fails; then it uploads it to REF.
   hardenvm push out/minimal 127.0.0.1:5000/hardenvm/minimal:dev --key keys/signing.pub`,
 		Args: exactArgs("DIR", "REF"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, err := tf.options()
+			o, err := rf.options(a)
 			if err != nil {
 				return err
 			}
-			res, err := oci.Push(cmd.Context(), args[0], args[1], nf.options(a, oci.Options{Trust: o, Log: a.log}))
+			res, err := oci.Push(cmd.Context(), args[0], args[1], o)
 			if err != nil {
 				return err
 			}
@@ -61,19 +60,17 @@ refuses to publish one that fails; then it uploads it to REF.
 			return nil
 		},
 	}
-	tf.register(cmd.Flags())
-	nf.register(cmd.Flags())
+	rf.register(cmd.Flags())
 	return cmd
 }
 
 func newPullCmd(a *app) *cobra.Command {
-	var tf trustFlags
-	var nf netFlags
+	var rf registryFlags
 	cmd := &cobra.Command{
 		Use:   "pull REF DIR",
 		Short: "Pull a signed image from an OCI registry into a directory, verifying it first",
 		Long: `pull downloads the image at REF into the image directory DIR. The sigstore
-bundle is checked against manifest.json before anything else is
+bundle is checked against the manifest before anything else is
 downloaded, every artifact against the signed manifest while it
 downloads, and the whole image (verity tree, UKI signature) before DIR
 is written: a pull that fails verification writes nothing. DIR must not
@@ -83,11 +80,11 @@ exist, or be an image directory, which is then replaced as a whole.
   hardenvm pull 127.0.0.1:5000/hardenvm/minimal@sha256:… out/minimal --keys keys --json`,
 		Args: exactArgs("REF", "DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, err := tf.options()
+			o, err := rf.options(a)
 			if err != nil {
 				return err
 			}
-			res, rep, err := oci.Pull(cmd.Context(), args[0], args[1], nf.options(a, oci.Options{Trust: o, Log: a.log}))
+			res, rep, err := oci.Pull(cmd.Context(), args[0], args[1], o)
 			if err != nil {
 				return err
 			}
@@ -97,29 +94,32 @@ exist, or be an image directory, which is then replaced as a whole.
 					Verify any `json:"verify"`
 				}{res, rep})
 			}
-			printChecks(a.stdout, rep)
+			if err := rep.Print(a.stdout); err != nil {
+				return err
+			}
 			fmt.Fprintf(a.stdout, "pulled %s (%s) into %s, verified\n", res.Ref, res.Digest, args[1])
 			return nil
 		},
 	}
-	tf.register(cmd.Flags())
-	nf.register(cmd.Flags())
+	rf.register(cmd.Flags())
 	return cmd
 }
 
-// netFlags are the registry connection flags of push and pull.
-type netFlags struct {
+// registryFlags are the flags of push and pull: the trust anchors and the
+// registry connection.
+type registryFlags struct {
+	trust     trustFlags
 	plainHTTP bool
 	caCert    string
 }
 
-func (n *netFlags) register(fl *pflag.FlagSet) {
-	fl.BoolVar(&n.plainHTTP, "plain-http", false, "allow plain HTTP to a registry that is not on loopback (credentials travel in clear)")
-	fl.StringVar(&n.caCert, "ca-cert", "", "PEM file of CA certificates to trust besides the system's (a registry with a private CA)")
+func (f *registryFlags) register(fl *pflag.FlagSet) {
+	f.trust.register(fl)
+	fl.BoolVar(&f.plainHTTP, "plain-http", false, "allow plain HTTP to a registry that is not on loopback (credentials travel in clear)")
+	fl.StringVar(&f.caCert, "ca-cert", "", "PEM file of CA certificates to trust besides the system's (a registry with a private CA)")
 }
 
-func (n *netFlags) options(a *app, o oci.Options) oci.Options {
-	o.PlainHTTP, o.CACert = n.plainHTTP, n.caCert
-	o.Steps = &tty.Steps{W: tty.Terminal(a.stderr)}
-	return o
+func (f *registryFlags) options(a *app) (oci.Options, error) {
+	t, err := f.trust.options()
+	return oci.Options{Trust: t, Log: a.log, PlainHTTP: f.plainHTTP, CACert: f.caCert, Steps: &tty.Steps{W: tty.Terminal(a.stderr)}}, err
 }

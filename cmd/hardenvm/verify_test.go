@@ -8,10 +8,9 @@ import (
 	"testing"
 
 	"github.com/hardenvm/hardenvm/internal/imagetest"
+	"github.com/hardenvm/hardenvm/pkg/checklist"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/keys"
-	"github.com/hardenvm/hardenvm/pkg/manifest"
-	"github.com/hardenvm/hardenvm/pkg/sign"
-	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
 func assertOneLine(t *testing.T, stderr string) {
@@ -26,7 +25,7 @@ func TestVerifyCommand(t *testing.T) {
 	pub := filepath.Join(im.KeyDir, "signing.pub")
 	dbcrt := filepath.Join(im.KeyDir, "db.crt")
 	code, stdout, _ := hv(t, "verify", "--json", im.Dir, "--keys", im.KeyDir)
-	var r verify.Report
+	var r checklist.Report
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil || code != exitOK || !r.OK || len(r.Checks) < 7 {
 		t.Fatalf("--json: exit %d, %v, report %+v", code, err, r)
 	}
@@ -80,9 +79,9 @@ func TestVerifyCommand(t *testing.T) {
 	}
 	// Unsigned: the bundle is missing.
 	unsigned := imagetest.New(t, imagetest.Options{Seed: 3})
-	os.Remove(filepath.Join(unsigned.Dir, sign.BundleFileName))
+	os.Remove(filepath.Join(unsigned.Dir, imagedir.Bundle))
 	code, stdout, stderr = hv(t, "verify", unsigned.Dir, "--keys", unsigned.KeyDir)
-	if code != exitFailure || !strings.Contains(stderr, sign.BundleFileName+" failed verification") || !strings.Contains(stdout, "the image is not signed") {
+	if code != exitFailure || !strings.Contains(stderr, imagedir.Bundle+" failed verification") || !strings.Contains(stdout, "the image is not signed") {
 		t.Errorf("unsigned: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	code, _, stderr = hv(t, "verify", filepath.Join(im.Dir, "nope"), "--key", pub)
@@ -101,11 +100,11 @@ func TestTamperedImageRefused(t *testing.T) {
 			p := filepath.Join(im.Dir, name)
 			off := int64(-1)
 			switch name {
-			case manifest.FileName, sign.BundleFileName:
+			case imagedir.Manifest, imagedir.Bundle:
 				// a byte inside a value, so the JSON stays well-formed
 				b, _ := os.ReadFile(p)
 				key := `"name": "`
-				if name == sign.BundleFileName {
+				if name == imagedir.Bundle {
 					key = `"signature": "`
 				}
 				off = int64(strings.Index(string(b), key) + len(key) + 2)

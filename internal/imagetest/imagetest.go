@@ -1,10 +1,10 @@
 // Package imagetest makes small, real, signed image directories for tests
-// of verification and distribution: disk.raw (GPT with an ESP, a root
-// partition and its dm-verity tree, optionally a config partition),
-// uki.efi (built on the test kernel's systemd-boot stub and signed with the
-// db key), OVMF_VARS.fd (random bytes standing in for the variable store),
-// manifest.json and manifest.sigstore.json. It is what `hardenvm build`
-// outputs, minus a bootable OS, in well under a second.
+// of verification and distribution: the disk (GPT with an ESP, a root
+// partition and its dm-verity tree, optionally a config partition), the
+// UKI (built on the test kernel's systemd-boot stub and signed with the db
+// key), the variable store (random bytes standing in), the manifest and its
+// bundle. It is what `hardenvm build` outputs, minus a bootable OS, in well
+// under a second.
 package imagetest
 
 import (
@@ -23,9 +23,9 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/authenticode"
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/fat"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
-	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/uki"
 	"github.com/hardenvm/hardenvm/pkg/verity"
 	"io"
@@ -36,7 +36,7 @@ type Options struct {
 	Locked bool // manifest says the image is locked
 	Config bool // add a config partition
 	Seed   uint64
-	// UKISigner signs uki.efi instead of the set's db key (the manifest
+	// UKISigner signs the UKI instead of the set's db key (the manifest
 	// still names the set's db certificate).
 	UKISigner *keys.Key
 }
@@ -136,7 +136,7 @@ func New(t testing.TB, o Options) *Image {
 	}
 	img, err = authenticode.Sign(img, db.Signer, db.Cert)
 	must(err)
-	write(filepath.Join(dir, "uki.efi"), img)
+	write(filepath.Join(dir, imagedir.UKI), img)
 	adigest, err := authenticode.Digest(img)
 	must(err)
 
@@ -148,12 +148,12 @@ func New(t testing.TB, o Options) *Image {
 	if o.Config {
 		im.Config = section(configImage(t, set.Get(keys.Admin), o.Seed+3))
 	}
-	df, err := os.Create(filepath.Join(dir, "disk.raw"))
+	df, err := os.Create(filepath.Join(dir, imagedir.Disk))
 	must(err)
 	_, err = disk.Build(df, im)
 	must(err)
 	must(df.Close())
-	write(filepath.Join(dir, "OVMF_VARS.fd"), random(o.Seed+4, 128<<10))
+	write(filepath.Join(dir, imagedir.Vars), random(o.Seed+4, 128<<10))
 
 	m := &manifest.Manifest{
 		Version: manifest.Version, Name: "imagetest", Epoch: 1700000000, Cmdline: cmdline,
@@ -165,29 +165,29 @@ func New(t testing.TB, o Options) *Image {
 		Keys: manifest.Keys{PK: set.Get(keys.PK).Fingerprint(), KEK: set.Get(keys.KEK).Fingerprint(),
 			DB: set.Get(keys.DB).Fingerprint(), Admin: set.Get(keys.Admin).Fingerprint()},
 	}
-	for _, name := range []string{"disk.raw", "uki.efi", "OVMF_VARS.fd"} {
+	for _, name := range imagedir.Required {
 		f, err := manifest.HashFile(filepath.Join(dir, name))
 		must(err)
 		m.Artifacts[name] = f
 	}
-	must(m.Write(dir))
-	must(sign.Sign(dir, set.Get(keys.Signing).Signer))
+	must(imagedir.WriteManifest(dir, m))
+	must(imagedir.Sign(dir, set.Get(keys.Signing).Signer))
 	return &Image{Dir: dir, KeyDir: keyDir, Keys: set, Manifest: m}
 }
 
 // Resign rewrites the manifest (after a test changed it) and signs it again.
 func (im *Image) Resign(t testing.TB) {
 	t.Helper()
-	if err := im.Manifest.Write(im.Dir); err != nil {
+	if err := imagedir.WriteManifest(im.Dir, im.Manifest); err != nil {
 		t.Fatal(err)
 	}
-	if err := sign.Sign(im.Dir, im.Keys.Get(keys.Signing).Signer); err != nil {
+	if err := imagedir.Sign(im.Dir, im.Keys.Get(keys.Signing).Signer); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // Files lists the image directory's files, for tamper tests.
-var Files = []string{"disk.raw", "uki.efi", "OVMF_VARS.fd", manifest.FileName, sign.BundleFileName}
+var Files = []string{imagedir.Disk, imagedir.UKI, imagedir.Vars, imagedir.Manifest, imagedir.Bundle}
 
 // SHA256 returns the hex digest of a file.
 func SHA256(t testing.TB, path string) string {

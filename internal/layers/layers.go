@@ -38,6 +38,7 @@ var Of = map[string]Stage{
 	"internal/ctxio":      Format,
 	"internal/epoch":      Format,
 	"internal/readfile":   Format,
+	"internal/sparse":     Format,
 	"internal/tty":        Format,
 	"internal/version":    Format,
 	"internal/layers":     Format,
@@ -53,6 +54,7 @@ var Of = map[string]Stage{
 	"pkg/keys":                      Format,
 	"pkg/efivars":                   Format,
 	"pkg/manifest":                  Format,
+	"pkg/checklist":                 Format,
 	"pkg/sign":                      Format,
 	"pkg/provenance":                Format,
 	"pkg/adminsettings":             Format,
@@ -101,13 +103,12 @@ var Of = map[string]Stage{
 	"pkg/configimage": Disk,
 
 	"pkg/imagebuild": ImageDir,
+	"pkg/imagedir":   ImageDir,
 
-	"pkg/attest":  Check,
-	"pkg/verify":  Check,
-	"pkg/inspect": Check,
-	"pkg/oci":     Check,
-	"pkg/vm":      Check,
-	"pkg/launch":  Check,
+	"pkg/attest": Check,
+	"pkg/oci":    Check,
+	"pkg/vm":     Check,
+	"pkg/launch": Check,
 
 	"cmd/hardenvm": CLI,
 

@@ -1,5 +1,5 @@
 // Package tty is what a person at a terminal sees of a long command: a
-// line per step ("[2/5] uploading disk.raw (12.0 MiB)…") on a terminal,
+// line per step ("[2/5] uploading the disk (12.0 MiB)…") on a terminal,
 // nothing in pipes, files or buffers, where the structured log records
 // the steps instead. build, lock, push and pull share it.
 package tty

@@ -18,6 +18,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/attest/agent"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
+	"github.com/hardenvm/hardenvm/pkg/checklist"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/pcr"
 )
@@ -83,19 +84,19 @@ func TestAgentConfigSwapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok := attest.Verify(s.Evidence, attest.Expect{Nonce: s.Nonce, PCRs: f.prediction(), AKBound: true})
-	if c := check(t, ok, "PCR 15"); !c.OK {
+	if c := check(t, ok, "PCR 15"); c.Status != checklist.OK {
 		t.Fatalf("PCR 15 with the manifest's config: %s", c.Detail)
 	}
 	built := &agentFixture{rootHash: f.rootHash, configRootHash: bytes.Repeat([]byte{0xc2}, 32)}
 	r := attest.Verify(s.Evidence, attest.Expect{Nonce: s.Nonce, PCRs: built.prediction(), AKBound: true})
 	c := check(t, r, "PCR 15")
-	if c.OK || !strings.Contains(c.Detail, "config partition differs") || !strings.Contains(c.Detail, "event 2") {
+	if c.Status == checklist.OK || !strings.Contains(c.Detail, "config partition differs") || !strings.Contains(c.Detail, "event 2") {
 		t.Errorf("PCR 15 = %+v, want a failure at event 2 naming the config partition", c)
 	}
 	t.Logf("PCR 15: %s", c.Detail)
 }
 
-func check(t *testing.T, r *attest.Report, name string) attest.Check {
+func check(t *testing.T, r *attest.Result, name string) checklist.Check {
 	t.Helper()
 	for _, c := range r.Checks {
 		if c.Name == name {
@@ -103,7 +104,7 @@ func check(t *testing.T, r *attest.Report, name string) attest.Check {
 		}
 	}
 	t.Fatalf("the report has no %q check: %+v", name, r.Checks)
-	return attest.Check{}
+	return checklist.Check{}
 }
 
 // TestAgentQuote runs identity, credential activation and a quote against
@@ -121,12 +122,12 @@ func TestAgentQuote(t *testing.T) {
 	exp := attest.Expect{Nonce: s.Nonce, PCRs: f.prediction(), AKBound: true}
 	r := attest.Verify(ev, exp)
 	for _, name := range []string{"AK", "AK bound to EK", "EK certificate", "quote", "PCR 15 log", "PCR 15"} {
-		if c := check(t, r, name); !c.OK {
+		if c := check(t, r, name); c.Status != checklist.OK {
 			t.Errorf("%s: %s", name, c.Detail)
 		}
 	}
 	// No firmware log from swtpm: that must fail, never pass.
-	if c := check(t, r, "firmware event log"); c.OK {
+	if c := check(t, r, "firmware event log"); c.Status == checklist.OK {
 		t.Errorf("firmware event log passed without a log: %s", c.Detail)
 	}
 
@@ -156,7 +157,7 @@ func TestAgentQuote(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := attest.Verify(tt.ev, attest.Expect{Nonce: tt.nonce, PCRs: exp.PCRs, AKBound: true})
 			c := check(t, r, "quote")
-			if c.OK || !strings.Contains(c.Detail, tt.want) {
+			if c.Status == checklist.OK || !strings.Contains(c.Detail, tt.want) {
 				t.Errorf("quote check = %+v, want a failure mentioning %q", c, tt.want)
 			}
 			if r.Err() == nil {
@@ -171,14 +172,14 @@ func TestAgentQuote(t *testing.T) {
 		e.PCR15Log = fixDigests(t, e.PCR15Log)
 	})
 	r = attest.Verify(bad, exp)
-	if c := check(t, r, "PCR 15 log"); c.OK || !strings.Contains(c.Detail, "something else extended PCR 15") {
+	if c := check(t, r, "PCR 15 log"); c.Status == checklist.OK || !strings.Contains(c.Detail, "something else extended PCR 15") {
 		t.Errorf("PCR 15 log check = %+v", c)
 	}
 	// A prediction with another root hash: PCR 15 fails naming the root.
 	other := &agentFixture{rootHash: bytes.Repeat([]byte{0x11}, 32)}
 	p := other.prediction()
 	r = attest.Verify(ev, attest.Expect{Nonce: s.Nonce, PCRs: p, AKBound: true})
-	if c := check(t, r, "PCR 15"); c.OK || !strings.Contains(c.Detail, "root differs") {
+	if c := check(t, r, "PCR 15"); c.Status == checklist.OK || !strings.Contains(c.Detail, "root differs") {
 		t.Errorf("PCR 15 check = %+v, want it to name the root", c)
 	}
 	t.Logf("PCR 15 with another root: %s", check(t, r, "PCR 15").Detail)

@@ -16,59 +16,29 @@ import (
 
 	"github.com/hardenvm/hardenvm/boot/measure"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
+	"github.com/hardenvm/hardenvm/pkg/checklist"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/pcr"
 )
 
-// Check is one line of an attestation report.
-type Check struct {
-	// PCR is the PCR the check is about, -1 for the quote and keys.
-	PCR    int    `json:"pcr"`
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
-	// Note marks a line that informs without passing or failing.
-	Note bool `json:"note,omitempty"`
-}
-
-// Report is the outcome of Verify.
-type Report struct {
-	Checks []Check `json:"checks"`
+// Result is the outcome of Verify: a check per key, log and PCR.
+type Result struct {
+	*checklist.Report
 	// Golden are the firmware PCRs (0–3, 5, 6) of the verified quote, for
 	// --record-golden. Empty when the quote did not verify.
 	Golden map[string]string `json:"golden,omitempty"`
 }
 
-// Err names every failed check, or is nil when all passed.
-func (r *Report) Err() error {
-	var bad []string
-	for _, c := range r.Checks {
-		if !c.OK && !c.Note {
-			bad = append(bad, c.Name)
-		}
-	}
-	if len(bad) == 0 {
-		return nil
-	}
-	return fmt.Errorf("attestation failed: %s", strings.Join(bad, ", "))
-}
+// add records a check that passed with detail ok, or failed with err.
+func (r *Result) add(name string, err error, ok string) { r.Result(name, "", err, ok) }
 
-func (r *Report) add(pcr int, name string, err error, ok string) {
-	if err != nil {
-		r.Checks = append(r.Checks, Check{PCR: pcr, Name: name, Detail: err.Error()})
-		return
-	}
-	r.Checks = append(r.Checks, Check{PCR: pcr, Name: name, OK: true, Detail: ok})
-}
-
-func (r *Report) note(pcr int, name, detail string) {
-	r.Checks = append(r.Checks, Check{PCR: pcr, Name: name, Note: true, Detail: detail})
-}
+// note records a check that informs without passing or failing.
+func (r *Result) note(name, detail string) { r.Add(name, "", checklist.Skip, detail) }
 
 // Expect is what the evidence is checked against.
 type Expect struct {
 	Nonce []byte         // the verifier's nonce for this quote
-	PCRs  *manifest.PCRs // the image's prediction (manifest.json)
+	PCRs  *manifest.PCRs // the image's prediction (its manifest)
 	// Golden are recorded firmware PCR values (index → hex); nil when
 	// none were recorded for this firmware.
 	Golden map[string]string
@@ -80,37 +50,37 @@ type Expect struct {
 // Verify checks evidence: the quote first (nothing else is trusted if it
 // fails), then the firmware event log and hardenvm-init's log replayed
 // against the quoted PCRs, then each predicted PCR event by event.
-func Verify(ev *agentproto.Evidence, exp Expect) *Report {
-	r := &Report{}
+func Verify(ev *agentproto.Evidence, exp Expect) *Result {
+	r := &Result{Report: &checklist.Report{OK: true}}
 	if exp.PCRs == nil {
-		r.add(-1, "manifest", errors.New("manifest.json has no PCR prediction: rebuild the image"), "")
+		r.add("manifest", errors.New("the manifest has no PCR prediction: rebuild the image"), "")
 		return r
 	}
 	ak, name, err := ParseAK(ev.AKPublic)
-	r.add(-1, "AK", err, "restricted ECDSA P-256 signing key fixed to its TPM")
+	r.add("AK", err, "restricted ECDSA P-256 signing key fixed to its TPM")
 	if err != nil {
 		return r
 	}
 	if exp.AKBound {
-		r.add(-1, "AK bound to EK", nil, "credential activation succeeded in this session")
+		r.add("AK bound to EK", nil, "credential activation succeeded in this session")
 	} else {
-		r.note(-1, "AK bound to EK", "not checked: saved evidence (the AK is trusted as given)")
+		r.note("AK bound to EK", "not checked: saved evidence (the AK is trusted as given)")
 	}
 	if len(ev.EKCert) > 0 {
 		c, err := CheckEKCert(ev.EKPublic, ev.EKCert)
 		if err == nil {
-			r.add(-1, "EK certificate", nil, fmt.Sprintf("certifies the EK; issuer %q (not checked against a CA)", c.Issuer.CommonName))
+			r.add("EK certificate", nil, fmt.Sprintf("certifies the EK; issuer %q (not checked against a CA)", c.Issuer.CommonName))
 		} else {
-			r.add(-1, "EK certificate", err, "")
+			r.add("EK certificate", err, "")
 		}
 	} else {
-		r.note(-1, "EK certificate", "the TPM has none")
+		r.note("EK certificate", "the TPM has none")
 	}
 	q, err := VerifyQuote(ak, name, ev.Quote, ev.Signature, exp.Nonce, ev.PCRs)
 	if err != nil {
 		err = errors.New(strings.TrimPrefix(err.Error(), ErrQuote.Error()+": "))
 	}
-	r.add(-1, "quote", err, "signature, magic 0xff544347, type 0x8018, nonce and PCR digest verified")
+	r.add("quote", err, "signature, magic 0xff544347, type 0x8018, nonce and PCR digest verified")
 	if err != nil {
 		return r
 	}
@@ -118,7 +88,7 @@ func Verify(ev *agentproto.Evidence, exp Expect) *Report {
 
 	// The firmware log, replayed against the quote.
 	fw, err := replayFirmwareLog(ev.EventLog, q.PCRs)
-	r.add(-1, "firmware event log", err, fmt.Sprintf("%d events replay to the quoted PCRs", len(fw)))
+	r.add("firmware event log", err, fmt.Sprintf("%d events replay to the quoted PCRs", len(fw)))
 	pcr15, err15 := measure.ParseLog(bytes.NewReader(ev.PCR15Log))
 	if err15 == nil && len(pcr15) == 0 {
 		err15 = errors.New("empty: hardenvm-init wrote no PCR 15 events")
@@ -128,13 +98,13 @@ func Verify(ev *agentproto.Evidence, exp Expect) *Report {
 			err15 = fmt.Errorf("replays to %x but the quote has PCR 15 = %s: something else extended PCR 15", v, quoted(15))
 		}
 	}
-	r.add(15, "PCR 15 log", err15, fmt.Sprintf("%d events replay to the quoted PCR 15", len(pcr15)))
+	r.add("PCR 15 log", err15, fmt.Sprintf("%d events replay to the quoted PCR 15", len(pcr15)))
 
 	// Each predicted PCR, event by event.
 	for _, i := range pcr.Predicted {
 		want, predicted := exp.PCRs.Values[strconv.Itoa(i)]
 		if !predicted {
-			r.note(i, "PCR "+strconv.Itoa(i), "not predicted by this manifest (built by an older hardenvm)")
+			r.note("PCR "+strconv.Itoa(i), "not predicted by this manifest (built by an older hardenvm)")
 			continue
 		}
 		var got []logEvent
@@ -156,13 +126,13 @@ func Verify(ev *agentproto.Evidence, exp Expect) *Report {
 		name := "PCR " + strconv.Itoa(i)
 		switch {
 		case quoted(i) == want:
-			r.add(i, name, nil, "as predicted")
+			r.add(name, nil, "as predicted")
 		case i == 5 && logErr == nil && exp.PCRs.GPT != "":
-			r.add(i, name, grownDisk(quoted(i), want, got, exp.PCRs), "the GPT as built plus the data partition hardenvm-init adds on the first boot")
+			r.add(name, grownDisk(quoted(i), want, got, exp.PCRs), "the GPT as built plus the data partition hardenvm-init adds on the first boot")
 		case logErr != nil:
-			r.add(i, name, fmt.Errorf("is %s, predicted %s; the log cannot say why (%v)", quoted(i), want, logErr), "")
+			r.add(name, fmt.Errorf("is %s, predicted %s; the log cannot say why (%v)", quoted(i), want, logErr), "")
 		default:
-			r.add(i, name, explain(i, quoted(i), want, got, exp.PCRs.Events), "")
+			r.add(name, explain(i, quoted(i), want, got, exp.PCRs.Events), "")
 		}
 	}
 
@@ -174,11 +144,11 @@ func Verify(ev *agentproto.Evidence, exp Expect) *Report {
 		name := "PCR " + k
 		switch g, ok := exp.Golden[k]; {
 		case !ok:
-			r.note(i, name, "firmware PCR, no golden value recorded for this firmware (hardenvm attest --record-golden)")
+			r.note(name, "firmware PCR, no golden value recorded for this firmware (hardenvm attest --record-golden)")
 		case g == quoted(i):
-			r.add(i, name, nil, "as recorded for this firmware")
+			r.add(name, nil, "as recorded for this firmware")
 		default:
-			r.add(i, name, fmt.Errorf("is %s, recorded %s: %s", quoted(i), g, firmwareMeaning(i)), "")
+			r.add(name, fmt.Errorf("is %s, recorded %s: %s", quoted(i), g, firmwareMeaning(i)), "")
 		}
 	}
 	// PCRs nothing in a hardenvm boot extends.
@@ -186,12 +156,12 @@ func Verify(ev *agentproto.Evidence, exp Expect) *Report {
 	for _, i := range []int{8, 12, 13, 14} {
 		name := "PCR " + strconv.Itoa(i)
 		if bytes.Equal(q.PCRs[i], zero) {
-			r.add(i, name, nil, "zero, as nothing measures into it")
+			r.add(name, nil, "zero, as nothing measures into it")
 		} else {
-			r.add(i, name, fmt.Errorf("is %s, want zero: %s", quoted(i), unusedMeaning(i)), "")
+			r.add(name, fmt.Errorf("is %s, want zero: %s", quoted(i), unusedMeaning(i)), "")
 		}
 	}
-	r.note(10, "PCR 10", "IMA (the kernel's runtime measurements): not evaluated")
+	r.note("PCR 10", "IMA (the kernel's runtime measurements): not evaluated")
 	return r
 }
 
@@ -209,7 +179,7 @@ type logEvent struct {
 func grownDisk(got, want string, log []logEvent, p *manifest.PCRs) error {
 	built, err := hex.DecodeString(p.GPT)
 	if err != nil {
-		return fmt.Errorf("manifest.json: gptEvent is not hex")
+		return fmt.Errorf("the manifest's gptEvent is not hex")
 	}
 	builtDigest := sha256.Sum256(built)
 	var pred []manifest.PCREvent

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-tpm/tpm2"
 
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
+	"github.com/hardenvm/hardenvm/pkg/checklist"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 )
 
@@ -329,10 +330,10 @@ func BenchmarkVerify(b *testing.B) {
 
 // reportFails lists the failed checks other than those saved evidence
 // cannot pass (no EK, no golden values).
-func reportFails(r *Report) string {
+func reportFails(r *Result) string {
 	var bad []string
 	for _, c := range r.Checks {
-		if !c.OK && !c.Note && c.Name != "EK certificate" {
+		if c.Status == checklist.Fail && c.Name != "EK certificate" {
 			bad = append(bad, c.Name+": "+c.Detail)
 		}
 	}

@@ -3,13 +3,12 @@ package configimage
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
@@ -19,6 +18,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/erofs"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/hardenvm/hardenvm/pkg/keys"
+	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/verity"
 )
 
@@ -203,21 +203,12 @@ func Verify(ctx context.Context, b []byte, cert *x509.Certificate) (*configpart.
 	return configpart.Verify(ctx, bytes.NewReader(b), int64(len(b)), cert)
 }
 
-// LoadCert reads a PEM certificate (keys/admin.crt).
-func LoadCert(path string) (*x509.Certificate, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "CERTIFICATE" {
-		return nil, fmt.Errorf("config: %s is not a PEM certificate", path)
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("config: %s: %w", path, err)
-	}
-	return c, nil
+// Describe is the manifest entry of a signed config image.
+func Describe(im *Image) *manifest.Config {
+	l := im.Layout
+	sum := sha256.Sum256(im.Bytes[:l.Size])
+	return &manifest.Config{RootHash: l.Signature.RootHash, DataBlocks: l.Verity.DataBlocks, Size: l.Size,
+		SHA256: hex.EncodeToString(sum[:]), Signer: l.Signature.CertificateFingerprint}
 }
 
 // buffer is a growable io.WriterAt.

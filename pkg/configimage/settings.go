@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/hardenvm/hardenvm/internal/readfile"
 	"github.com/hardenvm/hardenvm/pkg/adminsettings"
@@ -14,11 +13,10 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/erofs"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
-	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
 // DiskSettings reads the admin settings from the config partition of a
-// disk image (an image directory's disk.raw), for host-side checks that
+// disk image (an image directory's disk), for host-side checks that
 // must agree with the VM's policy before it boots (hardenvm run refuses a
 // share the settings do not allow). The partition's tree is checked
 // against the root hash its signature block states; the signature itself
@@ -99,13 +97,10 @@ func sizeOf(f io.ReaderAt) (int64, error) {
 	return 0, fmt.Errorf("BUG: cannot tell the size of a %T", f)
 }
 
-// ReadFrom reads the config image at path: a config image file, a disk
-// image (its config partition), or an image directory (its disk.raw's).
-// It returns what it read, named for errors.
+// ReadFrom reads the config image at path: a config image file, or a disk
+// image (its config partition). It returns what it read, named for
+// errors.
 func ReadFrom(path string) (*Image, string, error) {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		path = filepath.Join(path, verify.Disk)
-	}
 	f, err := readfile.Open(path)
 	if err != nil {
 		return nil, "", fmt.Errorf("config: %w", err)

@@ -26,7 +26,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 
+	"github.com/hardenvm/hardenvm/internal/sparse"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 )
 
@@ -142,35 +144,15 @@ func place(l Layout) ([]gpt.Partition, int64, error) {
 
 func roundUp(n int64) int64 { return (n + Align - 1) / Align * Align }
 
-// copySparse copies r to w at off, skipping blocks of zeros (w reads as
-// zeros there already), and hashes every byte into h. It returns the
-// number of bytes copied.
+// copySparse copies r to w at off (sparse.Copy: w reads as zeros
+// already) and hashes every byte into h. It returns the number of bytes
+// copied.
 func copySparse(w io.WriterAt, off int64, r io.Reader, h hash.Hash) (int64, error) {
-	buf := make([]byte, 1<<20)
-	zero := make([]byte, 64<<10)
-	var n int64
-	for {
-		k, rerr := io.ReadFull(r, buf)
-		if k > 0 {
-			h.Write(buf[:k])
-			for i := 0; i < k; i += len(zero) {
-				end := min(i+len(zero), k)
-				if bytes.Equal(buf[i:end], zero[:end-i]) {
-					continue
-				}
-				if _, err := w.WriteAt(buf[i:end], off+n+int64(i)); err != nil {
-					return n, err
-				}
-			}
-			n += int64(k)
-		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			return n, nil
-		}
-		if rerr != nil {
-			return n, fmt.Errorf("reading: %w", rerr)
-		}
+	n, err := sparse.Copy(w, off, io.TeeReader(r, h), math.MaxInt64)
+	if err != nil {
+		return n, fmt.Errorf("copying: %w", err)
 	}
+	return n, nil
 }
 
 // memRegion is a partition's region in memory, for a Fill function: it

@@ -1,7 +1,7 @@
 // Package imagebuild is the image pipeline behind `hardenvm build`: from a spec
-// and its lock file to a directory holding disk.raw, uki.efi,
-// OVMF_VARS.fd, the SBOM (sbom.cdx.json), manifest.json with its signature,
-// and the signed SLSA provenance (provenance.sigstore.json).
+// and its lock file to an image directory (pkg/imagedir): the disk, the
+// UKI, the enrolled firmware variables, the SBOM, the manifest with its
+// signature, and the signed SLSA provenance.
 //
 // It runs without root and reads only what the lock pins (plus the key set,
 // the guest init binary and the firmware variable template, which the
@@ -33,6 +33,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/fat"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/imagespec"
 	"github.com/hardenvm/hardenvm/pkg/initramfs"
 	"github.com/hardenvm/hardenvm/pkg/keys"
@@ -40,17 +41,8 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/pcr"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
-	"github.com/hardenvm/hardenvm/pkg/sbom"
-	"github.com/hardenvm/hardenvm/pkg/sign"
 	"github.com/hardenvm/hardenvm/pkg/uki"
 	"github.com/hardenvm/hardenvm/pkg/verity"
-)
-
-// Artifact names in the output directory.
-const (
-	DiskFile = "disk.raw"
-	UKIFile  = "uki.efi"
-	VarsFile = "OVMF_VARS.fd"
 )
 
 // DataSpace is left unpartitioned at the end of the disk: the guest init
@@ -107,7 +99,7 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	}
 	// Never replace something that is not a previous output (a project's
 	// sources, a parent of several images): check before any work.
-	if err := manifest.CheckReplaceable(o.Out); err != nil {
+	if err := imagedir.CheckReplaceable(o.Out); err != nil {
 		return nil, fmt.Errorf("build: output %w", err)
 	}
 	p := &progress{term: &tty.Steps{W: o.Terminal, Total: 12}, log: o.Log, total: 12, out: o.Out}
@@ -335,7 +327,7 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		return nil, err
 	}
 	defer out.Abort()
-	if err := atomicfile.WriteFile(filepath.Join(out.Path, UKIFile), signed, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(out.Path, imagedir.UKI), signed, 0o644); err != nil {
 		return nil, err
 	}
 
@@ -346,10 +338,10 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := efivars.EnrollFile(o.VarsTemplate, filepath.Join(out.Path, VarsFile), enroll); err != nil {
+	if err := efivars.EnrollFile(o.VarsTemplate, filepath.Join(out.Path, imagedir.Vars), enroll); err != nil {
 		return nil, err
 	}
-	vars, err := os.ReadFile(filepath.Join(out.Path, VarsFile))
+	vars, err := os.ReadFile(filepath.Join(out.Path, imagedir.Vars))
 	if err != nil {
 		return nil, fmt.Errorf("build: %w", err)
 	}
@@ -357,7 +349,7 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err := p.begin(ctx, "writing the GPT disk"); err != nil {
 		return nil, err
 	}
-	res, err := writeDisk(filepath.Join(out.Path, DiskFile), disk.Image{
+	res, err := writeDisk(filepath.Join(out.Path, imagedir.Disk), disk.Image{
 		ESP:  []fat.File{{Path: "EFI/BOOT/BOOTX64.EFI", Size: int64(len(signed)), Data: bytes.NewReader(signed)}},
 		Time: o.Epoch, Root: root, RootVerity: hashTree, RootHash: vr.RootHash,
 		Free:   DataSpace,
@@ -392,19 +384,19 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err := p.begin(ctx, "writing and signing the manifest"); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{DiskFile, UKIFile, VarsFile, sbom.FileName} {
-		f, err := manifest.HashArtifact(ctx, out.Path, name, manifest.File{})
+	for _, name := range []string{imagedir.Disk, imagedir.UKI, imagedir.Vars, imagedir.SBOM} {
+		f, err := imagedir.HashArtifact(ctx, out.Path, name, manifest.File{})
 		if err != nil {
 			return nil, err
 		}
 		m.Artifacts[name] = f
 	}
-	if err := m.Write(out.Path); err != nil {
+	if err := imagedir.WriteManifest(out.Path, m); err != nil {
 		return nil, err
 	}
-	// The sigstore bundle over manifest.json: what `hardenvm verify` and
+	// The sigstore bundle over the manifest: what `hardenvm verify` and
 	// `hardenvm run` check before anything else.
-	if err := sign.Sign(out.Path, set.Get(keys.Signing).Signer); err != nil {
+	if err := imagedir.Sign(out.Path, set.Get(keys.Signing).Signer); err != nil {
 		return nil, err
 	}
 	// The signed SLSA provenance over every output, manifest included.
@@ -415,7 +407,7 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		return nil, err
 	}
 	// Again, in case something else appeared there meanwhile.
-	if err := manifest.CheckReplaceable(o.Out); err != nil {
+	if err := imagedir.CheckReplaceable(o.Out); err != nil {
 		return nil, fmt.Errorf("build: output %w", err)
 	}
 	if err := out.Commit(); err != nil {

@@ -12,14 +12,12 @@ import (
 	"time"
 
 	"github.com/hardenvm/hardenvm/internal/testenv"
-	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
-	"github.com/hardenvm/hardenvm/pkg/sbom"
 	"github.com/hardenvm/hardenvm/pkg/sign"
-	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
 // The build does not look inside the init binary, so these tests use
@@ -72,16 +70,16 @@ func TestReproducible(t *testing.T) {
 		ms[i] = m
 	}
 	a, b := ms[0], ms[1]
-	for _, name := range []string{DiskFile, UKIFile, VarsFile, sbom.FileName} {
+	for _, name := range []string{imagedir.Disk, imagedir.UKI, imagedir.Vars, imagedir.SBOM} {
 		if a.Artifacts[name] != b.Artifacts[name] {
 			t.Errorf("%s differs between two builds: %v vs %v", name, a.Artifacts[name], b.Artifacts[name])
 		}
 	}
-	t.Logf("disk.raw sha256 %s (%d bytes), root hash %s", a.Artifacts[DiskFile].SHA256, a.Artifacts[DiskFile].Size, a.Root.RootHash)
+	t.Logf("disk.raw sha256 %s (%d bytes), root hash %s", a.Artifacts[imagedir.Disk].SHA256, a.Artifacts[imagedir.Disk].Size, a.Root.RootHash)
 	if !strings.Contains(a.Cmdline, "hardenvm.roothash="+a.Root.RootHash) {
 		t.Errorf("cmdline %q lacks the root hash %s", a.Cmdline, a.Root.RootHash)
 	}
-	got, err := manifest.Load(filepath.Join(dir, "not", "yet", "outa"))
+	got, err := imagedir.Load(filepath.Join(dir, "not", "yet", "outa"))
 	if err != nil || got.Root.RootHash != a.Root.RootHash {
 		t.Fatalf("manifest.json: %v, %v", got, err)
 	}
@@ -90,7 +88,7 @@ func TestReproducible(t *testing.T) {
 	if a.PCRs == nil || !reflect.DeepEqual(a.PCRs, b.PCRs) {
 		t.Errorf("PCR predictions differ or are missing: %+v vs %+v", a.PCRs, b.PCRs)
 	}
-	again, err := attest.PredictDir(filepath.Join(dir, "not", "yet", "outa"))
+	again, err := imagedir.Predict(filepath.Join(dir, "not", "yet", "outa"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +107,7 @@ func TestReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := verify.Dir(context.Background(), out, verify.Options{PublicKey: pub})
+	rep, err := imagedir.Verify(context.Background(), out, imagedir.Trust{PublicKey: pub})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,11 +116,11 @@ func TestReproducible(t *testing.T) {
 	}
 	checkProvenance(t, out, keysDir, rep)
 	sbverify := testenv.Tool(t, "sbverify", "sbsigntool")
-	if o, err := exec.Command(sbverify, "--cert", filepath.Join(keysDir, "db.crt"), filepath.Join(out, UKIFile)).CombinedOutput(); err != nil {
+	if o, err := exec.Command(sbverify, "--cert", filepath.Join(keysDir, "db.crt"), filepath.Join(out, imagedir.UKI)).CombinedOutput(); err != nil {
 		t.Errorf("sbverify: %v\n%s", err, o)
 	}
 	sgdisk := testenv.Tool(t, "sgdisk", "gdisk")
-	o, err := exec.Command(sgdisk, "-p", filepath.Join(out, DiskFile)).CombinedOutput()
+	o, err := exec.Command(sgdisk, "-p", filepath.Join(out, imagedir.Disk)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("sgdisk -p: %v\n%s", err, o)
 	}
@@ -244,7 +242,7 @@ func TestRefusesNonImageOutput(t *testing.T) {
 		{"parent of images", func(t *testing.T, out string) {
 			for _, n := range []string{"minimal", "desktop"} {
 				os.MkdirAll(filepath.Join(out, n), 0o755)
-				os.WriteFile(filepath.Join(out, n, manifest.FileName), []byte("{}"), 0o644)
+				os.WriteFile(filepath.Join(out, n, imagedir.Manifest), []byte("{}"), 0o644)
 			}
 		}},
 		{"a file", func(t *testing.T, out string) { os.WriteFile(out, []byte("notes\n"), 0o644) }},

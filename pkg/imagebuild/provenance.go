@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/hardenvm/hardenvm/internal/version"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/imagespec"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/provenance"
@@ -34,10 +35,10 @@ func writeProvenance(dir string, o Options, m *manifest.Manifest, lock *imagespe
 	for name, f := range m.Artifacts {
 		in.Subjects = append(in.Subjects, provenance.Resource{Name: name, SHA256: f.SHA256})
 	}
-	mf, err := manifest.HashFile(filepath.Join(dir, manifest.FileName))
+	mf, err := manifest.HashFile(filepath.Join(dir, imagedir.Manifest))
 	if err != nil {
 		return err
 	}
-	in.Subjects = append(in.Subjects, provenance.Resource{Name: manifest.FileName, SHA256: mf.SHA256})
-	return provenance.Write(dir, in, key)
+	in.Subjects = append(in.Subjects, provenance.Resource{Name: imagedir.Manifest, SHA256: mf.SHA256})
+	return provenance.Write(filepath.Join(dir, imagedir.Provenance), in, key)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/internal/version"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/imagespec"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/sbom"
@@ -68,7 +69,7 @@ func writeSBOM(dir string, in sbom.Input) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, sbom.FileName), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, imagedir.SBOM), b, 0o644); err != nil {
 		return fmt.Errorf("build: writing the SBOM: %w", err)
 	}
 	return nil

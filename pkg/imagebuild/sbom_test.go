@@ -9,11 +9,11 @@ import (
 	cdx "github.com/CycloneDX/cyclonedx-go"
 
 	"github.com/hardenvm/hardenvm/internal/cosigntest"
+	"github.com/hardenvm/hardenvm/pkg/checklist"
 	"github.com/hardenvm/hardenvm/pkg/debarchive"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/imagespec"
-	"github.com/hardenvm/hardenvm/pkg/provenance"
 	"github.com/hardenvm/hardenvm/pkg/sbom"
-	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
 // checkSBOM reads a built image's SBOM back with the CycloneDX library: it
@@ -21,7 +21,7 @@ import (
 // the .deb in the download cache.
 func checkSBOM(t *testing.T, out string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(out, sbom.FileName))
+	b, err := os.ReadFile(filepath.Join(out, imagedir.SBOM))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,11 +64,11 @@ func hasProperty(ps *[]cdx.Property, name string) bool {
 
 // checkProvenance: `hardenvm verify` passed the provenance check (not
 // skipped), and cosign accepts the provenance for the built disk.
-func checkProvenance(t *testing.T, out, keysDir string, rep *verify.Report) {
+func checkProvenance(t *testing.T, out, keysDir string, rep *checklist.Report) {
 	t.Helper()
 	ok := false
 	for _, c := range rep.Checks {
-		ok = ok || c.Name == "provenance" && c.Status == verify.OK
+		ok = ok || c.Name == "provenance" && c.Status == checklist.OK
 	}
 	if !ok {
 		t.Errorf("verify did not pass a provenance check: %+v", rep.Checks)
@@ -76,8 +76,8 @@ func checkProvenance(t *testing.T, out, keysDir string, rep *verify.Report) {
 	t.Run("cosign", func(t *testing.T) {
 		bin := cosigntest.Binary(t)
 		if ok, msg := cosigntest.Verify(t, bin, t.TempDir(), "verify-blob-attestation", "--key", filepath.Join(keysDir, "signing.pub"),
-			"--bundle", filepath.Join(out, provenance.FileName), "--insecure-ignore-tlog=true", "--type", "slsaprovenance1",
-			filepath.Join(out, DiskFile)); !ok {
+			"--bundle", filepath.Join(out, imagedir.Provenance), "--insecure-ignore-tlog=true", "--type", "slsaprovenance1",
+			filepath.Join(out, imagedir.Disk)); !ok {
 			t.Errorf("cosign verify-blob-attestation rejected the build's provenance:\n%s", msg)
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -173,5 +174,36 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("error spans lines: %q", err)
 			}
 		})
+	}
+}
+
+func TestParseCert(t *testing.T) {
+	set, err := Generate(Options{Now: time.Unix(1700000000, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := Write(dir, set, false); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		file string
+		want error // nil: parses
+	}{
+		{"db.crt", nil},
+		{"admin.crt", nil},
+		{"signing.pub", ErrPublicKey},
+		{"db.key", ErrNotCert},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			c, err := LoadCert(filepath.Join(dir, tt.file))
+			if !errors.Is(err, tt.want) || (tt.want == nil) != (c != nil) {
+				t.Errorf("LoadCert(%s) = %v, %v, want error %v", tt.file, c != nil, err, tt.want)
+			}
+		})
+	}
+	if _, err := LoadCert(filepath.Join(dir, "missing.crt")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("LoadCert(missing) = %v, want fs.ErrNotExist", err)
 	}
 }

@@ -94,6 +94,13 @@ func allFiles() []string {
 	return names
 }
 
+// PubPath is the path of the public half of role r in the key set dir
+// (a certificate or a public key).
+func PubPath(dir string, r Role) string {
+	_, pub := Files(r)
+	return filepath.Join(dir, pub)
+}
+
 // Load reads the set from dir and checks that every certificate or public
 // key belongs to its private key.
 func Load(dir string) (*Set, error) {
@@ -132,11 +139,7 @@ func LoadRole(dir string, r Role) (*Key, error) {
 	}
 	var pub crypto.PublicKey
 	if info[r].cert {
-		blk, _ := pem.Decode(b)
-		if blk == nil || blk.Type != "CERTIFICATE" {
-			return nil, corrupt(pp, "not a PEM certificate")
-		}
-		if k.Cert, err = x509.ParseCertificate(blk.Bytes); err != nil {
+		if k.Cert, err = ParseCert(b); err != nil {
 			return nil, corrupt(pp, err.Error())
 		}
 		if err := checkCertRole(pp, k.Cert, r); err != nil {

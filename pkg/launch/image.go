@@ -10,14 +10,8 @@ import (
 	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/configimage"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/vm"
-)
-
-// diskFile and varsFile are the image directory's artifacts a boot uses.
-// the lead switches these to pkg/imagedir at merge
-const (
-	diskFile = "disk.raw"
-	varsFile = "OVMF_VARS.fd"
 )
 
 // Files in the state directory: the data disk and the engine's socket.
@@ -29,8 +23,8 @@ const (
 // imageConfig points cfg at a built image directory. The variable store is
 // copied into the state directory so the image stays as it was built.
 func imageConfig(cfg *vm.Config, dir, firmware string) error {
-	disk := filepath.Join(dir, diskFile)
-	vars := filepath.Join(dir, varsFile)
+	disk := filepath.Join(dir, imagedir.Disk)
+	vars := filepath.Join(dir, imagedir.Vars)
 	for _, p := range []string{disk, vars} {
 		if _, err := os.Stat(p); err != nil {
 			return fmt.Errorf("run: %s: not an image directory (missing %s); build one with 'hardenvm build'", dir, filepath.Base(p))
@@ -40,7 +34,7 @@ func imageConfig(cfg *vm.Config, dir, firmware string) error {
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	cfg.FirmwareVars = filepath.Join(cfg.StateDir, varsFile)
+	cfg.FirmwareVars = filepath.Join(cfg.StateDir, imagedir.Vars)
 	if err := atomicfile.WriteFile(cfg.FirmwareVars, b, 0o600); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}

@@ -23,8 +23,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
 	"github.com/hardenvm/hardenvm/pkg/enginesock"
-	"github.com/hardenvm/hardenvm/pkg/manifest"
-	"github.com/hardenvm/hardenvm/pkg/verify"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 )
 
@@ -61,7 +60,7 @@ type Options struct {
 	// InsecureSkipVerify boots an image without verifying it (refused for
 	// a locked image). Otherwise Trust gives the anchors to verify it with.
 	InsecureSkipVerify bool
-	Trust              func() (verify.Options, error)
+	Trust              func() (imagedir.Trust, error)
 
 	Stdin  io.Reader // forwarded to the console when not nil
 	Stdout io.Writer // the serial console
@@ -85,7 +84,7 @@ func Run(ctx context.Context, o Options) error {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.Dir != "" {
-		if err := manifest.CheckImageDir(o.Dir); err != nil {
+		if err := imagedir.CheckImageDir(o.Dir); err != nil {
 			return err
 		}
 		if err := o.verify(ctx); err != nil {
@@ -190,9 +189,9 @@ func Run(ctx context.Context, o Options) error {
 // it can only make run refuse InsecureSkipVerify.
 func (o *Options) verify(ctx context.Context) error {
 	if o.InsecureSkipVerify {
-		m, err := manifest.Load(o.Dir)
+		m, err := imagedir.Load(o.Dir)
 		if err == nil && m.Locked {
-			return fmt.Errorf("run: %s is a locked image (manifest.json: \"locked\": true): it must be verified before it boots; drop --insecure-skip-verify", o.Dir)
+			return fmt.Errorf("run: %s is a locked image (%s: \"locked\": true): it must be verified before it boots; drop --insecure-skip-verify", o.Dir, imagedir.Manifest)
 		}
 		fmt.Fprintf(o.Stderr, "hardenvm: WARNING: --insecure-skip-verify: booting %s WITHOUT checking its signature, artifact digests, verity tree or UKI signature\n", o.Dir)
 		o.Log.Warn("image not verified", "dir", o.Dir)
@@ -202,7 +201,7 @@ func (o *Options) verify(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("run: %s: cannot verify the image (use --insecure-skip-verify to boot it unverified): %w", o.Dir, err)
 	}
-	r, err := verify.Dir(ctx, o.Dir, vo)
+	r, err := imagedir.Verify(ctx, o.Dir, vo)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 )
@@ -20,10 +19,7 @@ import (
 // Version of the manifest format.
 const Version = 1
 
-// FileName is the manifest's name in an image directory.
-const FileName = "manifest.json"
-
-// Manifest is manifest.json.
+// Manifest is the manifest of an image directory (pkg/imagedir).
 type Manifest struct {
 	Version int    `json:"manifestVersion"`
 	Name    string `json:"name"`
@@ -41,8 +37,8 @@ type Manifest struct {
 	// Agent is the attestation agent baked into the root, if any.
 	Agent *File `json:"agent,omitempty"`
 
-	// Artifacts maps an output's file name (disk.raw, uki.efi,
-	// OVMF_VARS.fd, and the SBOM sbom.cdx.json) to its digest.
+	// Artifacts maps an output's file name in the image directory (the
+	// disk, the UKI, the variable store and the SBOM) to its digest.
 	Artifacts map[string]File `json:"artifacts"`
 
 	Root      Root      `json:"root"`
@@ -155,34 +151,16 @@ func (m *Manifest) Marshal() ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// Write stores m as dir/manifest.json, atomically.
-func (m *Manifest) Write(dir string) error {
+// WriteFile stores m at path, atomically.
+func (m *Manifest) WriteFile(path string) error {
 	b, err := m.Marshal()
 	if err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, FileName), b, 0o644)
+	return atomicfile.WriteFile(path, b, 0o644)
 }
 
-// Load reads dir/manifest.json.
-func Load(dir string) (*Manifest, error) {
-	if err := CheckImageDir(dir); err != nil {
-		return nil, err
-	}
-	p := filepath.Join(dir, FileName)
-	b, err := ReadArtifact(dir, FileName, MaxManifest)
-	if err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
-	}
-	m, err := Parse(b)
-	if err != nil {
-		return nil, fmt.Errorf("manifest: %s: %w", p, err)
-	}
-	return m, nil
-}
-
-// Parse decodes manifest.json's bytes (read from elsewhere than an image
-// directory, e.g. a registry).
+// Parse decodes a manifest's bytes.
 func Parse(b []byte) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {

@@ -5,20 +5,21 @@
 //
 //	artifactType  application/vnd.hardenvm.image.v1
 //	config        the empty descriptor (application/vnd.oci.empty.v1+json, "{}")
-//	layers        manifest.json first, then every artifact manifest.json
+//	layers        the manifest first, then every artifact the manifest
 //	              lists, in name order; each layer's
 //	              org.opencontainers.image.title annotation is its file name
+//	              in the image directory (pkg/imagedir)
 //
 // with these layer media types:
 //
-//	manifest.json   application/vnd.hardenvm.manifest.v1+json
-//	disk.raw        application/vnd.hardenvm.disk.v1.raw+zstd  (zstd-compressed; the
-//	                manifest's digest is of the uncompressed disk)
-//	uki.efi         application/vnd.hardenvm.uki.v1.efi
-//	OVMF_VARS.fd    application/vnd.hardenvm.ovmf-vars.v1.fd
-//	anything else   application/vnd.hardenvm.artifact.v1
+//	the manifest       application/vnd.hardenvm.manifest.v1+json
+//	the disk           application/vnd.hardenvm.disk.v1.raw+zstd  (zstd-compressed; the
+//	                   manifest's digest is of the uncompressed disk)
+//	the UKI            application/vnd.hardenvm.uki.v1.efi
+//	the variable store application/vnd.hardenvm.ovmf-vars.v1.fd
+//	anything else      application/vnd.hardenvm.artifact.v1
 //
-// The sigstore bundle (manifest.sigstore.json) is attached as an OCI
+// The manifest's sigstore bundle is attached as an OCI
 // referrer: a second manifest whose subject is the image manifest, whose
 // artifactType and only layer are application/vnd.dev.sigstore.bundle.v0.3+json
 // (the convention cosign v3 uses for bundles). On registries without the
@@ -34,6 +35,7 @@
 package oci
 
 import (
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 )
 
@@ -56,13 +58,13 @@ const (
 // layerMediaType is the media type of the named file's layer.
 func layerMediaType(name string) string {
 	switch name {
-	case "manifest.json":
+	case imagedir.Manifest:
 		return MediaTypeManifest
-	case "disk.raw":
+	case imagedir.Disk:
 		return MediaTypeDisk
-	case "uki.efi":
+	case imagedir.UKI:
 		return MediaTypeUKI
-	case "OVMF_VARS.fd":
+	case imagedir.Vars:
 		return MediaTypeVars
 	}
 	return MediaTypeArtifact

@@ -24,14 +24,12 @@ import (
 
 	"github.com/hardenvm/hardenvm/internal/imagetest"
 	"github.com/hardenvm/hardenvm/internal/registrytest"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/keys"
-	"github.com/hardenvm/hardenvm/pkg/manifest"
-	"github.com/hardenvm/hardenvm/pkg/sign"
-	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
 func options(im *imagetest.Image) Options {
-	return Options{Trust: verify.Options{PublicKey: im.Keys.Get(keys.Signing).Public()}}
+	return Options{Trust: imagedir.Trust{PublicKey: im.Keys.Get(keys.Signing).Public()}}
 }
 
 // assertSame checks that every file of src is in dst with the same bytes.
@@ -130,7 +128,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 	// refused.
 	dst := filepath.Join(t.TempDir(), "img")
 	os.MkdirAll(dst, 0o755)
-	os.WriteFile(filepath.Join(dst, manifest.FileName), []byte("old"), 0o644)
+	os.WriteFile(filepath.Join(dst, imagedir.Manifest), []byte("old"), 0o644)
 	if _, _, err := Pull(ctx, ref, dst, options(im)); err != nil {
 		t.Fatalf("Pull over an image directory: %v", err)
 	}
@@ -267,7 +265,7 @@ func TestPullTampered(t *testing.T) {
 			republish(t, ref, func(m *v1.Manifest, repo name.Repository) {
 				b := fetchBlob(t, repo, m.Layers[0])
 				b = bytes.Replace(b, []byte("hardenvm.test=1"), []byte("hardenvm.test=0"), 1)
-				m.Layers[0] = uploadBlob(t, repo, b, MediaTypeManifest, manifest.FileName)
+				m.Layers[0] = uploadBlob(t, repo, b, MediaTypeManifest, imagedir.Manifest)
 			})
 		}, "the manifest is not the one that was signed"},
 		{"extra layer", func(t *testing.T, im *imagetest.Image, ref string) {
@@ -282,7 +280,7 @@ func TestPullTampered(t *testing.T) {
 		}, "not a plain file name"},
 		{"signed by another key", func(t *testing.T, im *imagetest.Image, ref string) {
 			// a repository where the right key never signed it
-			if err := sign.Sign(im.Dir, other.Get(keys.Signing).Signer); err != nil {
+			if err := imagedir.Sign(im.Dir, other.Get(keys.Signing).Signer); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := push(ctx, im.Dir, ref, options(im)); err != nil {

@@ -21,9 +21,10 @@ import (
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/ctxio"
 	"github.com/hardenvm/hardenvm/internal/tty"
+	"github.com/hardenvm/hardenvm/pkg/checklist"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/sign"
-	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
 // ErrNotVerified is matched by Pull's errors when the image was found but
@@ -32,8 +33,8 @@ var ErrNotVerified = errors.New("image does not verify")
 
 // Pull downloads the image at ref into the image directory dir, verifying
 // it first. dir must not exist, or be an image directory (holding a
-// manifest.json), which is then replaced as a whole.
-func Pull(ctx context.Context, ref, dir string, o Options) (*Result, *verify.Report, error) {
+// manifest), which is then replaced as a whole.
+func Pull(ctx context.Context, ref, dir string, o Options) (*Result, *checklist.Report, error) {
 	if o.Trust.PublicKey == nil {
 		return nil, nil, errors.New("pull: no artifact-signing public key to verify with")
 	}
@@ -60,7 +61,7 @@ func Pull(ctx context.Context, ref, dir string, o Options) (*Result, *verify.Rep
 	repo := r.Context()
 	res := &Result{Ref: ref, Digest: desc.Digest.String()}
 
-	// manifest.json and its signature, before anything else.
+	// the manifest and its signature, before anything else.
 	layers := map[string]v1.Descriptor{}
 	for _, l := range img.Layers {
 		t := l.Annotations[annotationTitle]
@@ -75,11 +76,11 @@ func Pull(ctx context.Context, ref, dir string, o Options) (*Result, *verify.Rep
 		}
 		layers[t] = l
 	}
-	md, ok := layers[manifest.FileName]
+	md, ok := layers[imagedir.Manifest]
 	if !ok {
-		return nil, nil, fmt.Errorf("pull: %s: %w: no %s layer", ref, ErrNotVerified, manifest.FileName)
+		return nil, nil, fmt.Errorf("pull: %s: %w: no %s layer", ref, ErrNotVerified, imagedir.Manifest)
 	}
-	o.Steps.Begin("fetching %s and its signature", manifest.FileName)
+	o.Steps.Begin("fetching %s and its signature", imagedir.Manifest)
 	rawM, err := fetchSmall(repo, md, maxManifestJSON, opts)
 	if err != nil {
 		return nil, nil, registryError("pull", ref, err)
@@ -91,10 +92,10 @@ func Pull(ctx context.Context, ref, dir string, o Options) (*Result, *verify.Rep
 	res.Signature = sigDigest
 	m, err := manifest.Parse(rawM)
 	if err != nil {
-		return nil, nil, fmt.Errorf("pull: %s: %w: %s: %v", ref, ErrNotVerified, manifest.FileName, err)
+		return nil, nil, fmt.Errorf("pull: %s: %w: %s: %v", ref, ErrNotVerified, imagedir.Manifest, err)
 	}
 	for t := range layers {
-		if _, ok := m.Artifacts[t]; !ok && t != manifest.FileName {
+		if _, ok := m.Artifacts[t]; !ok && t != imagedir.Manifest {
 			return nil, nil, fmt.Errorf("pull: %s: %w: layer %q is not an artifact the signed manifest lists", ref, ErrNotVerified, t)
 		}
 	}
@@ -114,10 +115,10 @@ func Pull(ctx context.Context, ref, dir string, o Options) (*Result, *verify.Rep
 		return nil, nil, fmt.Errorf("pull: %w", err)
 	}
 	defer out.Abort()
-	if err := os.WriteFile(filepath.Join(out.Path, manifest.FileName), rawM, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(out.Path, imagedir.Manifest), rawM, 0o644); err != nil {
 		return nil, nil, fmt.Errorf("pull: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(out.Path, sign.BundleFileName), bundle, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(out.Path, imagedir.Bundle), bundle, 0o644); err != nil {
 		return nil, nil, fmt.Errorf("pull: %w", err)
 	}
 	for n, want := range m.Artifacts {
@@ -131,7 +132,7 @@ func Pull(ctx context.Context, ref, dir string, o Options) (*Result, *verify.Rep
 		}
 	}
 	o.Steps.Begin("verifying the image")
-	rep, err := verify.Dir(ctx, out.Path, o.Trust)
+	rep, err := imagedir.Verify(ctx, out.Path, o.Trust)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pull: %w", err)
 	}
@@ -147,7 +148,7 @@ func Pull(ctx context.Context, ref, dir string, o Options) (*Result, *verify.Rep
 
 // checkTarget refuses to replace a directory that is not an image.
 func checkTarget(dir string) error {
-	if err := manifest.CheckReplaceable(dir); err != nil {
+	if err := imagedir.CheckReplaceable(dir); err != nil {
 		return fmt.Errorf("pull: %w", err)
 	}
 	return nil
@@ -194,7 +195,7 @@ func findSignature(ctx context.Context, repo name.Repository, subject v1.Hash, r
 			continue
 		}
 		if err := sign.VerifyBytes(rawM, b, o.Trust.PublicKey); err != nil {
-			last = fmt.Errorf("%w: %s: %w", ErrNotVerified, sign.BundleFileName, err)
+			last = fmt.Errorf("%w: %s: %w", ErrNotVerified, imagedir.Bundle, err)
 			continue
 		}
 		return b, d.Digest.String(), nil

@@ -24,15 +24,14 @@ import (
 
 	"github.com/hardenvm/hardenvm/internal/ctxio"
 	"github.com/hardenvm/hardenvm/internal/tty"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
-	"github.com/hardenvm/hardenvm/pkg/sign"
-	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
 // Options are what Push and Pull need besides the image and reference.
 type Options struct {
 	// Trust anchors: the image must verify against them.
-	Trust verify.Options
+	Trust imagedir.Trust
 	// Remote adds go-containerregistry options (tests: a transport).
 	Remote []remote.Option
 	Log    *slog.Logger
@@ -111,7 +110,7 @@ type titled struct {
 // Push verifies the image directory dir and pushes it to ref.
 func Push(ctx context.Context, dir, ref string, o Options) (*Result, error) {
 	o.Steps.Begin("verifying %s", dir)
-	r, err := verify.Dir(ctx, dir, o.Trust)
+	r, err := imagedir.Verify(ctx, dir, o.Trust)
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
@@ -128,15 +127,15 @@ func push(ctx context.Context, dir, ref string, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("push: %q is not an image reference (want HOST/REPOSITORY:TAG): %w", ref, err)
 	}
-	rawM, err := os.ReadFile(filepath.Join(dir, manifest.FileName))
+	rawM, err := os.ReadFile(filepath.Join(dir, imagedir.Manifest))
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
 	m, err := manifest.Parse(rawM)
 	if err != nil {
-		return nil, fmt.Errorf("push: %s: %w", manifest.FileName, err)
+		return nil, fmt.Errorf("push: %s: %w", imagedir.Manifest, err)
 	}
-	bundle, err := os.ReadFile(filepath.Join(dir, sign.BundleFileName))
+	bundle, err := os.ReadFile(filepath.Join(dir, imagedir.Bundle))
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
@@ -146,7 +145,7 @@ func push(ctx context.Context, dir, ref string, o Options) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 
-	layers := []titled{{manifest.FileName, static.NewLayer(rawM, MediaTypeManifest)}}
+	layers := []titled{{imagedir.Manifest, static.NewLayer(rawM, MediaTypeManifest)}}
 	var names []string
 	for n := range m.Artifacts {
 		names = append(names, n)
@@ -200,7 +199,7 @@ func push(ctx context.Context, dir, ref string, o Options) (*Result, error) {
 	o.log().Info("pushed image manifest", "ref", ref, "digest", imgDigest)
 
 	// The bundle, as a referrer of the image manifest.
-	o.Steps.Begin("uploading the signature (%s)", sign.BundleFileName)
+	o.Steps.Begin("uploading the signature (%s)", imagedir.Bundle)
 	bl := static.NewLayer(bundle, MediaTypeBundle)
 	if err := upload(repo, bl, opts, o.log()); err != nil {
 		return nil, registryError("push", ref, err)
@@ -208,7 +207,7 @@ func push(ctx context.Context, dir, ref string, o Options) (*Result, error) {
 	sig := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: MediaTypeBundle,
 		Config:  img.Config,
 		Subject: &v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: imgDigest, Size: imgSize}}
-	d, err := descriptor(bl, map[string]string{annotationTitle: sign.BundleFileName})
+	d, err := descriptor(bl, map[string]string{annotationTitle: imagedir.Bundle})
 	if err != nil {
 		return nil, err
 	}

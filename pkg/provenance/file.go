@@ -3,14 +3,13 @@ package provenance
 import (
 	"crypto"
 	"fmt"
-	"path/filepath"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/sign"
 )
 
-// Write signs the statement of in with key and writes dir/FileName.
-func Write(dir string, in Input, key crypto.Signer) error {
+// Write signs the statement of in with key and writes the bundle to path.
+func Write(path string, in Input, key crypto.Signer) error {
 	st, err := Statement(in)
 	if err != nil {
 		return err
@@ -19,7 +18,7 @@ func Write(dir string, in Input, key crypto.Signer) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, FileName), b, 0o644); err != nil {
+	if err := atomicfile.WriteFile(path, b, 0o644); err != nil {
 		return fmt.Errorf("provenance: %w", err)
 	}
 	return nil
@@ -27,14 +26,14 @@ func Write(dir string, in Input, key crypto.Signer) error {
 
 // Verify checks a provenance bundle's signature against pub and parses the
 // statement it signs. It does not compare the subjects with the files
-// (pkg/verify does).
+// (pkg/imagedir does).
 func Verify(bundle []byte, pub crypto.PublicKey) (*Parsed, error) {
 	typ, payload, err := sign.VerifyDSSE(bundle, pub)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", FileName, err)
+		return nil, err
 	}
 	if typ != sign.InTotoPayloadType {
-		return nil, fmt.Errorf("%s: payload type %q, want %s", FileName, typ, sign.InTotoPayloadType)
+		return nil, fmt.Errorf("payload type %q, want %s", typ, sign.InTotoPayloadType)
 	}
 	return Parse(payload)
 }

@@ -3,8 +3,9 @@
 // (https://slsa.dev/provenance/v1), built with the in-toto attestation Go
 // types, signed with the artifact-signing key as a sigstore bundle holding
 // a DSSE envelope (pkg/sign). `cosign verify-blob-attestation --key
-// signing.pub --bundle provenance.sigstore.json --type slsaprovenance1
-// --insecure-ignore-tlog=true disk.raw` checks it.
+// signing.pub --bundle BUNDLE --type slsaprovenance1
+// --insecure-ignore-tlog=true ARTIFACT` checks it (pkg/imagedir names the
+// files).
 //
 // What it says: the build type (ours, BuildType); as external parameters
 // the spec's path and SHA-256 and the SOURCE_DATE_EPOCH; as resolved
@@ -27,9 +28,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 )
-
-// FileName is the signed provenance's name in an image directory.
-const FileName = "provenance.sigstore.json"
 
 // PredicateType is SLSA provenance v1.
 const PredicateType = "https://slsa.dev/provenance/v1"

@@ -24,6 +24,9 @@ func sum(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
+// bundleFile is the provenance bundle in the directories these tests write.
+const bundleFile = "provenance.sigstore.json"
+
 // imageDir writes two artifacts and the provenance over them, signed with
 // a fresh key set written to keyDir.
 func imageDir(t *testing.T) (dir, keyDir string, set *keys.Set, in Input) {
@@ -47,7 +50,7 @@ func imageDir(t *testing.T) (dir, keyDir string, set *keys.Set, in Input) {
 		}
 		in.Subjects = append(in.Subjects, Resource{Name: n, SHA256: sum(b)})
 	}
-	if err := Write(dir, in, set.Get(keys.Signing).Signer); err != nil {
+	if err := Write(filepath.Join(dir, bundleFile), in, set.Get(keys.Signing).Signer); err != nil {
 		t.Fatal(err)
 	}
 	return dir, keyDir, set, in
@@ -63,7 +66,7 @@ func TestStatementRoundTrip(t *testing.T) {
 	if err != nil || !bytes.Equal(a, b) {
 		t.Fatalf("two statements of the same input differ (%v)", err)
 	}
-	bundle, err := os.ReadFile(filepath.Join(dir, FileName))
+	bundle, err := os.ReadFile(filepath.Join(dir, bundleFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +109,7 @@ func TestCosignVerifyBlobAttestation(t *testing.T) {
 	verify := func(t *testing.T, pub, dir, artifact string) (bool, string) {
 		t.Helper()
 		return cosigntest.Verify(t, bin, home, "verify-blob-attestation", "--key", pub,
-			"--bundle", filepath.Join(dir, FileName), "--insecure-ignore-tlog=true",
+			"--bundle", filepath.Join(dir, bundleFile), "--insecure-ignore-tlog=true",
 			"--type", "slsaprovenance1", filepath.Join(dir, artifact))
 	}
 	pub := filepath.Join(keyDir, "signing.pub")
@@ -140,7 +143,7 @@ func TestCosignVerifyBlobAttestation(t *testing.T) {
 			os.WriteFile(filepath.Join(d, "disk.raw"), []byte("contents of disk.raX"), 0o644)
 		}},
 		{"payload byte changed", pub, func(t *testing.T, d string) {
-			p := filepath.Join(d, FileName)
+			p := filepath.Join(d, bundleFile)
 			b, _ := os.ReadFile(p)
 			i := bytes.Index(b, []byte(`"payload": "`)) + len(`"payload": "`)
 			j := bytes.IndexByte(b[i:], '"') + i

@@ -34,9 +34,6 @@ import (
 	cdx "github.com/CycloneDX/cyclonedx-go"
 )
 
-// FileName is the SBOM's name in an image directory.
-const FileName = "sbom.cdx.json"
-
 // Input is what the SBOM describes.
 type Input struct {
 	Name  string    // the image (spec) name

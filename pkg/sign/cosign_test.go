@@ -11,11 +11,10 @@ import (
 
 	"github.com/hardenvm/hardenvm/internal/cosigntest"
 	"github.com/hardenvm/hardenvm/pkg/keys"
-	"github.com/hardenvm/hardenvm/pkg/manifest"
 )
 
 // TestCosignVerifyBlob: cosign, an independent sigstore verifier, accepts
-// our bundle for manifest.json with the artifact-signing public key as
+// our bundle for a manifest with the artifact-signing public key as
 // `hardenvm keys init` writes it, offline, and rejects it once a byte of
 // the manifest or the bundle changed, or for another key.
 func TestCosignVerifyBlob(t *testing.T) {
@@ -41,8 +40,8 @@ func TestCosignVerifyBlob(t *testing.T) {
 	verifyBlob := func(t *testing.T, pub, dir string) (bool, string) {
 		t.Helper()
 		return cosigntest.Verify(t, bin, home, "verify-blob", "--key", pub,
-			"--bundle", filepath.Join(dir, BundleFileName), "--insecure-ignore-tlog=true",
-			filepath.Join(dir, manifest.FileName))
+			"--bundle", filepath.Join(dir, bundleFile), "--insecure-ignore-tlog=true",
+			filepath.Join(dir, manifestFile))
 	}
 
 	pub := filepath.Join(keyDir, "signing.pub")
@@ -52,7 +51,7 @@ func TestCosignVerifyBlob(t *testing.T) {
 
 	copyDir := func(t *testing.T) string {
 		d := t.TempDir()
-		for _, n := range []string{manifest.FileName, BundleFileName} {
+		for _, n := range []string{manifestFile, bundleFile} {
 			b, err := os.ReadFile(filepath.Join(dir, n))
 			if err != nil {
 				t.Fatal(err)
@@ -80,9 +79,9 @@ func TestCosignVerifyBlob(t *testing.T) {
 		pub    string
 		tamper func(t *testing.T, d string)
 	}{
-		{"manifest byte changed", pub, func(t *testing.T, d string) { flipIn(t, filepath.Join(d, manifest.FileName), `"name": "`) }},
-		{"bundle signature byte changed", pub, func(t *testing.T, d string) { flipIn(t, filepath.Join(d, BundleFileName), `"signature": "`) }},
-		{"bundle digest byte changed", pub, func(t *testing.T, d string) { flipIn(t, filepath.Join(d, BundleFileName), `"digest": "`) }},
+		{"manifest byte changed", pub, func(t *testing.T, d string) { flipIn(t, filepath.Join(d, manifestFile), `"name": "`) }},
+		{"bundle signature byte changed", pub, func(t *testing.T, d string) { flipIn(t, filepath.Join(d, bundleFile), `"signature": "`) }},
+		{"bundle digest byte changed", pub, func(t *testing.T, d string) { flipIn(t, filepath.Join(d, bundleFile), `"digest": "`) }},
 		{"other key", filepath.Join(otherDir, "signing.pub"), func(*testing.T, string) {}},
 	}
 	for _, tt := range tests {
@@ -112,14 +111,14 @@ func TestCosignVerifyBlob(t *testing.T) {
 		}
 		run("import-key-pair", "--key", filepath.Join(keyDir, "signing.key"), "--output-key-prefix", "imported", "-y")
 		d := copyDir(t)
-		os.Remove(filepath.Join(d, BundleFileName))
-		run("sign-blob", "--key", "imported.key", "--bundle", filepath.Join(d, BundleFileName),
-			"--tlog-upload=false", "--use-signing-config=false", "-y", filepath.Join(d, manifest.FileName))
-		if err := VerifyBundle(d, set.Get(keys.Signing).Public()); err != nil {
-			b, _ := os.ReadFile(filepath.Join(d, BundleFileName))
-			t.Fatalf("VerifyBundle(cosign's bundle) = %v\n%s", err, b)
+		os.Remove(filepath.Join(d, bundleFile))
+		run("sign-blob", "--key", "imported.key", "--bundle", filepath.Join(d, bundleFile),
+			"--tlog-upload=false", "--use-signing-config=false", "-y", filepath.Join(d, manifestFile))
+		if err := verifyDir(d, set.Get(keys.Signing).Public()); err != nil {
+			b, _ := os.ReadFile(filepath.Join(d, bundleFile))
+			t.Fatalf("verifyDir(cosign's bundle) = %v\n%s", err, b)
 		}
-		if err := VerifyBundle(d, other.Get(keys.Signing).Public()); err == nil {
+		if err := verifyDir(d, other.Get(keys.Signing).Public()); err == nil {
 			t.Error("cosign's bundle verified with another key")
 		}
 	})

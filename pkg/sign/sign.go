@@ -1,16 +1,17 @@
-// Package sign signs an image's manifest.json as a sigstore bundle and
-// checks such bundles, offline.
+// Package sign signs an image's manifest as a sigstore bundle and
+// checks such bundles, offline. It works on bytes: pkg/imagedir reads and
+// writes the files.
 //
-// The bundle (manifest.sigstore.json beside the manifest) is the
+// The bundle (stored beside the manifest) is the
 // protobuf-specs Bundle in its JSON form, media type
 // application/vnd.dev.sigstore.bundle.v0.3+json, holding a
-// messageSignature: the SHA-256 digest of manifest.json and an ECDSA
+// messageSignature: the SHA-256 digest of the manifest and an ECDSA
 // signature over it. Its verification material is a bare public key, named
 // only by a hint (base64 of SHA-256 over the key's PKIX DER, the RFC 6962
 // key ID), so the verifier must already hold the key: the trust anchor is
 // the publisher's signing.pub, not a certificate authority. This is the
-// shape `cosign verify-blob --key signing.pub --bundle manifest.sigstore.json
-// --insecure-ignore-tlog manifest.json` accepts.
+// shape `cosign verify-blob --key signing.pub --bundle BUNDLE
+// --insecure-ignore-tlog MANIFEST` accepts.
 //
 // The same bundle shape carries a DSSE envelope instead for attestations
 // (SignDSSE, VerifyDSSE: the build's SLSA provenance), signed over DSSE's
@@ -37,7 +38,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
@@ -45,13 +45,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"google.golang.org/protobuf/encoding/protojson"
-
-	"github.com/hardenvm/hardenvm/internal/atomicfile"
-	"github.com/hardenvm/hardenvm/pkg/manifest"
 )
-
-// BundleFileName is the bundle's name in an image directory.
-const BundleFileName = "manifest.sigstore.json"
 
 // MediaType is the media type of the bundles Sign writes (sigstore bundle
 // format v0.3).
@@ -73,23 +67,6 @@ var (
 	// ErrMalformed means the bundle is not one this package understands.
 	ErrMalformed = errors.New("malformed sigstore bundle")
 )
-
-// Sign signs dir/manifest.json with key and writes dir/manifest.sigstore.json
-// atomically. The build calls it right after writing the manifest.
-func Sign(dir string, key crypto.Signer) error {
-	payload, err := os.ReadFile(filepath.Join(dir, manifest.FileName))
-	if err != nil {
-		return fmt.Errorf("sign: %w", err)
-	}
-	b, err := SignBytes(payload, key)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, BundleFileName), b, 0o644); err != nil {
-		return fmt.Errorf("sign: %w", err)
-	}
-	return nil
-}
 
 // SignBytes returns the bundle JSON for payload signed by key.
 func SignBytes(payload []byte, key crypto.Signer) ([]byte, error) {
@@ -170,35 +147,6 @@ func Fingerprint(pub crypto.PublicKey) string {
 	}
 	s := sha256.Sum256(der)
 	return hex.EncodeToString(s[:])
-}
-
-// VerifyBundle checks dir/manifest.sigstore.json against dir/manifest.json
-// and pub.
-func VerifyBundle(dir string, pub crypto.PublicKey) error {
-	_, err := VerifiedManifest(dir, pub)
-	return err
-}
-
-// VerifiedManifest reads dir/manifest.json once, checks the bundle against
-// those bytes and returns them: callers parse what was verified, not a
-// second read that could differ.
-func VerifiedManifest(dir string, pub crypto.PublicKey) ([]byte, error) {
-	payload, err := manifest.ReadArtifact(dir, manifest.FileName, manifest.MaxManifest)
-	if err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
-	}
-	bp := filepath.Join(dir, BundleFileName)
-	bundle, err := manifest.ReadArtifact(dir, BundleFileName, manifest.MaxBundle)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("sign: %s: the image is not signed (no bundle); sign it with 'hardenvm build' and the artifact-signing key", bp)
-		}
-		return nil, fmt.Errorf("sign: %w", err)
-	}
-	if err := VerifyBytes(payload, bundle, pub); err != nil {
-		return nil, fmt.Errorf("%s: %w", bp, err)
-	}
-	return payload, nil
 }
 
 // VerifyBytes checks that bundle is a valid signature by pub over payload.

@@ -19,9 +19,11 @@ import (
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
+	"github.com/hardenvm/hardenvm/pkg/checklist"
 	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/imagebuild"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/pcr"
@@ -68,7 +70,7 @@ func agentSession(t *testing.T, m *vm.Machine) (*attest.Client, *attest.Session)
 
 func loadManifest(t *testing.T, dir string) *manifest.Manifest {
 	t.Helper()
-	m, err := manifest.Load(dir)
+	m, err := imagedir.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +80,7 @@ func loadManifest(t *testing.T, dir string) *manifest.Manifest {
 	return m
 }
 
-func reportCheck(t *testing.T, r *attest.Report, name string) attest.Check {
+func reportCheck(t *testing.T, r *attest.Result, name string) checklist.Check {
 	t.Helper()
 	for _, c := range r.Checks {
 		if c.Name == name {
@@ -86,14 +88,14 @@ func reportCheck(t *testing.T, r *attest.Report, name string) attest.Check {
 		}
 	}
 	t.Fatalf("no %q check in %+v", name, r.Checks)
-	return attest.Check{}
+	return checklist.Check{}
 }
 
 // wantFail asserts the named check failed and its detail says what.
-func wantFail(t *testing.T, r *attest.Report, name string, says ...string) {
+func wantFail(t *testing.T, r *attest.Result, name string, says ...string) {
 	t.Helper()
 	c := reportCheck(t, r, name)
-	if c.OK || c.Note {
+	if c.Status != checklist.Fail {
 		t.Errorf("%s passed: %s", name, c.Detail)
 		return
 	}
@@ -181,13 +183,13 @@ func TestAttest(t *testing.T) {
 	}
 	cli := hardenvmBinary(t)
 
-	m := bootImage(t, filepath.Join(img, imagebuild.DiskFile), filepath.Join(img, imagebuild.VarsFile))
+	m := bootImage(t, filepath.Join(img, imagedir.Disk), filepath.Join(img, imagedir.Vars))
 	expect(t, m, 5*time.Minute, `hardenvm-init: READY`)
 	c, s := agentSession(t, m)
 	ev := s.Evidence
 
 	t.Run("prediction equals the TPM", func(t *testing.T) {
-		again, err := attest.PredictDir(img)
+		again, err := imagedir.Predict(img)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +214,7 @@ func TestAttest(t *testing.T) {
 	t.Run("clean boot passes", func(t *testing.T) {
 		r := attest.Verify(ev, attest.Expect{Nonce: s.Nonce, PCRs: man.PCRs, AKBound: true})
 		for _, ch := range r.Checks {
-			t.Logf("%-5v %-20s %s", ch.OK, ch.Name, ch.Detail)
+			t.Logf("%-5v %-20s %s", ch.Status, ch.Name, ch.Detail)
 		}
 		if err := r.Err(); err != nil {
 			t.Fatal(err)
@@ -234,7 +236,7 @@ func TestAttest(t *testing.T) {
 		r := attest.Verify(s2.Evidence, attest.Expect{Nonce: s2.Nonce, PCRs: manOther.PCRs, AKBound: true})
 		wantFail(t, r, "PCR 11", ".cmdline", "cmdline differs")
 		wantFail(t, r, "PCR 9", "LoadOptions", "cmdline differs")
-		if ch := reportCheck(t, r, "PCR 7"); !ch.OK {
+		if ch := reportCheck(t, r, "PCR 7"); ch.Status != checklist.OK {
 			t.Errorf("PCR 7 failed though the keys are the same: %s", ch.Detail)
 		}
 	})
@@ -334,7 +336,7 @@ func TestAttest(t *testing.T) {
 		t.Fatal("the swapped config has the same root hash")
 	}
 	rw := filepath.Join(t.TempDir(), "disk.raw")
-	if out, err := exec.Command("cp", "--sparse=always", filepath.Join(swapped, imagebuild.DiskFile), rw).CombinedOutput(); err != nil {
+	if out, err := exec.Command("cp", "--sparse=always", filepath.Join(swapped, imagedir.Disk), rw).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v: %s", err, out)
 	}
 	t.Run("config swapped and vars with another db", func(t *testing.T) {
@@ -346,7 +348,7 @@ func TestAttest(t *testing.T) {
 		wantFail(t, r, "PCR 7", "db changed")
 		wantFail(t, r, "PCR 15", "config partition differs")
 		for _, name := range []string{"quote", "firmware event log", "PCR 15 log", "PCR 4", "PCR 5", "PCR 9", "PCR 11"} {
-			if ch := reportCheck(t, r, name); !ch.OK {
+			if ch := reportCheck(t, r, name); ch.Status != checklist.OK {
 				t.Errorf("%s failed: %s", name, ch.Detail)
 			}
 		}
@@ -364,7 +366,7 @@ func TestAttest(t *testing.T) {
 	// manifest (config install re-predicted PCR 15), and PCR 5 shows the
 	// GPT grown by exactly the data partition.
 	t.Run("second boot of a disk with its data partition", func(t *testing.T) {
-		m := bootWritable(t, rw, filepath.Join(swapped, imagebuild.VarsFile))
+		m := bootWritable(t, rw, filepath.Join(swapped, imagedir.Vars))
 		expect(t, m, 5*time.Minute, `hardenvm-init: data partition \S+ mounted`)
 		expect(t, m, 2*time.Minute, `hardenvm-init: READY`)
 		c, s := agentSession(t, m)
@@ -372,7 +374,7 @@ func TestAttest(t *testing.T) {
 		r := attest.Verify(s.Evidence, attest.Expect{Nonce: s.Nonce, PCRs: manSwapped.PCRs, AKBound: true})
 		if err := r.Err(); err != nil {
 			for _, ch := range r.Checks {
-				t.Logf("%-5v %-20s %s", ch.OK, ch.Name, ch.Detail)
+				t.Logf("%-5v %-20s %s", ch.Status, ch.Name, ch.Detail)
 			}
 			t.Fatal(err)
 		}
@@ -413,7 +415,7 @@ func swapConfig(t *testing.T, img, keysDir string) string {
 	if im, err = configimage.ReadImage(p); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := configimage.Install(ctx, dir, im, configimage.InstallOptions{Admin: set.Get(keys.Admin), Signing: set.Get(keys.Signing)}); err != nil {
+	if _, err := imagedir.Install(ctx, dir, im, imagedir.InstallOptions{Admin: set.Get(keys.Admin), Signing: set.Get(keys.Signing)}); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -440,7 +442,7 @@ func bootWritable(t *testing.T, disk, vars string) *vm.Machine {
 // [0:VirtualSize], as the stub measures them in memory.
 func systemdMeasure252(t *testing.T, img string) {
 	bin := testenv.File(t, "/usr/lib/systemd/systemd-measure", "systemd")
-	b, err := os.ReadFile(filepath.Join(img, imagebuild.UKIFile))
+	b, err := os.ReadFile(filepath.Join(img, imagedir.UKI))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,9 +13,8 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
-	"github.com/hardenvm/hardenvm/pkg/imagebuild"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/keys"
-	"github.com/hardenvm/hardenvm/pkg/manifest"
 )
 
 // configImage builds a config image from settings ("" for the default),
@@ -78,14 +77,14 @@ func TestConfigPartition(t *testing.T) {
 	requireQEMU(t)
 	keysA, keysB := newKeys(t), newKeys(t)
 	img := buildMinimal(t, keysA)
-	m0, err := manifest.Load(img)
+	m0, err := imagedir.Load(img)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m0.Config == nil {
 		t.Fatal("the manifest has no config partition")
 	}
-	diskPath, vars := filepath.Join(img, imagebuild.DiskFile), filepath.Join(img, imagebuild.VarsFile)
+	diskPath, vars := filepath.Join(img, imagedir.Disk), filepath.Join(img, imagedir.Vars)
 
 	t.Run("verified and read-only", func(t *testing.T) {
 		m := bootImage(t, diskPath, vars)
@@ -146,10 +145,10 @@ func TestConfigPartition(t *testing.T) {
 		next := configImage(t, `{"configurationFileVersion":2,"registryAllowList":{"value":["registry.internal:5000"],"locked":true}}`, keysA)
 		admin, _ := keys.LoadRole(keysA, keys.Admin)
 		signing, _ := keys.LoadRole(keysA, keys.Signing)
-		if _, err := configimage.Install(context.Background(), img, next, configimage.InstallOptions{Admin: admin, Signing: signing}); err != nil {
+		if _, err := imagedir.Install(context.Background(), img, next, imagedir.InstallOptions{Admin: admin, Signing: signing}); err != nil {
 			t.Fatal(err)
 		}
-		m1, _ := manifest.Load(img)
+		m1, _ := imagedir.Load(img)
 		if m1.Root != m0.Root || m1.UKI.Authenticode != m0.UKI.Authenticode || m1.Config.RootHash == m0.Config.RootHash {
 			t.Errorf("after install: root %v -> %v, UKI %s -> %s, config %s -> %s", m0.Root, m1.Root,
 				m0.UKI.Authenticode, m1.UKI.Authenticode, m0.Config.RootHash, m1.Config.RootHash)

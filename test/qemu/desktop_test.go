@@ -26,8 +26,8 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/imagebuild"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/keys"
-	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 )
 
@@ -82,7 +82,7 @@ func installSettings(t *testing.T, img, keysDir, settings string, tl *configimag
 	if err := im.Sign(context.Background(), admin); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := configimage.Install(context.Background(), img, im, configimage.InstallOptions{Admin: admin, Signing: signing}); err != nil {
+	if _, err := imagedir.Install(context.Background(), img, im, imagedir.InstallOptions{Admin: admin, Signing: signing}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -94,12 +94,12 @@ func bootDesktop(t testing.TB, img string) (m *vm.Machine, tlsPort, plainPort in
 	tlsPort, plainPort = freePort(t), freePort(t)
 	testenv.File(t, vm.OVMFCodeSecureBoot, "ovmf")
 	state := t.TempDir()
-	b, _ := os.ReadFile(filepath.Join(img, imagebuild.VarsFile))
+	b, _ := os.ReadFile(filepath.Join(img, imagedir.Vars))
 	varsCopy := filepath.Join(state, "OVMF_VARS.fd")
 	atomicfile.WriteFile(varsCopy, b, 0o600)
 	m = boot(t, vm.Config{
 		StateDir: state, FirmwareCode: vm.OVMFCodeSecureBoot, FirmwareVars: varsCopy,
-		Disks: []vm.Disk{{Path: filepath.Join(img, imagebuild.DiskFile), Snapshot: true}}, TPM: true, MemoryMiB: 2048,
+		Disks: []vm.Disk{{Path: filepath.Join(img, imagedir.Disk), Snapshot: true}}, TPM: true, MemoryMiB: 2048,
 		Net: &vm.Net{HostForwards: []vm.HostForward{{HostPort: tlsPort, GuestPort: 2376}, {HostPort: plainPort, GuestPort: 2375}}},
 	})
 	expect(t, m, 6*time.Minute, `hardenvm-init: config mounted read-only at /run/hardenvm/config`)
@@ -146,7 +146,7 @@ func TestDesktopEngineTLS(t *testing.T) {
 	}
 	const engineOpts = `"linuxVM":{"dockerDaemonOptions":{"locked":true,"value":{"hosts":["tcp://0.0.0.0:2376"],"tlsverify":true}}}`
 	installSettings(t, img, keysDir, `{"configurationFileVersion":2,"registryAllowList":{"value":["registry.internal:5000"],"locked":true},`+engineOpts+`}`, tl)
-	m0, _ := manifest.Load(img)
+	m0, _ := imagedir.Load(img)
 	m, tlsPort, plainPort := bootDesktop(t, img)
 
 	pool := x509.NewCertPool()
@@ -270,7 +270,7 @@ func TestDesktopEngineTLS(t *testing.T) {
 	// Another allow-list, installed into the same disk: the OS is the
 	// same, the engine's behaviour after a reboot is the new config's.
 	installSettings(t, img, keysDir, `{"configurationFileVersion":2,"registryAllowList":{"value":["other.example"],"locked":true},`+engineOpts+`}`, tl)
-	m1, _ := manifest.Load(img)
+	m1, _ := imagedir.Load(img)
 	if m1.Root != m0.Root || m1.UKI.Authenticode != m0.UKI.Authenticode || m1.Cmdline != m0.Cmdline || m1.Config.RootHash == m0.Config.RootHash {
 		t.Errorf("install changed the OS or not the config: root %v/%v, config %s/%s", m0.Root, m1.Root, m0.Config.RootHash, m1.Config.RootHash)
 	}

@@ -16,9 +16,9 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/attest/agentproto"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/imagebuild"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/initramfs"
 	"github.com/hardenvm/hardenvm/pkg/keys"
-	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 )
 
@@ -140,12 +140,12 @@ func bootImage(t *testing.T, disk, vars string) *vm.Machine {
 func TestSecureBootChain(t *testing.T) {
 	requireQEMU(t)
 	img := buildMinimal(t, newKeys(t))
-	m := bootImage(t, filepath.Join(img, imagebuild.DiskFile), filepath.Join(img, imagebuild.VarsFile))
+	m := bootImage(t, filepath.Join(img, imagedir.Disk), filepath.Join(img, imagedir.Vars))
 	expect(t, m, 4*time.Minute, `EFI stub: UEFI Secure Boot is enabled`)
 	expect(t, m, time.Minute, `Kernel is locked down`)
 	expect(t, m, time.Minute, `secureboot: Secure boot enabled`)
 	// The kernel's dm-verity table for / carries the manifest's root hash.
-	man, err := manifest.Load(img)
+	man, err := imagedir.Load(img)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestSecureBootRefuses(t *testing.T) {
 	// One byte of .cmdline changed on the ESP: the console=ttyS0 of the
 	// signed command line becomes ttyS1.
 	tampered := filepath.Join(t.TempDir(), "disk.raw")
-	disk, err := os.ReadFile(filepath.Join(a, imagebuild.DiskFile))
+	disk, err := os.ReadFile(filepath.Join(a, imagedir.Disk))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,9 +181,9 @@ func TestSecureBootRefuses(t *testing.T) {
 	}
 
 	tests := []struct{ name, disk, vars string }{
-		{"cmdline byte flipped", tampered, filepath.Join(a, imagebuild.VarsFile)},
-		{"UKI signed by another key", filepath.Join(b, imagebuild.DiskFile), filepath.Join(a, imagebuild.VarsFile)},
-		{"vars enrolled with another db", filepath.Join(a, imagebuild.DiskFile), filepath.Join(b, imagebuild.VarsFile)},
+		{"cmdline byte flipped", tampered, filepath.Join(a, imagedir.Vars)},
+		{"UKI signed by another key", filepath.Join(b, imagedir.Disk), filepath.Join(a, imagedir.Vars)},
+		{"vars enrolled with another db", filepath.Join(a, imagedir.Disk), filepath.Join(b, imagedir.Vars)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

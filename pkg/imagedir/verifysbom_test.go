@@ -1,4 +1,4 @@
-package verify
+package imagedir_test
 
 import (
 	"os"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hardenvm/hardenvm/internal/imagetest"
+	"github.com/hardenvm/hardenvm/pkg/checklist"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/sbom"
 )
@@ -15,10 +17,10 @@ import (
 // withSBOM adds an SBOM with the given bytes to the image's artifacts.
 func withSBOM(t *testing.T, im *imagetest.Image, b []byte) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(im.Dir, sbom.FileName), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(im.Dir, imagedir.SBOM), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	im.Manifest.Artifacts[sbom.FileName] = manifest.HashBytes(b)
+	im.Manifest.Artifacts[imagedir.SBOM] = manifest.HashBytes(b)
 }
 
 func TestSBOM(t *testing.T) {
@@ -34,15 +36,15 @@ func TestSBOM(t *testing.T) {
 	tests := []struct {
 		name   string
 		edit   func(t *testing.T, im *imagetest.Image)
-		status Status
+		status checklist.Status
 		detail string
 	}{
-		{"listed and complete", func(t *testing.T, im *imagetest.Image) { withSBOM(t, im, good) }, OK, "CycloneDX 1.6"},
+		{"listed and complete", func(t *testing.T, im *imagetest.Image) { withSBOM(t, im, good) }, checklist.OK, "CycloneDX 1.6"},
 		{"a package missing", func(t *testing.T, im *imagetest.Image) {
 			withSBOM(t, im, good)
 			im.Manifest.Inputs = []manifest.Package{{Name: "runc", Version: "1", Role: "rootfs", SHA256: strings.Repeat("ab", 32)}}
-		}, Fail, "does not list runc"},
-		{"not CycloneDX", func(t *testing.T, im *imagetest.Image) { withSBOM(t, im, []byte(`{"spdxVersion":"SPDX-2.3"}`)) }, Fail, "not a CycloneDX 1.6"},
+		}, checklist.Fail, "does not list runc"},
+		{"not CycloneDX", func(t *testing.T, im *imagetest.Image) { withSBOM(t, im, []byte(`{"spdxVersion":"SPDX-2.3"}`)) }, checklist.Fail, "not a CycloneDX 1.6"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,7 +52,7 @@ func TestSBOM(t *testing.T) {
 			tt.edit(t, im)
 			im.Resign(t)
 			r := mustVerify(t, im.Dir, opts(im))
-			var got *Check
+			var got *checklist.Check
 			for i, c := range r.Checks {
 				if c.Name == "sbom" {
 					got = &r.Checks[i]
@@ -59,7 +61,7 @@ func TestSBOM(t *testing.T) {
 			if got == nil || got.Status != tt.status || !strings.Contains(got.Detail, tt.detail) {
 				t.Errorf("sbom check = %+v, want %s mentioning %q", got, tt.status, tt.detail)
 			}
-			if tt.status == OK && r.Err() != nil {
+			if tt.status == checklist.OK && r.Err() != nil {
 				t.Errorf("Err() = %v", r.Err())
 			}
 		})

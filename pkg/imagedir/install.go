@@ -1,10 +1,7 @@
-package configimage
+package imagedir
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,25 +10,15 @@ import (
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/ctxio"
-	"github.com/hardenvm/hardenvm/pkg/attest"
+	"github.com/hardenvm/hardenvm/internal/sparse"
+	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/configpart"
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/pcr"
-	"github.com/hardenvm/hardenvm/pkg/provenance"
-	"github.com/hardenvm/hardenvm/pkg/sign"
-	"github.com/hardenvm/hardenvm/pkg/verify"
 )
-
-// Describe is the manifest entry of a signed config image.
-func Describe(im *Image) *manifest.Config {
-	l := im.Layout
-	sum := sha256.Sum256(im.Bytes[:l.Size])
-	return &manifest.Config{RootHash: l.Signature.RootHash, DataBlocks: l.Verity.DataBlocks, Size: l.Size,
-		SHA256: hex.EncodeToString(sum[:]), Signer: l.Signature.CertificateFingerprint}
-}
 
 // InstallOptions name the keys Install needs.
 type InstallOptions struct {
@@ -39,15 +26,15 @@ type InstallOptions struct {
 	// must be the manifest's keys.admin): the new config must verify
 	// with it, or the VM would not boot.
 	Admin *keys.Key
-	// Signing re-signs the manifest (manifest.sigstore.json). Nil leaves
+	// Signing re-signs the manifest (its bundle). Nil leaves
 	// the image directory without a valid bundle: refused.
 	Signing *keys.Key
 }
 
 // InstallSteps are the points of Install at which StepHook is called, in
 // order: the image and the new config were checked; the other artifacts
-// were copied to the staging directory; the new disk.raw, manifest.json and
-// bundle were written there; the staging directory verified.
+// were copied to the staging directory; the new disk, manifest and bundle
+// were written there; the staging directory verified.
 var InstallSteps = []string{"checked", "copied", "disk", "manifest", "signed", "verified"}
 
 // StepHook, when not nil, is called at each of InstallSteps; an error it
@@ -56,7 +43,7 @@ var InstallSteps = []string{"checked", "copied", "disk", "manifest", "signed", "
 var StepHook func(ctx context.Context, step string) error
 
 // Install writes a signed config image into the config partition of the
-// image directory dir's disk.raw, zeroing the rest of the partition, and
+// image directory dir's disk, zeroing the rest of the partition, and
 // updates and re-signs the manifest (the PCR 15 prediction included). The
 // GPT, the ESP with the signed UKI, the root and its verity tree are not
 // touched; the UKI needs no new signature because the config is verified by
@@ -66,41 +53,43 @@ var StepHook func(ctx context.Context, step string) error
 // damage); the new directory is made in a staging directory beside it and
 // verified there, and only then swapped in with one rename. A failure,
 // cancellation or kill at any point leaves dir as it was.
-func Install(ctx context.Context, dir string, im *Image, o InstallOptions) (*manifest.Manifest, error) {
+func Install(ctx context.Context, dir string, im *configimage.Image, o InstallOptions) (*manifest.Manifest, error) {
 	if o.Admin == nil || o.Admin.Cert == nil || o.Signing == nil {
 		return nil, errors.New("config install: the admin certificate and the artifact-signing key are required")
 	}
 	dir = filepath.Clean(dir)
-	if _, err := manifest.Load(dir); err != nil {
+	if err := CheckImageDir(dir); err != nil {
 		return nil, fmt.Errorf("config install: %w", err)
 	}
-	if err := sign.VerifyBundle(dir, o.Signing.Public()); err != nil {
+	raw, err := VerifiedManifest(dir, o.Signing.Public())
+	if err != nil {
 		return nil, fmt.Errorf("config install: %s is not signed by this signing key (%w); refusing to re-sign it", dir, err)
 	}
-	if err := manifest.CheckReplaceable(dir); err != nil {
+	if err := CheckReplaceable(dir); err != nil {
 		return nil, fmt.Errorf("config install: %w", err)
 	}
-	rep, err := verify.Dir(ctx, dir, verify.Options{PublicKey: o.Signing.Public()})
+	rep, err := Verify(ctx, dir, Trust{PublicKey: o.Signing.Public()})
 	if err != nil {
 		return nil, fmt.Errorf("config install: %w", err)
 	}
 	if err := rep.Err(); err != nil {
 		return nil, fmt.Errorf("config install: refusing to re-sign an image that does not verify: %w", err)
 	}
-	m, err := manifest.Load(dir)
+	m, err := manifest.Parse(raw) // the bytes the bundle signs
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("config install: %w", err)
 	}
+	d := &Dir{Path: dir, Manifest: m}
 	if fp := configpart.Fingerprint(o.Admin.Cert); m.Keys.Admin != fp {
 		return nil, fmt.Errorf("config install: the image trusts admin certificate %s, not %s: a config signed with it would not boot", m.Keys.Admin, fp)
 	}
 	// The verified layout carries the root hash the init will measure
 	// into PCR 15 (a layout only read from the image does not).
-	layout, err := Verify(ctx, im.Bytes, o.Admin.Cert)
+	layout, err := configimage.Verify(ctx, im.Bytes, o.Admin.Cert)
 	if err != nil {
 		return nil, fmt.Errorf("config install: %w", err)
 	}
-	diskPath := filepath.Join(dir, "disk.raw")
+	diskPath := d.File(Disk)
 	t, err := gpt.ReadFile(diskPath)
 	if err != nil {
 		return nil, fmt.Errorf("config install: %w", err)
@@ -140,23 +129,23 @@ func Install(ctx context.Context, dir string, im *Image, o InstallOptions) (*man
 	if err := step(ctx, "copied"); err != nil {
 		return nil, err
 	}
-	if err := rewrite(ctx, diskPath, filepath.Join(out.Path, "disk.raw"), off, size, im.Bytes); err != nil {
+	if err := rewrite(ctx, diskPath, filepath.Join(out.Path, Disk), off, size, im.Bytes); err != nil {
 		return nil, fmt.Errorf("config install: %w", err)
 	}
 	if err := step(ctx, "disk"); err != nil {
 		return nil, err
 	}
-	f, err := manifest.HashFile(filepath.Join(out.Path, "disk.raw"))
+	f, err := manifest.HashFile(filepath.Join(out.Path, Disk))
 	if err != nil {
 		return nil, fmt.Errorf("config install: %w", err)
 	}
-	m.Artifacts["disk.raw"] = f
-	m.Config = Describe(im)
+	m.Artifacts[Disk] = f
+	m.Config = configimage.Describe(im)
 	if m.PCRs != nil {
 		// The init measures the config root hash into PCR 15: predict
 		// again, keeping the firmware's golden values. The UKI, the
 		// variable store and the partition table are dir's.
-		in, _, err := attest.Load(dir)
+		in, err := d.PredictionInput()
 		if err != nil {
 			return nil, err
 		}
@@ -168,27 +157,27 @@ func Install(ctx context.Context, dir string, im *Image, o InstallOptions) (*man
 		p.Firmware = m.PCRs.Firmware
 		m.PCRs = p
 	}
-	if err := m.Write(out.Path); err != nil {
+	if err := WriteManifest(out.Path, m); err != nil {
 		return nil, err
 	}
 	if err := step(ctx, "manifest"); err != nil {
 		return nil, err
 	}
-	if err := sign.Sign(out.Path, o.Signing.Signer); err != nil {
+	if err := Sign(out.Path, o.Signing.Signer); err != nil {
 		return nil, err
 	}
 	if err := step(ctx, "signed"); err != nil {
 		return nil, err
 	}
 	// What is swapped in must verify and measure as the manifest says.
-	if rep, err = verify.Dir(ctx, out.Path, verify.Options{PublicKey: o.Signing.Public()}); err == nil {
+	if rep, err = Verify(ctx, out.Path, Trust{PublicKey: o.Signing.Public()}); err == nil {
 		err = rep.Err()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("config install: BUG: the new image does not verify: %w", err)
 	}
 	if m.PCRs != nil {
-		again, err := attest.PredictDir(out.Path)
+		again, err := Predict(out.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -232,7 +221,7 @@ func copyOthers(ctx context.Context, dir, to string) error {
 	}
 	for _, e := range ents {
 		switch e.Name() {
-		case "disk.raw", manifest.FileName, sign.BundleFileName, provenance.FileName:
+		case Disk, Manifest, Bundle, Provenance:
 			continue
 		}
 		if err := copyFile(ctx, filepath.Join(dir, e.Name()), filepath.Join(to, e.Name())); err != nil {
@@ -290,46 +279,11 @@ func rewrite(ctx context.Context, path, to string, off, size int64, data []byte)
 	if err := out.Truncate(total); err != nil {
 		return err
 	}
-	buf := make([]byte, 1<<20)
-	zero := make([]byte, 64<<10)
-	for pos := int64(0); pos < total; {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n, rerr := src.ReadAt(buf, pos)
-		for i := 0; i < n; i += len(zero) {
-			end := min(i+len(zero), n)
-			b := buf[i:end]
-			at := pos + int64(i)
-			if at+int64(len(b)) > off && at < off+size {
-				continue // the partition: written below
-			}
-			if bytes.Equal(b, zero[:len(b)]) {
-				continue
-			}
-			if _, err := out.WriteAt(b, at); err != nil {
-				return err
-			}
-		}
-		pos += int64(n)
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return rerr
-		}
-	}
-	// Chunks overlapping the partition's edges: copy the parts outside.
-	for _, edge := range [][2]int64{{off - int64(len(zero)), off}, {off + size, off + size + int64(len(zero))}} {
-		lo, hi := max(edge[0], 0), min(edge[1], total)
-		if lo >= hi {
-			continue
-		}
-		b := make([]byte, hi-lo)
-		if _, err := src.ReadAt(b, lo); err != nil && err != io.EOF {
-			return err
-		}
-		if _, err := out.WriteAt(b, lo); err != nil {
+	// What precedes the partition and what follows it; the partition
+	// itself reads as zeros but for data.
+	for _, r := range [][2]int64{{0, off}, {off + size, total}} {
+		n := r[1] - r[0]
+		if _, err := sparse.Copy(out, r[0], ctxio.Reader(ctx, io.NewSectionReader(src, r[0], n)), n); err != nil {
 			return err
 		}
 	}
@@ -340,4 +294,22 @@ func rewrite(ctx context.Context, path, to string, off, size int64, data []byte)
 		return err
 	}
 	return out.Close()
+}
+
+// InstallFile installs the config image file image into dir with the keys
+// of the key set keyDir (its admin certificate and artifact-signing key).
+func InstallFile(ctx context.Context, dir, image, keyDir string) (*manifest.Manifest, error) {
+	admin, err := keys.LoadRole(keyDir, keys.Admin)
+	if err != nil {
+		return nil, err
+	}
+	signing, err := keys.LoadRole(keyDir, keys.Signing)
+	if err != nil {
+		return nil, err
+	}
+	im, err := configimage.ReadImage(image)
+	if err != nil {
+		return nil, err
+	}
+	return Install(ctx, dir, im, InstallOptions{Admin: admin, Signing: signing})
 }

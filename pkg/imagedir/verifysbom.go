@@ -1,8 +1,9 @@
-package verify
+package imagedir
 
 import (
 	cdx "github.com/CycloneDX/cyclonedx-go"
 
+	"github.com/hardenvm/hardenvm/pkg/checklist"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/sbom"
 )
@@ -11,19 +12,19 @@ import (
 // the other artifacts) back with the CycloneDX library and checks that it
 // lists every Debian package the manifest names, by SHA-256.
 func checkSBOM(add addFunc, dir string, m *manifest.Manifest) {
-	if _, ok := m.Artifacts[sbom.FileName]; !ok {
-		add("sbom", manifest.FileName, Skip, "the manifest lists no SBOM (built before SBOMs were written)")
+	if _, ok := m.Artifacts[SBOM]; !ok {
+		add("sbom", Manifest, checklist.Skip, "the manifest lists no SBOM (built before SBOMs were written)")
 		return
 	}
 	// Its size and digest were checked against the signed manifest.
-	b, err := manifest.ReadArtifact(dir, sbom.FileName, m.Artifacts[sbom.FileName].Size)
+	b, err := ReadArtifact(dir, SBOM, m.Artifacts[SBOM].Size)
 	if err != nil {
-		add("sbom", sbom.FileName, Fail, "%v", trimDir(err, dir))
+		add("sbom", SBOM, checklist.Fail, "%v", trimDir(err, dir))
 		return
 	}
 	bom, err := sbom.Parse(b)
 	if err != nil {
-		add("sbom", sbom.FileName, Fail, "%v", err)
+		add("sbom", SBOM, checklist.Fail, "%v", err)
 		return
 	}
 	have := map[string]bool{}
@@ -40,7 +41,7 @@ func checkSBOM(add addFunc, dir string, m *manifest.Manifest) {
 	}
 	for _, p := range m.Inputs {
 		if !have[p.Name+" "+p.SHA256] {
-			add("sbom", sbom.FileName, Fail, "does not list %s %s with the manifest's sha256 %s", p.Name, p.Version, p.SHA256)
+			add("sbom", SBOM, checklist.Fail, "does not list %s %s with the manifest's sha256 %s", p.Name, p.Version, p.SHA256)
 			return
 		}
 	}
@@ -48,6 +49,6 @@ func checkSBOM(add addFunc, dir string, m *manifest.Manifest) {
 	if bom.Vulnerabilities != nil {
 		vulns = len(*bom.Vulnerabilities)
 	}
-	add("sbom", sbom.FileName, OK, "CycloneDX %s: the manifest's %d packages among %d components; %d CVEs resolved by their changelogs",
+	add("sbom", SBOM, checklist.OK, "CycloneDX %s: the manifest's %d packages among %d components; %d CVEs resolved by their changelogs",
 		bom.SpecVersion, len(m.Inputs), len(comps), vulns)
 }

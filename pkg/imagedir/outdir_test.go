@@ -1,4 +1,4 @@
-package manifest
+package imagedir
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ func TestCheckReplaceable(t *testing.T) {
 		{"empty dir", func(t *testing.T, p string) { os.Mkdir(p, 0o755) }, true},
 		{"image dir", func(t *testing.T, p string) {
 			os.Mkdir(p, 0o755)
-			for _, n := range []string{FileName, "disk.raw", "uki.efi", "OVMF_VARS.fd", "manifest.sigstore.json"} {
+			for _, n := range []string{Manifest, Disk, UKI, Vars, Bundle} {
 				os.WriteFile(filepath.Join(p, n), []byte("x"), 0o644)
 			}
 		}, true},
@@ -28,18 +28,18 @@ func TestCheckReplaceable(t *testing.T) {
 		{"parent of images", func(t *testing.T, p string) {
 			for _, n := range []string{"minimal", "desktop"} {
 				os.MkdirAll(filepath.Join(p, n), 0o755)
-				os.WriteFile(filepath.Join(p, n, FileName), []byte("{}"), 0o644)
+				os.WriteFile(filepath.Join(p, n, Manifest), []byte("{}"), 0o644)
 			}
 		}, false},
 		{"manifest plus a subdirectory", func(t *testing.T, p string) {
 			os.MkdirAll(filepath.Join(p, "src"), 0o755)
-			os.WriteFile(filepath.Join(p, FileName), []byte("{}"), 0o644)
+			os.WriteFile(filepath.Join(p, Manifest), []byte("{}"), 0o644)
 		}, false},
-		{"manifest is a directory", func(t *testing.T, p string) { os.MkdirAll(filepath.Join(p, FileName), 0o755) }, false},
+		{"manifest is a directory", func(t *testing.T, p string) { os.MkdirAll(filepath.Join(p, Manifest), 0o755) }, false},
 		{"a file", func(t *testing.T, p string) { os.WriteFile(p, []byte("x"), 0o644) }, false},
 		{"a symlink to an image dir", func(t *testing.T, p string) {
 			d := t.TempDir()
-			os.WriteFile(filepath.Join(d, FileName), []byte("{}"), 0o644)
+			os.WriteFile(filepath.Join(d, Manifest), []byte("{}"), 0o644)
 			os.Symlink(d, p)
 		}, false},
 	}

@@ -1,4 +1,4 @@
-package verify
+package imagedir
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"io"
 
 	"github.com/hardenvm/hardenvm/boot/bootparams"
+	"github.com/hardenvm/hardenvm/pkg/checklist"
 	"github.com/hardenvm/hardenvm/pkg/configpart"
 	"github.com/hardenvm/hardenvm/pkg/cpio"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
@@ -25,42 +26,42 @@ import (
 // (keys.admin).
 func checkConfig(ctx context.Context, add addFunc, dir string, m *manifest.Manifest, part *gpt.Partition) {
 	if part == nil {
-		add("config", Disk, Skip, "no config partition")
+		add("config", Disk, checklist.Skip, "no config partition")
 		return
 	}
 	cert, err := adminCertOf(dir, m)
 	if err != nil {
-		add("config", UKI, Fail, "the admin certificate: %v", trimDir(err, dir))
+		add("config", UKI, checklist.Fail, "the admin certificate: %v", trimDir(err, dir))
 		return
 	}
 	if fp := configpart.Fingerprint(cert); fp != m.Keys.Admin {
-		add("config", UKI, Fail, "the initramfs's admin certificate %s is not the one the manifest pins (%s)", fp, m.Keys.Admin)
+		add("config", UKI, checklist.Fail, "the initramfs's admin certificate %s is not the one the manifest pins (%s)", fp, m.Keys.Admin)
 		return
 	}
-	f, err := manifest.OpenArtifact(dir, Disk)
+	f, err := OpenArtifact(dir, Disk)
 	if err != nil {
-		add("config", Disk, Fail, "%v", trimDir(err, dir))
+		add("config", Disk, checklist.Fail, "%v", trimDir(err, dir))
 		return
 	}
 	defer f.Close()
 	r := io.NewSectionReader(f, part.Offset(gpt.SectorSize), part.Size(gpt.SectorSize))
 	l, err := configpart.Verify(ctx, r, r.Size(), cert)
 	if err != nil {
-		add("config", Disk, Fail, "config partition %d: %v", part.Number, err)
+		add("config", Disk, checklist.Fail, "config partition %d: %v", part.Number, err)
 		return
 	}
 	root := hex.EncodeToString(l.Verity.RootHash)
 	if m.Config != nil && m.Config.RootHash != "" && m.Config.RootHash != root {
-		add("config", Disk, Fail, "config partition %d has root hash %s, the manifest says %s", part.Number, root, m.Config.RootHash)
+		add("config", Disk, checklist.Fail, "config partition %d has root hash %s, the manifest says %s", part.Number, root, m.Config.RootHash)
 		return
 	}
-	add("config", Disk, OK, "config partition %d signed by the admin certificate %s; %d data blocks match root hash %s",
+	add("config", Disk, checklist.OK, "config partition %d signed by the admin certificate %s; %d data blocks match root hash %s",
 		part.Number, m.Keys.Admin, l.Verity.DataBlocks, root)
 }
 
 // adminCertOf reads the admin certificate out of the UKI's initramfs.
 func adminCertOf(dir string, m *manifest.Manifest) (*x509.Certificate, error) {
-	img, err := manifest.ReadArtifact(dir, UKI, m.Artifacts[UKI].Size)
+	img, err := ReadArtifact(dir, UKI, m.Artifacts[UKI].Size)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package manifest
+package imagedir
 
 import (
 	"context"
@@ -14,14 +14,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/internal/ctxio"
 	"github.com/hardenvm/hardenvm/internal/readfile"
-)
-
-// Size caps of what is read from an image directory into memory.
-const (
-	MaxManifest = 16 << 20 // manifest.json
-	MaxBundle   = 1 << 20  // manifest.sigstore.json
-	MaxUKI      = 1 << 30  // uki.efi
-	MaxVars     = 64 << 20 // OVMF_VARS.fd
+	"github.com/hardenvm/hardenvm/pkg/manifest"
 )
 
 // ErrNotRegular is matched by OpenArtifact's refusals: a name that leaves
@@ -89,25 +82,25 @@ func ReadArtifact(dir, name string, max int64) ([]byte, error) {
 
 // HashArtifact hashes the file name of dir (as OpenArtifact opens it).
 // With want.Size > 0, a file of another size is not read at all (a 1 TiB
-// sparse disk.raw is refused at once): the result then carries its size
+// sparse disk is refused at once): the result then carries its size
 // and no digest. The hashing stops when ctx is done.
-func HashArtifact(ctx context.Context, dir, name string, want File) (File, error) {
+func HashArtifact(ctx context.Context, dir, name string, want manifest.File) (manifest.File, error) {
 	f, err := OpenArtifact(dir, name)
 	if err != nil {
-		return File{}, err
+		return manifest.File{}, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return File{}, err
+		return manifest.File{}, err
 	}
 	if want.Size > 0 && st.Size() != want.Size {
-		return File{Size: st.Size()}, nil
+		return manifest.File{Size: st.Size()}, nil
 	}
 	h := sha256.New()
 	n, err := io.Copy(h, ctxio.Reader(ctx, f))
 	if err != nil {
-		return File{}, fmt.Errorf("hashing %s: %w", filepath.Join(dir, name), err)
+		return manifest.File{}, fmt.Errorf("hashing %s: %w", filepath.Join(dir, name), err)
 	}
-	return File{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+	return manifest.File{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
 }

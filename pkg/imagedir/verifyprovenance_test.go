@@ -1,4 +1,4 @@
-package verify
+package imagedir_test
 
 import (
 	"crypto"
@@ -7,8 +7,9 @@ import (
 	"testing"
 
 	"github.com/hardenvm/hardenvm/internal/imagetest"
+	"github.com/hardenvm/hardenvm/pkg/checklist"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/keys"
-	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/provenance"
 )
 
@@ -16,10 +17,10 @@ import (
 func withProvenance(t *testing.T, im *imagetest.Image, key crypto.Signer) {
 	t.Helper()
 	in := provenance.Input{Spec: provenance.Resource{Name: "images/test.yml", SHA256: strings.Repeat("0", 64)}}
-	for _, n := range []string{"disk.raw", "uki.efi", "OVMF_VARS.fd", manifest.FileName} {
+	for _, n := range []string{"disk.raw", "uki.efi", "OVMF_VARS.fd", imagedir.Manifest} {
 		in.Subjects = append(in.Subjects, provenance.Resource{Name: n, SHA256: imagetest.SHA256(t, filepath.Join(im.Dir, n))})
 	}
-	if err := provenance.Write(im.Dir, in, key); err != nil {
+	if err := provenance.Write(filepath.Join(im.Dir, imagedir.Provenance), in, key); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -29,28 +30,28 @@ func TestProvenance(t *testing.T) {
 	tests := []struct {
 		name     string
 		edit     func(t *testing.T, im *imagetest.Image)
-		status   Status
+		status   checklist.Status
 		artifact string
 		detail   string
 	}{
-		{"matches", func(t *testing.T, im *imagetest.Image) { withProvenance(t, im, im.Keys.Get(keys.Signing).Signer) }, OK, provenance.FileName, "subjects match"},
-		{"other key", func(t *testing.T, im *imagetest.Image) { withProvenance(t, im, other.Get(keys.Signing).Signer) }, Fail, provenance.FileName, "another key"},
+		{"matches", func(t *testing.T, im *imagetest.Image) { withProvenance(t, im, im.Keys.Get(keys.Signing).Signer) }, checklist.OK, imagedir.Provenance, "subjects match"},
+		{"other key", func(t *testing.T, im *imagetest.Image) { withProvenance(t, im, other.Get(keys.Signing).Signer) }, checklist.Fail, imagedir.Provenance, "another key"},
 		{"an artifact changed since", func(t *testing.T, im *imagetest.Image) {
 			withProvenance(t, im, im.Keys.Get(keys.Signing).Signer)
 			imagetest.FlipByte(t, filepath.Join(im.Dir, "OVMF_VARS.fd"), 100)
-		}, Fail, "OVMF_VARS.fd", "the provenance says"},
+		}, checklist.Fail, "OVMF_VARS.fd", "the provenance says"},
 		{"manifest re-signed since", func(t *testing.T, im *imagetest.Image) {
 			withProvenance(t, im, im.Keys.Get(keys.Signing).Signer)
 			im.Manifest.Name = "renamed"
 			im.Resign(t)
-		}, Fail, manifest.FileName, "the provenance says"},
+		}, checklist.Fail, imagedir.Manifest, "the provenance says"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			im := imagetest.New(t, imagetest.Options{Seed: uint64(300 + i)})
 			tt.edit(t, im)
 			r := mustVerify(t, im.Dir, opts(im))
-			var got *Check
+			var got *checklist.Check
 			for i, c := range r.Checks {
 				if c.Name == "provenance" {
 					got = &r.Checks[i]

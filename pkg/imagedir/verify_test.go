@@ -1,4 +1,4 @@
-package verify
+package imagedir_test
 
 import (
 	"bytes"
@@ -12,30 +12,31 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hardenvm/hardenvm/internal/imagetest"
+	"github.com/hardenvm/hardenvm/pkg/checklist"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
-	"github.com/hardenvm/hardenvm/pkg/sign"
 )
 
-func opts(im *imagetest.Image) Options {
-	return Options{PublicKey: im.Keys.Get(keys.Signing).Public()}
+func opts(im *imagetest.Image) imagedir.Trust {
+	return imagedir.Trust{PublicKey: im.Keys.Get(keys.Signing).Public()}
 }
 
-func statuses(r *Report) map[string]Status {
-	m := map[string]Status{}
+func statuses(r *checklist.Report) map[string]checklist.Status {
+	m := map[string]checklist.Status{}
 	for _, c := range r.Checks {
 		k := c.Name + " " + c.Artifact
-		if m[k] != Fail {
+		if m[k] != checklist.Fail {
 			m[k] = c.Status
 		}
 	}
 	return m
 }
 
-func mustVerify(t *testing.T, dir string, o Options) *Report {
+func mustVerify(t *testing.T, dir string, o imagedir.Trust) *checklist.Report {
 	t.Helper()
-	r, err := Dir(context.Background(), dir, o)
+	r, err := imagedir.Verify(context.Background(), dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,16 +49,16 @@ func TestGoodImage(t *testing.T) {
 	if err := r.Err(); err != nil {
 		t.Fatalf("Err() = %v; checks %+v", err, r.Checks)
 	}
-	want := map[string]Status{
-		"bundle manifest.json":                OK,
-		"digest OVMF_VARS.fd":                 OK,
-		"digest disk.raw":                     OK,
-		"digest uki.efi":                      OK,
-		"verity disk.raw":                     OK,
-		"config disk.raw":                     Skip,
-		"authenticode uki.efi":                OK,
-		"sbom manifest.json":                  Skip,
-		"provenance provenance.sigstore.json": Skip,
+	want := map[string]checklist.Status{
+		"bundle manifest.json":                checklist.OK,
+		"digest OVMF_VARS.fd":                 checklist.OK,
+		"digest disk.raw":                     checklist.OK,
+		"digest uki.efi":                      checklist.OK,
+		"verity disk.raw":                     checklist.OK,
+		"config disk.raw":                     checklist.Skip,
+		"authenticode uki.efi":                checklist.OK,
+		"sbom manifest.json":                  checklist.Skip,
+		"provenance provenance.sigstore.json": checklist.Skip,
 	}
 	if diff := cmp.Diff(want, statuses(r)); diff != "" {
 		t.Errorf("checks (-want +got):\n%s", diff)
@@ -85,7 +86,7 @@ func TestConfigPartition(t *testing.T) {
 	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}
-	configCheck := func(r *Report) *Check {
+	configCheck := func(r *checklist.Report) *checklist.Check {
 		for i, c := range r.Checks {
 			if c.Name == "config" {
 				return &r.Checks[i]
@@ -93,7 +94,7 @@ func TestConfigPartition(t *testing.T) {
 		}
 		return nil
 	}
-	if c := configCheck(r); c == nil || c.Status != OK || !strings.Contains(c.Detail, "signed by the admin certificate") {
+	if c := configCheck(r); c == nil || c.Status != checklist.OK || !strings.Contains(c.Detail, "signed by the admin certificate") {
 		t.Errorf("config check = %+v, want OK naming the admin certificate", c)
 	}
 
@@ -101,7 +102,7 @@ func TestConfigPartition(t *testing.T) {
 	// so does the config's own check, naming its partition.
 	flipped := imagetest.New(t, imagetest.Options{Config: true, Seed: 6})
 	imagetest.FlipByte(t, filepath.Join(flipped.Dir, "disk.raw"), partitionOffset(t, filepath.Join(flipped.Dir, "disk.raw"), gpt.TypeLinuxData)+100)
-	if c := configCheck(mustVerify(t, flipped.Dir, opts(flipped))); c == nil || c.Status != Fail || !strings.Contains(c.Detail, "config partition") {
+	if c := configCheck(mustVerify(t, flipped.Dir, opts(flipped))); c == nil || c.Status != checklist.Fail || !strings.Contains(c.Detail, "config partition") {
 		t.Errorf("config check of a flipped byte = %+v, want FAIL", c)
 	}
 
@@ -109,7 +110,7 @@ func TestConfigPartition(t *testing.T) {
 	other := imagetest.New(t, imagetest.Options{Config: true, Seed: 7})
 	other.Manifest.Keys.Admin = imagetest.OtherKeys(t).Get(keys.Admin).Fingerprint()
 	other.Resign(t)
-	if c := configCheck(mustVerify(t, other.Dir, opts(other))); c == nil || c.Status != Fail || !strings.Contains(c.Detail, "is not the one the manifest pins") {
+	if c := configCheck(mustVerify(t, other.Dir, opts(other))); c == nil || c.Status != checklist.Fail || !strings.Contains(c.Detail, "is not the one the manifest pins") {
 		t.Errorf("config check with another pinned admin = %+v, want FAIL", c)
 	}
 }
@@ -169,21 +170,21 @@ func TestOneByteChanged(t *testing.T) {
 		{"uki", "uki.efi", func(*testing.T, *imagetest.Image) int64 { return 3000 }, "uki.efi", []string{"digest", "authenticode"}},
 		{"uki signature", "uki.efi", func(*testing.T, *imagetest.Image) int64 { return -40 }, "uki.efi", []string{"digest", "authenticode"}},
 		{"vars", "OVMF_VARS.fd", func(*testing.T, *imagetest.Image) int64 { return 12345 }, "OVMF_VARS.fd", []string{"digest"}},
-		{"manifest", manifest.FileName, func(t *testing.T, im *imagetest.Image) int64 {
-			return indexIn(t, filepath.Join(im.Dir, manifest.FileName), `"imagetest"`) + 3
-		}, manifest.FileName, []string{"bundle"}},
-		{"manifest digest", manifest.FileName, func(t *testing.T, im *imagetest.Image) int64 {
-			return indexIn(t, filepath.Join(im.Dir, manifest.FileName), im.Manifest.Artifacts["disk.raw"].SHA256) + 10
-		}, manifest.FileName, []string{"bundle"}},
-		{"bundle signature", sign.BundleFileName, func(t *testing.T, im *imagetest.Image) int64 {
-			return indexIn(t, filepath.Join(im.Dir, sign.BundleFileName), `"signature": "`) + 20
-		}, sign.BundleFileName, []string{"bundle"}},
-		{"bundle digest", sign.BundleFileName, func(t *testing.T, im *imagetest.Image) int64 {
-			return indexIn(t, filepath.Join(im.Dir, sign.BundleFileName), `"digest": "`) + 15
-		}, sign.BundleFileName, []string{"bundle"}},
-		{"bundle hint", sign.BundleFileName, func(t *testing.T, im *imagetest.Image) int64 {
-			return indexIn(t, filepath.Join(im.Dir, sign.BundleFileName), `"hint": "`) + 12
-		}, sign.BundleFileName, []string{"bundle"}},
+		{"manifest", imagedir.Manifest, func(t *testing.T, im *imagetest.Image) int64 {
+			return indexIn(t, filepath.Join(im.Dir, imagedir.Manifest), `"imagetest"`) + 3
+		}, imagedir.Manifest, []string{"bundle"}},
+		{"manifest digest", imagedir.Manifest, func(t *testing.T, im *imagetest.Image) int64 {
+			return indexIn(t, filepath.Join(im.Dir, imagedir.Manifest), im.Manifest.Artifacts["disk.raw"].SHA256) + 10
+		}, imagedir.Manifest, []string{"bundle"}},
+		{"bundle signature", imagedir.Bundle, func(t *testing.T, im *imagetest.Image) int64 {
+			return indexIn(t, filepath.Join(im.Dir, imagedir.Bundle), `"signature": "`) + 20
+		}, imagedir.Bundle, []string{"bundle"}},
+		{"bundle digest", imagedir.Bundle, func(t *testing.T, im *imagetest.Image) int64 {
+			return indexIn(t, filepath.Join(im.Dir, imagedir.Bundle), `"digest": "`) + 15
+		}, imagedir.Bundle, []string{"bundle"}},
+		{"bundle hint", imagedir.Bundle, func(t *testing.T, im *imagetest.Image) int64 {
+			return indexIn(t, filepath.Join(im.Dir, imagedir.Bundle), `"hint": "`) + 12
+		}, imagedir.Bundle, []string{"bundle"}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,8 +192,8 @@ func TestOneByteChanged(t *testing.T) {
 			imagetest.FlipByte(t, filepath.Join(im.Dir, tt.file), tt.offset(t, im))
 			r := mustVerify(t, im.Dir, opts(im))
 			err := r.Err()
-			if !errors.Is(err, ErrFailed) {
-				t.Fatalf("Err() = %v, want ErrFailed; checks %+v", err, r.Checks)
+			if !errors.Is(err, checklist.ErrFailed) {
+				t.Fatalf("Err() = %v, want checklist.ErrFailed; checks %+v", err, r.Checks)
 			}
 			if !strings.Contains(err.Error(), ": "+tt.artifact+" failed verification") {
 				t.Errorf("Err() = %q, want it to name only %s", err, tt.artifact)
@@ -216,13 +217,13 @@ func TestTrustAnchors(t *testing.T) {
 	other := imagetest.OtherKeys(t)
 	tests := []struct {
 		name     string
-		o        Options
+		o        imagedir.Trust
 		artifact string
 		detail   string
 	}{
-		{"other signing key", Options{PublicKey: other.Get(keys.Signing).Public()}, sign.BundleFileName, "another key"},
-		{"other db certificate pinned", Options{PublicKey: im.Keys.Get(keys.Signing).Public(), DBCert: other.Get(keys.DB).Cert},
-			manifest.FileName, "the one given"},
+		{"other signing key", imagedir.Trust{PublicKey: other.Get(keys.Signing).Public()}, imagedir.Bundle, "another key"},
+		{"other db certificate pinned", imagedir.Trust{PublicKey: im.Keys.Get(keys.Signing).Public(), DBCert: other.Get(keys.DB).Cert},
+			imagedir.Manifest, "the one given"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -240,7 +241,7 @@ func TestTrustAnchors(t *testing.T) {
 			t.Errorf("failed checks = %+v, want authenticode: not signed by the db certificate", f)
 		}
 	})
-	if _, err := Dir(context.Background(), im.Dir, Options{}); err == nil {
+	if _, err := imagedir.Verify(context.Background(), im.Dir, imagedir.Trust{}); err == nil {
 		t.Error("Dir without a key succeeded")
 	}
 }
@@ -255,7 +256,7 @@ func TestSignedButWrong(t *testing.T) {
 		artifact string
 		detail   string
 	}{
-		{"newer manifest version", func(t *testing.T, im *imagetest.Image) { im.Manifest.Version = 99 }, manifest.FileName, "version 99"},
+		{"newer manifest version", func(t *testing.T, im *imagetest.Image) { im.Manifest.Version = 99 }, imagedir.Manifest, "version 99"},
 		{"disk not listed", func(t *testing.T, im *imagetest.Image) { delete(im.Manifest.Artifacts, "disk.raw") }, "disk.raw", "does not list"},
 		{"vars not listed", func(t *testing.T, im *imagetest.Image) { delete(im.Manifest.Artifacts, "OVMF_VARS.fd") }, "OVMF_VARS.fd", "does not list"},
 		{"path outside", func(t *testing.T, im *imagetest.Image) {
@@ -267,7 +268,7 @@ func TestSignedButWrong(t *testing.T) {
 		{"other root hash", func(t *testing.T, im *imagetest.Image) {
 			im.Manifest.Root.RootHash = strings.Repeat("ab", 32)
 		}, "disk.raw", "not the halves"},
-		{"no root hash", func(t *testing.T, im *imagetest.Image) { im.Manifest.Root.RootHash = "" }, manifest.FileName, "not a hex digest"},
+		{"no root hash", func(t *testing.T, im *imagetest.Image) { im.Manifest.Root.RootHash = "" }, imagedir.Manifest, "not a hex digest"},
 		{"other db key", func(t *testing.T, im *imagetest.Image) { im.Manifest.Keys.DB = other.Get(keys.DB).Fingerprint() }, "uki.efi", "not signed by the db certificate"},
 		{"other authenticode digest", func(t *testing.T, im *imagetest.Image) { im.Manifest.UKI.Authenticode = strings.Repeat("0", 64) }, "uki.efi", "Authenticode digest"},
 	}
@@ -286,7 +287,7 @@ func TestSignedButWrong(t *testing.T) {
 }
 
 // BenchmarkVerifyDir verifies a whole small image directory (72 MB sparse
-// disk, signed UKI); bytes/s counts the files hashed.
+// disk, signed imagedir.UKI); bytes/s counts the files hashed.
 func BenchmarkVerifyDir(b *testing.B) {
 	im := imagetest.New(b, imagetest.Options{})
 	var n int64
@@ -295,9 +296,18 @@ func BenchmarkVerifyDir(b *testing.B) {
 	}
 	b.SetBytes(n)
 	for b.Loop() {
-		r, err := Dir(context.Background(), im.Dir, opts(im))
+		r, err := imagedir.Verify(context.Background(), im.Dir, opts(im))
 		if err != nil || r.Err() != nil {
 			b.Fatal(err, r.Err())
 		}
+	}
+}
+
+func TestVerifyBundleMissing(t *testing.T) {
+	im := imagetest.New(t, imagetest.Options{})
+	os.Remove(filepath.Join(im.Dir, imagedir.Bundle))
+	err := imagedir.VerifyBundle(im.Dir, im.Keys.Get(keys.Signing).Public())
+	if err == nil || !strings.Contains(err.Error(), "not signed") {
+		t.Fatalf("VerifyBundle = %v, want 'not signed'", err)
 	}
 }

@@ -1,7 +1,4 @@
-// Package inspect reports what an image holds: the GPT partitions, the
-// root hash (read back from the partition UUIDs and checked against the
-// verity superblock), and the UKI's sections and signer. It only reads.
-package inspect
+package imagedir
 
 import (
 	"bytes"
@@ -12,7 +9,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
+	"strings"
+	"text/tabwriter"
 
 	"github.com/hardenvm/hardenvm/internal/readfile"
 	"github.com/hardenvm/hardenvm/pkg/authenticode"
@@ -22,14 +20,16 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/verity"
 )
 
-// Report is what Inspect found.
-type Report struct {
-	Disk       string      `json:"disk"`
-	DiskGUID   string      `json:"diskGUID"`
-	Partitions []Partition `json:"partitions"`
-	RootHash   string      `json:"rootHash,omitempty"`
-	Verity     *Verity     `json:"verity,omitempty"`
-	UKI        *UKI        `json:"uki,omitempty"`
+// Inspection is what Inspect found in an image: the GPT partitions, the
+// root hash (read back from the partition UUIDs, with the verity
+// superblock), and the UKI's sections and signer.
+type Inspection struct {
+	Disk       string          `json:"disk"`
+	DiskGUID   string          `json:"diskGUID"`
+	Partitions []PartitionInfo `json:"partitions"`
+	RootHash   string          `json:"rootHash,omitempty"`
+	Verity     *VerityInfo     `json:"verity,omitempty"`
+	UKI        *UKIInfo        `json:"uki,omitempty"`
 	// Problems are damage noticed while reading (a damaged primary or
 	// missing backup GPT header); the rest of the report is what could
 	// still be read.
@@ -38,8 +38,8 @@ type Report struct {
 	Manifest *manifest.Manifest `json:"-"`
 }
 
-// Partition is one GPT entry, with its well-known role.
-type Partition struct {
+// PartitionInfo is one GPT entry, with its well-known role.
+type PartitionInfo struct {
 	Number     int    `json:"number"`
 	Name       string `json:"name"`
 	Role       string `json:"role"`
@@ -51,8 +51,8 @@ type Partition struct {
 	Attributes uint64 `json:"attributes"`
 }
 
-// Verity is the root-verity partition's superblock.
-type Verity struct {
+// VerityInfo is the root-verity partition's superblock.
+type VerityInfo struct {
 	UUID          string `json:"uuid"`
 	Algorithm     string `json:"algorithm"`
 	DataBlockSize uint32 `json:"dataBlockSize"`
@@ -61,8 +61,8 @@ type Verity struct {
 	Salt          string `json:"salt"` // hex
 }
 
-// UKI describes uki.efi.
-type UKI struct {
+// UKIInfo describes the UKI.
+type UKIInfo struct {
 	Path     string            `json:"path"`
 	Sections []uki.SectionInfo `json:"sections"`
 	Digest   string            `json:"authenticodeSha256"`
@@ -82,24 +82,24 @@ var roles = map[gpt.GUID]string{
 	gpt.TypeRootVeritySigX86_64: "root-verity-sig",
 }
 
-// Inspect reads an image directory (disk.raw, uki.efi, manifest.json) or a
-// bare disk image.
-func Inspect(path string) (*Report, error) {
+// Inspect reads an image directory (its disk, UKI and manifest) or a bare
+// disk image. It only reads.
+func Inspect(path string) (*Inspection, error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, manifest.CheckImageDir(path) // the same sentence as every command
+		return nil, CheckImageDir(path) // the same sentence as every command
 	}
 	if err != nil {
 		return nil, fmt.Errorf("inspect: %w", err)
 	}
 	diskPath, ukiPath := path, ""
-	r := &Report{}
+	r := &Inspection{}
 	if fi.IsDir() {
-		diskPath = filepath.Join(path, "disk.raw")
-		ukiPath = filepath.Join(path, "uki.efi")
-		if r.Manifest, err = manifest.Load(path); err != nil {
+		d, err := Open(path)
+		if err != nil {
 			return nil, err
 		}
+		diskPath, ukiPath, r.Manifest = d.File(Disk), d.File(UKI), d.Manifest
 	}
 	r.Disk = diskPath
 	if err := inspectDisk(r, diskPath); err != nil {
@@ -113,7 +113,7 @@ func Inspect(path string) (*Report, error) {
 	return r, nil
 }
 
-func inspectDisk(r *Report, path string) error {
+func inspectDisk(r *Inspection, path string) error {
 	f, err := readfile.Open(path)
 	if err != nil {
 		return fmt.Errorf("inspect: %w", err)
@@ -137,7 +137,7 @@ func inspectDisk(r *Report, path string) error {
 		if role == "" {
 			role = p.Name
 		}
-		r.Partitions = append(r.Partitions, Partition{
+		r.Partitions = append(r.Partitions, PartitionInfo{
 			Number: p.Number, Name: p.Name, Role: role, Type: p.Type.String(), GUID: p.GUID.String(),
 			Offset: p.Offset(t.SectorSize), Size: p.Size(t.SectorSize),
 			ReadOnly: p.Attributes&gpt.AttrReadOnly != 0, Attributes: p.Attributes,
@@ -159,13 +159,13 @@ func inspectDisk(r *Report, path string) error {
 	if err != nil {
 		return fmt.Errorf("inspect: %s: root-verity partition: %w", path, err)
 	}
-	r.Verity = &Verity{UUID: verity.FormatUUID(sb.UUID), Algorithm: sb.Algorithm, DataBlockSize: sb.DataBlockSize,
+	r.Verity = &VerityInfo{UUID: verity.FormatUUID(sb.UUID), Algorithm: sb.Algorithm, DataBlockSize: sb.DataBlockSize,
 		HashBlockSize: sb.HashBlockSize, DataBlocks: sb.DataBlocks, Salt: hex.EncodeToString(sb.Salt)}
 	return nil
 }
 
-func inspectUKI(path string) (*UKI, error) {
-	img, err := readfile.ReadFile(path, manifest.MaxUKI)
+func inspectUKI(path string) (*UKIInfo, error) {
+	img, err := readfile.ReadFile(path, MaxUKI)
 	if err != nil {
 		return nil, fmt.Errorf("inspect: %w", err)
 	}
@@ -177,7 +177,7 @@ func inspectUKI(path string) (*UKI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inspect: %s: %w", path, err)
 	}
-	u := &UKI{Path: path, Sections: secs, Digest: hex.EncodeToString(d)}
+	u := &UKIInfo{Path: path, Sections: secs, Digest: hex.EncodeToString(d)}
 	certs, err := authenticode.Signers(img)
 	if err != nil {
 		return nil, fmt.Errorf("inspect: %s: %w", path, err)
@@ -190,11 +190,11 @@ func inspectUKI(path string) (*UKI, error) {
 }
 
 // Cmdline returns the UKI's command line, when the report has a UKI.
-func (r *Report) Cmdline() string {
+func (r *Inspection) Cmdline() string {
 	if r.UKI == nil {
 		return ""
 	}
-	img, err := readfile.ReadFile(r.UKI.Path, manifest.MaxUKI)
+	img, err := readfile.ReadFile(r.UKI.Path, MaxUKI)
 	if err != nil {
 		return ""
 	}
@@ -203,4 +203,46 @@ func (r *Report) Cmdline() string {
 		return ""
 	}
 	return string(bytes.TrimRight(b, "\x00"))
+}
+
+// Err is the damage Inspect noticed, as one error (nil without any).
+func (r *Inspection) Err() error {
+	if len(r.Problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("inspect: %s", strings.Join(r.Problems, "; "))
+}
+
+// Print writes the inspection for a person, as a table.
+func (r *Inspection) Print(out io.Writer) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "disk\t%s (GUID %s)\n", r.Disk, r.DiskGUID)
+	fmt.Fprintf(w, "#\tROLE\tOFFSET\tSIZE\tRO\tTYPE\tUUID\n")
+	for _, p := range r.Partitions {
+		fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%v\t%s\t%s\n", p.Number, p.Role, p.Offset, p.Size, p.ReadOnly, p.Type, p.GUID)
+	}
+	if r.RootHash != "" {
+		fmt.Fprintf(w, "root hash\t%s\n", r.RootHash)
+	}
+	if r.Verity != nil {
+		fmt.Fprintf(w, "verity\t%s, %d data blocks of %d bytes, salt %s\n", r.Verity.Algorithm, r.Verity.DataBlocks, r.Verity.DataBlockSize, r.Verity.Salt)
+	}
+	if u := r.UKI; u != nil {
+		fmt.Fprintf(w, "uki\t%s (authenticode sha256 %s)\n", u.Path, u.Digest)
+		fmt.Fprintf(w, "SECTION\tVSIZE\tSHA256\n")
+		for _, s := range u.Sections {
+			fmt.Fprintf(w, "%s\t%d\t%s\n", s.Name, s.VirtualSize, s.SHA256)
+		}
+		if len(u.Signers) == 0 {
+			fmt.Fprintf(w, "signer\tNONE: the UKI is not signed\n")
+		}
+		for _, s := range u.Signers {
+			fmt.Fprintf(w, "signer\t%s (sha256 %s)\n", s.Subject, s.SHA256)
+		}
+		fmt.Fprintf(w, "cmdline\t%s\n", r.Cmdline())
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(w, "DAMAGED\t%s\n", p)
+	}
+	return w.Flush()
 }

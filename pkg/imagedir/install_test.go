@@ -1,4 +1,4 @@
-package configimage_test
+package imagedir_test
 
 import (
 	"bytes"
@@ -11,17 +11,15 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/hardenvm/hardenvm/internal/buildtest"
 	"github.com/hardenvm/hardenvm/pkg/adminsettings"
-	"github.com/hardenvm/hardenvm/pkg/attest"
 	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/pcr"
-	"github.com/hardenvm/hardenvm/pkg/provenance"
-	"github.com/hardenvm/hardenvm/pkg/sign"
-	"github.com/hardenvm/hardenvm/pkg/verify"
 )
 
 const registrySettings = `{"configurationFileVersion":2,"registryAllowList":{"value":["registry.internal:5000"],"locked":true}}`
@@ -72,9 +70,9 @@ func state(t *testing.T, dir string) map[string]string {
 	return s
 }
 
-func mustVerify(t *testing.T, img *buildtest.Image) {
+func mustVerifyBuilt(t *testing.T, img *buildtest.Image) {
 	t.Helper()
-	rep, err := verify.Dir(context.Background(), img.Dir, verify.Options{PublicKey: img.Keys.Get(keys.Signing).Public()})
+	rep, err := imagedir.Verify(context.Background(), img.Dir, imagedir.Trust{PublicKey: img.Keys.Get(keys.Signing).Public()})
 	if err == nil {
 		err = rep.Err()
 	}
@@ -90,7 +88,7 @@ func TestInstall(t *testing.T) {
 	ctx := context.Background()
 	img := buildtest.Minimal(t)
 	admin := img.Keys.Get(keys.Admin)
-	diskPath := filepath.Join(img.Dir, "disk.raw")
+	diskPath := filepath.Join(img.Dir, imagedir.Disk)
 	before, _ := os.ReadFile(diskPath)
 	tbl, err := gpt.ReadFile(diskPath)
 	if err != nil {
@@ -98,13 +96,13 @@ func TestInstall(t *testing.T) {
 	}
 
 	next := signedConfig(t, registrySettings, admin)
-	m, err := configimage.Install(ctx, img.Dir, readBack(t, next), configimage.InstallOptions{Admin: admin, Signing: img.Keys.Get(keys.Signing)})
+	m, err := imagedir.Install(ctx, img.Dir, readBack(t, next), imagedir.InstallOptions{Admin: admin, Signing: img.Keys.Get(keys.Signing)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The build's provenance vouches for the old disk: Install leaves it
 	// out of the new directory.
-	if _, err := os.Stat(filepath.Join(img.Dir, provenance.FileName)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(img.Dir, imagedir.Provenance)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the build's provenance is still there after Install (%v)", err)
 	}
 	after, _ := os.ReadFile(diskPath)
@@ -132,17 +130,21 @@ func TestInstall(t *testing.T) {
 	if m.Config.RootHash != next.Layout.Signature.RootHash {
 		t.Errorf("manifest config root hash %s, want %s", m.Config.RootHash, next.Layout.Signature.RootHash)
 	}
-	mustVerify(t, img)
+	mustVerifyBuilt(t, img)
 	// measure: the prediction from the artifacts is the signed one, and
 	// PCR 15 is the one with the new config root hash.
-	got, err := attest.PredictDir(img.Dir)
+	got, err := imagedir.Predict(img.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(m.PCRs.Values, got.Values); diff != "" {
 		t.Errorf("after install, manifest.json's PCRs differ from the artifacts' (-manifest +artifacts):\n%s", diff)
 	}
-	in, _, err := attest.Load(img.Dir)
+	d, err := imagedir.Open(img.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := d.PredictionInput()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,16 +165,16 @@ func TestInstall(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		im   *configimage.Image
-		o    configimage.InstallOptions
+		o    imagedir.InstallOptions
 		want string
 	}{
-		{"signed by another admin", signedConfig(t, "", other.Get(keys.Admin)), configimage.InstallOptions{Admin: admin, Signing: img.Keys.Get(keys.Signing)}, "not signed by the admin key"},
-		{"image trusts another admin", signedConfig(t, "", other.Get(keys.Admin)), configimage.InstallOptions{Admin: other.Get(keys.Admin), Signing: img.Keys.Get(keys.Signing)}, "would not boot"},
-		{"other signing key", next, configimage.InstallOptions{Admin: admin, Signing: other.Get(keys.Signing)}, "refusing to re-sign"},
+		{"signed by another admin", signedConfig(t, "", other.Get(keys.Admin)), imagedir.InstallOptions{Admin: admin, Signing: img.Keys.Get(keys.Signing)}, "not signed by the admin key"},
+		{"image trusts another admin", signedConfig(t, "", other.Get(keys.Admin)), imagedir.InstallOptions{Admin: other.Get(keys.Admin), Signing: img.Keys.Get(keys.Signing)}, "would not boot"},
+		{"other signing key", next, imagedir.InstallOptions{Admin: admin, Signing: other.Get(keys.Signing)}, "refusing to re-sign"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			was := state(t, img.Dir)
-			_, err := configimage.Install(ctx, img.Dir, tt.im, tt.o)
+			_, err := imagedir.Install(ctx, img.Dir, tt.im, tt.o)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Install = %v, want an error containing %q", err, tt.want)
 			}
@@ -191,15 +193,15 @@ func TestInstallAllOrNothing(t *testing.T) {
 	admin, signing := img.Keys.Get(keys.Admin), img.Keys.Get(keys.Signing)
 	next := signedConfig(t, registrySettings, admin)
 	boom := errors.New("injected failure")
-	t.Cleanup(func() { configimage.StepHook = nil })
+	t.Cleanup(func() { imagedir.StepHook = nil })
 
-	for _, step := range configimage.InstallSteps {
+	for _, step := range imagedir.InstallSteps {
 		for _, how := range []string{"fails", "cancelled"} {
 			t.Run(fmt.Sprintf("%s at %s", how, step), func(t *testing.T) {
 				was := state(t, img.Dir)
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
-				configimage.StepHook = func(_ context.Context, s string) error {
+				imagedir.StepHook = func(_ context.Context, s string) error {
 					if s != step {
 						return nil
 					}
@@ -209,15 +211,15 @@ func TestInstallAllOrNothing(t *testing.T) {
 					cancel()
 					return nil
 				}
-				_, err := configimage.Install(ctx, img.Dir, readBack(t, next), configimage.InstallOptions{Admin: admin, Signing: signing})
-				configimage.StepHook = nil
+				_, err := imagedir.Install(ctx, img.Dir, readBack(t, next), imagedir.InstallOptions{Admin: admin, Signing: signing})
+				imagedir.StepHook = nil
 				if err == nil || strings.Contains(err.Error(), "\n") {
 					t.Fatalf("Install = %v, want a one-line error", err)
 				}
 				if diff := cmp.Diff(was, state(t, img.Dir)); diff != "" {
 					t.Errorf("the image directory changed (-before +after):\n%s", diff)
 				}
-				mustVerify(t, img)
+				mustVerifyBuilt(t, img)
 			})
 		}
 	}
@@ -232,14 +234,14 @@ func TestInstallAllOrNothing(t *testing.T) {
 	b[len(b)/2] ^= 1
 	os.WriteFile(uki, b, 0o644)
 	was := state(t, img.Dir)
-	_, err = configimage.Install(context.Background(), img.Dir, readBack(t, next), configimage.InstallOptions{Admin: admin, Signing: signing})
+	_, err = imagedir.Install(context.Background(), img.Dir, readBack(t, next), imagedir.InstallOptions{Admin: admin, Signing: signing})
 	if err == nil || !strings.Contains(err.Error(), "does not verify") || !strings.Contains(err.Error(), "uki.efi") {
 		t.Errorf("Install on a tampered uki.efi = %v, want a refusal naming it", err)
 	}
 	if diff := cmp.Diff(was, state(t, img.Dir)); diff != "" {
 		t.Errorf("the refused install changed the image directory (-before +after):\n%s", diff)
 	}
-	if err := sign.VerifyBundle(img.Dir, signing.Public()); err != nil {
+	if err := imagedir.VerifyBundle(img.Dir, signing.Public()); err != nil {
 		t.Errorf("the bundle no longer verifies: %v", err)
 	}
 }
@@ -251,10 +253,10 @@ func TestDiskSettings(t *testing.T) {
 	img := buildtest.Minimal(t)
 	admin, signing := img.Keys.Get(keys.Admin), img.Keys.Get(keys.Signing)
 	const settings = `{"configurationFileVersion":2,"filesharingAllowedDirectories":[{"path":"$HOME","sharedByDefault":true},{"path":"/srv"}]}`
-	if _, err := configimage.Install(context.Background(), img.Dir, readBack(t, signedConfig(t, settings, admin)), configimage.InstallOptions{Admin: admin, Signing: signing}); err != nil {
+	if _, err := imagedir.Install(context.Background(), img.Dir, readBack(t, signedConfig(t, settings, admin)), imagedir.InstallOptions{Admin: admin, Signing: signing}); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(img.Dir, "disk.raw")
+	p := filepath.Join(img.Dir, imagedir.Disk)
 	s, err := configimage.DiskSettings(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package manifest
+package imagedir
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ var ErrNotImageDir = errors.New("not an image directory")
 
 // CheckImageDir is the one check of every command that opens an image
 // directory (verify, measure, inspect, attest, run, config install, and
-// Load): dir must be a directory holding a manifest.json. Its refusal is
+// Open): dir must be a directory holding a manifest. Its refusal is
 // the same sentence for all of them.
 func CheckImageDir(dir string) error {
 	why := ""
@@ -27,14 +27,14 @@ func CheckImageDir(dir string) error {
 	case !fi.IsDir():
 		why = "it is not a directory"
 	default:
-		fi, err := os.Stat(filepath.Join(dir, FileName))
+		fi, err := os.Stat(filepath.Join(dir, Manifest))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			why = "no " + FileName + " in it"
+			why = "no " + Manifest + " in it"
 		case err != nil:
 			return err
 		case !fi.Mode().IsRegular():
-			why = FileName + " is not a regular file"
+			why = Manifest + " is not a regular file"
 		}
 	}
 	if why == "" {
@@ -46,7 +46,7 @@ func CheckImageDir(dir string) error {
 // CheckReplaceable says whether dir may be replaced as a whole by a new
 // image directory (build -o, pull): it may when it does not exist, is an
 // empty directory, or is recognisably an image directory — it holds a
-// manifest.json and nothing but regular files. Anything else (a project
+// manifest and nothing but regular files. Anything else (a project
 // with sources, a parent of several images, a file, a symbolic link) is
 // refused, so that a mistyped output path never deletes someone's work.
 func CheckReplaceable(dir string) error {
@@ -70,8 +70,8 @@ func CheckReplaceable(dir string) error {
 	if len(ents) == 0 {
 		return nil
 	}
-	if fi, err := os.Lstat(filepath.Join(dir, FileName)); err != nil || !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s exists and is %w (no %s): choose a new or empty directory", dir, ErrNotImageDir, FileName)
+	if fi, err := os.Lstat(filepath.Join(dir, Manifest)); err != nil || !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s exists and is %w (no %s): choose a new or empty directory", dir, ErrNotImageDir, Manifest)
 	}
 	for _, e := range ents {
 		if !e.Type().IsRegular() {

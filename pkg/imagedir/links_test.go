@@ -1,9 +1,10 @@
-package verify
+package imagedir_test
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +13,7 @@ import (
 	"time"
 
 	"github.com/hardenvm/hardenvm/internal/imagetest"
-	"github.com/hardenvm/hardenvm/pkg/manifest"
-	"github.com/hardenvm/hardenvm/pkg/sign"
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 )
 
 // TestArtifactLinks: an artifact that is a link leaving the directory, a
@@ -40,8 +40,8 @@ func TestArtifactLinks(t *testing.T) {
 		}, "uki.efi"},
 		{"disk.raw links to /dev/zero", "disk.raw", func(t *testing.T, p string) { os.Symlink("/dev/zero", p) }, "disk.raw"},
 		{"OVMF_VARS.fd is a FIFO", "OVMF_VARS.fd", func(t *testing.T, p string) { syscall.Mkfifo(p, 0o644) }, "OVMF_VARS.fd"},
-		{"bundle links to /dev/urandom", sign.BundleFileName, func(t *testing.T, p string) { os.Symlink("/dev/urandom", p) }, sign.BundleFileName},
-		{"manifest is a FIFO", manifest.FileName, func(t *testing.T, p string) { syscall.Mkfifo(p, 0o644) }, manifest.FileName},
+		{"bundle links to /dev/urandom", imagedir.Bundle, func(t *testing.T, p string) { os.Symlink("/dev/urandom", p) }, imagedir.Bundle},
+		{"manifest is a FIFO", imagedir.Manifest, func(t *testing.T, p string) { syscall.Mkfifo(p, 0o644) }, imagedir.Manifest},
 		{"disk.raw is a sparse 1 TiB file", "disk.raw", func(t *testing.T, p string) {
 			os.Link(p+".orig", p)
 			if err := os.Truncate(p, 1<<40); err != nil {
@@ -67,7 +67,10 @@ func TestArtifactLinks(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			start := time.Now()
-			r, err := Dir(ctx, im.Dir, opts(im))
+			r, err := imagedir.Verify(ctx, im.Dir, opts(im))
+			if errors.Is(err, imagedir.ErrNotImageDir) && tt.fails != "" && strings.Contains(err.Error(), tt.fails) {
+				return // refused before any check: the manifest is no regular file
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

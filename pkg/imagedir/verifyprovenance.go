@@ -1,4 +1,4 @@
-package verify
+package imagedir
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/hardenvm/hardenvm/pkg/checklist"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/provenance"
 )
@@ -16,9 +17,9 @@ import (
 // one: signed by the artifact-signing key, and every artifact the manifest
 // lists, and the manifest itself, is a subject with its current digest.
 func checkProvenance(add addFunc, dir string, m *manifest.Manifest, found map[string]string, pub crypto.PublicKey) {
-	b, err := manifest.ReadArtifact(dir, provenance.FileName, maxProvenance)
+	b, err := ReadArtifact(dir, Provenance, MaxProvenance)
 	if errors.Is(err, os.ErrNotExist) {
-		add("provenance", provenance.FileName, Skip, "no provenance (built before provenance was written, or the config partition was replaced since)")
+		add("provenance", Provenance, checklist.Skip, "no provenance (built before provenance was written, or the config partition was replaced since)")
 		return
 	}
 	var p *provenance.Parsed
@@ -26,18 +27,18 @@ func checkProvenance(add addFunc, dir string, m *manifest.Manifest, found map[st
 		p, err = provenance.Verify(b, pub)
 	}
 	if err != nil {
-		add("provenance", provenance.FileName, Fail, "%v", trimDir(err, dir))
+		add("provenance", Provenance, checklist.Fail, "%v", trimDir(err, dir))
 		return
 	}
 	// The artifacts were hashed once, by the digest check (found); only
 	// the manifest itself is hashed here. An artifact that could not be
 	// hashed is compared as empty, so it fails.
-	mf, err := manifest.HashArtifact(context.Background(), dir, manifest.FileName, manifest.File{})
+	mf, err := HashArtifact(context.Background(), dir, Manifest, manifest.File{})
 	if err != nil {
-		add("provenance", manifest.FileName, Fail, "%v", trimDir(err, dir))
+		add("provenance", Manifest, checklist.Fail, "%v", trimDir(err, dir))
 		return
 	}
-	digests := map[string]string{manifest.FileName: mf.SHA256}
+	digests := map[string]string{Manifest: mf.SHA256}
 	for n := range m.Artifacts {
 		digests[n] = found[n]
 	}
@@ -45,17 +46,13 @@ func checkProvenance(add addFunc, dir string, m *manifest.Manifest, found map[st
 	for _, n := range names {
 		want, ok := p.Subjects[n]
 		if !ok {
-			add("provenance", provenance.FileName, Fail, "%s is not among its subjects", n)
+			add("provenance", Provenance, checklist.Fail, "%s is not among its subjects", n)
 			return
 		}
 		if got := digests[n]; got != want {
-			add("provenance", n, Fail, "sha256 %s, the provenance says %s", got, want)
+			add("provenance", n, checklist.Fail, "sha256 %s, the provenance says %s", got, want)
 			return
 		}
 	}
-	add("provenance", provenance.FileName, OK, "SLSA provenance by %s signed by the artifact-signing key; %d subjects match", p.Builder, len(names))
+	add("provenance", Provenance, checklist.OK, "SLSA provenance by %s signed by the artifact-signing key; %d subjects match", p.Builder, len(names))
 }
-
-// maxProvenance bounds the provenance bundle read into memory: it lists
-// the image's packages, a few hundred KiB.
-const maxProvenance = 16 << 20
