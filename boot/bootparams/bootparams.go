@@ -134,3 +134,15 @@ func Parse(cmdline string) (Params, error) {
 	}
 	return p, nil
 }
+
+// The GPT partition names of the disk, as systemd-repart labels them:
+// pkg/disk writes them and the guest init finds the config partition by
+// PartitionConfig. (Kept at the end of the file: the init's bytes hold the
+// line numbers of what it links from here.)
+const (
+	PartitionESP           = "esp"
+	PartitionRoot          = "root-x86-64"
+	PartitionRootVerity    = "root-x86-64-verity"
+	PartitionRootVeritySig = "root-x86-64-verity-sig"
+	PartitionConfig        = "hardenvm-config"
+)

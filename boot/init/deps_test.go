@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hardenvm/hardenvm/pkg/disk"
 )
 
 // allowed are the only non-standard packages the guest init may link.
@@ -41,13 +40,5 @@ func TestDependencies(t *testing.T) {
 		if !allowed[p] {
 			t.Errorf("the guest init depends on %s", p)
 		}
-	}
-}
-
-// TestConfigPartitionName keeps the init's copy of the name equal to the
-// one pkg/disk writes.
-func TestConfigPartitionName(t *testing.T) {
-	if configPartitionName != disk.NameConfig {
-		t.Errorf("configPartitionName = %q, pkg/disk writes %q", configPartitionName, disk.NameConfig)
 	}
 }

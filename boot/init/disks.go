@@ -9,12 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 )
 
-// configPartitionName is the config partition's GPT name (pkg/disk's
-// NameConfig; the init does not import pkg/disk, a test keeps them equal).
-const configPartitionName = "hardenvm-config"
+// configPartitionName is the config partition's GPT name (pkg/disk writes it).
+const configPartitionName = bootparams.PartitionConfig
 
 // partition is a partition found on the boot disk.
 type partition struct {

@@ -4,16 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hardenvm/hardenvm/internal/epoch"
 	"github.com/hardenvm/hardenvm/pkg/adminsettings"
 	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/keys"
-	"github.com/hardenvm/hardenvm/pkg/rootfs"
 )
 
 func init() { register(newConfigCmd) }
@@ -44,7 +42,7 @@ func printConfig(a *app, im *configimage.Image, path, tlsDir string) error {
 }
 
 func newConfigBuildCmd(a *app) *cobra.Command {
-	var out, tlsDir, keyDir, epoch string
+	var out, tlsDir, keyDir, epochFlag string
 	var signIt bool
 	cmd := &cobra.Command{
 		Use:   "build SETTINGS -o config.img",
@@ -67,9 +65,9 @@ with DOCKER_CERT_PATH=DIR DOCKER_TLS_VERIFY=1.`,
 			if out == "" {
 				return usagef("config build: --output (-o) config.img is required")
 			}
-			t, err := parseEpoch(epoch)
+			t, err := epoch.Flag(epochFlag)
 			if err != nil {
-				return err
+				return usageError{err}
 			}
 			o := configimage.FileOptions{Settings: args[0], TLSDir: tlsDir, Epoch: t, Out: out}
 			if signIt {
@@ -92,22 +90,8 @@ with DOCKER_CERT_PATH=DIR DOCKER_TLS_VERIFY=1.`,
 	f.StringVar(&tlsDir, "tls", "", "engine TLS directory (needed when the settings have a tcp:// host; created when missing)")
 	f.BoolVar(&signIt, "sign", false, "sign with the admin key at once")
 	f.StringVar(&keyDir, "keys", "keys", "key set directory (for --sign)")
-	f.StringVar(&epoch, "epoch", "", "timestamp of the files, seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0)")
+	f.StringVar(&epochFlag, "epoch", "", "timestamp of the files, seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0)")
 	return cmd
-}
-
-func parseEpoch(epoch string) (time.Time, error) {
-	if epoch == "" {
-		epoch = os.Getenv("SOURCE_DATE_EPOCH")
-	}
-	if epoch == "" {
-		epoch = "0"
-	}
-	t, err := rootfs.ParseSourceDateEpoch(epoch)
-	if err != nil {
-		return time.Time{}, usagef("--epoch/SOURCE_DATE_EPOCH %q: %v", epoch, err)
-	}
-	return t.UTC(), nil
 }
 
 func newConfigSignCmd(a *app) *cobra.Command {

@@ -108,7 +108,7 @@ signatures they hold (owner, certificate subject, SHA-256).`,
 			if err != nil {
 				return err
 			}
-			return a.show(v)
+			return a.print(v, v.WriteText)
 		},
 	}
 }

@@ -40,7 +40,8 @@ for sigstore bundles. Keep the directory private: private keys are 0600.`,
 			if err := keys.Write(dir, set, force); err != nil {
 				return err
 			}
-			return a.show(set.View(dir))
+			v := set.View(dir)
+			return a.print(v, v.WriteText)
 		},
 	}
 	initCmd.Flags().BoolVar(&force, "force", false, "replace an existing key set (its keys are lost)")
@@ -56,7 +57,8 @@ for sigstore bundles. Keep the directory private: private keys are 0600.`,
 			if err != nil {
 				return err
 			}
-			return a.show(set.View(dir))
+			v := set.View(dir)
+			return a.print(v, v.WriteText)
 		},
 	}
 	cmd.AddCommand(initCmd, showCmd)

@@ -196,10 +196,10 @@ func (a *app) printJSON(v any) error {
 	return nil
 }
 
-// show prints v: its JSON form with --json, else its text form.
-func (a *app) show(v interface{ WriteText(io.Writer) error }) error {
+// print outputs v: as JSON with --json, else as text writes it.
+func (a *app) print(v any, text func(io.Writer) error) error {
 	if a.json {
 		return a.printJSON(v)
 	}
-	return v.WriteText(a.stdout)
+	return text(a.stdout)
 }

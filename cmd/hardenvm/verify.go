@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -86,12 +85,4 @@ func (t *trustFlags) options() (imagedir.Trust, error) {
 		return o, usageError{err}
 	}
 	return o, err
-}
-
-// print outputs v: as JSON with --json, else as text writes it.
-func (a *app) print(v any, text func(io.Writer) error) error {
-	if a.json {
-		return a.printJSON(v)
-	}
-	return text(a.stdout)
 }

@@ -69,7 +69,8 @@ gives the same HASHFILE and root hash. DATA must be a whole number of
 			}
 			a.log.Info("verity format", "data", args[0], "hash", args[1], "blocks", res.DataBlocks,
 				"root", hex.EncodeToString(res.RootHash), "elapsed", time.Since(start))
-			return a.show(veritysetup.InfoOf(res))
+			v := veritysetup.InfoOf(res)
+			return a.print(v, v.WriteText)
 		},
 	}
 	cmd.Flags().StringVar(&saltHex, "salt", "", `salt in hex, at most 256 bytes; "-" for none (default: derived from DATA)`)
@@ -125,7 +126,7 @@ is not stored in the file; it comes from the format step.`,
 			if err != nil {
 				return err
 			}
-			return a.show(info)
+			return a.print(info, info.WriteText)
 		},
 	}
 }

@@ -7,10 +7,10 @@ import (
 	"io"
 	"os"
 
+	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/internal/readfile"
 	"github.com/hardenvm/hardenvm/pkg/adminsettings"
 	"github.com/hardenvm/hardenvm/pkg/configpart"
-	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/erofs"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 )
@@ -75,7 +75,7 @@ func Partition(f io.ReaderAt, path string) (*io.SectionReader, *gpt.Partition, e
 		return nil, nil, fmt.Errorf("config: %s: %w", path, err)
 	}
 	for i, p := range t.Partitions {
-		if p.Name == disk.NameConfig {
+		if p.Name == bootparams.PartitionConfig {
 			part := &t.Partitions[i]
 			return io.NewSectionReader(f, part.Offset(t.SectorSize), part.Size(t.SectorSize)), part, nil
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/fat"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
@@ -122,11 +123,11 @@ func TestBuildLayout(t *testing.T) {
 	}
 	ro := gpt.AttrReadOnly
 	want := []row{
-		{gpt.TypeESP, NameESP, 0, 64, 2048},
-		{gpt.TypeRootX86_64, NameRoot, ro, 4, 2048 + 64*2048},
-		{gpt.TypeRootVerityX86_64, NameRootVerity, ro, 1, 2048 + 68*2048},
-		{gpt.TypeRootVeritySigX86_64, NameRootVeritySig, ro, 1, 2048 + 69*2048},
-		{gpt.TypeLinuxData, NameConfig, ro, 1, 2048 + 70*2048},
+		{gpt.TypeESP, bootparams.PartitionESP, 0, 64, 2048},
+		{gpt.TypeRootX86_64, bootparams.PartitionRoot, ro, 4, 2048 + 64*2048},
+		{gpt.TypeRootVerityX86_64, bootparams.PartitionRootVerity, ro, 1, 2048 + 68*2048},
+		{gpt.TypeRootVeritySigX86_64, bootparams.PartitionRootVeritySig, ro, 1, 2048 + 69*2048},
+		{gpt.TypeLinuxData, bootparams.PartitionConfig, ro, 1, 2048 + 70*2048},
 	}
 	var got []row
 	for _, p := range tb.Partitions {

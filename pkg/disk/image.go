@@ -5,17 +5,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/pkg/fat"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
-)
-
-// Partition names, as systemd-repart labels them.
-const (
-	NameESP           = "esp"
-	NameRoot          = "root-x86-64"
-	NameRootVerity    = "root-x86-64-verity"
-	NameRootVeritySig = "root-x86-64-verity-sig"
-	NameConfig        = "hardenvm-config"
 )
 
 // Image is the hardenvm disk: an EFI system partition, the dm-verity
@@ -71,22 +63,22 @@ func (im Image) Layout() (Layout, error) {
 	files := im.ESP
 	ro := gpt.AttrReadOnly
 	l := Layout{Free: im.Free, Partitions: []Partition{
-		{Type: gpt.TypeESP, Name: NameESP, Size: espSize, Fill: func(w io.WriterAt, lba uint64) error {
+		{Type: gpt.TypeESP, Name: bootparams.PartitionESP, Size: espSize, Fill: func(w io.WriterAt, lba uint64) error {
 			_, err := fat.Write(w, files, fat.Options{Size: espSize, Time: im.Time, HiddenSectors: uint32(lba)})
 			return err
 		}},
-		{Type: gpt.TypeRootX86_64, Name: NameRoot, Data: im.Root, Attributes: ro,
+		{Type: gpt.TypeRootX86_64, Name: bootparams.PartitionRoot, Data: im.Root, Attributes: ro,
 			GUID: rootGUID},
-		{Type: gpt.TypeRootVerityX86_64, Name: NameRootVerity, Data: im.RootVerity, Attributes: ro,
+		{Type: gpt.TypeRootVerityX86_64, Name: bootparams.PartitionRootVerity, Data: im.RootVerity, Attributes: ro,
 			GUID: verityGUID},
 	}}
 	if im.RootVeritySig != nil {
 		l.Partitions = append(l.Partitions, Partition{Type: gpt.TypeRootVeritySigX86_64,
-			Name: NameRootVeritySig, Data: im.RootVeritySig, Attributes: ro})
+			Name: bootparams.PartitionRootVeritySig, Data: im.RootVeritySig, Attributes: ro})
 	}
 	if im.Config != nil {
 		l.Partitions = append(l.Partitions, Partition{Type: gpt.TypeLinuxData,
-			Name: NameConfig, Data: im.Config, Size: im.ConfigSize, Attributes: ro})
+			Name: bootparams.PartitionConfig, Data: im.Config, Size: im.ConfigSize, Attributes: ro})
 	}
 	l.Partitions = append(l.Partitions, im.Extra...)
 	return l, nil

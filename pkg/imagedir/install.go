@@ -8,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/ctxio"
 	"github.com/hardenvm/hardenvm/internal/sparse"
 	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/configpart"
-	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
@@ -96,15 +96,15 @@ func Install(ctx context.Context, dir string, im *configimage.Image, o InstallOp
 	}
 	var part *gpt.Partition
 	for i, p := range t.Partitions {
-		if p.Name == disk.NameConfig {
+		if p.Name == bootparams.PartitionConfig {
 			if part != nil {
-				return nil, fmt.Errorf("config install: %s has more than one %s partition", diskPath, disk.NameConfig)
+				return nil, fmt.Errorf("config install: %s has more than one %s partition", diskPath, bootparams.PartitionConfig)
 			}
 			part = &t.Partitions[i]
 		}
 	}
 	if part == nil {
-		return nil, fmt.Errorf("config install: %s has no %s partition (built before config partitions existed?): rebuild the image", diskPath, disk.NameConfig)
+		return nil, fmt.Errorf("config install: %s has no %s partition (built before config partitions existed?): rebuild the image", diskPath, bootparams.PartitionConfig)
 	}
 	off, size := part.Offset(gpt.SectorSize), part.Size(gpt.SectorSize)
 	if int64(len(im.Bytes)) > size {

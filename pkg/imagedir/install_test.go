@@ -12,10 +12,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/internal/buildtest"
 	"github.com/hardenvm/hardenvm/pkg/adminsettings"
 	"github.com/hardenvm/hardenvm/pkg/configimage"
-	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/keys"
@@ -111,7 +111,7 @@ func TestInstall(t *testing.T) {
 	}
 	var cfg gpt.Partition
 	for _, p := range tbl.Partitions {
-		if p.Name == disk.NameConfig {
+		if p.Name == bootparams.PartitionConfig {
 			cfg = p
 		}
 	}
@@ -270,7 +270,7 @@ func TestDiskSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, part := range tab.Partitions {
-		if part.Name == disk.NameConfig {
+		if part.Name == bootparams.PartitionConfig {
 			f, _ := os.OpenFile(p, os.O_RDWR, 0)
 			b := make([]byte, 1)
 			off := part.Offset(gpt.SectorSize) + 2048

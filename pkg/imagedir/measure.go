@@ -6,8 +6,8 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/hardenvm/hardenvm/pkg/pcr"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/pcr"
 )
 
 // Measurement is an image's measured boot as predicted from its own

@@ -3,8 +3,8 @@ package imagedir
 import (
 	"fmt"
 
-	"github.com/hardenvm/hardenvm/pkg/pcr"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
+	"github.com/hardenvm/hardenvm/pkg/pcr"
 )
 
 // PredictionInput is what a prediction of the image's measured boot needs,

@@ -15,9 +15,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/pkg/authenticode"
 	"github.com/hardenvm/hardenvm/pkg/checklist"
-	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
 	"github.com/hardenvm/hardenvm/pkg/sign"
@@ -208,7 +208,7 @@ func checkDisk(ctx context.Context, add addFunc, dir string, m *manifest.Manifes
 			root = &t.Partitions[i]
 		case p.Type == gpt.TypeRootVerityX86_64:
 			ver = &t.Partitions[i]
-		case p.Name == disk.NameConfig:
+		case p.Name == bootparams.PartitionConfig:
 			cfg = &t.Partitions[i]
 		}
 	}

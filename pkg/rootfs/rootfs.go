@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	sourcedate "github.com/hardenvm/hardenvm/internal/epoch" // the package has a test variable named epoch
 	"github.com/hardenvm/hardenvm/pkg/debpkg"
 	"github.com/hardenvm/hardenvm/pkg/erofs"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
@@ -131,12 +130,6 @@ func Build(t *fstree.Tree, w io.WriterAt, opt Options) (erofs.Image, error) {
 		"uuid", fmt.Sprintf("%x", img.UUID), "took", time.Since(start).Round(time.Millisecond))
 	return img, nil
 }
-
-// ParseSourceDateEpoch is epoch.Parse.
-//
-// Deprecated: call epoch.Parse (or epoch.Flag for an --epoch flag); this
-// goes once cmd/hardenvm/config.go does.
-func ParseSourceDateEpoch(s string) (time.Time, error) { return sourcedate.Parse(s) }
 
 func logger(l *slog.Logger) *slog.Logger {
 	if l == nil {

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/pkg/configimage"
-	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/keys"
@@ -52,7 +52,7 @@ func withConfigBytes(t *testing.T, src string, edit func(part []byte)) string {
 		t.Fatal(err)
 	}
 	for _, p := range tbl.Partitions {
-		if p.Name == disk.NameConfig {
+		if p.Name == bootparams.PartitionConfig {
 			off := p.Offset(gpt.SectorSize)
 			edit(b[off : off+p.Size(gpt.SectorSize)])
 			out := filepath.Join(t.TempDir(), "disk.raw")

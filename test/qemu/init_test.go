@@ -184,7 +184,7 @@ func buildGuest(t testing.TB, opt guestOptions) *guest {
 		return err
 	})
 	for _, p := range dr.Table.Partitions {
-		if p.Name == disk.NameRoot {
+		if p.Name == bootparams.PartitionRoot {
 			g.checkOff = int64(p.FirstLBA)*512 + inImage
 		}
 	}

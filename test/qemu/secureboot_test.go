@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
@@ -137,7 +138,7 @@ func espDisk(t *testing.T, path string, files map[string]string) string {
 	}
 	ts := time.Unix(1700000000, 0)
 	writeAtomic(t, path, func(f *os.File) error {
-		_, err := disk.Write(f, disk.Layout{Partitions: []disk.Partition{{Type: gpt.TypeESP, Name: disk.NameESP, Size: size,
+		_, err := disk.Write(f, disk.Layout{Partitions: []disk.Partition{{Type: gpt.TypeESP, Name: bootparams.PartitionESP, Size: size,
 			Fill: func(w io.WriterAt, lba uint64) error {
 				_, err := fat.Write(w, esp, fat.Options{Size: size, Time: ts, HiddenSectors: uint32(lba)})
 				return err
