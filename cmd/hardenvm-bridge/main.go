@@ -1,8 +1,9 @@
-// Command hardenvm-bridge is the guest end of the host's engine socket: a
-// stage-2 service that opens the virtio-serial port org.hardenvm.engine
-// and connects each stream the host opens (hardenvm run serves
-// STATE/docker.sock) to the engine's unix socket (package
-// pkg/enginesock). It is built static and copied into the desktop image
+// Command hardenvm-bridge is the guest end of the host's engine socket and
+// published ports: a stage-2 service that opens the virtio-serial port
+// org.hardenvm.engine and connects each stream the host opens to what its
+// header names (package pkg/enginesock): the engine's unix socket
+// (hardenvm run serves STATE/docker.sock) or a published port on the VM's
+// loopback (the host's 127.0.0.1:PORT). It is built static and copied into the desktop image
 // from images/bin.
 package main
 
@@ -11,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -52,9 +54,17 @@ func serve(port, engine string) error {
 		return err
 	}
 	defer f.Close()
-	say("serving %s on %s", engine, port)
+	say("serving %s and published ports on %s", engine, port)
+	g := enginesock.Guest{Engine: engine, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{} // the console stamps lines
+			}
+			return a
+		},
+	})).With("service", "hardenvm-bridge")}
 	for {
-		if err := enginesock.ServeGuest(f, engine); err != nil && !errors.Is(err, io.EOF) {
+		if err := g.Serve(f); err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("%s: %w", port, err)
 		}
 		time.Sleep(100 * time.Millisecond)

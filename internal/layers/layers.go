@@ -37,6 +37,7 @@ var Of = map[string]Stage{
 	"internal/cliresult":  Format,
 	"internal/ctxio":      Format,
 	"internal/epoch":      Format,
+	"internal/pipe":       Format,
 	"internal/readfile":   Format,
 	"internal/sparse":     Format,
 	"internal/tty":        Format,

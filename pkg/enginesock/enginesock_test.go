@@ -1,13 +1,16 @@
 package enginesock
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,7 +90,7 @@ func (l *oneListener) Addr() net.Addr { return l.c.LocalAddr() }
 
 // vm plays QEMU's chardev socket (server) with the guest side on its far
 // end, as virtio-serial joins them.
-func vm(t *testing.T, dir, enginePath string) string {
+func vm(t *testing.T, dir string, g Guest) string {
 	t.Helper()
 	p := filepath.Join(dir, "chan.sock")
 	ln, err := net.Listen("unix", p)
@@ -101,7 +104,7 @@ func vm(t *testing.T, dir, enginePath string) string {
 			if err != nil {
 				return
 			}
-			ServeGuest(c, enginePath)
+			g.Serve(c)
 			c.Close()
 		}
 	}()
@@ -110,7 +113,7 @@ func vm(t *testing.T, dir, enginePath string) string {
 
 func TestBridge(t *testing.T) {
 	dir := t.TempDir()
-	h := &Host{Listen: filepath.Join(dir, "docker.sock"), Channel: vm(t, dir, engine(t, dir))}
+	h := &Host{Listen: filepath.Join(dir, "docker.sock"), Channel: vm(t, dir, Guest{Engine: engine(t, dir)})}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	served := make(chan error, 1)
@@ -175,5 +178,101 @@ func TestBridge(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Error("Serve did not return after its context ended")
+	}
+}
+
+// logBuffer collects what the guest logs.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestPublishedPort: DialTCP reaches a server on the guest's loopback, with
+// half-closes, next to engine streams on the same session; a stream to any
+// other address, or one without a header the guest reads, is closed with
+// one log line.
+func TestPublishedPort(t *testing.T) {
+	dir := t.TempDir()
+	published, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer published.Close()
+	go func() { // the container's server: upper-cases until EOF, then "!"
+		for {
+			c, err := published.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b, _ := io.ReadAll(c)
+				c.Write(append(bytes.ToUpper(b), '!'))
+			}()
+		}
+	}()
+	var logs logBuffer
+	h := &Host{Channel: vm(t, dir, Guest{Engine: engine(t, dir), Log: slog.New(slog.NewTextHandler(&logs, nil))})}
+
+	port := published.Addr().(*net.TCPAddr).Port
+	c, err := h.DialTCP(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "hello")
+	c.Close() // a half-close: the answer still comes
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, err := io.ReadAll(c); string(got) != "HELLO!" || err != nil {
+		t.Errorf("through DialTCP(%d): %q, %v; want \"HELLO!\"", port, got, err)
+	}
+
+	// An engine stream on the same session.
+	st, err := h.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, _ := Header{Kind: KindEngine}.MarshalBinary()
+	st.Write(append(hdr, "ECHO\nhi"...))
+	st.Close()
+	st.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, err := io.ReadAll(st); string(got) != "hiBYE" || err != nil {
+		t.Errorf("engine stream: %q, %v; want \"hiBYE\"", got, err)
+	}
+
+	refused := []struct {
+		name, stream, log string
+	}{
+		{"not loopback", "\x01T\x0b192.0.2.1:80", "not the VM's loopback"},
+		{"no header", "GET /_ping HTTP/1.1\r\n\r\n", "bad stream header"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := h.open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Write([]byte(tt.stream))
+			st.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if got, err := io.ReadAll(st); len(got) != 0 || err != nil {
+				t.Errorf("refused stream: read %q, %v; want EOF", got, err)
+			}
+			for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), tt.log); time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("guest log %q: no %q", logs.String(), tt.log)
+				}
+			}
+		})
 	}
 }

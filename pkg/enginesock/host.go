@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/hardenvm/hardenvm/internal/pipe"
 	"github.com/hashicorp/yamux"
 )
 
@@ -67,7 +69,35 @@ func (h *Host) forward(c net.Conn) {
 		c.Close()
 		return
 	}
-	pipe(c, st)
+	hdr, _ := Header{Kind: KindEngine}.MarshalBinary()
+	if _, err := st.Write(hdr); err != nil {
+		c.Close()
+		st.Close()
+		return
+	}
+	pipe.Join(c, st)
+}
+
+// DialTCP connects to TCP port on the VM's loopback (127.0.0.1), where
+// the engine serves the ports containers publish. The guest closes the
+// connection when nothing listens there.
+func (h *Host) DialTCP(port int) (net.Conn, error) {
+	if port <= 0 || port > 65535 {
+		return nil, fmt.Errorf("dialing the VM: port %d", port)
+	}
+	hdr, err := Header{Kind: KindTCP, Target: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(port))}.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	st, err := h.open()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.Write(hdr); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("dialing the VM: %w", err)
+	}
+	return st, nil
 }
 
 // open opens a stream, (re)connecting the session when there is none or

@@ -41,14 +41,17 @@ func serveEngine(ctx context.Context, o Options, m *vm.Machine) error {
 		use = "docker --context " + o.DockerContext + " (or " + use + ")"
 	}
 	fmt.Fprintf(o.Stderr, "hardenvm: the engine answers on %s once the VM is ready: %s\n", sock, use)
+	// Ports containers publish (-p 8080:80, -p 127.0.0.1:8080:80) appear
+	// on the host's loopback while they run: TCP over the engine channel
+	// (no network needed), UDP by QEMU's host forwards (only with one).
+	fwd := portfwd.Forwards{Dial: h.DialTCP, Log: o.Log}
 	if cfg.Net != nil {
-		// Ports containers publish (-p 8080:80) appear on the host's
-		// 127.0.0.1 while they run.
-		engine := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}}}
-		go (&portfwd.Publisher{Engine: engine, VM: m, Log: o.Log}).Run(ctx)
+		fwd.VM = m
 	}
+	engine := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	go (&portfwd.Publisher{Engine: engine, Forward: fwd, Log: o.Log}).Run(ctx)
 	go func() {
 		if err := m.Console().Wait(ctx, "hardenvm-init: READY"); err == nil {
 			fmt.Fprintf(o.Stderr, "hardenvm: engine ready: %s\n", use)

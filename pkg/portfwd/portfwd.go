@@ -1,9 +1,17 @@
 // Package portfwd publishes a VM engine's published ports on the host: it
-// follows the engine's container events over its API and has the VM
-// forward each port that a running container publishes (docker run -p) from
-// the host's loopback to the same port of the VM, where the engine
-// listens, and remove the forward when the container stops. Ports are
-// published on 127.0.0.1 only: the host's other interfaces stay closed.
+// follows the engine's container events over its API and, while a
+// container runs, serves each port it publishes (docker run -p 8080:80,
+// -p 127.0.0.1:8080:80) on the host's loopback, closing it when the
+// container stops. Ports are published on 127.0.0.1 (and ::1) only: the
+// host's other interfaces stay closed.
+//
+// A TCP port is served by a listener on the host whose connections are
+// carried to the same port on the VM's loopback over the engine channel
+// (package enginesock), as desktop engines do: that reaches ports the
+// engine binds to the VM's 127.0.0.1 as well as to 0.0.0.0, and needs no
+// network in the VM. A UDP port is still a QEMU host forward to the VM's
+// address (QMP hostfwd_add), so it needs the VM's network and reaches
+// only ports bound to all of the VM's addresses.
 package portfwd
 
 import (
@@ -12,12 +20,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 )
+
+// Forwarder opens the host side of one published port; closing what it
+// returns closes it.
+type Forwarder interface {
+	Open(Port) (io.Closer, error)
+}
 
 // VM adds and removes forwards from the host's loopback into the VM
 // (vm.Machine does).
@@ -32,16 +48,21 @@ type Port struct {
 	Port  int
 }
 
-// Publisher keeps the VM's forwards equal to the running containers'
+// Publisher keeps the host's forwards equal to the running containers'
 // published ports.
 type Publisher struct {
-	Engine *http.Client // reaches the engine API at http://engine
-	VM     VM
-	Log    *slog.Logger
+	Engine  *http.Client // reaches the engine API at http://engine
+	Forward Forwarder
+	Log     *slog.Logger
 
 	mu     sync.Mutex
 	byCtr  map[string][]Port // container ID -> its forwards
-	active map[Port]int      // forward -> containers using it
+	active map[Port]*open    // forward -> the containers using it
+}
+
+type open struct {
+	users  int
+	closer io.Closer
 }
 
 // Run follows the engine until ctx ends, reconnecting (every second at
@@ -49,7 +70,7 @@ type Publisher struct {
 // subscribes, then publishes the containers already running.
 func (p *Publisher) Run(ctx context.Context) {
 	p.mu.Lock()
-	p.byCtr, p.active = map[string][]Port{}, map[Port]int{}
+	p.byCtr, p.active = map[string][]Port{}, map[Port]*open{}
 	p.mu.Unlock()
 	for ctx.Err() == nil {
 		err := p.follow(ctx)
@@ -60,6 +81,12 @@ func (p *Publisher) Run(ctx context.Context) {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
 		}
+	}
+	p.mu.Lock()
+	ids := slices.Collect(maps.Keys(p.byCtr))
+	p.mu.Unlock()
+	for _, id := range ids {
+		p.unpublish(id)
 	}
 }
 
@@ -80,6 +107,19 @@ func (p *Publisher) follow(ctx context.Context) error {
 	running, err := p.list(ctx, "")
 	if err != nil {
 		return err
+	}
+	// Containers that stopped while the stream was down go; those
+	// running now come (again).
+	p.mu.Lock()
+	var gone []string
+	for id := range p.byCtr {
+		if _, ok := running[id]; !ok {
+			gone = append(gone, id)
+		}
+	}
+	p.mu.Unlock()
+	for _, id := range gone {
+		p.unpublish(id)
 	}
 	for id, ports := range running {
 		p.publish(id, ports)
@@ -170,14 +210,18 @@ func (p *Publisher) publish(id string, ports []Port) {
 	}
 	var added []Port
 	for _, pt := range ports {
-		if p.active[pt] == 0 {
-			if err := p.VM.AddHostForward(pt.Proto, pt.Port, pt.Port); err != nil {
-				p.warn("publishing port", pt, err)
+		o := p.active[pt]
+		if o == nil {
+			c, err := p.Forward.Open(pt)
+			if err != nil {
+				p.warn("port not published on the host (the container runs on)", pt, err)
 				continue
 			}
+			o = &open{closer: c}
+			p.active[pt] = o
 			p.info("published port", pt, id)
 		}
-		p.active[pt]++
+		o.users++
 		added = append(added, pt)
 	}
 	p.byCtr[id] = added
@@ -187,11 +231,12 @@ func (p *Publisher) unpublish(id string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, pt := range p.byCtr[id] {
-		if p.active[pt]--; p.active[pt] > 0 {
+		o := p.active[pt]
+		if o.users--; o.users > 0 {
 			continue
 		}
 		delete(p.active, pt)
-		if err := p.VM.RemoveHostForward(pt.Proto, pt.Port); err != nil {
+		if err := o.closer.Close(); err != nil {
 			p.warn("closing port", pt, err)
 		} else {
 			p.info("closed port", pt, id)

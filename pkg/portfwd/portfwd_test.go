@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,30 +16,31 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// fakeVM records the forwards.
-type fakeVM struct {
+// fakeForwarder records the ports opened and closed.
+type fakeForwarder struct {
 	mu  sync.Mutex
 	log []string
 }
 
-func (v *fakeVM) AddHostForward(proto string, h, g int) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.log = append(v.log, fmt.Sprintf("add %s %d->%d", proto, h, g))
-	return nil
+func (f *fakeForwarder) Open(pt Port) (io.Closer, error) {
+	f.record("open %s %d", pt.Proto, pt.Port)
+	return closer(func() error { f.record("close %s %d", pt.Proto, pt.Port); return nil }), nil
 }
 
-func (v *fakeVM) RemoveHostForward(proto string, h int) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.log = append(v.log, fmt.Sprintf("remove %s %d", proto, h))
-	return nil
+type closer func() error
+
+func (c closer) Close() error { return c() }
+
+func (f *fakeForwarder) record(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.log = append(f.log, fmt.Sprintf(format, args...))
 }
 
-func (v *fakeVM) get() []string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return append([]string(nil), v.log...)
+func (f *fakeForwarder) get() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.log...)
 }
 
 // engine is a fake engine API: containers with their ports, and an event
@@ -89,10 +91,10 @@ func TestPublisher(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "tcp", srv.Listener.Addr().String())
 	}}}
-	vm := &fakeVM{}
+	vm := &fakeForwarder{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go (&Publisher{Engine: client, VM: vm}).Run(ctx)
+	go (&Publisher{Engine: client, Forward: vm}).Run(ctx)
 
 	wait := func(want []string) {
 		t.Helper()
@@ -106,7 +108,7 @@ func TestPublisher(t *testing.T) {
 		}
 	}
 	// Already running: published once, though bound on 0.0.0.0 and ::.
-	want := []string{"add tcp 8080->8080"}
+	want := []string{"open tcp 8080"}
 	wait(want)
 
 	// Another container shares 8080 and adds a UDP port; one bound to a
@@ -115,12 +117,12 @@ func TestPublisher(t *testing.T) {
 	e.ctrs["bbb"] = `[{"IP":"0.0.0.0","PublicPort":8080,"Type":"tcp"},{"IP":"0.0.0.0","PublicPort":5353,"Type":"udp"},{"IP":"172.17.0.1","PublicPort":7000,"Type":"tcp"}]`
 	e.mu.Unlock()
 	e.events <- `{"Type":"container","Action":"start","Actor":{"ID":"bbb"}}`
-	want = append(want, "add udp 5353->5353")
+	want = append(want, "open udp 5353")
 	wait(want)
 
 	// The first stops: 8080 stays for the second; then the second stops.
 	e.events <- `{"Type":"container","Action":"die","Actor":{"ID":"aaa"}}`
 	e.events <- `{"Type":"container","Action":"die","Actor":{"ID":"bbb"}}`
-	want = append(want, "remove tcp 8080", "remove udp 5353")
+	want = append(want, "close tcp 8080", "close udp 5353")
 	wait(want)
 }
