@@ -59,6 +59,7 @@ func (d desktopRun) start(t *testing.T) (stop func()) {
 	if stderr == nil {
 		stderr = &lockedBuffer{}
 	}
+	from := len(stderr.String()) // a shared buffer holds earlier runs
 	cmd.Stdout, cmd.Stderr = &lockedBuffer{}, stderr
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -81,7 +82,7 @@ func (d desktopRun) start(t *testing.T) (stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	for deadline := time.Now().Add(8 * time.Minute); !strings.Contains(stderr.String(), "hardenvm: engine ready"); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(8 * time.Minute); !strings.Contains(stderr.String()[from:], "hardenvm: engine ready"); time.Sleep(100 * time.Millisecond) {
 		select {
 		case err := <-done:
 			t.Fatalf("hardenvm run ended before the engine was ready: %v: %s", err, stderr.String())
