@@ -59,6 +59,9 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for {
 			select {
 			case ev := <-e.events:
+				if ev == "" { // the stream breaks
+					return
+				}
 				fmt.Fprintln(w, ev)
 				w.(http.Flusher).Flush()
 			case <-r.Context().Done():
@@ -124,5 +127,20 @@ func TestPublisher(t *testing.T) {
 	e.events <- `{"Type":"container","Action":"die","Actor":{"ID":"aaa"}}`
 	e.events <- `{"Type":"container","Action":"die","Actor":{"ID":"bbb"}}`
 	want = append(want, "close tcp 8080", "close udp 5353")
+	wait(want)
+
+	// A container that stops while the event stream is down loses its
+	// port when the stream is back.
+	e.mu.Lock()
+	e.ctrs = map[string]string{"ccc": `[{"IP":"127.0.0.1","PublicPort":9090,"Type":"tcp"}]`}
+	e.mu.Unlock()
+	e.events <- `{"Type":"container","Action":"start","Actor":{"ID":"ccc"}}`
+	want = append(want, "open tcp 9090")
+	wait(want)
+	e.mu.Lock()
+	delete(e.ctrs, "ccc")
+	e.mu.Unlock()
+	e.events <- ""
+	want = append(want, "close tcp 9090")
 	wait(want)
 }
