@@ -181,22 +181,12 @@ func TestBridge(t *testing.T) {
 	}
 }
 
-// logBuffer collects what the guest logs.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+// logLines hands each line the guest logs to the test.
+type logLines chan string
 
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+func (l logLines) Write(p []byte) (int, error) {
+	l <- string(p)
+	return len(p), nil
 }
 
 // TestPublishedPort: DialTCP reaches a server on the guest's loopback, with
@@ -223,8 +213,8 @@ func TestPublishedPort(t *testing.T) {
 			}()
 		}
 	}()
-	var logs logBuffer
-	h := &Host{Channel: vm(t, dir, Guest{Engine: engine(t, dir), Log: slog.New(slog.NewTextHandler(&logs, nil))})}
+	logs := make(logLines, 16)
+	h := &Host{Channel: vm(t, dir, Guest{Engine: engine(t, dir), Log: slog.New(slog.NewTextHandler(logs, nil))})}
 
 	port := published.Addr().(*net.TCPAddr).Port
 	c, err := h.DialTCP(port)
@@ -268,10 +258,13 @@ func TestPublishedPort(t *testing.T) {
 			if got, err := io.ReadAll(st); len(got) != 0 || err != nil {
 				t.Errorf("refused stream: read %q, %v; want EOF", got, err)
 			}
-			for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), tt.log); time.Sleep(10 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("guest log %q: no %q", logs.String(), tt.log)
+			select {
+			case line := <-logs:
+				if !strings.Contains(line, tt.log) {
+					t.Errorf("guest log %q: no %q", line, tt.log)
 				}
+			case <-time.After(5 * time.Second):
+				t.Errorf("the guest logged nothing; want %q", tt.log)
 			}
 		})
 	}
