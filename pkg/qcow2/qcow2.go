@@ -34,7 +34,7 @@ const (
 	magic         = 0x514649fb // "QFI\xfb"
 	version       = 3
 	headerLength  = 104
-	l2Entries     = ClusterSize / 8                       // entries of an L2 table
+	l2Entries     = ClusterSize / 8                        // entries of an L2 table
 	refcountsPer  = ClusterSize * 8 / (1 << RefcountOrder) // refcounts in a refcount block
 	offsetMask    = 0x00fffffffffffe00                     // bits 9-55: a host offset
 	flagCopied    = 1 << 63                                // refcount is exactly 1
