@@ -45,6 +45,8 @@ var Of = map[string]Stage{
 
 	"pkg/cpio":                      Format,
 	"pkg/gpt":                       Format,
+	"pkg/qcow2":                     Format,
+	"pkg/vhdx":                      Format,
 	"pkg/fat":                       Format,
 	"pkg/fstree":                    Format,
 	"pkg/erofs":                     Format,
