@@ -121,6 +121,7 @@ var Of = map[string]Stage{
 	"internal/registrytest":  Test,
 	"internal/swtpmtest":     Test,
 	"internal/testenv":       Test,
+	"internal/qemuimgtest":   Test,
 	"internal/testkernel":    Test,
 	"pkg/fstree/fstreetest":  Test,
 	"test/qemu":              Test,

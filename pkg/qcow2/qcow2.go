@@ -63,8 +63,9 @@ func Write(w io.WriterAt, r io.Reader, size int64) (int64, error) {
 	buf := make([]byte, ClusterSize)
 	zero := make([]byte, ClusterSize)
 	next := int64(1) // the next free host cluster; 0 is the header
+	lr := io.LimitReader(r, size)
 	for c := int64(0); c < nClusters; c++ {
-		n, err := io.ReadFull(r, buf)
+		n, err := io.ReadFull(lr, buf)
 		if err != nil && !(err == io.ErrUnexpectedEOF && c == nClusters-1 && int64(n) == size-c*ClusterSize) {
 			return 0, fmt.Errorf("qcow2: reading the raw disk at %d: %w", c*ClusterSize, err)
 		}

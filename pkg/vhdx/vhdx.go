@@ -120,8 +120,9 @@ func Write(w io.WriterAt, r io.Reader, size int64, o Options) (int64, error) {
 	h := sha256.New()
 	next := int64(batOff + batLen) // the next payload block's offset
 	tail := false                  // the last block written ends unwritten
+	lr := io.LimitReader(r, size)
 	for b := int64(0); b < blocks; b++ {
-		n, err := io.ReadFull(r, buf)
+		n, err := io.ReadFull(lr, buf)
 		if err != nil && !(err == io.ErrUnexpectedEOF && b == blocks-1 && int64(n) == size-b*bs) {
 			return 0, fmt.Errorf("vhdx: reading the raw disk at %d: %w", b*bs, err)
 		}
