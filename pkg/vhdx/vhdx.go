@@ -14,8 +14,10 @@
 //
 // The bytes are a function of the raw disk and the block size: the GUIDs
 // the format wants unique (file write, data write, virtual disk ID) are
-// derived from the disk's SHA-256, as the disk's own GUIDs are derived
-// from its content.
+// derived from the disk's content, as the disk's own GUIDs are: from the
+// SHA-256 of its non-zero blocks, each after its index, and its size (the
+// zeros between them are implied, and not hashed, which is most of a
+// disk).
 package vhdx
 
 import (
@@ -126,10 +128,11 @@ func Write(w io.WriterAt, r io.Reader, size int64, o Options) (int64, error) {
 		if err != nil && !(err == io.ErrUnexpectedEOF && b == blocks-1 && int64(n) == size-b*bs) {
 			return 0, fmt.Errorf("vhdx: reading the raw disk at %d: %w", b*bs, err)
 		}
-		h.Write(buf[:n])
 		clear(buf[n:])
 		state := uint64(payloadBlockZero)
 		if !bytes.Equal(buf, zero) {
+			h.Write(binary.LittleEndian.AppendUint64(nil, uint64(b)))
+			h.Write(buf)
 			// The block's runs of zeros are left unwritten, so that
 			// the file is sparse inside allocated blocks too.
 			for i := int64(0); i < bs; i += sparseChunk {
@@ -158,6 +161,7 @@ func Write(w io.WriterAt, r io.Reader, size int64, o Options) (int64, error) {
 			return 0, fmt.Errorf("vhdx: writing the last block: %w", err)
 		}
 	}
+	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(size)))
 	sum := h.Sum(nil)
 
 	if _, err := w.WriteAt(bat, batOff); err != nil {
