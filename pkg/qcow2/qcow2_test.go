@@ -74,6 +74,19 @@ func TestWrite(t *testing.T) {
 			raw := qemuimgtest.Raw(t, tt.size, extents...)
 			p, b := write(t, raw)
 			qemuimgtest.Check(t, p, "qcow2", raw)
+			// Our reader agrees.
+			x, err := Open(bytes.NewReader(b))
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			want, _ := os.ReadFile(raw)
+			got := make([]byte, x.Size())
+			if _, err := x.ReadAt(got, 0); err != nil {
+				t.Fatalf("ReadAt: %v", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("Open(image).ReadAt differs from the raw disk")
+			}
 			// header, data, at least one L2 table (when mapping), an L1
 			// cluster, a refcount block and table
 			meta := int64(4)

@@ -80,6 +80,19 @@ func TestWrite(t *testing.T) {
 			raw := qemuimgtest.Raw(t, tt.size, extents...)
 			p, b := write(t, raw, Options{BlockSize: tt.block})
 			qemuimgtest.Check(t, p, "vhdx", raw)
+			// Our reader agrees.
+			x, err := Open(bytes.NewReader(b))
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			want, _ := os.ReadFile(raw)
+			got := make([]byte, x.Size())
+			if _, err := x.ReadAt(got, 0); err != nil {
+				t.Fatalf("ReadAt: %v", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("Open(image).ReadAt differs from the raw disk")
+			}
 			bs := tt.block
 			if bs == 0 {
 				bs = DefaultBlockSize
