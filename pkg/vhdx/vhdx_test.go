@@ -85,14 +85,7 @@ func TestWrite(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
-			want, _ := os.ReadFile(raw)
-			got := make([]byte, x.Size())
-			if _, err := x.ReadAt(got, 0); err != nil {
-				t.Fatalf("ReadAt: %v", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("Open(image).ReadAt differs from the raw disk")
-			}
+			sameAsRaw(t, x, raw)
 			bs := tt.block
 			if bs == 0 {
 				bs = DefaultBlockSize
@@ -182,5 +175,32 @@ func TestWriteErrorWrapped(t *testing.T) {
 	_, err := Write(failing{}, bytes.NewReader(data), 512, Options{})
 	if !errors.Is(err, errDisk) || !strings.HasPrefix(err.Error(), "vhdx: writing block 0") {
 		t.Errorf("Write = %v, want errDisk wrapped with its block", err)
+	}
+}
+
+// sameAsRaw compares what x reads with the raw disk, 1 MiB at a time.
+func sameAsRaw(t *testing.T, x *Reader, raw string) {
+	t.Helper()
+	f, err := os.Open(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	if x.Size() != st.Size() {
+		t.Fatalf("Open(image).Size() = %d, want %d", x.Size(), st.Size())
+	}
+	got, want := make([]byte, 1<<20), make([]byte, 1<<20)
+	for off := int64(0); off < st.Size(); off += 1 << 20 {
+		n := min(1<<20, st.Size()-off)
+		if _, err := x.ReadAt(got[:n], off); err != nil {
+			t.Fatalf("ReadAt(%d): %v", off, err)
+		}
+		if _, err := f.ReadAt(want[:n], off); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got[:n], want[:n]) {
+			t.Fatalf("Open(image).ReadAt differs from the raw disk in the MiB at %d", off)
+		}
 	}
 }
