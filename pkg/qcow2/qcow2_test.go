@@ -4,43 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hardenvm/hardenvm/internal/qemuimgtest"
 )
-
-// write writes the qcow2 image of the raw disk raw into the test's
-// temporary directory and returns its path and bytes.
-func write(t *testing.T, raw string) (string, []byte) {
-	t.Helper()
-	in, err := os.Open(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	st, _ := in.Stat()
-	p := filepath.Join(t.TempDir(), "disk.qcow2")
-	out, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	n, err := Write(out, in, st.Size())
-	if err != nil {
-		t.Fatalf("Write: %v", err)
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if int64(len(b)) != n {
-		t.Fatalf("Write = %d bytes, the file has %d", n, len(b))
-	}
-	return p, b
-}
 
 // ext is a run of Len non-zero bytes at Off (qemuimgtest.Extent).
 type ext struct {
@@ -72,14 +40,14 @@ func TestWrite(t *testing.T) {
 				extents = append(extents, qemuimgtest.Extent{Off: e.off, Len: e.n, Fill: e.fill})
 			}
 			raw := qemuimgtest.Raw(t, tt.size, extents...)
-			p, b := write(t, raw)
+			p, b := qemuimgtest.Write(t, Write, raw, "disk.qcow2")
 			qemuimgtest.Check(t, p, "qcow2", raw)
 			// Our reader agrees.
 			x, err := Open(bytes.NewReader(b))
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
-			sameAsRaw(t, x, raw)
+			qemuimgtest.SameAsRaw(t, x, x.Size(), raw)
 			// header, data, at least one L2 table (when mapping), an L1
 			// cluster, a refcount block and table
 			meta := int64(4)
@@ -89,18 +57,13 @@ func TestWrite(t *testing.T) {
 			if got := int64(len(b)) / ClusterSize; got < tt.clusters+meta || got > tt.clusters+meta+1 {
 				t.Errorf("the image has %d clusters, want %d data clusters and %d or %d of metadata", got, tt.clusters, meta, meta+1)
 			}
-			_, again := write(t, raw)
+			_, again := qemuimgtest.Write(t, Write, raw, "disk.qcow2")
 			if !bytes.Equal(b, again) {
 				t.Errorf("a second Write of the same disk gave other bytes")
 			}
 		})
 	}
 }
-
-// discard is an io.WriterAt that keeps nothing.
-type discard struct{}
-
-func (discard) WriteAt(p []byte, off int64) (int, error) { return len(p), nil }
 
 func TestWriteRefuses(t *testing.T) {
 	tests := []struct {
@@ -116,7 +79,7 @@ func TestWriteRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Write(discard{}, bytes.NewReader(tt.data), tt.size)
+			_, err := Write(qemuimgtest.Discard{}, bytes.NewReader(tt.data), tt.size)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Write = %v, want an error with %q", err, tt.want)
 			}
@@ -124,43 +87,11 @@ func TestWriteRefuses(t *testing.T) {
 	}
 }
 
-// failing fails every write.
-type failing struct{}
-
 var errDisk = errors.New("disk full")
 
-func (failing) WriteAt(p []byte, off int64) (int, error) { return 0, errDisk }
-
 func TestWriteErrorWrapped(t *testing.T) {
-	_, err := Write(failing{}, io.MultiReader(bytes.NewReader([]byte{1}), bytes.NewReader(make([]byte, 511))), 512)
+	_, err := Write(qemuimgtest.Failing{Err: errDisk}, io.MultiReader(bytes.NewReader([]byte{1}), bytes.NewReader(make([]byte, 511))), 512)
 	if !errors.Is(err, errDisk) || !strings.HasPrefix(err.Error(), "qcow2: writing cluster 0") {
 		t.Errorf("Write = %v, want errDisk wrapped with its cluster", err)
-	}
-}
-
-// sameAsRaw compares what x reads with the raw disk, 1 MiB at a time.
-func sameAsRaw(t *testing.T, x *Reader, raw string) {
-	t.Helper()
-	f, err := os.Open(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	if x.Size() != st.Size() {
-		t.Fatalf("Open(image).Size() = %d, want %d", x.Size(), st.Size())
-	}
-	got, want := make([]byte, 1<<20), make([]byte, 1<<20)
-	for off := int64(0); off < st.Size(); off += 1 << 20 {
-		n := min(1<<20, st.Size()-off)
-		if _, err := x.ReadAt(got[:n], off); err != nil {
-			t.Fatalf("ReadAt(%d): %v", off, err)
-		}
-		if _, err := f.ReadAt(want[:n], off); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got[:n], want[:n]) {
-			t.Fatalf("Open(image).ReadAt differs from the raw disk in the MiB at %d", off)
-		}
 	}
 }

@@ -5,43 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
-	"os"
-	"path/filepath"
+	"io"
 	"strings"
 	"testing"
 
 	"github.com/hardenvm/hardenvm/internal/qemuimgtest"
 )
-
-// write writes the VHDX image of the raw disk raw into the test's
-// temporary directory and returns its path and bytes.
-func write(t *testing.T, raw string, o Options) (string, []byte) {
-	t.Helper()
-	in, err := os.Open(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	st, _ := in.Stat()
-	p := filepath.Join(t.TempDir(), "disk.vhdx")
-	out, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	n, err := Write(out, in, st.Size(), o)
-	if err != nil {
-		t.Fatalf("Write: %v", err)
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if int64(len(b)) != n {
-		t.Fatalf("Write = %d bytes, the file has %d", n, len(b))
-	}
-	return p, b
-}
 
 // ext is a run of Len non-zero bytes at Off (qemuimgtest.Extent).
 type ext struct {
@@ -78,14 +47,14 @@ func TestWrite(t *testing.T) {
 				extents = append(extents, qemuimgtest.Extent{Off: e.off, Len: e.n, Fill: e.fill})
 			}
 			raw := qemuimgtest.Raw(t, tt.size, extents...)
-			p, b := write(t, raw, Options{BlockSize: tt.block})
+			p, b := qemuimgtest.Write(t, writer(Options{BlockSize: tt.block}), raw, "disk.vhdx")
 			qemuimgtest.Check(t, p, "vhdx", raw)
 			// Our reader agrees.
 			x, err := Open(bytes.NewReader(b))
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
-			sameAsRaw(t, x, raw)
+			qemuimgtest.SameAsRaw(t, x, x.Size(), raw)
 			bs := tt.block
 			if bs == 0 {
 				bs = DefaultBlockSize
@@ -96,7 +65,7 @@ func TestWrite(t *testing.T) {
 				t.Errorf("the image is %d bytes, want %d (%d blocks)", len(b), want, tt.blocks)
 			}
 			checksums(t, b)
-			_, again := write(t, raw, Options{BlockSize: tt.block})
+			_, again := qemuimgtest.Write(t, writer(Options{BlockSize: tt.block}), raw, "disk.vhdx")
 			if !bytes.Equal(b, again) {
 				t.Errorf("a second Write of the same disk gave other bytes")
 			}
@@ -124,18 +93,18 @@ func checksums(t *testing.T, b []byte) {
 func TestGUIDsFromContent(t *testing.T) {
 	a := qemuimgtest.Raw(t, 1<<20, qemuimgtest.Extent{Off: 0, Len: 10, Fill: 1})
 	b := qemuimgtest.Raw(t, 1<<20, qemuimgtest.Extent{Off: 0, Len: 10, Fill: 2})
-	_, ia := write(t, a, Options{})
-	_, ib := write(t, b, Options{})
+	_, ia := qemuimgtest.Write(t, writer(Options{}), a, "disk.vhdx")
+	_, ib := qemuimgtest.Write(t, writer(Options{}), b, "disk.vhdx")
 	// FileWriteGuid, DataWriteGuid of header 1
 	if bytes.Equal(ia[header1Off+16:header1Off+48], ib[header1Off+16:header1Off+48]) {
 		t.Errorf("two disks of different content have the same write GUIDs")
 	}
 }
 
-// discard is an io.WriterAt that keeps nothing.
-type discard struct{}
-
-func (discard) WriteAt(p []byte, off int64) (int, error) { return len(p), nil }
+// writer is Write with options o.
+func writer(o Options) qemuimgtest.WriteFunc {
+	return func(w io.WriterAt, r io.Reader, size int64) (int64, error) { return Write(w, r, size, o) }
+}
 
 func TestWriteRefuses(t *testing.T) {
 	tests := []struct {
@@ -155,7 +124,7 @@ func TestWriteRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Write(discard{}, bytes.NewReader(tt.data), tt.size, Options{BlockSize: tt.block})
+			_, err := Write(qemuimgtest.Discard{}, bytes.NewReader(tt.data), tt.size, Options{BlockSize: tt.block})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Write = %v, want an error with %q", err, tt.want)
 			}
@@ -163,44 +132,12 @@ func TestWriteRefuses(t *testing.T) {
 	}
 }
 
-// failing fails every write.
-type failing struct{}
-
 var errDisk = errors.New("disk full")
-
-func (failing) WriteAt(p []byte, off int64) (int, error) { return 0, errDisk }
 
 func TestWriteErrorWrapped(t *testing.T) {
 	data := append([]byte{1}, make([]byte, 511)...)
-	_, err := Write(failing{}, bytes.NewReader(data), 512, Options{})
+	_, err := Write(qemuimgtest.Failing{Err: errDisk}, bytes.NewReader(data), 512, Options{})
 	if !errors.Is(err, errDisk) || !strings.HasPrefix(err.Error(), "vhdx: writing block 0") {
 		t.Errorf("Write = %v, want errDisk wrapped with its block", err)
-	}
-}
-
-// sameAsRaw compares what x reads with the raw disk, 1 MiB at a time.
-func sameAsRaw(t *testing.T, x *Reader, raw string) {
-	t.Helper()
-	f, err := os.Open(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	if x.Size() != st.Size() {
-		t.Fatalf("Open(image).Size() = %d, want %d", x.Size(), st.Size())
-	}
-	got, want := make([]byte, 1<<20), make([]byte, 1<<20)
-	for off := int64(0); off < st.Size(); off += 1 << 20 {
-		n := min(1<<20, st.Size()-off)
-		if _, err := x.ReadAt(got[:n], off); err != nil {
-			t.Fatalf("ReadAt(%d): %v", off, err)
-		}
-		if _, err := f.ReadAt(want[:n], off); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got[:n], want[:n]) {
-			t.Fatalf("Open(image).ReadAt differs from the raw disk in the MiB at %d", off)
-		}
 	}
 }
