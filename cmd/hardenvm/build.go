@@ -43,6 +43,9 @@ not at all.`,
 		Args: exactArgs("SPEC"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Spec = args[0]
+			if _, err := imagedir.CheckFormats(o.Formats); err != nil {
+				return usagef("build: --format: %w", err)
+			}
 			t, err := epoch.Flag(epochFlag)
 			if err != nil {
 				return usagef("build: %w", err)
@@ -59,12 +62,7 @@ not at all.`,
 				return a.printJSON(m)
 			}
 			fmt.Fprintf(a.stdout, "%s: root hash %s\n", o.Out, m.Root.RootHash)
-			names := []string{imagedir.Disk}
-			for _, f := range imagedir.DiskFormats(m) {
-				n, _ := imagedir.DiskFile(f)
-				names = append(names, n)
-			}
-			for _, name := range append(names, imagedir.UKI, imagedir.Vars, imagedir.SBOM) {
+			for _, name := range append(imagedir.DiskFiles(m), imagedir.UKI, imagedir.Vars, imagedir.SBOM) {
 				fmt.Fprintf(a.stdout, "  %-13s sha256 %s\n", name, m.Artifacts[name].SHA256)
 			}
 			return nil

@@ -49,6 +49,16 @@ func DiskFormats(m *manifest.Manifest) []string {
 	return fs
 }
 
+// DiskFiles are the names of the disk's files the manifest m lists:
+// disk.raw, then those of DiskFormats.
+func DiskFiles(m *manifest.Manifest) []string {
+	names := []string{Disk}
+	for _, f := range DiskFormats(m) {
+		names = append(names, diskFiles[f])
+	}
+	return names
+}
+
 // CheckFormats checks a list of disk formats (build --format) and
 // returns those other than raw, each once, in the order of Formats.
 func CheckFormats(formats []string) ([]string, error) {
