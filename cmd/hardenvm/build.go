@@ -29,17 +29,23 @@ CycloneDX SBOM of every package and guest binary), ` + imagedir.Manifest + ` and
 artifact-signing key; check it with 'hardenvm verify') and
 ` + imagedir.Provenance + ` (SLSA provenance of every artifact, signed with
 the same key; cosign verify-blob-attestation --type slsaprovenance1
-checks it too).
+checks it too). --format qcow2 and --format vhdx add the same disk as
+` + imagedir.DiskQCOW2 + ` and ` + imagedir.DiskVHDX + ` (sparse, written from ` + imagedir.Disk + `, listed in the
+manifest; 'hardenvm run --disk-format' boots them).
 
 It reads only what the lock pins, needs no root, and is reproducible: the
 same inputs and SOURCE_DATE_EPOCH give the same bytes (all but the
 signature, which ECDSA randomizes). The output directory appears whole or
 not at all.`,
 		Example: `  hardenvm build images/minimal.yml -o out/minimal
-  SOURCE_DATE_EPOCH=1700000000 hardenvm build images/desktop.yml -o out/desktop --keys keys`,
+  SOURCE_DATE_EPOCH=1700000000 hardenvm build images/desktop.yml -o out/desktop --keys keys
+  hardenvm build images/minimal.yml --format qcow2 --format vhdx   # + disk.qcow2, disk.vhdx`,
 		Args: exactArgs("SPEC"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Spec = args[0]
+			if _, err := imagedir.CheckFormats(o.Formats); err != nil {
+				return usagef("build: --format: %w", err)
+			}
 			t, err := epoch.Flag(epochFlag)
 			if err != nil {
 				return usagef("build: %w", err)
@@ -56,7 +62,7 @@ not at all.`,
 				return a.printJSON(m)
 			}
 			fmt.Fprintf(a.stdout, "%s: root hash %s\n", o.Out, m.Root.RootHash)
-			for _, name := range []string{imagedir.Disk, imagedir.UKI, imagedir.Vars, imagedir.SBOM} {
+			for _, name := range append(imagedir.DiskFiles(m), imagedir.UKI, imagedir.Vars, imagedir.SBOM) {
 				fmt.Fprintf(a.stdout, "  %-13s sha256 %s\n", name, m.Artifacts[name].SHA256)
 			}
 			return nil
@@ -67,6 +73,7 @@ not at all.`,
 	f.StringVar(&o.Keys, "keys", "keys", "key set directory (hardenvm keys init)")
 	f.StringVar(&o.Init, "init", "", "static guest init binary (default: hardenvm-init beside this program)")
 	f.StringVar(&o.Agent, "agent", "", "static attestation agent, for specs that run it (default: hardenvm-agent beside this program)")
+	f.StringArrayVar(&o.Formats, "format", nil, "also write the disk as qcow2 ("+imagedir.DiskQCOW2+") or vhdx ("+imagedir.DiskVHDX+"); repeatable ("+imagedir.Disk+" is always written)")
 	f.StringVar(&o.Golden, "golden", "", "golden firmware PCRs to put into the manifest (from 'hardenvm attest --record-golden')")
 	mirrorFlags(f, &o.Mirrors)
 	f.StringVar(&o.VarsTemplate, "vars-template", efivars.DefaultTemplate, "firmware variable store template (Debian ovmf)")

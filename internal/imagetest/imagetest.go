@@ -39,6 +39,9 @@ type Options struct {
 	// UKISigner signs the UKI instead of the set's db key (the manifest
 	// still names the set's db certificate).
 	UKISigner *keys.Key
+	// Formats are the disk formats written besides disk.raw
+	// (imagedir.WriteDiskFormat), listed in the manifest.
+	Formats []string
 }
 
 // Image is a built image directory and the keys that signed it.
@@ -169,6 +172,12 @@ func New(t testing.TB, o Options) *Image {
 		f, err := manifest.HashFile(filepath.Join(dir, name))
 		must(err)
 		m.Artifacts[name] = f
+	}
+	for _, format := range o.Formats {
+		name, err := imagedir.DiskFile(format)
+		must(err)
+		m.Artifacts[name], err = imagedir.WriteDiskFormat(context.Background(), dir, format)
+		must(err)
 	}
 	must(imagedir.WriteManifest(dir, m))
 	must(imagedir.Sign(dir, set.Get(keys.Signing).Signer))

@@ -46,6 +46,8 @@ var Of = map[string]Stage{
 
 	"pkg/cpio":                      Format,
 	"pkg/gpt":                       Format,
+	"pkg/qcow2":                     Format,
+	"pkg/vhdx":                      Format,
 	"pkg/fat":                       Format,
 	"pkg/fstree":                    Format,
 	"pkg/erofs":                     Format,
@@ -120,6 +122,7 @@ var Of = map[string]Stage{
 	"internal/registrytest":  Test,
 	"internal/swtpmtest":     Test,
 	"internal/testenv":       Test,
+	"internal/qemuimgtest":   Test,
 	"internal/testkernel":    Test,
 	"pkg/fstree/fstreetest":  Test,
 	"test/qemu":              Test,

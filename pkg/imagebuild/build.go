@@ -70,6 +70,10 @@ type Options struct {
 	VarsTemplate string
 	Mirrors      debarchive.Mirrors // Debian mirrors; the host's apt sources fill what is empty
 	Cache        *debarchive.Cache  // download cache; the user cache when nil
+	// Formats are the disk formats to write besides disk.raw, which is
+	// always written (imagedir.Formats: "qcow2", "vhdx"; "raw" is
+	// accepted and changes nothing).
+	Formats []string
 	// Epoch is SOURCE_DATE_EPOCH: every timestamp in the image.
 	Epoch time.Time
 	// Terminal gets a line per step when not nil (a terminal).
@@ -101,6 +105,10 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	// sources, a parent of several images): check before any work.
 	if err := imagedir.CheckReplaceable(o.Out); err != nil {
 		return nil, fmt.Errorf("build: output %w", err)
+	}
+	formats, err := imagedir.CheckFormats(o.Formats)
+	if err != nil {
+		return nil, fmt.Errorf("build: --format: %w", err)
 	}
 	p := &progress{term: &tty.Steps{W: o.Terminal, Total: 12}, log: o.Log, total: 12, out: o.Out}
 	defer p.end()
@@ -359,6 +367,17 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		return nil, err
 	}
 	describeDisk(m, res)
+	artifacts := []string{imagedir.Disk}
+	for _, f := range formats {
+		name, _ := imagedir.DiskFile(f)
+		if err := p.interrupted(ctx); err != nil {
+			return nil, err
+		}
+		if _, err := imagedir.WriteDiskFormat(ctx, out.Path, f); err != nil {
+			return nil, fmt.Errorf("build: %w", err)
+		}
+		artifacts = append(artifacts, name)
+	}
 	// The measured-boot prediction (PCRs 4, 5, 7, 9, 11, 15) from the
 	// signed UKI, the enrolled store, the disk's GPT and the root hashes.
 	if m.PCRs, err = pcr.PredictBuild(signed, vars, res.Table, vr.RootHash, cfg.Layout.Verity.RootHash); err != nil {
@@ -384,7 +403,7 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err := p.begin(ctx, "writing and signing the manifest"); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{imagedir.Disk, imagedir.UKI, imagedir.Vars, imagedir.SBOM} {
+	for _, name := range append(artifacts, imagedir.UKI, imagedir.Vars, imagedir.SBOM) {
 		f, err := imagedir.HashArtifact(ctx, out.Path, name, manifest.File{})
 		if err != nil {
 			return nil, err

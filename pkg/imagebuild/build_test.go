@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hardenvm/hardenvm/internal/qemuimgtest"
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
@@ -63,14 +64,19 @@ func TestReproducible(t *testing.T) {
 	dir := t.TempDir()
 	var ms [2]*manifest.Manifest
 	for i := range ms {
-		m, err := Build(context.Background(), options(t, keysDir, filepath.Join(dir, "not", "yet", "out"+string(rune('a'+i)))))
+		o := options(t, keysDir, filepath.Join(dir, "not", "yet", "out"+string(rune('a'+i))))
+		o.Formats = []string{imagedir.FormatVHDX, imagedir.FormatRaw, imagedir.FormatQCOW2}
+		m, err := Build(context.Background(), o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ms[i] = m
 	}
 	a, b := ms[0], ms[1]
-	for _, name := range []string{imagedir.Disk, imagedir.UKI, imagedir.Vars, imagedir.SBOM} {
+	for _, name := range []string{imagedir.Disk, imagedir.DiskQCOW2, imagedir.DiskVHDX, imagedir.UKI, imagedir.Vars, imagedir.SBOM} {
+		if _, ok := a.Artifacts[name]; !ok {
+			t.Errorf("the manifest does not list %s", name)
+		}
 		if a.Artifacts[name] != b.Artifacts[name] {
 			t.Errorf("%s differs between two builds: %v vs %v", name, a.Artifacts[name], b.Artifacts[name])
 		}
@@ -101,6 +107,9 @@ func TestReproducible(t *testing.T) {
 
 	out := filepath.Join(dir, "not", "yet", "outa")
 	checkSBOM(t, out)
+	// The other formats hold the same disk, as qemu-img reads them.
+	qemuimgtest.Check(t, filepath.Join(out, imagedir.DiskQCOW2), "qcow2", filepath.Join(out, imagedir.Disk))
+	qemuimgtest.Check(t, filepath.Join(out, imagedir.DiskVHDX), "vhdx", filepath.Join(out, imagedir.Disk))
 	// The signed image verifies as a whole: bundle, digests, the real
 	// verity tree and the real UKI's signature.
 	pub, err := sign.LoadPublicKey(filepath.Join(keysDir, "signing.pub"))

@@ -7,6 +7,7 @@
 // An image directory holds:
 //
 //	disk.raw                  the GPT disk: ESP with the signed UKI, EROFS root, dm-verity tree, config partition
+//	disk.qcow2, disk.vhdx     the same disk as qcow2 and VHDX, when the build was asked for them (formats.go)
 //	uki.efi                   the signed unified kernel image (also on the ESP)
 //	OVMF_VARS.fd              the firmware variable store with the Secure Boot keys enrolled
 //	sbom.cdx.json             the CycloneDX SBOM
@@ -30,6 +31,8 @@ import (
 // The files of an image directory.
 const (
 	Disk       = "disk.raw"
+	DiskQCOW2  = "disk.qcow2"
+	DiskVHDX   = "disk.vhdx"
 	UKI        = "uki.efi"
 	Vars       = "OVMF_VARS.fd"
 	SBOM       = "sbom.cdx.json"

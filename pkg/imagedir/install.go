@@ -140,6 +140,13 @@ func Install(ctx context.Context, dir string, im *configimage.Image, o InstallOp
 		return nil, fmt.Errorf("config install: %w", err)
 	}
 	m.Artifacts[Disk] = f
+	// The other formats of the disk are written again from the new one.
+	for _, format := range DiskFormats(m) {
+		name, _ := DiskFile(format)
+		if m.Artifacts[name], err = WriteDiskFormat(ctx, out.Path, format); err != nil {
+			return nil, fmt.Errorf("config install: %w", err)
+		}
+	}
 	m.Config = configimage.Describe(im)
 	if m.PCRs != nil {
 		// The init measures the config root hash into PCR 15: predict
@@ -213,7 +220,8 @@ func step(ctx context.Context, name string) error {
 // copyOthers copies the image directory's files that Install does not
 // rewrite into the staging directory. The build's provenance is left
 // behind: it vouches for the disk the build made, which the new one is not
-// (the SBOM still holds: the packages are the same).
+// (the SBOM still holds: the packages are the same). The disk's other
+// formats are written again from the new disk.
 func copyOthers(ctx context.Context, dir, to string) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -221,7 +229,7 @@ func copyOthers(ctx context.Context, dir, to string) error {
 	}
 	for _, e := range ents {
 		switch e.Name() {
-		case Disk, Manifest, Bundle, Provenance:
+		case Disk, DiskQCOW2, DiskVHDX, Manifest, Bundle, Provenance:
 			continue
 		}
 		if err := copyFile(ctx, filepath.Join(dir, e.Name()), filepath.Join(to, e.Name())); err != nil {

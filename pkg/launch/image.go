@@ -20,14 +20,33 @@ const (
 	engineSocketFile = "docker.sock"
 )
 
-// imageConfig points cfg at a built image directory. The variable store is
-// copied into the state directory so the image stays as it was built.
-func imageConfig(cfg *vm.Config, dir, firmware string) error {
-	disk := filepath.Join(dir, imagedir.Disk)
+// imageConfig points cfg at a built image directory, booting its disk in
+// format (raw when empty). The variable store is copied into the state
+// directory so the image stays as it was built.
+func imageConfig(cfg *vm.Config, dir, firmware, format string) error {
+	if format == "" {
+		format = imagedir.FormatRaw
+	}
+	name, err := imagedir.DiskFile(format)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	disk := filepath.Join(dir, name)
 	vars := filepath.Join(dir, imagedir.Vars)
-	for _, p := range []string{disk, vars} {
+	for _, p := range []string{filepath.Join(dir, imagedir.Disk), vars} {
 		if _, err := os.Stat(p); err != nil {
 			return fmt.Errorf("run: %s: not an image directory (missing %s); build one with 'hardenvm build'", dir, filepath.Base(p))
+		}
+	}
+	if format != imagedir.FormatRaw {
+		// Only a disk file the manifest lists: the verification
+		// before the boot checked its digest.
+		m, err := imagedir.Load(dir)
+		if err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+		if _, ok := m.Artifacts[name]; !ok {
+			return fmt.Errorf("run: %s has no %s disk (its manifest lists no %s); build it with 'hardenvm build --format %s'", dir, format, name, format)
 		}
 	}
 	b, err := os.ReadFile(vars)
@@ -41,7 +60,7 @@ func imageConfig(cfg *vm.Config, dir, firmware string) error {
 	cfg.FirmwareCode = firmware
 	// The OS disk is never written: its root and config are verified
 	// read-only, and the VM's state lives on the data disk.
-	cfg.Disks = []vm.Disk{{Path: disk, ReadOnly: true}}
+	cfg.Disks = []vm.Disk{{Path: disk, Format: format, ReadOnly: true}}
 	return nil
 }
 
@@ -63,13 +82,13 @@ func dataDisk(log *slog.Logger, cfg *vm.Config, size int64) error {
 }
 
 // shareDirs adds the shared directories, refused before the VM starts
-// when the image's admin settings do not allow them (the guest init
-// checks again against its verified copy).
-func shareDirs(ctx context.Context, cfg *vm.Config, dirs []string) error {
+// when the admin settings of the image's raw disk do not allow them (the
+// guest init checks again against its verified copy).
+func shareDirs(ctx context.Context, cfg *vm.Config, raw string, dirs []string) error {
 	if len(dirs) == 0 {
 		return nil
 	}
-	s, err := configimage.DiskSettings(ctx, cfg.Disks[0].Path)
+	s, err := configimage.DiskSettings(ctx, raw)
 	if err != nil {
 		return fmt.Errorf("run: reading the image's admin settings for --share: %w", err)
 	}

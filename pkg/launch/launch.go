@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -34,6 +35,10 @@ type Options struct {
 	Dir                    string // a built image directory
 	Kernel, Initrd, Append string // or a kernel, its initramfs and command line
 	Firmware               string // UEFI firmware code for image boots
+	// DiskFormat is which of the image's disk files QEMU boots: raw
+	// (disk.raw, when empty), qcow2 or vhdx (disk.qcow2, disk.vhdx: the
+	// manifest must list it, so verification covers it).
+	DiskFormat string
 	// State is the state directory (sockets, TPM state, serial log, data
 	// disk); a new temporary one when empty.
 	State string
@@ -114,13 +119,13 @@ func Run(ctx context.Context, o Options) error {
 		cfg.Append = o.Append
 	}
 	if o.Dir != "" {
-		if err := imageConfig(&cfg, o.Dir, o.Firmware); err != nil {
+		if err := imageConfig(&cfg, o.Dir, o.Firmware, o.DiskFormat); err != nil {
 			return err
 		}
 		if err := dataDisk(o.Log, &cfg, p.dataSize); err != nil {
 			return err
 		}
-		if err := shareDirs(ctx, &cfg, o.Shares); err != nil {
+		if err := shareDirs(ctx, &cfg, filepath.Join(o.Dir, imagedir.Disk), o.Shares); err != nil {
 			return err
 		}
 	}

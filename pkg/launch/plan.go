@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 )
 
@@ -38,6 +39,14 @@ func (o Options) plan() (plan, error) {
 	}
 	if o.Dir == "" && len(o.Shares) > 0 {
 		return p, errors.New("run: --share needs an image directory (its guest mounts the shares)")
+	}
+	if o.DiskFormat != "" {
+		if o.Dir == "" && o.DiskFormat != imagedir.FormatRaw {
+			return p, errors.New("run: --disk-format needs an image directory")
+		}
+		if _, err := imagedir.DiskFile(o.DiskFormat); err != nil {
+			return p, fmt.Errorf("run: --disk-format: %v", err)
+		}
 	}
 	if p.dataSize, err = parseSize(o.DataSize); err != nil {
 		return p, fmt.Errorf("run: --data-size %q: %v", o.DataSize, err)

@@ -40,6 +40,13 @@ func TestPlan(t *testing.T) {
 			err: `run: --network "bridged": want nat, restricted or none`},
 		{name: "bad forward", o: with(image, func(o *Options) { o.Forwards = []string{"8080"} }),
 			err: `run: --forward "8080": want HOST:GUEST port numbers`},
+		{name: "image from qcow2", o: with(image, func(o *Options) { o.DiskFormat = "qcow2" }), network: &vm.Net{NAT: true}},
+		{name: "image from vhdx", o: with(image, func(o *Options) { o.DiskFormat = "vhdx" }), network: &vm.Net{NAT: true}},
+		{name: "kernel with the default disk format", o: with(kernel, func(o *Options) { o.DiskFormat = "raw" })},
+		{name: "unknown disk format", o: with(image, func(o *Options) { o.DiskFormat = "vmdk" }),
+			err: `run: --disk-format: disk format "vmdk" is not one of [raw qcow2 vhdx]`},
+		{name: "disk format without image", o: with(kernel, func(o *Options) { o.DiskFormat = "qcow2" }),
+			err: "run: --disk-format needs an image directory"},
 		{name: "bad expect", o: with(image, func(o *Options) { o.Expect = "(" }),
 			err: "run: --expect: error parsing regexp: missing closing ): `(`"},
 	}

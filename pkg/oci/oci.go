@@ -15,6 +15,8 @@
 //	the manifest       application/vnd.hardenvm.manifest.v1+json
 //	the disk           application/vnd.hardenvm.disk.v1.raw+zstd  (zstd-compressed; the
 //	                   manifest's digest is of the uncompressed disk)
+//	the disk as qcow2  application/vnd.hardenvm.disk.v1.qcow2+zstd (the same)
+//	the disk as VHDX   application/vnd.hardenvm.disk.v1.vhdx+zstd  (the same)
 //	the UKI            application/vnd.hardenvm.uki.v1.efi
 //	the variable store application/vnd.hardenvm.ovmf-vars.v1.fd
 //	anything else      application/vnd.hardenvm.artifact.v1
@@ -44,6 +46,8 @@ const (
 	ArtifactType      = "application/vnd.hardenvm.image.v1"
 	MediaTypeManifest = "application/vnd.hardenvm.manifest.v1+json"
 	MediaTypeDisk     = "application/vnd.hardenvm.disk.v1.raw+zstd"
+	MediaTypeQCOW2    = "application/vnd.hardenvm.disk.v1.qcow2+zstd"
+	MediaTypeVHDX     = "application/vnd.hardenvm.disk.v1.vhdx+zstd"
 	MediaTypeUKI      = "application/vnd.hardenvm.uki.v1.efi"
 	MediaTypeVars     = "application/vnd.hardenvm.ovmf-vars.v1.fd"
 	MediaTypeArtifact = "application/vnd.hardenvm.artifact.v1"
@@ -62,6 +66,10 @@ func layerMediaType(name string) string {
 		return MediaTypeManifest
 	case imagedir.Disk:
 		return MediaTypeDisk
+	case imagedir.DiskQCOW2:
+		return MediaTypeQCOW2
+	case imagedir.DiskVHDX:
+		return MediaTypeVHDX
 	case imagedir.UKI:
 		return MediaTypeUKI
 	case imagedir.Vars:
@@ -71,7 +79,9 @@ func layerMediaType(name string) string {
 }
 
 // compressed reports whether a layer media type is zstd-compressed.
-func compressed(mt string) bool { return mt == MediaTypeDisk }
+func compressed(mt string) bool {
+	return mt == MediaTypeDisk || mt == MediaTypeQCOW2 || mt == MediaTypeVHDX
+}
 
 // Limits on what a pull reads into memory.
 const (

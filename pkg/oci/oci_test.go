@@ -429,3 +429,38 @@ func TestReferrersAPI(t *testing.T) {
 	}
 	assertSame(t, im.Dir, dst)
 }
+
+// TestPushPullDiskFormats: an image with its disk also as qcow2 and VHDX
+// travels whole, each disk file a zstd layer of its own media type.
+func TestPushPullDiskFormats(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.Start(t, "", "")
+	registrytest.DockerConfig(t, reg.Addr, "", "")
+	im := imagetest.New(t, imagetest.Options{Formats: []string{imagedir.FormatQCOW2, imagedir.FormatVHDX}})
+	ref := reg.Addr + "/hardenvm/formats:v1"
+	if _, err := Push(ctx, im.Dir, ref, options(im)); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(mustRef(t, ref))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m v1.Manifest
+	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]string{}
+	for _, l := range m.Layers {
+		types[l.Annotations[annotationTitle]] = string(l.MediaType)
+	}
+	for name, want := range map[string]string{imagedir.Disk: MediaTypeDisk, imagedir.DiskQCOW2: MediaTypeQCOW2, imagedir.DiskVHDX: MediaTypeVHDX} {
+		if types[name] != want {
+			t.Errorf("layer %s has media type %q, want %q", name, types[name], want)
+		}
+	}
+	dst := filepath.Join(t.TempDir(), "pulled")
+	if _, rep, err := Pull(ctx, ref, dst, options(im)); err != nil || !rep.OK {
+		t.Fatalf("Pull = %v (report ok %v)", err, rep != nil && rep.OK)
+	}
+	assertSame(t, im.Dir, dst)
+}

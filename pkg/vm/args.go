@@ -65,7 +65,11 @@ func qemuArgs(c *Config, accel Accel) []string {
 			"-device", "tpm-tis,tpmdev=tpm0")
 	}
 	for i, d := range c.Disks {
-		opt := fmt.Sprintf("if=none,id=disk%d,format=raw,file=%s", i, escapeOpt(d.Path))
+		format := d.Format
+		if format == "" {
+			format = "raw"
+		}
+		opt := fmt.Sprintf("if=none,id=disk%d,format=%s,file=%s", i, escapeOpt(format), escapeOpt(d.Path))
 		if d.ReadOnly {
 			opt += ",readonly=on"
 		}

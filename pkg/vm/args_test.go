@@ -24,6 +24,10 @@ func TestQEMUArgs(t *testing.T) {
 			[]string{"socket,id=chrtpm,path=/s/swtpm.sock", "-tpmdev emulator,id=tpm0,chardev=chrtpm", "-device tpm-tis,tpmdev=tpm0"}, nil},
 		{"disks", func(c *Config) { c.Disks = []Disk{{Path: "/d.raw"}, {Path: "/e.raw", ReadOnly: true, Snapshot: true}} }, AccelTCG,
 			[]string{"id=disk0,format=raw,file=/d.raw -device virtio-blk-pci,drive=disk0", "file=/e.raw,readonly=on,snapshot=on"}, nil},
+		{"disk formats", func(c *Config) {
+			c.Disks = []Disk{{Path: "/d.qcow2", Format: "qcow2", ReadOnly: true}, {Path: "/e.vhdx", Format: "vhdx"}}
+		}, AccelTCG,
+			[]string{"id=disk0,format=qcow2,file=/d.qcow2,readonly=on", "id=disk1,format=vhdx,file=/e.vhdx "}, []string{"format=raw"}},
 		{"channels", func(c *Config) { c.Channels = []string{"org.hardenvm.agent"} }, AccelTCG,
 			[]string{"virtio-serial-pci", "path=/s/chan-org.hardenvm.agent.sock,server=on,wait=off", "name=org.hardenvm.agent"}, nil},
 		{"net restricted", func(c *Config) {

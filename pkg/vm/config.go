@@ -78,7 +78,10 @@ type Config struct {
 
 // Disk is a raw disk image attached as virtio-blk.
 type Disk struct {
-	Path     string
+	Path string
+	// Format is QEMU's name of the file's format: raw when empty, qcow2,
+	// vhdx.
+	Format   string
 	ReadOnly bool
 	// Snapshot discards guest writes (QEMU -snapshot for this drive).
 	Snapshot bool

@@ -1,0 +1,43 @@
+package vhdx
+
+import (
+	"bytes"
+	"io"
+	"testing"
+
+	"github.com/hardenvm/hardenvm/internal/qemuimgtest"
+)
+
+// FuzzRoundTrip: what Write writes, Open and ReadAt read back as the raw
+// disk, and Write gives the same bytes twice.
+func FuzzRoundTrip(f *testing.F) {
+	f.Add([]byte("hello"), uint16(0), uint16(1))
+	f.Add(bytes.Repeat([]byte{1, 0, 2}, 70000), uint16(300), uint16(2000))
+	f.Add([]byte{}, uint16(0), uint16(0))
+	f.Fuzz(func(t *testing.T, data []byte, at, sectors uint16) {
+		qemuimgtest.RoundTrip(t, writer(Options{}), open, qemuimgtest.FuzzRaw(data, at, sectors))
+	})
+}
+
+// FuzzOpen: any bytes are refused or read without a panic.
+func FuzzOpen(f *testing.F) {
+	var w qemuimgtest.Mem
+	raw := qemuimgtest.FuzzRaw([]byte("seed data"), 130, 300)
+	if _, err := Write(&w, bytes.NewReader(raw), int64(len(raw)), Options{}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(w.Bytes)
+	f.Add(w.Bytes[:200])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		x, err := Open(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		p := make([]byte, 4096)
+		for _, off := range []int64{0, x.Size() / 2, x.Size() - 100} {
+			x.ReadAt(p, off)
+		}
+	})
+}
+
+func open(r io.ReaderAt) (qemuimgtest.Reader, error) { return Open(r) }
