@@ -4,7 +4,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-
 )
 
 // allowed are the only non-standard packages the guest init may link.
