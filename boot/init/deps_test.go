@@ -8,18 +8,19 @@ import (
 
 // allowed are the only non-standard packages the guest init may link.
 var allowed = map[string]bool{
-	"github.com/hardenvm/hardenvm/boot/init":                  true,
-	"github.com/hardenvm/hardenvm/boot/init/internal/dm":      true,
-	"github.com/hardenvm/hardenvm/boot/init/internal/dhcp":    true,
-	"github.com/hardenvm/hardenvm/boot/init/internal/netlink": true,
-	"github.com/hardenvm/hardenvm/boot/init/internal/tpm":     true,
-	"github.com/hardenvm/hardenvm/boot/bootparams":            true,
-	"github.com/hardenvm/hardenvm/boot/measure":               true,
-	"github.com/hardenvm/hardenvm/pkg/gpt":                    true,
-	"github.com/hardenvm/hardenvm/pkg/verity":                 true,
-	"github.com/hardenvm/hardenvm/pkg/adminsettings":          true,
-	"github.com/hardenvm/hardenvm/pkg/configpart":             true,
-	"golang.org/x/sys/unix":                                   true,
+	"github.com/hardenvm/hardenvm/boot/init":                   true,
+	"github.com/hardenvm/hardenvm/boot/init/internal/dm":       true,
+	"github.com/hardenvm/hardenvm/boot/init/internal/dhcp":     true,
+	"github.com/hardenvm/hardenvm/boot/init/internal/dnsproxy": true,
+	"github.com/hardenvm/hardenvm/boot/init/internal/netlink":  true,
+	"github.com/hardenvm/hardenvm/boot/init/internal/tpm":      true,
+	"github.com/hardenvm/hardenvm/boot/bootparams":             true,
+	"github.com/hardenvm/hardenvm/boot/measure":                true,
+	"github.com/hardenvm/hardenvm/pkg/gpt":                     true,
+	"github.com/hardenvm/hardenvm/pkg/verity":                  true,
+	"github.com/hardenvm/hardenvm/pkg/adminsettings":           true,
+	"github.com/hardenvm/hardenvm/pkg/configpart":              true,
+	"golang.org/x/sys/unix":                                    true,
 	// pkg/verity's multi-buffer SHA-256 comes with it (the init itself
 	// hashes only one block, with crypto/sha256).
 	"github.com/hardenvm/hardenvm/pkg/verity/internal/sha256x16": true,

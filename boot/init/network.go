@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hardenvm/hardenvm/boot/init/internal/dhcp"
+	"github.com/hardenvm/hardenvm/boot/init/internal/dnsproxy"
 	"github.com/hardenvm/hardenvm/boot/init/internal/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -81,8 +82,12 @@ func setupNetwork() error {
 		}
 	}
 	var rc strings.Builder
-	for _, d := range lease.DNS {
-		fmt.Fprintf(&rc, "nameserver %v\n", d)
+	if addr := startDNS(lease); addr.IsValid() {
+		fmt.Fprintf(&rc, "nameserver %v\n", addr)
+	} else {
+		for _, d := range lease.DNS {
+			fmt.Fprintf(&rc, "nameserver %v\n", d)
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(resolvConf), 0o755); err != nil {
 		return err
@@ -96,6 +101,34 @@ func setupNetwork() error {
 	}
 	say("network %s %v, %s, DNS %v (DHCP from %v)", name, lease.Addr, router, lease.DNS, lease.Server)
 	return nil
+}
+
+// startDNS serves DNS on the VM's address (dnsproxy: host.docker.internal
+// is the router, QEMU's way to the host; the rest goes to the servers DHCP
+// gave) and returns that address, or an invalid one when it cannot listen
+// or DHCP gave no server to forward to. The VM's address, not the
+// loopback: the engine copies resolv.conf into containers, and a loopback
+// server there would be the container's own.
+func startDNS(lease dhcp.Lease) netip.Addr {
+	if len(lease.DNS) == 0 || !lease.Router.Is4() {
+		return netip.Addr{}
+	}
+	addr := lease.Addr.Addr()
+	c, err := net.ListenPacket("udp", netip.AddrPortFrom(addr, 53).String())
+	if err != nil {
+		say("WARNING: DNS for containers: %v; host.docker.internal will not resolve", err)
+		return netip.Addr{}
+	}
+	s := &dnsproxy.Server{Host: lease.Router}
+	for _, d := range lease.DNS {
+		s.Upstream = append(s.Upstream, netip.AddrPortFrom(d, 53))
+	}
+	go func() {
+		if err := s.Serve(c); err != nil {
+			say("WARNING: DNS for containers stopped: %v", err)
+		}
+	}()
+	return addr
 }
 
 // ethernetInterface is the first interface that is a device (not virtual)

@@ -186,9 +186,13 @@ func TestDesktopEngineHost(t *testing.T) {
 		go hostSrv.Serve(hostLn)
 		defer hostSrv.Close()
 		hostPort := hostLn.Addr().(*net.TCPAddr).Port
-		got := dockerCLI(t, "run", "--rm", "hvtest:1", "sh", "-c", fmt.Sprintf(`printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 20 10.0.2.2 %d`, hostPort))
-		if !strings.Contains(got, "hello from the host") {
-			t.Errorf("a container asking the host's 127.0.0.1:%d got %q", hostPort, got)
+		// host.docker.internal names it, through the VM's DNS server.
+		got := dockerCLI(t, "run", "--rm", "hvtest:1", "sh", "-c", fmt.Sprintf(`printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 20 10.0.2.2 %[1]d
+ip=$(busybox nslookup host.docker.internal | sed -n 's/^Address: //p' | tail -n 1)
+echo "host.docker.internal=$ip"
+printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 20 "$ip" %[1]d`, hostPort))
+		if n := strings.Count(got, "hello from the host"); n != 2 || !strings.Contains(got, "host.docker.internal=10.0.2.2") {
+			t.Errorf("a container asking the host's 127.0.0.1:%d at 10.0.2.2 and at host.docker.internal got %q (want the host's answer twice, and host.docker.internal=10.0.2.2)", hostPort, got)
 		}
 
 		// Published ports answer on the host's loopback while the
