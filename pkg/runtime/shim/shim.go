@@ -43,6 +43,13 @@ func Main(argv []string) int {
 	if len(argv) > 1 && argv[1] == holdArg {
 		return hold()
 	}
+	if len(argv) > 1 && argv[1] == delegateArg {
+		if err := delegateHook(argv[2:], os.Stdin); err != nil {
+			fmt.Fprintln(os.Stderr, "hardenvm: "+err.Error())
+			return 1
+		}
+		return 0
+	}
 	c, err := parseCmdline(argv[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hardenvm-runc: "+err.Error())
@@ -203,6 +210,11 @@ func harden(c *cmdline) (*mounts, error) {
 	}
 	out := res.Spec
 	recordSources(out)
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("hardenvm: the shim's own path: %w", err)
+	}
+	addDelegateHook(out, self)
 	m, err := prepareMounts(out, bundle, filepath.Join(stateDir(c), c.id), set.RootfsOwnership, set.UIDBase, set.UIDSize)
 	if err != nil {
 		return nil, fmt.Errorf("hardenvm: preparing mounts: %w", err)
