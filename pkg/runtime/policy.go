@@ -33,6 +33,13 @@ type Env struct {
 	// Shares are the host directories shared with the VM, mounted at
 	// their host paths (Settings.HostPaths).
 	Shares []string
+	// IDBase is the first host ID of the container's own range from the
+	// pool (Settings.IDRanges); 0 means Settings.UIDBase.
+	IDBase uint32
+	// UserNamespaceBase returns the host ID that uid 0 of a user namespace
+	// (a /proc/PID/ns/user path) maps to: a container that joins another
+	// container's namespaces gets that container's range.
+	UserNamespaceBase func(path string) (uint32, error)
 	// OnRoot reports whether a resolved path is on the VM's root file
 	// system (Settings.HostPaths); a path that does not exist is not.
 	OnRoot func(path string) (bool, error)

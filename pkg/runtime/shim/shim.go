@@ -198,6 +198,10 @@ func harden(c *cmdline) (*mounts, error) {
 		}
 		env.OnRoot = onRootFS
 	}
+	if env.IDBase, err = allocateRange(set, c.id, containerExists(set.DockerRoot, pick(c.global["root"], "/run/runc"))); err != nil {
+		return nil, err
+	}
+	env.UserNamespaceBase = userNamespaceBase
 	if img, err := dockerImage(set.DockerRoot, c.id); err == nil {
 		env.Image = img
 	}
@@ -215,7 +219,11 @@ func harden(c *cmdline) (*mounts, error) {
 		return nil, fmt.Errorf("hardenvm: the shim's own path: %w", err)
 	}
 	addDelegateHook(out, self)
-	m, err := prepareMounts(out, bundle, filepath.Join(stateDir(c), c.id), set.RootfsOwnership, set.UIDBase, set.UIDSize)
+	base, _, ok := rootIDs(out)
+	if !ok {
+		return nil, fmt.Errorf("hardenvm: BUG: the hardened config maps no uid 0")
+	}
+	m, err := prepareMounts(out, bundle, filepath.Join(stateDir(c), c.id), set.RootfsOwnership, base, set.UIDSize)
 	if err != nil {
 		return nil, fmt.Errorf("hardenvm: preparing mounts: %w", err)
 	}
