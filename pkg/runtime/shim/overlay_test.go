@@ -110,3 +110,34 @@ func TestIdmapOverlay(t *testing.T) {
 		t.Errorf("a file the container's root wrote: owner %d on disk, want 0", got)
 	}
 }
+
+// TestMakeMountPoints makes a read-only rootfs's missing mount points
+// inside it: a symlink in the image cannot send them elsewhere.
+func TestMakeMountPoints(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	os.Symlink(outside, filepath.Join(root, "escape"))
+	file := filepath.Join(t.TempDir(), "init")
+	os.WriteFile(file, nil, 0o755)
+	spec := &specs.Spec{Mounts: []specs.Mount{
+		{Destination: "/proc", Type: "proc"},
+		{Destination: "/proc/sys", Type: "bind", Source: t.TempDir()}, // inside /proc: not made
+		{Destination: "/data/vol", Type: "bind", Source: t.TempDir()},
+		{Destination: "/sbin/docker-init", Type: "bind", Source: file},
+		{Destination: "/escape/x", Type: "bind", Source: t.TempDir()},
+	}}
+	if err := makeMountPoints(root, spec); err != nil {
+		t.Fatal(err)
+	}
+	for p, dir := range map[string]bool{"proc": true, "data/vol": true, "sbin/docker-init": false} {
+		fi, err := os.Stat(filepath.Join(root, p))
+		if err != nil || fi.IsDir() != dir {
+			t.Errorf("%s: %v, want directory %v", p, err, dir)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "proc/sys")); err == nil {
+		t.Errorf("proc/sys made inside a mount")
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("a mount point was made outside the rootfs, through the image's symlink: %v", ents)
+	}
+}

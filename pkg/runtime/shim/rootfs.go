@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 
@@ -174,6 +175,11 @@ func prepareMounts(spec *specs.Spec, bundle, dir, mode string, base, size uint32
 	if !filepath.IsAbs(root) {
 		root = filepath.Join(bundle, root)
 	}
+	if spec.Root.Readonly {
+		if err := makeMountPoints(root, spec); err != nil {
+			return nil, err
+		}
+	}
 	userns := -1
 	if mode == "auto" || mode == "idmap" {
 		fd, err := usernsFD(base, size, false)
@@ -239,6 +245,12 @@ func prepareMounts(spec *specs.Spec, bundle, dir, mode string, base, size uint32
 		}
 		m.points = append(m.points, p)
 		mt.Source = p
+		if ro {
+			// Read-only already, and locked for the container: runc's
+			// own remount would have to repeat the source's locked
+			// flags (nosuid, nodev), which runc 1.1 does not.
+			mt.Options = slices.DeleteFunc(mt.Options, func(o string) bool { return o == "ro" })
+		}
 	}
 	ok = true
 	return m, nil

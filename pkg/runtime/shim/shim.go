@@ -339,6 +339,10 @@ func recordSources(spec *specs.Spec) {
 	for i, m := range spec.Mounts {
 		if isBind(&m) {
 			spec.Annotations[annotationSource+"mount."+strconv.Itoa(i)] = m.Source
+			if slicesContains(m.Options, "ro") {
+				// prepareMounts drops "ro" once the source is read-only.
+				spec.Annotations[annotationSource+"mount."+strconv.Itoa(i)+".ro"] = "true"
+			}
 		}
 	}
 }
@@ -351,6 +355,9 @@ func restoreSources(spec *specs.Spec, state string) {
 	for i := range spec.Mounts {
 		if v, ok := spec.Annotations[annotationSource+"mount."+strconv.Itoa(i)]; ok && inState(spec.Mounts[i].Source) {
 			spec.Mounts[i].Source = v
+			if spec.Annotations[annotationSource+"mount."+strconv.Itoa(i)+".ro"] == "true" && !slicesContains(spec.Mounts[i].Options, "ro") {
+				spec.Mounts[i].Options = append(spec.Mounts[i].Options, "ro")
+			}
 		}
 	}
 }
