@@ -63,6 +63,14 @@ func TestDesktopWorkloads(t *testing.T) {
 	t.Run("locked initial mounts", func(t *testing.T) { w.on(t).lockedMounts() })
 	t.Run("docker build", func(t *testing.T) { w.on(t).build(work) })
 	t.Run("run options", func(t *testing.T) { w.on(t).runOptions() })
+	t.Run("only the hardened runtime", func(t *testing.T) {
+		w := w.on(t)
+		w.refused("run", "--rm", "--network", "none", "--runtime", "io.containerd.runc.v2", "bb:1", "cat", "/proc/self/uid_map")
+		out := w.must("run", "--rm", "--network", "none", "--runtime", "runc", "bb:1", "cat", "/proc/self/uid_map")
+		if f := strings.Fields(out); len(f) != 3 || f[1] == "0" {
+			w.t.Errorf("--runtime runc: uid_map %q, want the hardened runtime's mapping", out)
+		}
+	})
 }
 
 func fileSize(p string) int64 {

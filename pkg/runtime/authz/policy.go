@@ -98,10 +98,18 @@ func (p *Policy) pull(ref string) Response {
 type createBody struct {
 	Image      string
 	HostConfig struct {
-		Binds  []string
-		Mounts []struct{ Type, Source string }
+		Binds   []string
+		Mounts  []struct{ Type, Source string }
+		Runtime string
 	}
 }
+
+// Runtimes are the runtime names a container may ask for: the engine's
+// default (the hardened shim), its name, and "runc", which the image
+// resolves to the shim too. The engine also takes containerd shim names
+// (io.containerd.runc.v2) without configuration, which would run the real
+// runc: a container without the user namespace or any of the policy.
+var Runtimes = []string{"", "hardenvm", "runc"}
 
 func (p *Policy) create(body []byte) Response {
 	var c createBody
@@ -110,6 +118,9 @@ func (p *Policy) create(body []byte) Response {
 	}
 	if err := json.Unmarshal(body, &c); err != nil {
 		return Response{Err: fmt.Sprintf("hardenvm authz: container create body: %v", err)}
+	}
+	if !slices.Contains(Runtimes, c.HostConfig.Runtime) {
+		return refuse(runtime.KeyECI, "the runtime %q (only the hardened runtime runs containers)", c.HostConfig.Runtime)
 	}
 	var sources []string
 	for _, b := range c.HostConfig.Binds {
