@@ -57,6 +57,13 @@ var (
 	}
 )
 
+// privilegedWritable are the read-only paths a --privileged container
+// may write: /proc/sys, whose entries of the container's own namespaces
+// (net.*, the container's network) an inner engine sets, while every
+// VM-wide entry stays owned by the VM's root, which the container's user
+// namespace does not map (the kernel refuses the write).
+var privilegedWritable = []string{"/proc/sys"}
+
 func (h *hardener) paths() error {
 	l := h.spec.Linux
 	added := 0
@@ -66,7 +73,11 @@ func (h *hardener) paths() error {
 			added++
 		}
 	}
+	priv := h.priv
 	for _, p := range defaultReadonly {
+		if priv && slices.Contains(privilegedWritable, p) {
+			continue
+		}
 		if !slices.Contains(l.ReadonlyPaths, p) {
 			l.ReadonlyPaths = append(l.ReadonlyPaths, p)
 			added++

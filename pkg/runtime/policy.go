@@ -40,10 +40,17 @@ type Env struct {
 	// (a /proc/PID/ns/user path) maps to: a container that joins another
 	// container's namespaces gets that container's range.
 	UserNamespaceBase func(path string) (uint32, error)
+	// LXCFS are the entries of LXCFSFiles that LXCFS serves under
+	// Settings.LXCFS (the caller checks that it is mounted).
+	LXCFS []string
 	// OnRoot reports whether a resolved path is on the VM's root file
 	// system (Settings.HostPaths); a path that does not exist is not.
 	OnRoot func(path string) (bool, error)
 }
+
+// AnnotationPrivileged marks a hardened config whose engine asked for
+// --privileged.
+const AnnotationPrivileged = "org.hardenvm.privileged"
 
 // Change records one thing Harden changed, for the log.
 type Change struct {
@@ -87,6 +94,17 @@ func Harden(spec *specs.Spec, env Env, s Settings) (*Result, error) {
 		return nil, fmt.Errorf("oci config: no \"linux\" section")
 	}
 	h := &hardener{spec: out, env: env, set: s}
+	// Before devices() removes the sign of it; recorded for a config
+	// hardened again (the shim may see a bundle twice). A user can set
+	// the annotation too (docker run --annotation): all it gives is a
+	// writable /proc/sys, see privilegedWritable.
+	h.priv = h.privileged() || out.Annotations[AnnotationPrivileged] == "true"
+	if h.priv {
+		if out.Annotations == nil {
+			out.Annotations = map[string]string{}
+		}
+		out.Annotations[AnnotationPrivileged] = "true"
+	}
 	for _, step := range []func() error{
 		h.namespaces,
 		h.userNamespace,
@@ -95,6 +113,7 @@ func Harden(spec *specs.Spec, env Env, s Settings) (*Result, error) {
 		h.capabilities,
 		h.paths,
 		h.seccomp,
+		h.lxcfs,
 	} {
 		if err := step(); err != nil {
 			return nil, err
@@ -108,6 +127,7 @@ type hardener struct {
 	env     Env
 	set     Settings
 	changes []Change
+	priv    bool // the engine asked for --privileged
 }
 
 func (h *hardener) note(format string, args ...any) {

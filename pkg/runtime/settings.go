@@ -51,6 +51,9 @@ type Settings struct {
 	// Otherwise the engine would make an empty directory in the VM and
 	// the container would silently see that instead of the host's.
 	HostPaths bool `json:"hostPaths,omitempty"`
+	// LXCFS is LXCFS's mount point: its per-container views of /proc and
+	// /sys files are mounted into every container ("" turns them off).
+	LXCFS string `json:"lxcfs,omitempty"`
 	// RootfsOwnership is how rootfs ownership is handled: "auto" (ID-mapped
 	// mount, else chown), "idmap" or "chown".
 	RootfsOwnership string `json:"rootfsOwnership,omitempty"`
@@ -84,6 +87,7 @@ func Default() Settings {
 			"/usr/sbin/runc", "/usr/bin/runc",
 		},
 		RootfsOwnership: "auto",
+		LXCFS:           "/var/lib/lxcfs",
 	}
 }
 

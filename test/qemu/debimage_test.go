@@ -114,6 +114,7 @@ func writeTar(w io.Writer, tree *fstree.Tree) error {
 // engine, CLI and runc are there, with their owners.
 func TestDebImage(t *testing.T) {
 	p := debImage(t, "dind.yml")
+	debImage(t, "systemd.yml")
 	f, err := os.Open(p)
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ func TestDesktopWorkloads(t *testing.T) {
 	keysDir := newKeys(t)
 	img := buildDesktop(t, keysDir)
 	dindTar := debImage(t, "dind.yml")
+	systemdTar := debImage(t, "systemd.yml")
 	work := t.TempDir()
 	bbTar := filepath.Join(work, "bb.tar")
 	if err := os.WriteFile(bbTar, busyboxImage(t, "bb:1"), 0o644); err != nil {
@@ -54,6 +55,8 @@ func TestDesktopWorkloads(t *testing.T) {
 			t.Run(mode, func(t *testing.T) { w.on(t).escapeBattery(attemptsBin, mode) })
 		}
 	})
+	w.must("import", systemdTar, "systemd:1")
+	t.Run("systemd as PID 1", func(t *testing.T) { w.on(t).systemd() })
 	t.Run("docker-in-docker privileged", func(t *testing.T) { w.on(t).dindPrivileged(bbTar, attemptsBin) })
 	t.Run("cgroup v2 delegation", func(t *testing.T) { w.on(t).cgroupDelegation() })
 	t.Run("docker cp keeps owners", func(t *testing.T) { w.on(t).copyOwners(work) })
@@ -63,6 +66,15 @@ func TestDesktopWorkloads(t *testing.T) {
 	t.Run("locked initial mounts", func(t *testing.T) { w.on(t).lockedMounts() })
 	t.Run("docker build", func(t *testing.T) { w.on(t).build(work) })
 	t.Run("run options", func(t *testing.T) { w.on(t).runOptions() })
+	t.Run("LXCFS views", func(t *testing.T) {
+		w := w.on(t)
+		w.expect("MemTotal: 65536 kB", "run", "--rm", "--network", "none", "--memory", "64m", "bb:1", "sh", "-c", "busybox head -1 /proc/meminfo | busybox tr -s ' '")
+		w.expect("1", "run", "--rm", "--network", "none", "--cpuset-cpus", "0", "bb:1", "sh", "-c", "busybox grep -c ^processor /proc/cpuinfo")
+		up := w.must("run", "--rm", "--network", "none", "bb:1", "cat", "/proc/uptime")
+		if f := strings.Fields(up); len(f) != 2 || len(f[0]) > 5 {
+			w.t.Errorf("/proc/uptime in a new container: %q, want the container's own (seconds)", up)
+		}
+	})
 	t.Run("only the hardened runtime", func(t *testing.T) {
 		w := w.on(t)
 		w.refused("run", "--rm", "--network", "none", "--runtime", "io.containerd.runc.v2", "bb:1", "cat", "/proc/self/uid_map")
@@ -375,4 +387,31 @@ func (w workloads) runOptions() {
 		}
 		time.Sleep(2 * time.Second)
 	}
+}
+
+// systemd: systemd as PID 1 of a --privileged container reaches its
+// default target (running, or degraded with the units that failed shown)
+// in its delegated cgroup.
+func (w workloads) systemd() {
+	defer w.rm("sd")
+	w.must("run", "-d", "--privileged", "--name", "sd", "--network", "none", "systemd:1", "/sbin/init")
+	deadline := time.Now().Add(4 * time.Minute)
+	var state string
+	for {
+		state, _ = w.d.docker("exec", "sd", "systemctl", "is-system-running")
+		if state == "running" || state == "degraded" {
+			break
+		}
+		if time.Now().After(deadline) {
+			logs, _ := w.d.docker("logs", "--tail", "40", "sd")
+			w.t.Fatalf("systemd is %q 4 minutes after start; its last lines:\n%s", state, logs)
+		}
+		time.Sleep(3 * time.Second)
+	}
+	failed, _ := w.d.docker("exec", "sd", "systemctl", "list-units", "--failed", "--no-legend", "--plain")
+	w.t.Logf("systemd: %s; failed units: %q", state, failed)
+	if out, err := w.d.docker("exec", "sd", "systemctl", "is-active", "multi-user.target"); out != "active" {
+		w.t.Errorf("$ docker exec sd systemctl is-active multi-user.target\n%s\n(%v; want active)", out, err)
+	}
+	w.expect("0::/init.scope", "exec", "sd", "busybox", "cat", "/proc/1/cgroup")
 }

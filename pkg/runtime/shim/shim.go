@@ -202,6 +202,7 @@ func harden(c *cmdline) (*mounts, error) {
 		return nil, err
 	}
 	env.UserNamespaceBase = userNamespaceBase
+	env.LXCFS = lxcfsFiles(set.LXCFS)
 	if img, err := dockerImage(set.DockerRoot, c.id); err == nil {
 		env.Image = img
 	}
