@@ -236,7 +236,7 @@ busybox ls .. | busybox grep -c . `
 	out := w.must("run", "--rm", "--privileged", "--network", "none", "bb:1", "sh", "-c", script)
 	for _, want := range []string{"0 0 0", "0::/sub", "pids", "own-limit-refused"} {
 		if !strings.Contains(out, want) {
-			w.t.Errorf("delegated cgroup: want %q in the output", want)
+			w.t.Errorf("delegated cgroup: want %q in the output:\n%s", want, out)
 		}
 	}
 	if strings.Contains(out, "own-limit-writable") {
@@ -319,12 +319,12 @@ func (w workloads) lockedMounts() {
 	w.must("volume", "create", "rovol")
 	script := `if mount -o remount,rw /ro 2>/dev/null && touch /ro/x 2>/dev/null; then echo ro-bind-writable; else echo ro-bind-locked; fi;
 if mount -o remount,rw / 2>/dev/null && touch /x 2>/dev/null; then echo root-writable; else echo root-locked; fi;
-busybox mkdir -p /tmp/own; mount -t tmpfs none /tmp/own && mount -o remount,ro /tmp/own && busybox umount /tmp/own && echo own-mounts-ok;
+busybox mkdir -p /tmp/own; mount -t tmpfs none /tmp/own && mount -o remount,ro /tmp/own && busybox umount /tmp/own && echo own-mounts-ok || echo own-mounts-failed;
 busybox umount /proc/kcore 2>/dev/null; if busybox head -c 1 /proc/kcore >/dev/null 2>&1; then echo kcore-readable; else echo kcore-refused; fi`
 	out := w.must("run", "--rm", "--privileged", "--read-only", "--tmpfs", "/tmp", "--network", "none", "-v", "rovol:/ro:ro", "bb:1", "sh", "-c", script)
 	for _, want := range []string{"ro-bind-locked", "root-locked", "own-mounts-ok", "kcore-refused"} {
 		if !strings.Contains(out, want) {
-			w.t.Errorf("want %q in the output", want)
+			w.t.Errorf("want %q in the output:\n%s", want, out)
 		}
 	}
 }
