@@ -3,10 +3,14 @@ package qemu
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,6 +58,58 @@ func debImage(t *testing.T, spec string) string {
 		t.Fatalf("writing %s: %v", out, err)
 	}
 	return out
+}
+
+// debArchive is debImage as a docker-archive (docker load) of one layer
+// tagged tag, with the image ID it loads as: the ID is the digest of a
+// config made here, so it is known before the engine sees the image
+// (for an allow-list in the admin settings).
+func debArchive(t *testing.T, spec, tag string, cmd []string) (path, id string) {
+	t.Helper()
+	layer := debImage(t, spec)
+	f, err := os.Open(layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	size, err := io.Copy(h, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := json.Marshal(map[string]any{
+		"architecture": "amd64", "os": "linux",
+		"config": map[string]any{"Cmd": cmd, "Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
+		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + hex.EncodeToString(h.Sum(nil))}},
+	})
+	sum := sha256.Sum256(cfg)
+	man, _ := json.Marshal([]map[string]any{{"Config": "config.json", "RepoTags": []string{tag}, "Layers": []string{"layer.tar"}}})
+	path = strings.TrimSuffix(layer, ".tar") + "-archive.tar"
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	tw := tar.NewWriter(out)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	tw.WriteHeader(&tar.Header{Name: "layer.tar", Typeflag: tar.TypeReg, Mode: 0o644, Size: size})
+	if _, err := io.Copy(tw, f); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []struct {
+		name string
+		b    []byte
+	}{{"config.json", cfg}, {"manifest.json", man}} {
+		tw.WriteHeader(&tar.Header{Name: e.name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(e.b))})
+		tw.Write(e.b)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(layer)
+	return path, "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // writeTar writes tree as a tar archive: owners, modes, setuid bits, hard

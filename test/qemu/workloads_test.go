@@ -27,8 +27,12 @@ func TestDesktopWorkloads(t *testing.T) {
 	testenv.Tool(t, "docker", "docker.io")
 	keysDir := newKeys(t)
 	img := buildDesktop(t, keysDir)
-	dindTar := debImage(t, "dind.yml")
+	dindTar, dindID := debArchive(t, "dind.yml", "dind:1", []string{"dockerd"})
 	systemdTar := debImage(t, "systemd.yml")
+	// The DinD image, by its ID, is the one image allowed to mount the
+	// engine socket (Testcontainers' Ryuk pattern).
+	installSettings(t, img, keysDir, `{"configurationFileVersion":2,"enhancedContainerIsolation":{"value":true,"locked":true,`+
+		`"dockerSocketMount":{"imageList":{"images":["`+dindID+`"]}}}}`, nil)
 	work := t.TempDir()
 	bbTar := filepath.Join(work, "bb.tar")
 	if err := os.WriteFile(bbTar, busyboxImage(t, "bb:1"), 0o644); err != nil {
@@ -40,8 +44,8 @@ func TestDesktopWorkloads(t *testing.T) {
 	w := workloads{t: t, d: d}
 	w.must("load", "-i", bbTar)
 	start := time.Now()
-	w.must("import", dindTar, "dind:1")
-	t.Logf("docker import of the DinD image (%d MiB): %v", fileSize(dindTar)>>20, time.Since(start).Round(time.Second))
+	w.must("load", "-i", dindTar)
+	t.Logf("docker load of the DinD image (%d MiB): %v", fileSize(dindTar)>>20, time.Since(start).Round(time.Second))
 
 	attemptsBin := filepath.Join(work, "hardenvm-attempts")
 	build := exec.Command("go", "build", "-trimpath", "-o", attemptsBin, "../../cmd/hardenvm-attempts")
@@ -74,6 +78,15 @@ func TestDesktopWorkloads(t *testing.T) {
 		if f := strings.Fields(up); len(f) != 2 || len(f[0]) > 5 {
 			w.t.Errorf("/proc/uptime in a new container: %q, want the container's own (seconds)", up)
 		}
+	})
+	t.Run("engine socket for an allow-listed image", func(t *testing.T) {
+		w := w.on(t)
+		out := w.must("run", "--rm", "--network", "none", "-v", "/var/run/docker.sock:/var/run/docker.sock", "dind:1",
+			"docker", "run", "--rm", "--network", "none", "bb:1", "cat", "/proc/self/uid_map")
+		if f := strings.Fields(out); len(f) != 3 || f[1] == "0" {
+			w.t.Errorf("the sibling container's uid_map %q: want the hardened runtime's mapping", out)
+		}
+		w.refused("run", "--rm", "--network", "none", "-v", "/var/run/docker.sock:/var/run/docker.sock", "bb:1", "true")
 	})
 	t.Run("only the hardened runtime", func(t *testing.T) {
 		w := w.on(t)
