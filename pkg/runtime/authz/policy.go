@@ -105,11 +105,13 @@ type createBody struct {
 }
 
 // Runtimes are the runtime names a container may ask for: the engine's
-// default (the hardened shim), its name, and "runc", which the image
-// resolves to the shim too. The engine also takes containerd shim names
-// (io.containerd.runc.v2) without configuration, which would run the real
-// runc: a container without the user namespace or any of the policy.
-var Runtimes = []string{"", "hardenvm", "runc"}
+// default (the hardened shim) and its name. Every other name runs the
+// real runc: the engine's reserved "runc" (its containerd shim finds
+// runc on its own; tried in the desktop VM: uid_map "0 0 4294967295"),
+// and containerd shim names (io.containerd.runc.v2), which the engine
+// takes without configuration. Such a container would have no user
+// namespace and none of the policy.
+var Runtimes = []string{"", "hardenvm"}
 
 func (p *Policy) create(body []byte) Response {
 	var c createBody

@@ -242,7 +242,7 @@ func TestBlockLoad(t *testing.T) {
 // engine takes containerd shim names without configuration.
 func TestCreateRuntime(t *testing.T) {
 	p := &Policy{Settings: runtime.Default(), Resolve: func(p string) (string, error) { return p, nil }}
-	for rt, allowed := range map[string]bool{"": true, "hardenvm": true, "runc": true,
+	for rt, allowed := range map[string]bool{"": true, "hardenvm": true, "runc": false,
 		"io.containerd.runc.v2": false, "io.containerd.runsc.v1": false, "crun": false} {
 		got := p.create([]byte(`{"Image":"bb:1","HostConfig":{"Runtime":"` + rt + `"}}`))
 		if got.Allow != allowed {
