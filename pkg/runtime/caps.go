@@ -73,9 +73,9 @@ func (h *hardener) paths() error {
 			added++
 		}
 	}
-	priv := h.priv
 	for _, p := range defaultReadonly {
-		if priv && slices.Contains(privilegedWritable, p) {
+		if h.writableProcSys(p) {
+			l.ReadonlyPaths = slices.DeleteFunc(l.ReadonlyPaths, func(q string) bool { return q == p })
 			continue
 		}
 		if !slices.Contains(l.ReadonlyPaths, p) {

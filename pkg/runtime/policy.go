@@ -110,6 +110,7 @@ func Harden(spec *specs.Spec, env Env, s Settings) (*Result, error) {
 		h.userNamespace,
 		h.mounts,
 		h.devices,
+		h.nesting,
 		h.capabilities,
 		h.paths,
 		h.seccomp,

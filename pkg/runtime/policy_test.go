@@ -513,3 +513,37 @@ func TestPrivilegedProcSysWritable(t *testing.T) {
 		}
 	}
 }
+
+func TestNesting(t *testing.T) {
+	s := Default()
+	s.Nesting = true
+	res, err := Harden(loadConfig(t, "plain"), testEnv("c1"), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := res.Spec.Linux
+	if !slices.Contains(res.Spec.Process.Capabilities.Effective, "CAP_SYS_ADMIN") {
+		t.Errorf("nesting: no CAP_SYS_ADMIN in %v", res.Spec.Process.Capabilities.Effective)
+	}
+	if l.Seccomp == nil || !slices.ContainsFunc(l.Seccomp.Syscalls, func(c specs.LinuxSyscall) bool { return slices.Contains(c.Names, "init_module") }) ||
+		slices.ContainsFunc(l.Seccomp.Syscalls, func(c specs.LinuxSyscall) bool { return slices.Contains(c.Names, "mount") }) {
+		t.Errorf("nesting: want the confined seccomp profile, got %+v", l.Seccomp)
+	}
+	for _, m := range res.Spec.Mounts {
+		if m.Destination == "/sys/fs/cgroup" && slices.Contains(m.Options, "ro") {
+			t.Errorf("nesting: cgroup mount %v is read-only", m.Options)
+		}
+	}
+	if slices.Contains(l.ReadonlyPaths, "/proc/sys") || !slices.Contains(l.ReadonlyPaths, "/proc/sysrq-trigger") {
+		t.Errorf("nesting: read-only paths %v", l.ReadonlyPaths)
+	}
+	checkUserNS(t, res.Spec)
+	// Off by default: the plain config keeps the engine's profile.
+	plain, err := Harden(loadConfig(t, "plain"), testEnv("c1"), Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(plain.Spec.Process.Capabilities.Effective, "CAP_SYS_ADMIN") {
+		t.Errorf("without nesting: CAP_SYS_ADMIN granted")
+	}
+}

@@ -51,6 +51,9 @@ type Settings struct {
 	// Otherwise the engine would make an empty directory in the VM and
 	// the container would silently see that instead of the host's.
 	HostPaths bool `json:"hostPaths,omitempty"`
+	// Nesting lets containers without --privileged run Docker-in-Docker
+	// and systemd (see nesting.go). Off by default.
+	Nesting bool `json:"nesting,omitempty"`
 	// LXCFS is LXCFS's mount point: its per-container views of /proc and
 	// /sys files are mounted into every container ("" turns them off).
 	LXCFS string `json:"lxcfs,omitempty"`
