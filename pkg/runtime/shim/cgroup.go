@@ -47,7 +47,7 @@ var cgroupRoot = "/sys/fs/cgroup"
 // uid and gid 0 as the VM sees them) to spec.
 func addDelegateHook(spec *specs.Spec, self string) {
 	uid, gid, ok := rootIDs(spec)
-	if !ok {
+	if !ok || !cgroup2() {
 		return
 	}
 	if spec.Hooks == nil {
@@ -99,10 +99,8 @@ func delegateHook(argv []string, stdin io.Reader) error {
 	if st.Pid <= 0 {
 		return fmt.Errorf("cgroup delegation hook: container state has no pid")
 	}
-	var fs unix.Statfs_t
-	if err := unix.Statfs(cgroupRoot, &fs); err != nil || fs.Type != unix.CGROUP2_SUPER_MAGIC {
-		// cgroup v1 (or none): nothing is delegated.
-		return nil
+	if !cgroup2() {
+		return nil // cgroup v1 (or none): nothing is delegated
 	}
 	f, err := os.Open("/proc/" + strconv.Itoa(st.Pid) + "/cgroup")
 	if err != nil {
@@ -114,6 +112,12 @@ func delegateHook(argv []string, stdin io.Reader) error {
 		return fmt.Errorf("cgroup delegation hook: process %d: %w", st.Pid, err)
 	}
 	return delegate(filepath.Join(cgroupRoot, path), int(uid), int(gid))
+}
+
+// cgroup2 reports whether the VM's cgroups are the unified (v2) hierarchy.
+func cgroup2() bool {
+	var fs unix.Statfs_t
+	return unix.Statfs(cgroupRoot, &fs) == nil && fs.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
 // unifiedPath returns the cgroup v2 path ("0::/path") of a
