@@ -101,11 +101,11 @@ func TestDesktopWorkloads(t *testing.T) {
 		var took []time.Duration
 		for range 3 {
 			start := time.Now()
-			w.must("run", "--rm", "--network", "none", "bb:1", "true")
+			w.must("run", "--rm", "--network", "none", "bb:1", "sh", "-c", "true")
 			took = append(took, time.Since(start))
 		}
 		slices.Sort(took)
-		t.Logf("docker run --rm bb:1 true through the hardened runtime: median %v of %v", took[1].Round(time.Millisecond), took)
+		t.Logf("docker run --rm bb:1 sh -c true through the hardened runtime: median %v of %v", took[1].Round(time.Millisecond), took)
 	})
 	t.Run("only the hardened runtime", func(t *testing.T) {
 		w := w.on(t)
