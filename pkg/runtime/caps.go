@@ -57,6 +57,13 @@ var (
 	}
 )
 
+// privilegedWritable are the read-only paths a --privileged container
+// may write: /proc/sys, whose entries of the container's own namespaces
+// (net.*, the container's network) an inner engine sets, while every
+// VM-wide entry stays owned by the VM's root, which the container's user
+// namespace does not map (the kernel refuses the write).
+var privilegedWritable = []string{"/proc/sys"}
+
 func (h *hardener) paths() error {
 	l := h.spec.Linux
 	added := 0
@@ -67,6 +74,10 @@ func (h *hardener) paths() error {
 		}
 	}
 	for _, p := range defaultReadonly {
+		if h.writableProcSys(p) {
+			l.ReadonlyPaths = slices.DeleteFunc(l.ReadonlyPaths, func(q string) bool { return q == p })
+			continue
+		}
 		if !slices.Contains(l.ReadonlyPaths, p) {
 			l.ReadonlyPaths = append(l.ReadonlyPaths, p)
 			added++
@@ -86,18 +97,23 @@ var confinedSyscalls = []string{
 	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
 	"create_module", "query_module", "get_kernel_syms",
 	"open_by_handle_at", "bpf", "perf_event_open", "lookup_dcookie",
-	"add_key", "request_key", "keyctl", "acct", "swapon", "swapoff",
+	"acct", "swapon", "swapoff",
 	"iopl", "ioperm", "syslog", "quotactl", "nfsservctl", "uselib",
 	"settimeofday", "stime", "clock_settime", "clock_settime64", "vm86", "vm86old",
 	"userfaultfd",
 }
+
+// absentSyscalls are refused as if the kernel lacked them (ENOSYS): the
+// keyring calls, which runc (also one nested inside a container) skips
+// on ENOSYS but fails on EPERM ("unable to join session keyring").
+var absentSyscalls = []string{"add_key", "request_key", "keyctl"}
 
 func (h *hardener) seccomp() error {
 	l := h.spec.Linux
 	if l.Seccomp != nil {
 		return nil
 	}
-	eperm := uint(1)
+	eperm, enosys := uint(1), uint(38)
 	l.Seccomp = &specs.LinuxSeccomp{
 		DefaultAction: specs.ActAllow,
 		Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32},
@@ -105,8 +121,12 @@ func (h *hardener) seccomp() error {
 			Names:    slices.Clone(confinedSyscalls),
 			Action:   specs.ActErrno,
 			ErrnoRet: &eperm,
+		}, {
+			Names:    slices.Clone(absentSyscalls),
+			Action:   specs.ActErrno,
+			ErrnoRet: &enosys,
 		}},
 	}
-	h.note("added the confined seccomp profile (%d syscalls refused)", len(confinedSyscalls))
+	h.note("added the confined seccomp profile (%d syscalls refused)", len(confinedSyscalls)+len(absentSyscalls))
 	return nil
 }

@@ -77,13 +77,17 @@ func (h *hardener) userNamespace() error {
 	if userns != "" {
 		h.note("joined the user namespace %s of the container whose namespaces it shares", userns)
 	}
-	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: h.set.UIDBase, Size: h.set.UIDSize}}
+	base, err := h.idBase(userns)
+	if err != nil {
+		return err
+	}
+	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: base, Size: h.set.UIDSize}}
 	l.UIDMappings = m
 	l.GIDMappings = slices.Clone(m)
 	if had {
-		h.note("replaced the user namespace: uid/gid 0-%d → host %d-%d", h.set.UIDSize-1, h.set.UIDBase, h.set.UIDBase+h.set.UIDSize-1)
+		h.note("replaced the user namespace: uid/gid 0-%d → host %d-%d", h.set.UIDSize-1, base, base+h.set.UIDSize-1)
 	} else {
-		h.note("added a user namespace: uid/gid 0-%d → host %d-%d", h.set.UIDSize-1, h.set.UIDBase, h.set.UIDBase+h.set.UIDSize-1)
+		h.note("added a user namespace: uid/gid 0-%d → host %d-%d", h.set.UIDSize-1, base, base+h.set.UIDSize-1)
 	}
 	// The engine opens ICMP sockets to every group ("0 2147483647"); in a
 	// user namespace only mapped groups can be named, and the kernel
@@ -109,6 +113,29 @@ func (h *hardener) userNamespace() error {
 		}
 	}
 	return nil
+}
+
+// idBase is the first host ID of the container's range: the joined
+// container's, else the one the pool gave it, else the pool's first. It
+// must be the start of a range of the pool, so that host root and the
+// VM's own users never map in.
+func (h *hardener) idBase(joined string) (uint32, error) {
+	base := h.set.UIDBase
+	if h.env.IDBase != 0 {
+		base = h.env.IDBase
+	}
+	if joined != "" && h.env.UserNamespaceBase != nil {
+		b, err := h.env.UserNamespaceBase(joined)
+		if err != nil {
+			return 0, fmt.Errorf("policy: ID range of %s: %w", joined, err)
+		}
+		base = b
+	}
+	off := uint64(base) - uint64(h.set.UIDBase)
+	if base < h.set.UIDBase || off%uint64(h.set.UIDSize) != 0 || off/uint64(h.set.UIDSize) >= uint64(h.set.IDRanges) {
+		return 0, fmt.Errorf("policy: host ID %d is not the start of an ID range of the pool (uidBase %d, uidSize %d, idRanges %d)", base, h.set.UIDBase, h.set.UIDSize, h.set.IDRanges)
+	}
+	return base, nil
 }
 
 var procNS = regexp.MustCompile(`^/proc/([0-9]+)/ns/[a-z_]+$`)

@@ -33,10 +33,24 @@ type Env struct {
 	// Shares are the host directories shared with the VM, mounted at
 	// their host paths (Settings.HostPaths).
 	Shares []string
+	// IDBase is the first host ID of the container's own range from the
+	// pool (Settings.IDRanges); 0 means Settings.UIDBase.
+	IDBase uint32
+	// UserNamespaceBase returns the host ID that uid 0 of a user namespace
+	// (a /proc/PID/ns/user path) maps to: a container that joins another
+	// container's namespaces gets that container's range.
+	UserNamespaceBase func(path string) (uint32, error)
+	// LXCFS are the entries of LXCFSFiles that LXCFS serves under
+	// Settings.LXCFS (the caller checks that it is mounted).
+	LXCFS []string
 	// OnRoot reports whether a resolved path is on the VM's root file
 	// system (Settings.HostPaths); a path that does not exist is not.
 	OnRoot func(path string) (bool, error)
 }
+
+// AnnotationPrivileged marks a hardened config whose engine asked for
+// --privileged.
+const AnnotationPrivileged = "org.hardenvm.privileged"
 
 // Change records one thing Harden changed, for the log.
 type Change struct {
@@ -80,14 +94,27 @@ func Harden(spec *specs.Spec, env Env, s Settings) (*Result, error) {
 		return nil, fmt.Errorf("oci config: no \"linux\" section")
 	}
 	h := &hardener{spec: out, env: env, set: s}
+	// Before devices() removes the sign of it; recorded for a config
+	// hardened again (the shim may see a bundle twice). A user can set
+	// the annotation too (docker run --annotation): all it gives is a
+	// writable /proc/sys, see privilegedWritable.
+	h.priv = h.privileged() || out.Annotations[AnnotationPrivileged] == "true"
+	if h.priv {
+		if out.Annotations == nil {
+			out.Annotations = map[string]string{}
+		}
+		out.Annotations[AnnotationPrivileged] = "true"
+	}
 	for _, step := range []func() error{
 		h.namespaces,
 		h.userNamespace,
 		h.mounts,
 		h.devices,
+		h.nesting,
 		h.capabilities,
 		h.paths,
 		h.seccomp,
+		h.lxcfs,
 	} {
 		if err := step(); err != nil {
 			return nil, err
@@ -101,6 +128,7 @@ type hardener struct {
 	env     Env
 	set     Settings
 	changes []Change
+	priv    bool // the engine asked for --privileged
 }
 
 func (h *hardener) note(format string, args ...any) {

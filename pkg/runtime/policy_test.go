@@ -230,13 +230,19 @@ func checkSysctl(t *testing.T, out *specs.Spec) {
 
 func checkPaths(t *testing.T, out *specs.Spec) {
 	t.Helper()
+	checkPathsExcept(t, out, "")
+}
+
+// checkPathsExcept checks the masked and read-only paths, but for rw.
+func checkPathsExcept(t *testing.T, out *specs.Spec, rw string) {
+	t.Helper()
 	for _, p := range []string{"/proc/kcore", "/proc/keys", "/sys/firmware", "/proc/timer_list"} {
 		if !slices.Contains(out.Linux.MaskedPaths, p) {
 			t.Errorf("%s not masked", p)
 		}
 	}
 	for _, p := range []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/bus"} {
-		if !slices.Contains(out.Linux.ReadonlyPaths, p) {
+		if !slices.Contains(out.Linux.ReadonlyPaths, p) && p != rw {
 			t.Errorf("%s not read-only", p)
 		}
 	}
@@ -262,7 +268,7 @@ func checkPrivileged(t *testing.T, in, out *specs.Spec) {
 	t.Helper()
 	checkUserNS(t, out)
 	checkSysctl(t, out)
-	checkPaths(t, out)
+	checkPathsExcept(t, out, "/proc/sys")
 	if len(in.Linux.Devices) < 10 {
 		t.Fatalf("test config has %d devices: not a --privileged config", len(in.Linux.Devices))
 	}
@@ -464,5 +470,80 @@ func TestHostPathBinds(t *testing.T) {
 				t.Errorf("Harden(bind %s) = %v, not a policy refusal", tt.src, err)
 			}
 		})
+	}
+}
+
+func TestLXCFS(t *testing.T) {
+	spec := &specs.Spec{
+		Root:   &specs.Root{Path: "rootfs"},
+		Mounts: []specs.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}, {Destination: "/proc/uptime", Type: "bind", Source: "/tmp/mine", Options: []string{"bind"}}},
+		Linux:  &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: "mount"}, {Type: "pid"}, {Type: "ipc"}, {Type: "uts"}, {Type: "network"}}},
+	}
+	res, err := Harden(spec, Env{LXCFS: []string{"proc/meminfo", "proc/uptime", "sys/devices/system/cpu"}}, Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range res.Spec.Mounts {
+		if strings.HasPrefix(m.Source, "/var/lib/lxcfs/") {
+			got = append(got, m.Destination+"←"+m.Source)
+		}
+	}
+	want := []string{"/proc/meminfo←/var/lib/lxcfs/proc/meminfo", "/sys/devices/system/cpu←/var/lib/lxcfs/sys/devices/system/cpu"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("LXCFS mounts (-want +got), the user's /proc/uptime kept:\n%s", diff)
+	}
+}
+
+func TestPrivilegedProcSysWritable(t *testing.T) {
+	for _, tt := range []struct {
+		config string
+		rw     bool
+	}{{"plain", false}, {"privileged", true}} {
+		res, err := Harden(loadConfig(t, tt.config), testEnv("c1"), Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ro := slices.Contains(res.Spec.Linux.ReadonlyPaths, "/proc/sys")
+		if ro == tt.rw {
+			t.Errorf("%s: /proc/sys read-only %v, want %v", tt.config, ro, !tt.rw)
+		}
+		if !slices.Contains(res.Spec.Linux.ReadonlyPaths, "/proc/sysrq-trigger") {
+			t.Errorf("%s: /proc/sysrq-trigger is not read-only", tt.config)
+		}
+	}
+}
+
+func TestNesting(t *testing.T) {
+	s := Default()
+	s.Nesting = true
+	res, err := Harden(loadConfig(t, "plain"), testEnv("c1"), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := res.Spec.Linux
+	if !slices.Contains(res.Spec.Process.Capabilities.Effective, "CAP_SYS_ADMIN") {
+		t.Errorf("nesting: no CAP_SYS_ADMIN in %v", res.Spec.Process.Capabilities.Effective)
+	}
+	if l.Seccomp == nil || !slices.ContainsFunc(l.Seccomp.Syscalls, func(c specs.LinuxSyscall) bool { return slices.Contains(c.Names, "init_module") }) ||
+		slices.ContainsFunc(l.Seccomp.Syscalls, func(c specs.LinuxSyscall) bool { return slices.Contains(c.Names, "mount") }) {
+		t.Errorf("nesting: want the confined seccomp profile, got %+v", l.Seccomp)
+	}
+	for _, m := range res.Spec.Mounts {
+		if m.Destination == "/sys/fs/cgroup" && slices.Contains(m.Options, "ro") {
+			t.Errorf("nesting: cgroup mount %v is read-only", m.Options)
+		}
+	}
+	if slices.Contains(l.ReadonlyPaths, "/proc/sys") || !slices.Contains(l.ReadonlyPaths, "/proc/sysrq-trigger") {
+		t.Errorf("nesting: read-only paths %v", l.ReadonlyPaths)
+	}
+	checkUserNS(t, res.Spec)
+	// Off by default: the plain config keeps the engine's profile.
+	plain, err := Harden(loadConfig(t, "plain"), testEnv("c1"), Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(plain.Spec.Process.Capabilities.Effective, "CAP_SYS_ADMIN") {
+		t.Errorf("without nesting: CAP_SYS_ADMIN granted")
 	}
 }

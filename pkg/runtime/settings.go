@@ -23,11 +23,18 @@ type Settings struct {
 	RegistryAllowList []string `json:"registryAllowList,omitempty"`
 	// BlockLoad refuses docker load and docker import (blockDockerLoad).
 	BlockLoad bool `json:"blockLoad,omitempty"`
-	// UIDBase and UIDSize are the host range every container's IDs map to
-	// (uid and gid alike). One common range, as Sysbox CE does, so that
-	// containers sharing a volume agree on file owners.
-	UIDBase uint32 `json:"uidBase,omitempty"`
-	UIDSize uint32 `json:"uidSize,omitempty"`
+	// UIDBase and UIDSize are where the pool of host ID ranges starts and
+	// how many IDs each container gets (uid and gid alike); IDRanges is
+	// the number of ranges in the pool (1: one common range for every
+	// container, as Sysbox CE does). Files on shared volumes keep their
+	// owners either way: the runtime ID-maps every mount.
+	UIDBase  uint32 `json:"uidBase,omitempty"`
+	UIDSize  uint32 `json:"uidSize,omitempty"`
+	IDRanges int    `json:"idRanges,omitempty"`
+	// IDState is the file holding which container has which range: kept
+	// with the engine's state, so a container keeps its range across
+	// restarts of the container and of the VM.
+	IDState string `json:"idState,omitempty"`
 	// DockerRoot is the engine's data root (its per-container files and
 	// named volumes there may be bind-mounted; everything else is protected).
 	DockerRoot string `json:"dockerRoot,omitempty"`
@@ -44,10 +51,20 @@ type Settings struct {
 	// Otherwise the engine would make an empty directory in the VM and
 	// the container would silently see that instead of the host's.
 	HostPaths bool `json:"hostPaths,omitempty"`
+	// Nesting lets containers without --privileged run Docker-in-Docker
+	// and systemd (see nesting.go). Off by default.
+	Nesting bool `json:"nesting,omitempty"`
+	// LXCFS is LXCFS's mount point: its per-container views of /proc and
+	// /sys files are mounted into every container ("" turns them off).
+	LXCFS string `json:"lxcfs,omitempty"`
 	// RootfsOwnership is how rootfs ownership is handled: "auto" (ID-mapped
 	// mount, else chown), "idmap" or "chown".
 	RootfsOwnership string `json:"rootfsOwnership,omitempty"`
 }
+
+// DefaultIDRanges is the size of the default pool: 4096 containers of
+// 65536 IDs each from host ID 100000.
+const DefaultIDRanges = 4096
 
 // CommandList allows or denies engine commands by name.
 type CommandList struct {
@@ -60,6 +77,8 @@ func Default() Settings {
 	return Settings{
 		UIDBase:    100000,
 		UIDSize:    65536,
+		IDRanges:   DefaultIDRanges,
+		IDState:    "/var/lib/hardenvm/runtime/idranges.json",
 		DockerRoot: "/var/lib/docker",
 		EngineSockets: []string{
 			"/run/docker.sock", "/var/run/docker.sock",
@@ -71,6 +90,7 @@ func Default() Settings {
 			"/usr/sbin/runc", "/usr/bin/runc",
 		},
 		RootfsOwnership: "auto",
+		LXCFS:           "/var/lib/lxcfs",
 	}
 }
 
@@ -82,6 +102,12 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.UIDSize == 0 {
 		s.UIDSize = d.UIDSize
+	}
+	if s.IDRanges == 0 {
+		s.IDRanges = d.IDRanges
+	}
+	if s.IDState == "" {
+		s.IDState = d.IDState
 	}
 	if s.DockerRoot == "" {
 		s.DockerRoot = d.DockerRoot
@@ -104,8 +130,11 @@ func (s Settings) Validate() error {
 	if s.UIDSize < 65536 {
 		return fmt.Errorf("runtime settings: uidSize %d: want at least 65536", s.UIDSize)
 	}
-	if uint64(s.UIDBase)+uint64(s.UIDSize) > 1<<32-1 {
-		return fmt.Errorf("runtime settings: uidBase %d + uidSize %d overflows 32 bits", s.UIDBase, s.UIDSize)
+	if s.IDRanges < 1 {
+		return fmt.Errorf("runtime settings: idRanges %d: want at least 1", s.IDRanges)
+	}
+	if uint64(s.UIDBase)+uint64(s.UIDSize)*uint64(s.IDRanges) > 1<<32-1 {
+		return fmt.Errorf("runtime settings: uidBase %d + idRanges %d × uidSize %d overflows 32 bits", s.UIDBase, s.IDRanges, s.UIDSize)
 	}
 	switch s.CommandList.Type {
 	case "", "allow", "deny":
@@ -117,7 +146,7 @@ func (s Settings) Validate() error {
 	default:
 		return fmt.Errorf("runtime settings: rootfsOwnership %q: want auto, idmap or chown", s.RootfsOwnership)
 	}
-	for _, p := range append(append([]string{s.DockerRoot}, s.EngineSockets...), s.ProtectedPaths...) {
+	for _, p := range append(append([]string{s.DockerRoot, s.IDState}, s.EngineSockets...), s.ProtectedPaths...) {
 		if !strings.HasPrefix(p, "/") {
 			return fmt.Errorf("runtime settings: path %q: want an absolute path", p)
 		}

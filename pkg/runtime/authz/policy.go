@@ -98,10 +98,20 @@ func (p *Policy) pull(ref string) Response {
 type createBody struct {
 	Image      string
 	HostConfig struct {
-		Binds  []string
-		Mounts []struct{ Type, Source string }
+		Binds   []string
+		Mounts  []struct{ Type, Source string }
+		Runtime string
 	}
 }
+
+// Runtimes are the runtime names a container may ask for: the engine's
+// default (the hardened shim) and its name. Every other name runs the
+// real runc: the engine's reserved "runc" (its containerd shim finds
+// runc on its own; tried in the desktop VM: uid_map "0 0 4294967295"),
+// and containerd shim names (io.containerd.runc.v2), which the engine
+// takes without configuration. Such a container would have no user
+// namespace and none of the policy.
+var Runtimes = []string{"", "hardenvm"}
 
 func (p *Policy) create(body []byte) Response {
 	var c createBody
@@ -110,6 +120,9 @@ func (p *Policy) create(body []byte) Response {
 	}
 	if err := json.Unmarshal(body, &c); err != nil {
 		return Response{Err: fmt.Sprintf("hardenvm authz: container create body: %v", err)}
+	}
+	if !slices.Contains(Runtimes, c.HostConfig.Runtime) {
+		return refuse(runtime.KeyECI, "the runtime %q (only the hardened runtime runs containers)", c.HostConfig.Runtime)
 	}
 	var sources []string
 	for _, b := range c.HostConfig.Binds {

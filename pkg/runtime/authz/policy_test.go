@@ -237,3 +237,19 @@ func TestBlockLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateRuntime refuses runtimes other than the hardened one: the
+// engine takes containerd shim names without configuration.
+func TestCreateRuntime(t *testing.T) {
+	p := &Policy{Settings: runtime.Default(), Resolve: func(p string) (string, error) { return p, nil }}
+	for rt, allowed := range map[string]bool{"": true, "hardenvm": true, "runc": false,
+		"io.containerd.runc.v2": false, "io.containerd.runsc.v1": false, "crun": false} {
+		got := p.create([]byte(`{"Image":"bb:1","HostConfig":{"Runtime":"` + rt + `"}}`))
+		if got.Allow != allowed {
+			t.Errorf("create with runtime %q: %+v, want allowed %v", rt, got, allowed)
+		}
+		if !allowed && !strings.Contains(got.Msg, "is not allowed by the admin policy (enhancedContainerIsolation)") {
+			t.Errorf("create with runtime %q: message %q", rt, got.Msg)
+		}
+	}
+}

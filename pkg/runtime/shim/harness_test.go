@@ -90,6 +90,7 @@ func newHarness(t testing.TB) *harness {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o711)
 	h := &harness{shim: shimBin, attempts: att, runc: runc, dir: dir, settings: runtime.Default()}
+	h.settings.IDState = filepath.Join(dir, "idranges.json")
 	return h
 }
 

@@ -184,3 +184,22 @@ func dockerImage(root, id string) (*runtime.Image, error) {
 	}
 	return img, nil
 }
+
+// lxcfsFiles returns the entries of runtime.LXCFSFiles that LXCFS serves
+// at dir: none unless dir is a FUSE mount (LXCFS is running).
+func lxcfsFiles(dir string) []string {
+	if dir == "" {
+		return nil
+	}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil || fs.Type != 0x65735546 { // FUSE_SUPER_MAGIC
+		return nil
+	}
+	var out []string
+	for _, rel := range runtime.LXCFSFiles {
+		if _, err := os.Stat(filepath.Join(dir, rel)); err == nil {
+			out = append(out, rel)
+		}
+	}
+	return out
+}

@@ -312,3 +312,21 @@ func TestSharedDirsAndOnRoot(t *testing.T) {
 		t.Errorf("onRootFS(missing) = %v, %v; want false", on, err)
 	}
 }
+
+// TestWorkNestingUnprivileged: with the admin setting nesting, a
+// container without --privileged mounts and nests namespaces, and the
+// escapes still fail.
+func TestWorkNestingUnprivileged(t *testing.T) {
+	h := newHarness(t)
+	h.settings.Nesting = true
+	for _, name := range []string{"mount-tmpfs", "nested-userns"} {
+		if r := h.attempt(t, "plain", nil, name); !r.OK {
+			t.Errorf("%s failed in a plain container with nesting: %s", name, r.Detail)
+		}
+	}
+	for _, name := range []string{"sysrq-trigger", "kernel-module", "core-pattern", "release-agent"} {
+		if r := h.attempt(t, "plain", nil, name); r.OK {
+			t.Errorf("escape %s succeeded in a plain container with nesting: %s", name, r.Detail)
+		}
+	}
+}

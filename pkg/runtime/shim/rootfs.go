@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 
@@ -52,7 +53,12 @@ type mounts struct {
 
 // usernsFD returns an fd of a new user namespace mapping 0..size-1 to
 // base..base+size-1, held by a short-lived child of our own binary.
-func usernsFD(base, size uint32) (int, error) {
+//
+// With withHostRoot, the namespace also maps its ID size to the VM's root:
+// an ID-mapped mount through it lets the VM's root (overlayfs's mounter,
+// making its work directory and copy-up files) write, its files landing
+// on disk as ID size, outside the container's range.
+func usernsFD(base, size uint32, withHostRoot bool) (int, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return -1, err
@@ -62,6 +68,11 @@ func usernsFD(base, size uint32) (int, error) {
 		Cloneflags:  syscall.CLONE_NEWUSER,
 		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(base), Size: int(size)}},
 		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(base), Size: int(size)}},
+	}
+	if withHostRoot {
+		root := syscall.SysProcIDMap{ContainerID: int(size), HostID: 0, Size: 1}
+		cmd.SysProcAttr.UidMappings = append(cmd.SysProcAttr.UidMappings, root)
+		cmd.SysProcAttr.GidMappings = append(cmd.SysProcAttr.GidMappings, root)
 	}
 	w, err := cmd.StdinPipe()
 	if err != nil {
@@ -164,9 +175,14 @@ func prepareMounts(spec *specs.Spec, bundle, dir, mode string, base, size uint32
 	if !filepath.IsAbs(root) {
 		root = filepath.Join(bundle, root)
 	}
+	if spec.Root.Readonly {
+		if err := makeMountPoints(root, spec); err != nil {
+			return nil, err
+		}
+	}
 	userns := -1
 	if mode == "auto" || mode == "idmap" {
-		fd, err := usernsFD(base, size)
+		fd, err := usernsFD(base, size, false)
 		if err != nil && mode == "idmap" {
 			return nil, err
 		}
@@ -180,10 +196,23 @@ func prepareMounts(spec *specs.Spec, bundle, dir, mode string, base, size uint32
 	if userns >= 0 {
 		if idErr = clone(root, dst, false, userns, spec.Root.Readonly); idErr == nil {
 			m.method = "idmap"
-		} else if mode == "idmap" {
-			return nil, idErr
+		} else {
+			os.Remove(dst) // a failed attempt may have left the mount point
+			// overlayfs cannot be ID-mapped itself, its layers can.
+			if o, ok, err := overlayAt(root); err != nil {
+				idErr = errors.Join(idErr, err)
+			} else if ok {
+				if err := idmapOverlay(o, dst, dir, userns, base, size, spec.Root.Readonly); err != nil {
+					idErr = errors.Join(idErr, err)
+					os.Remove(dst)
+				} else {
+					m.method = "idmap-overlay"
+				}
+			}
+			if m.method == "" && mode == "idmap" {
+				return nil, idErr
+			}
 		}
-		os.Remove(dst) // a failed attempt may have left the mount point
 	}
 	if m.method == "" {
 		if err := shiftOwners(root, base, size); err != nil {
@@ -216,6 +245,12 @@ func prepareMounts(spec *specs.Spec, bundle, dir, mode string, base, size uint32
 		}
 		m.points = append(m.points, p)
 		mt.Source = p
+		if ro {
+			// Read-only already, and locked for the container: runc's
+			// own remount would have to repeat the source's locked
+			// flags (nosuid, nodev), which runc 1.1 does not.
+			mt.Options = slices.DeleteFunc(mt.Options, func(o string) bool { return o == "ro" })
+		}
 	}
 	ok = true
 	return m, nil
@@ -294,6 +329,20 @@ func shiftOwners(root string, base, size uint32) error {
 		}
 		return nil
 	})
+}
+
+// overlayAt returns the overlay mounted at dir, if one is.
+func overlayAt(dir string) (overlayMount, bool, error) {
+	r, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return overlayMount{}, false, err
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return overlayMount{}, false, err
+	}
+	defer f.Close()
+	return findOverlay(f, r)
 }
 
 // hold is the body of the holdArg child.

@@ -43,6 +43,13 @@ func Main(argv []string) int {
 	if len(argv) > 1 && argv[1] == holdArg {
 		return hold()
 	}
+	if len(argv) > 1 && argv[1] == delegateArg {
+		if err := delegateHook(argv[2:], os.Stdin); err != nil {
+			fmt.Fprintln(os.Stderr, "hardenvm: "+err.Error())
+			return 1
+		}
+		return 0
+	}
 	c, err := parseCmdline(argv[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hardenvm-runc: "+err.Error())
@@ -191,6 +198,11 @@ func harden(c *cmdline) (*mounts, error) {
 		}
 		env.OnRoot = onRootFS
 	}
+	if env.IDBase, err = allocateRange(set, c.id, containerExists(set.DockerRoot, pick(c.global["root"], "/run/runc"))); err != nil {
+		return nil, err
+	}
+	env.UserNamespaceBase = userNamespaceBase
+	env.LXCFS = lxcfsFiles(set.LXCFS)
 	if img, err := dockerImage(set.DockerRoot, c.id); err == nil {
 		env.Image = img
 	}
@@ -203,7 +215,16 @@ func harden(c *cmdline) (*mounts, error) {
 	}
 	out := res.Spec
 	recordSources(out)
-	m, err := prepareMounts(out, bundle, filepath.Join(stateDir(c), c.id), set.RootfsOwnership, set.UIDBase, set.UIDSize)
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("hardenvm: the shim's own path: %w", err)
+	}
+	addDelegateHook(out, self)
+	base, _, ok := rootIDs(out)
+	if !ok {
+		return nil, fmt.Errorf("hardenvm: BUG: the hardened config maps no uid 0")
+	}
+	m, err := prepareMounts(out, bundle, filepath.Join(stateDir(c), c.id), set.RootfsOwnership, base, set.UIDSize)
 	if err != nil {
 		return nil, fmt.Errorf("hardenvm: preparing mounts: %w", err)
 	}
@@ -319,6 +340,10 @@ func recordSources(spec *specs.Spec) {
 	for i, m := range spec.Mounts {
 		if isBind(&m) {
 			spec.Annotations[annotationSource+"mount."+strconv.Itoa(i)] = m.Source
+			if slicesContains(m.Options, "ro") {
+				// prepareMounts drops "ro" once the source is read-only.
+				spec.Annotations[annotationSource+"mount."+strconv.Itoa(i)+".ro"] = "true"
+			}
 		}
 	}
 }
@@ -331,6 +356,9 @@ func restoreSources(spec *specs.Spec, state string) {
 	for i := range spec.Mounts {
 		if v, ok := spec.Annotations[annotationSource+"mount."+strconv.Itoa(i)]; ok && inState(spec.Mounts[i].Source) {
 			spec.Mounts[i].Source = v
+			if spec.Annotations[annotationSource+"mount."+strconv.Itoa(i)+".ro"] == "true" && !slicesContains(spec.Mounts[i].Options, "ro") {
+				spec.Mounts[i].Options = append(spec.Mounts[i].Options, "ro")
+			}
 		}
 	}
 }
