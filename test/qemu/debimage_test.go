@@ -17,6 +17,7 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/debarchive"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/hardenvm/hardenvm/pkg/imagespec"
+	"github.com/hardenvm/hardenvm/pkg/lockfile"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
 )
 
@@ -40,7 +41,7 @@ func debImage(t *testing.T, spec string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	paths, err := debarchive.Fetch(ctx, lock, mirrors, cache)
+	paths, err := lockfile.Fetch(ctx, lock, mirrors, cache)
 	if err != nil {
 		t.Fatalf("fetching %s's packages: %v", spec, err)
 	}
