@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/hardenvm/hardenvm/pkg/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -147,7 +148,7 @@ func remountAllReadOnly() error {
 		points = append(points, struct {
 			dir   string
 			flags uintptr
-		}{unescapeMount(fs[4]), flags})
+		}{mountinfo.Unescape(fs[4]), flags})
 	}
 	for _, p := range points {
 		if err := unix.Mount("", p.dir, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|p.flags, ""); err != nil {
@@ -155,25 +156,6 @@ func remountAllReadOnly() error {
 		}
 	}
 	return nil
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 func lastCap() int {

@@ -28,19 +28,6 @@ func TestParseAccount(t *testing.T) {
 	}
 }
 
-func TestUnescapeMount(t *testing.T) {
-	for in, want := range map[string]string{
-		`/run/a\040b`: "/run/a b",
-		`/x\134y`:     `/x\y`,
-		`/plain`:      "/plain",
-		`/trail\04`:   `/trail\04`,
-	} {
-		if got := unescapeMount(in); got != want {
-			t.Errorf("unescapeMount(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestBaseName(t *testing.T) {
 	if got := baseName("/usr/bin/sh"); got != "sh" || !strings.HasPrefix("-"+got, "-s") {
 		t.Errorf("baseName = %q", got)

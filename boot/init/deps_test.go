@@ -17,6 +17,7 @@ var allowed = map[string]bool{
 	"github.com/hardenvm/hardenvm/boot/bootparams":             true,
 	"github.com/hardenvm/hardenvm/boot/measure":                true,
 	"github.com/hardenvm/hardenvm/pkg/gpt":                     true,
+	"github.com/hardenvm/hardenvm/pkg/mountinfo":               true,
 	"github.com/hardenvm/hardenvm/pkg/verity":                  true,
 	"github.com/hardenvm/hardenvm/pkg/adminsettings":           true,
 	"github.com/hardenvm/hardenvm/pkg/configpart":              true,

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hardenvm/hardenvm/pkg/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -42,7 +43,7 @@ func findOverlay(r io.Reader, dir string) (o overlayMount, ok bool, err error) {
 		// ID parent major:minor root mountpoint options [optional…] - fstype source super-options
 		f := strings.Fields(sc.Text())
 		sep := slices.Index(f, "-")
-		if sep < 5 || sep+3 >= len(f) || unescapeMountinfo(f[4]) != dir {
+		if sep < 5 || sep+3 >= len(f) || mountinfo.Unescape(f[4]) != dir {
 			continue
 		}
 		// The last mount at dir is the one a lookup sees.
@@ -59,7 +60,7 @@ func findOverlay(r io.Reader, dir string) (o overlayMount, ok bool, err error) {
 	}
 	for _, opt := range strings.Split(found, ",") {
 		k, v, _ := strings.Cut(opt, "=")
-		v = unescapeMountinfo(v)
+		v = mountinfo.Unescape(v)
 		switch k {
 		case "rw", "ro":
 		case "lowerdir":
@@ -76,25 +77,6 @@ func findOverlay(r io.Reader, dir string) (o overlayMount, ok bool, err error) {
 		return o, false, fmt.Errorf("overlay at %s: want lowerdir, upperdir and workdir in %q", dir, found)
 	}
 	return o, true, nil
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // WorkDirName is the shim's own overlay work directory, made beside the
