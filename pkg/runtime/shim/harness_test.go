@@ -28,6 +28,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The ID-mapped mounts' user namespace is held by a child of the
+	// running binary (usernsFD): in tests, this one.
+	if len(os.Args) > 1 && os.Args[1] == holdArg {
+		os.Exit(hold())
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
