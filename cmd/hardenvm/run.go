@@ -44,7 +44,8 @@ locked.
 same path, so 'docker run -v DIR:/src' finds it, and files containers
 create there belong to the user who runs hardenvm. The image's admin
 settings (filesharingAllowedDirectories) may limit which directories.
-virtiofsd needs to write /var/run/virtiofsd (root, in practice).
+Sharing needs no privilege: each virtiofsd runs in a user namespace of
+its own (the host's kernel must allow unprivileged user namespaces).
 
 --accel auto probes that KVM really runs a guest (a bounded test boot) and
 falls back to TCG software emulation when it does not.`,

@@ -1,9 +1,11 @@
 package vm
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,7 +32,11 @@ var virtiofsdCaps = []uintptr{
 	unix.CAP_DAC_READ_SEARCH, unix.CAP_FOWNER, unix.CAP_FSETID, unix.CAP_MKNOD, unix.CAP_SETFCAP,
 }
 
-// virtiofsdCmd is the command for share i of c, not started. virtiofsd
+// virtiofsdCmd is the command for share i of c, not started, serving the
+// listening socket it inherits as descriptor 3 (--fd): given a socket
+// path, QEMU 7.2's virtiofsd first locks a pid file under
+// /var/run/virtiofsd, which only root may write, so run would need root
+// for nothing else. virtiofsd
 // runs in a user namespace of its own whose only IDs are the share's
 // owner IDs, mapped to the user who runs the VM: the C virtiofsd takes the
 // guest caller's uid and gid for every file it creates (setresuid), and
@@ -42,7 +48,7 @@ var virtiofsdCaps = []uintptr{
 func virtiofsdCmd(c *Config, i int) *exec.Cmd {
 	s := c.Shares[i]
 	args := []string{
-		"--socket-path=" + c.shareSocket(i),
+		"--fd=3",
 		"-o", "source=" + s.HostDir,
 		"-o", "cache=auto",
 		"-o", "sandbox=namespace",
@@ -75,8 +81,9 @@ func (c *Config) virtiofsd() string {
 }
 
 // startShares writes the share list for the guest and starts one
-// virtiofsd per share, each logging to STATE/virtiofsd-N.log, and waits
-// (bounded) for its socket. On error the ones started are stopped.
+// virtiofsd per share on a socket it listens on first, each logging to
+// STATE/virtiofsd-N.log, and waits (bounded) until it waits for QEMU. On
+// error the ones started are stopped.
 func startShares(c *Config) ([]*daemon, error) {
 	list := bootparams.Shares{Host: c.ShareHost}
 	for i, s := range c.Shares {
@@ -99,24 +106,31 @@ func startShares(c *Config) ([]*daemon, error) {
 			return nil, fmt.Errorf("vm: share %s: not a directory", s.HostDir)
 		}
 		sock := c.shareSocket(i)
-		os.Remove(sock)
+		lf, err := listenUnix(sock)
+		if err != nil {
+			stopAll(cmds)
+			return nil, fmt.Errorf("vm: share %s: %w", s.HostDir, err)
+		}
 		logPath := filepath.Join(c.StateDir, fmt.Sprintf("virtiofsd-%d.log", i))
 		log, err := os.Create(logPath)
 		if err != nil {
+			lf.Close()
 			stopAll(cmds)
 			return nil, fmt.Errorf("vm: %w", err)
 		}
 		cmd := virtiofsdCmd(c, i)
 		cmd.Stdout, cmd.Stderr = log, log
+		cmd.ExtraFiles = []*os.File{lf}
 		d, err := startDaemon(cmd)
 		log.Close()
+		lf.Close()
 		if err != nil {
 			stopAll(cmds)
 			return nil, fmt.Errorf("vm: starting virtiofsd for %s: %w (it runs in a user namespace of its own: the kernel must allow them)", s.HostDir, err)
 		}
 		cmds = append(cmds, d)
 		c.Log.Debug("started virtiofsd", "pid", cmd.Process.Pid, "share", s.HostDir, "socket", sock)
-		if err := d.waitSocket(sock, 10*time.Second); err != nil {
+		if err := d.waitLog(logPath, virtiofsdListening, 10*time.Second); err != nil {
 			stopAll(cmds)
 			return nil, fmt.Errorf("vm: virtiofsd for %s: %v (see %s)", s.HostDir, err, logPath)
 		}
@@ -149,24 +163,44 @@ func (d *daemon) stop() {
 	}
 }
 
-// waitSocket waits for the daemon's listening socket, at most timeout,
-// and fails at once when the daemon exits first.
-func (d *daemon) waitSocket(sock string, timeout time.Duration) error {
+// virtiofsdListening is what virtiofsd logs once it waits for QEMU on
+// its socket.
+const virtiofsdListening = "Waiting for vhost-user socket connection"
+
+// waitLog waits, at most timeout, for the daemon to write line to its log
+// at logPath, and fails at once when the daemon exits first. A daemon
+// still running but silent at the timeout passes: its socket listens
+// already (the caller made it), so QEMU's connection waits in the backlog.
+func (d *daemon) waitLog(logPath, line string, timeout time.Duration) error {
 	deadline := time.After(timeout)
 	for {
-		if _, err := os.Stat(sock); err == nil {
+		if b, err := os.ReadFile(logPath); err == nil && bytes.Contains(b, []byte(line)) {
 			return nil
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return err
 		}
 		select {
 		case <-d.done:
-			return fmt.Errorf("exited before it made %s", sock)
+			return errors.New("exited before it served its socket")
 		case <-deadline:
-			return fmt.Errorf("no socket %s within %v", sock, timeout)
+			return nil
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// listenUnix makes a listening unix socket at path (replacing a stale
+// one) and returns it as a file for a child to inherit; the path stays
+// when the parent's copy is closed.
+func listenUnix(path string) (*os.File, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	l.SetUnlinkOnClose(false)
+	defer l.Close()
+	return l.File()
 }
 
 // stopAll stops each daemon.

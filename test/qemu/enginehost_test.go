@@ -42,8 +42,19 @@ func (l *lockedBuffer) String() string {
 type desktopRun struct {
 	cli, img, keysDir, state string
 	context, dockerConfig    string
-	extra                    []string      // more run flags
-	stderr                   *lockedBuffer // run's stderr, when the test reads it
+	extra                    []string            // more run flags
+	stderr                   *lockedBuffer       // run's stderr, when the test reads it
+	user                     *syscall.Credential // run and the docker CLI as this user, when set
+}
+
+// as runs cmd as d.user, when set, with HOME in the state directory's
+// parent (that user's home may not exist).
+func (d desktopRun) as(cmd *exec.Cmd) {
+	if d.user == nil {
+		return
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: d.user}
+	cmd.Env = append(cmd.Env, "HOME="+filepath.Dir(d.state))
 }
 
 // start runs it and waits, at most 8 minutes, for "engine ready"; stop
@@ -55,6 +66,7 @@ func (d desktopRun) start(t *testing.T) (stop func()) {
 		"--memory", "2048", "--docker-context", d.context, "--timeout", "20m"}, d.extra...)
 	cmd := exec.Command(d.cli, args...)
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+d.dockerConfig)
+	d.as(cmd)
 	stderr := d.stderr
 	if stderr == nil {
 		stderr = &lockedBuffer{}
@@ -102,6 +114,7 @@ func (d desktopRun) docker(args ...string) (string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "docker", append([]string{"--context", d.context}, args...)...)
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+d.dockerConfig)
+	d.as(cmd)
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }

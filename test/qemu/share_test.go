@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +21,9 @@ import (
 // bind-mounts the share at the host's path, reads the host's file and
 // writes one that the host sees owned by the user who ran hardenvm; a
 // bind of an unshared host path is refused by the runtime with the policy
-// line; stopping run leaves no virtiofsd behind.
+// line; stopping run leaves no virtiofsd behind. Users run hardenvm
+// without privileges, so the test does too: run as root, it boots the VM
+// and runs the docker CLI as nobody.
 func TestDesktopFileSharing(t *testing.T) {
 	requireQEMU(t)
 	testenv.File(t, "/usr/lib/qemu/virtiofsd", "qemu-system-common")
@@ -30,6 +33,11 @@ func TestDesktopFileSharing(t *testing.T) {
 	cli := hardenvmBinary(t)
 
 	base := t.TempDir()
+	var user *syscall.Credential
+	if os.Getuid() == 0 {
+		user = &syscall.Credential{Uid: nobody, Gid: nobody}
+		base = worldDir(t)
+	}
 	allowed, outside := filepath.Join(base, "allowed"), filepath.Join(base, "outside")
 	shared := filepath.Join(allowed, "proj")
 	for _, d := range []string{shared, outside} {
@@ -61,11 +69,22 @@ func TestDesktopFileSharing(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state")
 	dockerConfig := t.TempDir()
 	imageTar := filepath.Join(t.TempDir(), "hvtest.tar")
+	owner, group := os.Getuid(), os.Getgid()
+	if user != nil {
+		img, keysDir, cli = copyTo(t, img, base), copyTo(t, keysDir, base), copyTo(t, cli, base)
+		state, dockerConfig, imageTar = filepath.Join(base, "run", "state"), filepath.Join(base, "docker-config"), filepath.Join(base, "hvtest.tar")
+		os.MkdirAll(filepath.Dir(state), 0o700)
+		os.MkdirAll(dockerConfig, 0o700)
+		owner, group = nobody, nobody
+	}
 	if err := os.WriteFile(imageTar, busyboxImage(t, "hvtest:1"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if user != nil {
+		chownTree(t, base, nobody)
+	}
 	d := desktopRun{cli: cli, img: img, keysDir: keysDir, state: state, context: "hvshare", dockerConfig: dockerConfig,
-		extra: []string{"--share", shared}}
+		extra: []string{"--share", shared}, user: user}
 	dockerCLI := func(t *testing.T, args ...string) (string, error) { return d.docker(args...) }
 	stop := d.start(t)
 	serial, _ := os.ReadFile(filepath.Join(state, "serial.log"))
@@ -92,8 +111,8 @@ func TestDesktopFileSharing(t *testing.T) {
 	if err := syscall.Stat(made, &st); err != nil {
 		t.Fatal(err)
 	}
-	if int(st.Uid) != os.Getuid() || int(st.Gid) != os.Getgid() {
-		t.Errorf("%s is owned by %d:%d on the host, want the invoking user %d:%d", made, st.Uid, st.Gid, os.Getuid(), os.Getgid())
+	if int(st.Uid) != owner || int(st.Gid) != group {
+		t.Errorf("%s is owned by %d:%d on the host, want the user who ran hardenvm, %d:%d", made, st.Uid, st.Gid, owner, group)
 	}
 
 	out, err = dockerCLI(t, "run", "--rm", "--network", "none", "-v", outside+":/x", "hvtest:1", "true")
@@ -110,4 +129,47 @@ func TestDesktopFileSharing(t *testing.T) {
 func lastNonEmptyLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// nobody is the unprivileged user a root test runs hardenvm as.
+const nobody = 65534
+
+// worldDir is a temporary directory others may traverse (t.TempDir's
+// parents are root's alone), removed at the test's end.
+func worldDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "hardenvm-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// copyTo copies src (a file or directory, sparse files kept sparse) into
+// dir and returns the copy's path.
+func copyTo(t *testing.T, src, dir string) string {
+	t.Helper()
+	dst := filepath.Join(dir, filepath.Base(src))
+	if out, err := exec.Command("cp", "-a", "--sparse=always", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp %s %s: %v: %s", src, dst, err, out)
+	}
+	return dst
+}
+
+// chownTree gives everything under dir to uid (and the same gid).
+func chownTree(t *testing.T, dir string, uid int) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, uid)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
