@@ -26,6 +26,9 @@ type Server struct {
 	Cert tls.Certificate
 	// Log gets one line per refusal and per failure.
 	Log func(format string, args ...any)
+	// OriginalDst finds where a connection was going (default
+	// OriginalDst; tests set their own).
+	OriginalDst func(*net.TCPConn) (netip.AddrPort, error)
 	// HelloTimeout bounds the wait for a client's first bytes (default
 	// 10 s); a client that says nothing by then passes as Opaque.
 	HelloTimeout time.Duration
@@ -61,7 +64,11 @@ type upstreamFirst struct {
 }
 
 func (s *Server) handle(c *net.TCPConn) {
-	dst, err := OriginalDst(c)
+	orig := s.OriginalDst
+	if orig == nil {
+		orig = OriginalDst
+	}
+	dst, err := orig(c)
 	local, _ := netip.ParseAddrPort(c.LocalAddr().String())
 	if err != nil || dst == local {
 		// Not redirected: someone connected to the filter itself.

@@ -45,7 +45,7 @@ func buildDesktop(t testing.TB, keysDir string) string {
 		os.WriteFile(filepath.Join(specDir, f), b, 0o644)
 	}
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", filepath.Join(specDir, "bin")+"/",
-		"../../cmd/hardenvm-runc", "../../cmd/hardenvm-authz", "../../cmd/hardenvm-bridge")
+		"../../cmd/hardenvm-runc", "../../cmd/hardenvm-authz", "../../cmd/hardenvm-bridge", "../../cmd/hardenvm-egress")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the runtime binaries: %v\n%s", err, out)

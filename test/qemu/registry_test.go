@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -41,7 +42,7 @@ func newRegistries(t *testing.T) registries {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := &http.Server{Handler: registry.New(registry.Logger(nil)), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0))), ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(l)
 		t.Cleanup(func() { srv.Close() })
 		port := l.Addr().(*net.TCPAddr).Port
