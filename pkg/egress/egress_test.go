@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -261,4 +262,32 @@ func TestRules(t *testing.T) {
 	if !strings.Contains(Rules6(true), "-j REJECT --reject-with tcp-reset") {
 		t.Errorf("Rules6 does not reset IPv6 egress:\n%s", Rules6(true))
 	}
+}
+
+// TestSniffLengths: the server name comes out of ClientHellos of every
+// length around a few bit boundaries (a length miscomputed by operator
+// precedence once cut hellos short).
+func TestSniffLengths(t *testing.T) {
+	for n := 1; n <= 70; n++ {
+		name := strings.Repeat("a", n) + ".example"
+		if h, done := Sniff(clientHello(t, name)); !done || h.Host != name {
+			t.Errorf("Sniff(ClientHello for %q) = %+v, %v", name, h, done)
+		}
+	}
+}
+
+// FuzzSniff: any bytes give an answer or ask for more, never a panic; a
+// complete answer stays the same with more bytes after it.
+func FuzzSniff(f *testing.F) {
+	f.Add([]byte("GET /v2/ HTTP/1.1\r\nHost: a:1\r\n\r\n"))
+	f.Add([]byte("CONNECT a:443 HTTP/1.1\r\n\r\n"))
+	f.Add([]byte{0x16, 3, 1, 0, 4, 1, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, done := Sniff(b)
+		if done {
+			if h2, done2 := Sniff(append(slices.Clone(b), "tail"...)); !done2 || h2 != h {
+				t.Errorf("Sniff(%q) = %+v, but with more bytes %+v, %v", b, h, h2, done2)
+			}
+		}
+	})
 }

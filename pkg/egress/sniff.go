@@ -74,7 +74,7 @@ func sniffTLS(b []byte) (Hello, bool) {
 			if hs[0] != 1 {
 				return Hello{}, true // not a ClientHello
 			}
-			if need := 4 + int(hs[1])<<16 | int(hs[2])<<8 | int(hs[3]); len(hs) >= need {
+			if need := 4 + (int(hs[1])<<16 | int(hs[2])<<8 | int(hs[3])); len(hs) >= need {
 				return Hello{Kind: TLS, Host: serverName(hs[4:need])}, true
 			}
 		}

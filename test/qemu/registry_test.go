@@ -58,17 +58,25 @@ func newRegistries(t *testing.T) registries {
 	return r
 }
 
+// testProxy is the admin proxy of the workloads boot: nothing listens
+// there (.invalid); containers only show it in their environment, and
+// the engine and inner engines reach the registries directly
+// (NO_PROXY).
+const testProxy = "http://proxy.invalid:3128"
+
 // settings are the admin settings that list r.listed (also as an
-// insecure registry: it speaks plain HTTP).
+// insecure registry: it speaks plain HTTP), and the admin proxy.
 func (r registries) settings() string {
 	return `"registryAllowList":{"value":["` + r.listed + `"],"locked":true},` +
-		`"linuxVM":{"dockerDaemonOptions":{"locked":true,"value":{"insecure-registries":["` + r.listed + `"]}}},`
+		`"linuxVM":{"dockerDaemonOptions":{"locked":true,"value":{"insecure-registries":["` + r.listed + `"]}}},` +
+		`"proxy":{"locked":true,"mode":"manual","http":"` + testProxy + `","https":"` + testProxy + `","exclude":["host.docker.internal"]},`
 }
 
 // registryAllowList: a pull, a docker build FROM, and an inner engine's
 // pull from the unlisted registry fail naming the policy; from the
 // listed one they work. The build and the inner engine never ask the
-// authorization plugin: what stops them is the egress filter.
+// authorization plugin: what stops them is the egress filter. Then the
+// admin proxy in a container's environment.
 func (w workloads) registryAllowList(r registries) {
 	const key = "registryAllowList"
 	defer w.rm("dind-reg")
@@ -116,4 +124,8 @@ func (w workloads) registryAllowList(r registries) {
 	}
 	w.must("exec", "dind-reg", "docker", "pull", r.listed+"/egress/bb:1")
 	w.t.Logf("registry allow-list checks: %v", time.Since(start).Round(time.Second))
+
+	// The admin proxy in a container's environment, unless it sets its own.
+	w.expect(testProxy+" "+testProxy+" host.docker.internal mine", "run", "--rm", "--network", "none", "-e", "https_proxy=mine",
+		"bb:1", "sh", "-c", "echo $HTTP_PROXY $http_proxy $NO_PROXY $https_proxy${HTTPS_PROXY}")
 }
