@@ -82,10 +82,16 @@ func (w workloads) registryAllowList(r registries) {
 	defer w.rm("dind-reg")
 	defer w.d.docker("rmi", "-f", r.listed+"/egress/bb:1", "from-listed:1")
 	start := time.Now()
+	// An inner engine (Docker-in-Docker) that trusts both registries:
+	// its traffic leaves through the outer container's interface. It
+	// starts while the outer engine's checks run.
+	w.must("run", "-d", "--privileged", "--name", "dind-reg", "dind:1", "dockerd",
+		"--insecure-registry", r.listed, "--insecure-registry", r.unlisted)
 	if out, err := w.docker("pull", r.unlisted+"/egress/bb:1"); err == nil || !strings.Contains(out, key) {
 		w.t.Errorf("docker pull from the unlisted registry: %v, want a refusal naming %s", err, key)
 	}
 	w.must("pull", r.listed+"/egress/bb:1")
+	w.must("rmi", r.listed+"/egress/bb:1") // the build below pulls it again
 	build := func(from string) (string, error) {
 		ctx := filepath.Join(w.t.TempDir(), "ctx")
 		os.MkdirAll(ctx, 0o755)
@@ -104,10 +110,7 @@ func (w workloads) registryAllowList(r registries) {
 	}
 	w.t.Logf("pulls and builds: %v", time.Since(start).Round(time.Second))
 
-	// An inner engine (Docker-in-Docker) that trusts both registries:
-	// its traffic leaves through the outer container's interface.
-	w.must("run", "-d", "--privileged", "--name", "dind-reg", "dind:1", "dockerd",
-		"--insecure-registry", r.listed, "--insecure-registry", r.unlisted)
+	// The inner engine started at the beginning is up by now (or soon).
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		if _, err := w.d.docker("exec", "dind-reg", "docker", "version"); err == nil {
