@@ -9,7 +9,9 @@
 //
 // With no allow-list it installs nothing and only says it is ready.
 // The guest init starts it before the engine; the ready socket appears
-// once the rules are in, so READY implies them. If it stops, the rules
+// once the rules are in, so READY implies them. The init's service order
+// is a start order, not a wait: the rules go in within a fraction of a
+// second, while dockerd takes seconds to answer its first request. If it stops, the rules
 // stay and redirected connections find no listener: egress fails closed.
 package main
 
