@@ -24,7 +24,7 @@ build:
 	$(GO) build -trimpath -ldflags='$(HOST_LDFLAGS)' -o $(BIN) ./cmd/hardenvm
 	$(GUEST_GO) -o bin/hardenvm-init ./boot/init
 	$(GUEST_GO) -o bin/hardenvm-agent ./cmd/hardenvm-agent
-	$(GUEST_GO) -o images/bin/ ./cmd/hardenvm-runc ./cmd/hardenvm-authz ./cmd/hardenvm-bridge
+	$(GUEST_GO) -o images/bin/ ./cmd/hardenvm-runc ./cmd/hardenvm-authz ./cmd/hardenvm-bridge ./cmd/hardenvm-egress
 
 deps:
 	scripts/deps

@@ -74,6 +74,7 @@ var Of = map[string]Stage{
 	"pkg/enginesock":                Format,
 	"pkg/vport":                     Format,
 	"pkg/portfwd":                   Format,
+	"pkg/egress":                    Format,
 	"pkg/dockercontext":             Format,
 	"pkg/attest/agentproto":         Format,
 
@@ -102,6 +103,7 @@ var Of = map[string]Stage{
 	"cmd/hardenvm-runc":           Boot,
 	"cmd/hardenvm-authz":          Boot,
 	"cmd/hardenvm-bridge":         Boot,
+	"cmd/hardenvm-egress":         Boot,
 	"cmd/hardenvm-attempts":       Boot,
 
 	"pkg/disk":        Disk,

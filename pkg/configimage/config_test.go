@@ -205,6 +205,13 @@ func TestRuntimeSettings(t *testing.T) {
 	if !RuntimeSettings(s).BlockLoad {
 		t.Error("blockDockerLoad true does not reach the runtime settings")
 	}
+	s, err = adminsettings.Parse([]byte(`{"configurationFileVersion":2,"proxy":{"locked":true,"mode":"manual","http":"http://p.example:3128","exclude":["localhost",".internal"]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := RuntimeSettings(s).Proxy, (&runtime.Proxy{HTTP: "http://p.example:3128", NoProxy: "localhost,.internal"}); !cmp.Equal(got, want) {
+		t.Errorf("the admin's proxy in the runtime settings: %+v, want %+v", got, want)
+	}
 }
 
 func TestTLSReload(t *testing.T) {

@@ -1,6 +1,8 @@
 package configimage
 
 import (
+	"strings"
+
 	"github.com/hardenvm/hardenvm/pkg/adminsettings"
 	"github.com/hardenvm/hardenvm/pkg/runtime"
 )
@@ -20,6 +22,9 @@ func RuntimeSettings(s adminsettings.Settings) runtime.Settings {
 	}
 	r.RegistryAllowList = append([]string(nil), s.Registries()...)
 	r.BlockLoad = s.BlockDockerLoad != nil && s.BlockDockerLoad.Value
+	if p := s.Proxy; p != nil && p.Mode == "manual" {
+		r.Proxy = &runtime.Proxy{HTTP: p.HTTP, HTTPS: p.HTTPS, NoProxy: strings.Join(p.Exclude, ",")}
+	}
 	// The VM shares host directories at their host paths: a bind of
 	// any other host path is refused instead of silently binding an
 	// empty directory the engine made in the VM.

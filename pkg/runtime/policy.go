@@ -115,6 +115,7 @@ func Harden(spec *specs.Spec, env Env, s Settings) (*Result, error) {
 		h.paths,
 		h.seccomp,
 		h.lxcfs,
+		h.proxyEnv,
 	} {
 		if err := step(); err != nil {
 			return nil, err

@@ -57,6 +57,9 @@ type Settings struct {
 	// LXCFS is LXCFS's mount point: its per-container views of /proc and
 	// /sys files are mounted into every container ("" turns them off).
 	LXCFS string `json:"lxcfs,omitempty"`
+	// Proxy is the admin's HTTP proxy (proxy, mode manual): containers
+	// get it in their environment (proxyenv.go).
+	Proxy *Proxy `json:"proxy,omitempty"`
 	// RootfsOwnership is how rootfs ownership is handled: "auto" (ID-mapped
 	// mount, else chown), "idmap" or "chown".
 	RootfsOwnership string `json:"rootfsOwnership,omitempty"`

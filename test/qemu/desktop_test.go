@@ -45,7 +45,7 @@ func buildDesktop(t testing.TB, keysDir string) string {
 		os.WriteFile(filepath.Join(specDir, f), b, 0o644)
 	}
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", filepath.Join(specDir, "bin")+"/",
-		"../../cmd/hardenvm-runc", "../../cmd/hardenvm-authz", "../../cmd/hardenvm-bridge")
+		"../../cmd/hardenvm-runc", "../../cmd/hardenvm-authz", "../../cmd/hardenvm-bridge", "../../cmd/hardenvm-egress")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the runtime binaries: %v\n%s", err, out)
@@ -269,7 +269,7 @@ func TestDesktopEngineTLS(t *testing.T) {
 
 	// Another allow-list, installed into the same disk: the OS is the
 	// same, the engine's behaviour after a reboot is the new config's.
-	installSettings(t, img, keysDir, `{"configurationFileVersion":2,"registryAllowList":{"value":["other.example"],"locked":true},`+engineOpts+`}`, tl)
+	installSettings(t, img, keysDir, `{"configurationFileVersion":2,"registryAllowList":{"value":["other.example"],"locked":true},"blockDockerLoad":{"value":true,"locked":true},`+engineOpts+`}`, tl)
 	m1, _ := imagedir.Load(img)
 	if m1.Root != m0.Root || m1.UKI.Authenticode != m0.UKI.Authenticode || m1.Cmdline != m0.Cmdline || m1.Config.RootHash == m0.Config.RootHash {
 		t.Errorf("install changed the OS or not the config: root %v/%v, config %s/%s", m0.Root, m1.Root, m0.Config.RootHash, m1.Config.RootHash)
@@ -284,6 +284,10 @@ func TestDesktopEngineTLS(t *testing.T) {
 	}
 	if code, body := pull(t, c, tlsPort, "registry.internal:5000/app:1"); code != http.StatusForbidden || !strings.Contains(body, policyRefusal) {
 		t.Errorf("after installing the new allow-list, pull from registry.internal:5000: %d %s", code, body)
+	}
+	// blockDockerLoad (set in this config): docker load is refused.
+	if code, body := engineAPI(t, c, tlsPort, "POST", "/images/load?quiet=1", "application/x-tar", busyboxImage(t, "hvtest:2")); code != http.StatusForbidden || !strings.Contains(body, "is not allowed by the admin policy (blockDockerLoad)") {
+		t.Errorf("docker load with blockDockerLoad set: %d %s; want a refusal naming blockDockerLoad", code, body)
 	}
 }
 

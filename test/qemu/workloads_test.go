@@ -32,7 +32,8 @@ func TestDesktopWorkloads(t *testing.T) {
 	systemdTar := debImage(t, "systemd.yml")
 	// The DinD image, by its ID, is the one image allowed to mount the
 	// engine socket (Testcontainers' Ryuk pattern).
-	installSettings(t, img, keysDir, `{"configurationFileVersion":2,"enhancedContainerIsolation":{"value":true,"locked":true,`+
+	reg := newRegistries(t)
+	installSettings(t, img, keysDir, `{"configurationFileVersion":2,`+reg.settings()+`"enhancedContainerIsolation":{"value":true,"locked":true,`+
 		`"dockerSocketMount":{"imageList":{"images":["`+dindID+`"]}}}}`, nil)
 	work := t.TempDir()
 	bbTar := filepath.Join(work, "bb.tar")
@@ -70,6 +71,7 @@ func TestDesktopWorkloads(t *testing.T) {
 	t.Run("export and commit", func(t *testing.T) { w.on(t).exportCommit(work) })
 	t.Run("locked initial mounts", func(t *testing.T) { w.on(t).lockedMounts() })
 	t.Run("docker build", func(t *testing.T) { w.on(t).build(work) })
+	t.Run("registry allow-list at the network edge", func(t *testing.T) { w.on(t).registryAllowList(reg) })
 	t.Run("run options", func(t *testing.T) { w.on(t).runOptions() })
 	t.Run("LXCFS views", func(t *testing.T) {
 		w := w.on(t)
