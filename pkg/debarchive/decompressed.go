@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/debpkg"
@@ -20,11 +19,8 @@ import (
 // of the downloaded .deb, because xz decompression is most of an
 // uncached build's time. An entry is named <sha256 of the .deb>.<sha256
 // of the entry>: the .deb's digest finds it, the entry's own digest
-// checks it (once per process), like a download.
+// checks it (once per Cache), like a download.
 const KindDecompressed = "debs-decompressed"
-
-// checked remembers the entries this process hashed and found whole.
-var checked sync.Map // path → true
 
 // Decompressed returns the path of the decompressed form of the .deb at
 // deb, whose sha256 is sum (already checked: a path Get returned). The
@@ -51,11 +47,11 @@ func (c *Cache) findDecompressed(dir, sum string) (string, bool) {
 		if len(want) != sha256.Size*2 {
 			continue // a ".partial" left by a killed build
 		}
-		if _, ok := checked.Load(p); ok {
+		if _, ok := c.checked.Load(p); ok {
 			return p, true
 		}
 		if got, err := manifest.HashFile(p); err == nil && got.SHA256 == want {
-			checked.Store(p, true)
+			c.checked.Store(p, true)
 			return p, true
 		}
 		c.log().Warn("decompressed cache: damaged entry, writing it again", "path", p)
@@ -97,6 +93,6 @@ func (c *Cache) writeDecompressed(dir, sum, deb string) (string, error) {
 			return "", fmt.Errorf("decompressed cache: %w", err)
 		}
 	}
-	checked.Store(p, true)
+	c.checked.Store(p, true)
 	return p, nil
 }
