@@ -1,6 +1,7 @@
 package debarchive
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -45,7 +46,7 @@ func (c *Cache) findDecompressed(dir, sum string) (string, bool) {
 	for _, p := range names {
 		want := strings.TrimPrefix(filepath.Ext(p), ".")
 		if len(want) != sha256.Size*2 {
-			continue // a ".partial" left by a killed build
+			continue // a ".partial-…" left by a killed build
 		}
 		if _, ok := c.checked.Load(p); ok {
 			return p, true
@@ -66,7 +67,11 @@ func (c *Cache) writeDecompressed(dir, sum, deb string) (string, error) {
 		return "", fmt.Errorf("decompressed cache: %w", err)
 	}
 	defer in.Close()
-	partial := filepath.Join(dir, sum+".partial")
+	// A name of its own: concurrent writers of the same entry must not
+	// share the temporary file (nor its stale-file cleanup).
+	var nonce [8]byte
+	rand.Read(nonce[:])
+	partial := filepath.Join(dir, sum+".partial-"+hex.EncodeToString(nonce[:]))
 	f, err := atomicfile.Create(partial, 0o644)
 	if err != nil {
 		return "", fmt.Errorf("decompressed cache: %w", err)
@@ -87,11 +92,8 @@ func (c *Cache) writeDecompressed(dir, sum, deb string) (string, error) {
 	}
 	p := filepath.Join(dir, sum+"."+hex.EncodeToString(h.Sum(nil)))
 	if err := os.Rename(partial, p); err != nil {
-		// A concurrent build renamed the same bytes to the same name
-		// first (its commit replaced ours at partial).
-		if _, serr := os.Stat(p); serr != nil {
-			return "", fmt.Errorf("decompressed cache: %w", err)
-		}
+		os.Remove(partial)
+		return "", fmt.Errorf("decompressed cache: %w", err)
 	}
 	c.checked.Store(p, true)
 	return p, nil

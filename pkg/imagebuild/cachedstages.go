@@ -82,10 +82,7 @@ func buildRoot(ctx context.Context, p *progress, c *stageCache, in *inputs, work
 		return nil, err
 	}
 	osrel, _ := readTree(tree, "etc/os-release")
-	e, err := c.begin("root", key, work)
-	if err != nil {
-		return nil, err
-	}
+	e := c.begin("root", key, work)
 	defer e.abort()
 	if err := p.begin(ctx, "writing the root file system (EROFS)"); err != nil {
 		return nil, err
@@ -242,9 +239,9 @@ func buildBoot(c *stageCache, in *inputs, work string, o Options) (*bootStage, e
 	if c.dir == "" {
 		return b, nil
 	}
-	e, err := c.begin("initramfs", key, work)
-	if err != nil {
-		return nil, err
+	e := c.begin("initramfs", key, work)
+	if e.dir == nil {
+		return b, nil
 	}
 	defer e.abort()
 	var files []*os.File

@@ -77,14 +77,12 @@ func writeSBOM(dir string, in sbom.Input, c *stageCache, key, work string) error
 		if b, err = sbom.Marshal(bom); err != nil {
 			return err
 		}
-		if c.dir != "" {
-			if e, err := c.begin("sbom", key, work); err == nil {
-				if err := os.WriteFile(filepath.Join(e.Path, imagedir.SBOM), b, 0o644); err == nil {
-					meta.SHA256 = manifest.HashBytes(b).SHA256
-					e.commit(meta)
-				}
-				e.abort()
+		if e := c.begin("sbom", key, work); e.dir != nil {
+			if err := os.WriteFile(filepath.Join(e.Path, imagedir.SBOM), b, 0o644); err == nil {
+				meta.SHA256 = manifest.HashBytes(b).SHA256
+				e.commit(meta)
 			}
+			e.abort()
 		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, imagedir.SBOM), b, 0o644); err != nil {

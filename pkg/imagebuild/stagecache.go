@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -111,19 +110,23 @@ type entry struct {
 	c    *stageCache
 }
 
-// begin starts an entry; with the cache off, files go into work.
-func (c *stageCache) begin(kind, key, work string) (*entry, error) {
+// begin starts an entry; with the cache off, or when the entry cannot
+// be started (the build then runs as if the cache were off), files go
+// into work.
+func (c *stageCache) begin(kind, key, work string) *entry {
 	if c.dir == "" {
-		return &entry{Path: work, c: c}, nil
+		return &entry{Path: work, c: c}
 	}
-	if err := os.MkdirAll(filepath.Join(c.dir, kind), 0o755); err != nil {
-		return nil, fmt.Errorf("build: stage cache: %w", err)
+	err := os.MkdirAll(filepath.Join(c.dir, kind), 0o755)
+	var d *atomicfile.Dir
+	if err == nil {
+		d, err = atomicfile.CreateDir(filepath.Join(c.dir, kind, key), 0o755)
 	}
-	d, err := atomicfile.CreateDir(filepath.Join(c.dir, kind, key), 0o755)
 	if err != nil {
-		return nil, fmt.Errorf("build: stage cache: %w", err)
+		c.log.Warn("stage cache: not storing this build's stage", "kind", kind, "err", err)
+		return &entry{Path: work, c: c}
 	}
-	return &entry{Path: d.Path, kind: kind, dir: d, c: c}, nil
+	return &entry{Path: d.Path, kind: kind, dir: d, c: c}
 }
 
 // commit writes meta and puts the entry in place. Files the build holds
@@ -210,7 +213,5 @@ func rememberDigest(c *stageCache, key string, f manifest.File, work string) {
 	if c.dir == "" {
 		return
 	}
-	if e, err := c.begin("disk", key, work); err == nil {
-		e.commit(f)
-	}
+	c.begin("disk", key, work).commit(f)
 }
