@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hardenvm/hardenvm/pkg/imagedir"
 )
@@ -102,5 +103,36 @@ func TestStageCacheKey(t *testing.T) {
 				t.Errorf("key(%q) == key(%q) is %v, want %v", tt.a, tt.b, ka == kb, tt.same)
 			}
 		})
+	}
+}
+
+// TestStageCacheEvict: the most recently used entries of a kind stay,
+// the others go, and temporary directories of running builds are left.
+func TestStageCacheEvict(t *testing.T) {
+	c := &stageCache{dir: t.TempDir(), log: slog.New(slog.DiscardHandler)}
+	base := time.Now().Add(-time.Hour)
+	names := []string{"e0", "e1", "e2", "e3", "e4", ".e5.tmp-1"}
+	for i, n := range names {
+		p := filepath.Join(c.dir, "root", n)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		tm := base.Add(time.Duration(i) * time.Minute)
+		if n == "e1" {
+			tm = base.Add(time.Hour) // used last (lookup touches it)
+		}
+		if err := os.Chtimes(p, tm, tm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.evict("root")
+	var left []string
+	des, _ := os.ReadDir(filepath.Join(c.dir, "root"))
+	for _, de := range des {
+		left = append(left, de.Name())
+	}
+	want := []string{".e5.tmp-1", "e1", "e3", "e4"}
+	if strings.Join(left, " ") != strings.Join(want, " ") {
+		t.Errorf("after evict: %v, want %v", left, want)
 	}
 }
