@@ -8,13 +8,16 @@
 //
 //	b.ReportMetric(ours, "ours-<unit>")   // e.g. ours-s, ours-MiB, ours-MB
 //	b.ReportMetric(peer, "peer-<unit>")   // the peer, same unit
-//	b.ReportMetric(ours/peer, "ratio")    // optional: computed when absent
-//	b.ReportMetric(1.10, "target-ratio")  // optional: ratio must be ≤ this
+//	b.ReportMetric(ours/peer, "ratio")    // by convention; the table computes it
+//	b.ReportMetric(1.10, "target-ratio-<unit>") // optional: ours/peer ≤ this
 //	b.ReportMetric(8, "target-<unit>")    // optional: ours must be ≤ this
 //
-// A line with several units (time and size, say) gets a row per unit; the
-// reported "ratio" then belongs to the first unit in the output, and the
-// other rows compute theirs. A line with ours and a target but no peer is
+// A line with several units (time and size, say) gets a row per unit,
+// each with its ratio ours/peer computed from the two values (so a
+// benchmark's own "ratio", which some report the other way round, never
+// disagrees with the row). `go test` prints metrics sorted by unit, so
+// a ratio target names its unit; a plain "target-ratio" is accepted on a
+// line of one unit. A line with ours and a target but no peer is
 // an absolute target (a row with "—" for the peer). Other benchmarks
 // and metrics are ignored. Only the text format of `go test -bench` is
 // read (not -json): "pkg:" lines and result lines.
@@ -116,17 +119,16 @@ func Rows(results []Result) []Row {
 				units = append(units, u)
 			}
 		}
-		for i, u := range units {
+		for _, u := range units {
 			row := Row{Line: res.Name, Unit: u, Ours: m["ours-"+u], Peer: math.NaN(), Ratio: math.NaN(), Target: math.NaN()}
 			if p, ok := m["peer-"+u]; ok {
 				row.Peer, row.Ratio = p, row.Ours/p
-				if r, ok := m["ratio"]; ok && i == 0 {
-					row.Ratio = r
-				}
 			}
 			if t, ok := m["target-"+u]; ok {
 				row.Target = t
-			} else if t, ok := m["target-ratio"]; ok && i == 0 && !math.IsNaN(row.Ratio) {
+			} else if t, ok := m["target-ratio-"+u]; ok && !math.IsNaN(row.Ratio) {
+				row.Target, row.TargetRatio = t, true
+			} else if t, ok := m["target-ratio"]; ok && len(units) == 1 && !math.IsNaN(row.Ratio) {
 				row.Target, row.TargetRatio = t, true
 			}
 			rows = append(rows, row)
