@@ -78,8 +78,14 @@ test-short:
 vet:
 	$(GO) vet ./...
 
+# bench runs every benchmark once (-benchtime 1x), side by side with its
+# peer, and prints one table of the pairs (test/bench, internal/benchtable:
+# a pair benchmark reports ours-<unit>, peer-<unit>, ratio, target-<unit>).
+# BENCH narrows the run: make bench BENCH=DesktopBuild BENCH_PKGS=./pkg/imagebuild
+BENCH      ?= .
+BENCH_PKGS ?= ./...
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+	$(GO) run ./test/bench -bench '$(BENCH)' $(BENCH_PKGS)
 
 clean:
 	rm -rf bin $(OUT)

@@ -77,6 +77,7 @@ not at all.`,
 	f.StringVar(&o.Golden, "golden", "", "golden firmware PCRs to put into the manifest (from 'hardenvm attest --record-golden')")
 	mirrorFlags(f, &o.Mirrors)
 	f.StringVar(&o.VarsTemplate, "vars-template", efivars.DefaultTemplate, "firmware variable store template (Debian ovmf)")
+	f.BoolVar(&o.NoStageCache, "no-cache", false, "rebuild the root image, verity tree, initramfs and SBOM even when the stage cache (~/.cache/hardenvm/stages) has them for these inputs")
 	f.StringVar(&epochFlag, "epoch", "", "timestamp of everything in the image, seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0)")
 	return cmd
 }

@@ -131,5 +131,7 @@ var Of = map[string]Stage{
 	"pkg/fstree/fstreetest":  Test,
 	"test/qemu":              Test,
 	"test/qemu/cmd/mkinitrd": Test,
+	"internal/benchtable":    Test,
+	"test/bench":             Test,
 	"test/qemu/testinitrd":   Test,
 }

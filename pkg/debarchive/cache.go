@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // Cache is a content-addressed store of downloads: a file's name is its
@@ -18,6 +19,8 @@ import (
 type Cache struct {
 	Dir string // e.g. $XDG_CACHE_HOME/hardenvm
 	Log *slog.Logger
+
+	checked sync.Map // decompressed entries found whole: path → true
 }
 
 // DefaultCache is $XDG_CACHE_HOME/hardenvm (~/.cache/hardenvm).

@@ -230,8 +230,11 @@ func readData(r io.Reader, comp string, pkg *Package) error {
 			if h.Size < 0 {
 				return fmt.Errorf("%s: negative size", h.Name)
 			}
+			// Room for the file and the MinRead bytes ReadFrom wants
+			// free before it sees EOF: without them, every buffer
+			// doubles at its end (twice the memory, and clearing it).
 			var buf bytes.Buffer
-			buf.Grow(int(min(h.Size, 64<<20)))
+			buf.Grow(int(min(h.Size, 64<<20)) + bytes.MinRead)
 			if _, err := io.Copy(&buf, tr); err != nil {
 				return fmt.Errorf("%s: %w", h.Name, err)
 			}

@@ -32,10 +32,8 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/disk"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/fat"
-	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/imagespec"
-	"github.com/hardenvm/hardenvm/pkg/initramfs"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 	"github.com/hardenvm/hardenvm/pkg/lockfile"
 	"github.com/hardenvm/hardenvm/pkg/manifest"
@@ -76,6 +74,13 @@ type Options struct {
 	Formats []string
 	// Epoch is SOURCE_DATE_EPOCH: every timestamp in the image.
 	Epoch time.Time
+	// NoStageCache rebuilds every stage instead of reusing the root
+	// image, its verity tree, the initramfs and the SBOM of an earlier
+	// build with the same inputs (see stageCache).
+	NoStageCache bool
+	// StageCache is the stage cache's directory; "stages" in the
+	// download cache's directory when empty.
+	StageCache string
 	// Terminal gets a line per step when not nil (a terminal).
 	Terminal io.Writer
 	Log      *slog.Logger
@@ -196,67 +201,36 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	defer workDir.Remove()
 	work := workDir.Path
 
-	if err := p.begin(ctx, "unpacking the root file system"); err != nil {
-		return nil, err
-	}
-	debs, err := debsOf(lock.Packages, paths)
+	in, err := readInputs(s, lock, o, initBin, agentBin, paths, cache, set)
 	if err != nil {
 		return nil, err
 	}
-	tree, _, err := rootfs.Unpack(debs, rootfs.UnpackOptions{Epoch: o.Epoch, Log: o.Log})
+	if o.StageCache == "" {
+		o.StageCache = filepath.Join(cache.Dir, "stages")
+	}
+	stages := newStageCache(o.StageCache, o.NoStageCache, o.Log)
+	// The kernel and initramfs need nothing from the root: they are
+	// built beside it, on the other cores.
+	type bootResult struct {
+		b   *bootStage
+		err error
+	}
+	bootDone := make(chan bootResult, 1)
+	go func() {
+		b, err := buildBoot(stages, in, work, o)
+		bootDone <- bootResult{b, err}
+	}()
+	rs, err := buildRoot(ctx, p, stages, in, work, o)
 	if err != nil {
 		return nil, err
 	}
-	if err := rootfs.Apply(tree, s, o.Epoch); err != nil {
-		return nil, err
-	}
-	if _, err := tree.MkdirAll(filepath.Dir(bootparams.RootInit), fstree.Header{Mode: 0o755, Mtime: o.Epoch}); err != nil {
-		return nil, err
-	}
-	if err := tree.WriteFile(bootparams.RootInit, fstree.Header{Mode: 0o755, Mtime: o.Epoch}, fstree.Bytes(initBin)); err != nil {
-		return nil, err
-	}
-	if agentBin != nil {
-		if err := tree.WriteFile(bootparams.RootAgent, fstree.Header{Mode: 0o755, Mtime: o.Epoch}, fstree.Bytes(agentBin)); err != nil {
-			return nil, err
-		}
-	}
-	if err := rootfs.CheckGuest(tree, s); err != nil {
-		return nil, err
-	}
-	guest, err := bootparams.MarshalGuest(GuestSettings(s))
-	if err != nil {
-		return nil, fmt.Errorf("build: %s: %w", o.Spec, err)
-	}
-	if _, err := tree.MkdirAll(filepath.Dir(bootparams.GuestPath), fstree.Header{Mode: 0o755, Mtime: o.Epoch}); err != nil {
-		return nil, err
-	}
-	if err := tree.WriteFile(bootparams.GuestPath, fstree.Header{Mode: 0o644, Mtime: o.Epoch}, fstree.Bytes(guest)); err != nil {
-		return nil, err
-	}
-
-	if err := p.begin(ctx, "writing the root file system (EROFS)"); err != nil {
-		return nil, err
-	}
-	rootFile, rootImg, err := writeRoot(work, tree, o)
+	defer rs.close()
+	root := io.NewSectionReader(rs.root, 0, rs.Image.Size)
+	hashTree, err := section(rs.verity)
 	if err != nil {
 		return nil, err
 	}
-	defer rootFile.Close()
-	root := io.NewSectionReader(rootFile, 0, rootImg.Size)
-
-	if err := p.begin(ctx, "computing the dm-verity tree"); err != nil {
-		return nil, err
-	}
-	verityFile, vr, err := formatVerity(ctx, root, work)
-	if err != nil {
-		return nil, err
-	}
-	defer verityFile.Close()
-	hashTree, err := section(verityFile)
-	if err != nil {
-		return nil, err
-	}
+	rootImg, vr := rs.Image, rs.Verity
 	rootHash := hex.EncodeToString(vr.RootHash)
 	m.Root = manifest.Root{Format: "erofs", Size: rootImg.Size, UUID: verity.FormatUUID(rootImg.UUID),
 		RootHash: rootHash, Salt: hex.EncodeToString(vr.Salt), VerityUUID: verity.FormatUUID(vr.UUID),
@@ -274,32 +248,17 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err := p.begin(ctx, "assembling the initramfs"); err != nil {
 		return nil, err
 	}
-	kdebs, err := debsOf(lock.Kernel, paths)
-	if err != nil {
-		return nil, err
+	br := <-bootDone
+	if br.err != nil {
+		return nil, br.err
 	}
-	ktree, _, err := rootfs.Unpack(kdebs, rootfs.UnpackOptions{Epoch: o.Epoch, Log: o.Log})
-	if err != nil {
-		return nil, err
-	}
-	kern, err := findKernel(ktree)
-	if err != nil {
-		return nil, err
-	}
-	var initrd bytes.Buffer
-	ir, err := initramfs.Write(&initrd, initramfs.Input{
-		Init: initBin, Modules: ktree.FS(kern.modulesDir()), Names: s.Kernel.Modules,
-		AdminCert: pemCert(set.Get(keys.Admin)), Release: kern.release, Mtime: o.Epoch,
-	})
-	if err != nil {
-		return nil, err
-	}
-	m.Initramfs = manifest.Initramfs{SHA256: manifest.HashBytes(initrd.Bytes()).SHA256, Size: int64(initrd.Len()), Modules: ir.Modules}
+	kern := br.b.kern
+	m.Initramfs = br.b.Initramfs
 
 	if err := p.begin(ctx, "building and signing the UKI"); err != nil {
 		return nil, err
 	}
-	sdebs, err := debsOf([]imagespec.Package{lock.Stub}, paths)
+	sdebs, err := debsOf([]imagespec.Package{lock.Stub}, paths, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -315,9 +274,8 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	osrel, _ := readTree(tree, "etc/os-release")
-	unsigned, err := uki.Build(uki.Input{Stub: stub, Linux: kern.vmlinuz, Initrd: initrd.Bytes(),
-		Cmdline: m.Cmdline, OSRel: string(osrel), Uname: kern.release})
+	unsigned, err := uki.Build(uki.Input{Stub: stub, Linux: kern.vmlinuz, Initrd: br.b.initrd,
+		Cmdline: m.Cmdline, OSRel: string(rs.OSRelease), Uname: kern.release})
 	if err != nil {
 		return nil, err
 	}
@@ -392,23 +350,36 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err := p.begin(ctx, "writing the SBOM"); err != nil {
 		return nil, err
 	}
-	in, err := sbomInput(s, lock, paths, kern, initBin, agentBin, o)
+	sb, err := sbomInput(s, lock, paths, cache, kern, initBin, agentBin, o)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeSBOM(out.Path, in); err != nil {
+	if err := writeSBOM(out.Path, sb, stages, in.rootKey(stages, "sbom"), work); err != nil {
 		return nil, err
 	}
 
 	if err := p.begin(ctx, "writing and signing the manifest"); err != nil {
 		return nil, err
 	}
+	// disk.raw is a function of the root entry, the signed UKI, the
+	// config partition and the epoch: its digest is remembered with them.
+	diskKey := stages.key("disk", []byte(in.rootKey(stages, "root")), []byte(manifest.HashBytes(signed).SHA256),
+		[]byte(manifest.HashBytes(cfg.Bytes).SHA256), in.epoch)
 	for _, name := range append(artifacts, imagedir.UKI, imagedir.Vars, imagedir.SBOM) {
+		if name == imagedir.Disk {
+			if f, ok := knownDigest(stages, diskKey, res.Size); ok {
+				m.Artifacts[name] = f
+				continue
+			}
+		}
 		f, err := imagedir.HashArtifact(ctx, out.Path, name, manifest.File{})
 		if err != nil {
 			return nil, err
 		}
 		m.Artifacts[name] = f
+		if name == imagedir.Disk {
+			rememberDigest(stages, diskKey, f, work)
+		}
 	}
 	if err := imagedir.WriteManifest(out.Path, m); err != nil {
 		return nil, err
@@ -419,7 +390,7 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		return nil, err
 	}
 	// The signed SLSA provenance over every output, manifest included.
-	if err := writeProvenance(out.Path, o, m, lock, in.Binaries, set.Get(keys.Signing).Signer); err != nil {
+	if err := writeProvenance(out.Path, o, m, lock, sb.Binaries, set.Get(keys.Signing).Signer); err != nil {
 		return nil, err
 	}
 	if err := p.interrupted(ctx); err != nil {

@@ -50,7 +50,10 @@ func keySet(t *testing.T) string {
 func options(t *testing.T, keysDir, out string) Options {
 	testenv.File(t, anyStaticBinary, "busybox-static")
 	testenv.File(t, efivars.DefaultTemplate, "ovmf")
-	return Options{Spec: minimalSpec(t), Out: out, Keys: keysDir, Init: anyStaticBinary, Agent: anyStaticBinary, Epoch: time.Unix(1700000000, 0)}
+	// The stage cache is off: these tests check what the stages make
+	// (TestStageCacheIdentical checks the cache).
+	return Options{Spec: minimalSpec(t), Out: out, Keys: keysDir, Init: anyStaticBinary, Agent: anyStaticBinary, Epoch: time.Unix(1700000000, 0),
+		NoStageCache: true}
 }
 
 // TestReproducible builds images/minimal.yml twice into different

@@ -8,25 +8,40 @@ import (
 	"strings"
 
 	"github.com/hardenvm/hardenvm/boot/bootparams"
+	"github.com/hardenvm/hardenvm/pkg/debarchive"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/hardenvm/hardenvm/pkg/imagespec"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
 )
 
-// debsOf turns locked packages into rootfs inputs read from the cache.
-func debsOf(pkgs []imagespec.Package, paths map[string]string) ([]rootfs.Deb, error) {
+// debsOf turns locked packages into rootfs inputs read from the cache,
+// in their decompressed form (debarchive.KindDecompressed).
+func debsOf(pkgs []imagespec.Package, paths map[string]string, cache *debarchive.Cache) ([]rootfs.Deb, error) {
 	var debs []rootfs.Deb
 	for _, p := range pkgs {
-		file, ok := paths[p.Name]
-		if !ok {
-			return nil, fmt.Errorf("build: BUG: package %s was not fetched", p.Name)
+		open, err := openDeb(p, paths, cache)
+		if err != nil {
+			return nil, err
 		}
-		debs = append(debs, rootfs.Deb{
-			Name: p.Name + "_" + p.Version + "_" + p.Arch,
-			Open: func() (io.ReadCloser, error) { return os.Open(file) },
-		})
+		debs = append(debs, rootfs.Deb{Name: p.Name + "_" + p.Version + "_" + p.Arch, Open: open})
 	}
 	return debs, nil
+}
+
+// openDeb opens the fetched .deb of p decompressed, which unpacks to the
+// same files as the .deb the lock pins (written from it on first use).
+func openDeb(p imagespec.Package, paths map[string]string, cache *debarchive.Cache) (func() (io.ReadCloser, error), error) {
+	file, ok := paths[p.Name]
+	if !ok {
+		return nil, fmt.Errorf("build: BUG: package %s was not fetched", p.Name)
+	}
+	return func() (io.ReadCloser, error) {
+		d, err := cache.Decompressed(p.SHA256, file)
+		if err != nil {
+			return nil, fmt.Errorf("build: %w", err)
+		}
+		return os.Open(d)
+	}, nil
 }
 
 // kernelParts are the boot inputs taken from the locked kernel package.

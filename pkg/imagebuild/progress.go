@@ -71,3 +71,13 @@ func (p *progress) end() {
 		p.step = ""
 	}
 }
+
+// skip counts steps the stage cache made unnecessary, each said so.
+func (p *progress) skip(steps ...string) {
+	p.end()
+	for _, step := range steps {
+		p.n++
+		p.log.Info("build step", "step", p.n, "of", p.total, "name", step, "reused", true)
+		p.term.Begin("%s (reused)", step)
+	}
+}

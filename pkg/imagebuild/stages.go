@@ -20,10 +20,10 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/verity"
 )
 
-// writeRoot writes the EROFS image into a new file in dir and leaves it
+// writeRoot writes the EROFS image into a new file at path and leaves it
 // open: the verity and disk stages read it from there.
-func writeRoot(dir string, t *fstree.Tree, o Options) (*os.File, erofs.Image, error) {
-	f, err := os.CreateTemp(dir, "root-*.img")
+func writeRoot(path string, t *fstree.Tree, o Options) (*os.File, erofs.Image, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, erofs.Image{}, fmt.Errorf("build: %w", err)
 	}
@@ -35,10 +35,10 @@ func writeRoot(dir string, t *fstree.Tree, o Options) (*os.File, erofs.Image, er
 	return f, img, nil
 }
 
-// formatVerity writes the hash tree of root into a new file in dir and
+// formatVerity writes the hash tree of root into a new file at path and
 // leaves it open for the disk stage.
-func formatVerity(ctx context.Context, root *io.SectionReader, dir string) (*os.File, verity.Result, error) {
-	f, err := os.CreateTemp(dir, "root-*.verity")
+func formatVerity(ctx context.Context, root *io.SectionReader, path string) (*os.File, verity.Result, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, verity.Result{}, fmt.Errorf("build: %w", err)
 	}

@@ -200,6 +200,13 @@ func BenchmarkFormat1GiBVsVeritysetup(b *testing.B) {
 		b.ReportMetric(rb, prefix+"ratio-best")
 		b.Logf("%s; throughput %.2fx veritysetup's (best runs %.2fx)", line, r, rb)
 	}
+	// The make bench table's line (internal/benchtable): our default
+	// Format against veritysetup, wall time and peak memory.
+	ours := cs[1]
+	b.ReportMetric(ours.wall.Seconds()/float64(b.N), "ours-s")
+	b.ReportMetric(vs.wall.Seconds()/float64(b.N), "peer-s")
+	b.ReportMetric(float64(ours.peak)/(1<<20), "ours-MiB")
+	b.ReportMetric(float64(vs.peak)/(1<<20), "peer-MiB")
 }
 
 // BenchmarkFormat is the in-process throughput on 64 MiB in memory.
