@@ -50,6 +50,7 @@ func classify(flags uint64) mountKind {
 type opened struct {
 	fd   int
 	mnt  int    // the ID of the mount it is on
+	ino  uint64 // its inode
 	path string // as the caller sees it
 }
 
@@ -81,7 +82,7 @@ func openPath(proc int, p string, follow bool) (opened, error) {
 		o.close()
 		return opened{}, fmt.Errorf("the mount ID of %s: %v (mask %#x)", p, err, st.Mask)
 	}
-	o.mnt = int(st.Mnt_id)
+	o.mnt, o.ino = int(st.Mnt_id), st.Ino
 	buf := make([]byte, unix.PathMax)
 	n, err := unix.Readlinkat(proc, "thread-self/fd/"+strconv.Itoa(fd), buf)
 	if err == nil {
@@ -197,6 +198,21 @@ func (g *guard) umount(c *caller, target string, flags int) verdict {
 	return v
 }
 
+// covers returns a guarded mount that a new mount on dir would cover, in
+// the container's own mount namespace. In a nested one (a service of
+// systemd's, a nested runtime's) covering is allowed: systemd moves a
+// fresh procfs or sysfs over /proc or /sys there (ProtectProc,
+// PrivateNetwork), and what a covering mount can show is what any fresh
+// procfs or sysfs mount shows (see the package comment); taking the
+// copies away stays refused.
+func (g *guard) covers(c *caller, t Table, dir string) (Mount, bool) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(c.mnt.Fd()), &st); err == nil && (st.Dev != g.initNS.Dev || st.Ino != g.initNS.Ino) {
+		return Mount{}, false
+	}
+	return g.prot.Covers(t, dir)
+}
+
 // guarded refuses an operation on mount id if it is kept in place.
 func (g *guard) guarded(t Table, id int, what string) (verdict, bool) {
 	if m, ok := t.ByID[id]; ok {
@@ -294,7 +310,7 @@ func (g *guard) mount(c *caller, source, target string, flags uint64) verdict {
 					return nil
 				}
 			}
-			if m, ok := g.prot.Covers(t, dst.path); ok {
+			if m, ok := g.covers(c, t, dst.path); ok {
 				v = refuse("moving a mount onto %s would cover %s", dst.path, m.Point)
 				return nil
 			}
@@ -304,18 +320,23 @@ func (g *guard) mount(c *caller, source, target string, flags uint64) verdict {
 			v = verdict{errno: errnoOf0(unix.Mount(src.magic(), dst.magic(), "", unix.MS_MOVE, ""))}
 			return nil
 		case kindBind:
-			if flags&unix.MS_REC == 0 {
-				if src, err := openPath(proc, source, true); err == nil {
-					m, hides := g.prot.Hides(t, src.mnt, src.path)
-					src.close()
-					if hides {
-						v = refuse("a non-recursive bind of %s would show what %s hides", source, m.Point)
-						return nil
-					}
+			if src, err := openPath(proc, source, true); err == nil {
+				m, hides := g.prot.Hides(t, src.mnt, src.path)
+				self := src.mnt == dst.mnt && src.ino == dst.ino
+				src.close()
+				if hides && flags&unix.MS_REC == 0 {
+					v = refuse("a non-recursive bind of %s would show what %s hides", source, m.Point)
+					return nil
+				}
+				if self {
+					// A path bound onto itself shows what it showed
+					// (systemd's read-only views: ProtectKernelTunables).
+					v = proceed
+					return nil
 				}
 			}
 		}
-		if m, ok := g.prot.Covers(t, dst.path); ok {
+		if m, ok := g.covers(c, t, dst.path); ok {
 			v = refuse("mounting on %s would cover %s", dst.path, m.Point)
 			return nil
 		}

@@ -39,7 +39,11 @@
 //     make writable any mount.
 //   - mount that makes a new mount (a new file system, or MS_BIND) and a
 //     superblock remount without MS_RDONLY: the target (and a bind's
-//     source) is checked, then the call continues with the caller's own
+//     source) is checked — in the container's own mount namespace a new
+//     mount may not cover a guarded one (a path bound onto itself may: it
+//     shows what it showed); in a nested namespace covering is allowed
+//     (systemd moves a fresh procfs or sysfs over /proc or /sys for its
+//     services), taking copies away is not — then the call continues with the caller's own
 //     credentials, which such mounts need (a tmpfs or overlay belongs to
 //     the user namespace of whoever mounts it; a process of the caller's
 //     namespaces cannot be made without cgo). A racing thread can swap the

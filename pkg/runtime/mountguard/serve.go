@@ -29,6 +29,7 @@ type Config struct {
 type guard struct {
 	proc      *os.File // the VM's /proc
 	prot      Protected
+	initNS    unix.Stat_t // the container's own mount namespace
 	opTimeout time.Duration
 	log       func(format string, args ...any)
 	mu        sync.Mutex // one decision at a time: decided mounts do not move under another
@@ -80,6 +81,10 @@ func Serve(cfg Config) error {
 		return fmt.Errorf("mount guard: the container's initial mounts: %w", err)
 	}
 	g := &guard{proc: proc, prot: Snapshot(t), opTimeout: cfg.OpTimeout, log: cfg.Log}
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/mnt", init), &g.initNS); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("mount guard: the container's mount namespace: %w", err)
+	}
 	cfg.Log("mount guard: container %s: %d initial mounts, %d places on procfs and sysfs kept", st.State.ID, len(g.prot.IDs), len(g.prot.Places))
 
 	stop := make(chan struct{})

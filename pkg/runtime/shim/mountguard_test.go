@@ -32,6 +32,8 @@ t own-bind-rec sh -c 'mount --rbind /proc /mnt/b && busybox umount -l /mnt/b'
 t own-move sh -c 'mount -t tmpfs t /mnt/a && mount --move /mnt/a /mnt/b && busybox umount /mnt/b'
 t nested-own-mounts unshare -m sh -c 'mount -t tmpfs t /mnt/a && busybox umount /mnt/a && mount --make-rprivate /'
 t nested-umount-mask-copy unshare -m busybox umount /proc/keys
+t nested-cover-proc unshare -m -p -f mount -t proc proc /proc
+t self-bind-mask sh -c 'mount --rbind /proc/keys /proc/keys && mount -o remount,bind,ro /proc/keys && busybox umount /proc/keys'
 t nested-procfs unshare -m -p -f sh -c 'mount -t proc proc /mnt/p && mount --bind /dev/null /mnt/p/keys && busybox umount /mnt/p/keys && busybox umount /mnt/p'
 t keys-still-masked sh -c 'test ! -s /proc/keys && ! grep -q . /proc/keys'
 `
@@ -65,6 +67,7 @@ func TestHostMountGuard(t *testing.T) {
 		"cover-proc": "refused", "cover-mask": "refused", "bind-proc-unmasked": "refused", "move-mask": "refused",
 		"own-tmpfs": "ok", "own-bind-rec": "ok", "own-move": "ok",
 		"nested-own-mounts": "ok", "nested-umount-mask-copy": "refused", "nested-procfs": "ok",
+		"nested-cover-proc": "ok", "self-bind-mask": "ok",
 		"keys-still-masked": "ok",
 	}
 	for name, w := range want {
@@ -133,13 +136,14 @@ func TestHostMountGuardDies(t *testing.T) {
 	}()
 	var pid int
 	for deadline := time.Now().Add(30 * time.Second); pid == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		// Once the guard holds the container's descriptor.
 		log, _ := os.ReadFile(filepath.Join(h.dir, "runc.log"))
-		if i := strings.Index(string(log), id+": mount guard pid "); i >= 0 {
+		if i := strings.Index(string(log), id+": mount guard pid "); i >= 0 && strings.Contains(string(log), "container "+id+": ") {
 			fmt.Sscanf(string(log[i+len(id+": mount guard pid "):]), "%d", &pid)
 		}
 	}
 	if pid == 0 {
-		t.Fatal("no mount guard started in 30 s (no 'mount guard pid' in runc's log)")
+		t.Fatal("no mount guard serving in 30 s (no 'mount guard pid' and initial mounts in runc's log)")
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("killing the guard %d: %v", pid, err)
