@@ -48,6 +48,7 @@ func startGuard(sock string, c *cmdline) (*os.Process, error) {
 	}
 	cmd := exec.Command(self, guardArg, sock, c.global["log"], c.global["log-format"])
 	cmd.ExtraFiles = []*os.File{f}
+	cmd.Dir = "/" // hold no directory of the bundle's
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the mount guard: %w", err)
@@ -63,8 +64,9 @@ func guardMain(argv []string) int {
 		fmt.Fprintln(os.Stderr, "hardenvm: mount guard: want SOCKET LOG LOG-FORMAT")
 		return 2
 	}
+	// The socket stays until delete removes the state directory: after
+	// a restart it may already be the next guard's.
 	c := &cmdline{global: map[string]string{"log": argv[1], "log-format": argv[2]}}
-	defer os.Remove(argv[0])
 	l, err := net.FileListener(os.NewFile(3, "listener"))
 	if err != nil {
 		logf(c, "error", "hardenvm: mount guard: %v", err)
