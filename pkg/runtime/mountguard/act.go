@@ -66,13 +66,22 @@ func (o *opened) close() {
 }
 
 // openPath opens p as the caller would resolve it (inNamespace), and
-// finds the mount it is on.
-func openPath(proc int, p string, follow bool) (opened, error) {
+// finds the mount it is on. A path to one of the caller's own descriptors
+// (/proc/self/fd/N, as runc and systemd name mount sources and targets)
+// is opened through the caller's entry in the VM's /proc: the thread
+// standing in for it is not a process of the container's /proc.
+func openPath(c *caller, proc int, p string, follow bool) (opened, error) {
 	flags := unix.O_PATH | unix.O_CLOEXEC
 	if !follow {
 		flags |= unix.O_NOFOLLOW
 	}
-	fd, err := unix.Open(p, flags, 0)
+	var fd int
+	var err error
+	if n, ok := ownFD(p); ok {
+		fd, err = unix.Openat(int(c.dir.Fd()), "fd/"+n, unix.O_PATH|unix.O_CLOEXEC, 0)
+	} else {
+		fd, err = unix.Open(p, flags, 0)
+	}
 	if err != nil {
 		return opened{}, err
 	}
@@ -93,6 +102,16 @@ func openPath(proc int, p string, follow bool) (opened, error) {
 		return opened{}, fmt.Errorf("the path of %s: %q %v", p, o.path, err)
 	}
 	return o, nil
+}
+
+// ownFD returns N for /proc/self/fd/N and /proc/thread-self/fd/N.
+func ownFD(p string) (string, bool) {
+	for _, pre := range []string{"/proc/self/fd/", "/proc/thread-self/fd/"} {
+		if n, ok := strings.CutPrefix(p, pre); ok && n != "" && strings.Trim(n, "0123456789") == "" {
+			return n, true
+		}
+	}
+	return "", false
 }
 
 // verdict is the answer to one trapped call.
@@ -127,7 +146,7 @@ func (g *guard) umount(c *caller, target string, flags int) verdict {
 	}
 	var v verdict
 	err := c.inNamespace(g.opTimeout, func() error {
-		o, err := openPath(int(g.proc.Fd()), target, flags&unix.UMOUNT_NOFOLLOW == 0)
+		o, err := openPath(c, int(g.proc.Fd()), target, flags&unix.UMOUNT_NOFOLLOW == 0)
 		if err != nil {
 			v = verdict{errno: errnoOf(err)}
 			return nil
@@ -267,7 +286,7 @@ func (g *guard) mount(c *caller, source, target string, flags uint64) verdict {
 	var v verdict
 	err := c.inNamespace(g.opTimeout, func() error {
 		proc := int(g.proc.Fd())
-		dst, err := openPath(proc, target, true)
+		dst, err := openPath(c, proc, target, true)
 		if err != nil {
 			if kind == kindRemountBind || kind == kindMove {
 				v = verdict{errno: errnoOf(err)}
@@ -298,7 +317,7 @@ func (g *guard) mount(c *caller, source, target string, flags uint64) verdict {
 			v = verdict{errno: errnoOf0(unix.Mount("", dst.magic(), "", uintptr(flags), ""))}
 			return nil
 		case kindMove:
-			src, err := openPath(proc, source, true)
+			src, err := openPath(c, proc, source, true)
 			if err != nil {
 				v = verdict{errno: errnoOf(err)}
 				return nil
@@ -320,7 +339,7 @@ func (g *guard) mount(c *caller, source, target string, flags uint64) verdict {
 			v = verdict{errno: errnoOf0(unix.Mount(src.magic(), dst.magic(), "", unix.MS_MOVE, ""))}
 			return nil
 		case kindBind:
-			if src, err := openPath(proc, source, true); err == nil {
+			if src, err := openPath(c, proc, source, true); err == nil {
 				m, hides := g.prot.Hides(t, src.mnt, src.path)
 				self := src.mnt == dst.mnt && src.ino == dst.ino
 				src.close()

@@ -144,3 +144,17 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+func TestOwnFD(t *testing.T) {
+	for _, tt := range []struct {
+		p, n string
+		ok   bool
+	}{
+		{"/proc/self/fd/6", "6", true}, {"/proc/thread-self/fd/12", "12", true},
+		{"/proc/self/fd/", "", false}, {"/proc/self/fd/6/x", "", false}, {"/proc/1/fd/6", "", false}, {"proc/self/fd/6", "", false},
+	} {
+		if n, ok := ownFD(tt.p); n != tt.n || ok != tt.ok {
+			t.Errorf("ownFD(%q) = %q, %v; want %q, %v", tt.p, n, ok, tt.n, tt.ok)
+		}
+	}
+}

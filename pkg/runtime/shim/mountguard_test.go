@@ -33,6 +33,7 @@ t own-move sh -c 'mount -t tmpfs t /mnt/a && mount --move /mnt/a /mnt/b && busyb
 t nested-own-mounts unshare -m sh -c 'mount -t tmpfs t /mnt/a && busybox umount /mnt/a && mount --make-rprivate /'
 t nested-umount-mask-copy unshare -m busybox umount /proc/keys
 t nested-cover-proc unshare -m -p -f mount -t proc proc /proc
+t fd-paths sh -c 'mkdir -p /mnt/s /mnt/d; exec 6</mnt/s; mount --bind /proc/self/fd/6 /mnt/d && exec 7</mnt/d && mount -o remount,bind,nosuid none /proc/self/fd/7 && exec 7<&- && busybox umount /mnt/d'
 t self-bind-mask sh -c 'mount --rbind /proc/keys /proc/keys && mount -o remount,bind,ro /proc/keys && busybox umount /proc/keys'
 t nested-procfs unshare -m -p -f sh -c 'mount -t proc proc /mnt/p && mount --bind /dev/null /mnt/p/keys && busybox umount /mnt/p/keys && busybox umount /mnt/p'
 t keys-still-masked sh -c 'test ! -s /proc/keys && ! grep -q . /proc/keys'
@@ -67,7 +68,7 @@ func TestHostMountGuard(t *testing.T) {
 		"cover-proc": "refused", "cover-mask": "refused", "bind-proc-unmasked": "refused", "move-mask": "refused",
 		"own-tmpfs": "ok", "own-bind-rec": "ok", "own-move": "ok",
 		"nested-own-mounts": "ok", "nested-umount-mask-copy": "refused", "nested-procfs": "ok",
-		"nested-cover-proc": "ok", "self-bind-mask": "ok",
+		"nested-cover-proc": "ok", "self-bind-mask": "ok", "fd-paths": "ok",
 		"keys-still-masked": "ok",
 	}
 	for name, w := range want {
