@@ -42,9 +42,22 @@ func TestAddRules(t *testing.T) {
 			t.Errorf("%s: actions %v, want only notify", n, action[n])
 		}
 	}
-	for _, n := range NewMountAPI {
-		if !slices.Equal(action[n], []specs.LinuxSeccompAction{specs.ActErrno}) {
-			t.Errorf("%s: actions %v, want only ENOSYS", n, action[n])
+	errno := map[string]uint{}
+	for _, r := range sc.Syscalls {
+		for _, n := range r.Names {
+			if r.ErrnoRet != nil {
+				errno[n] = *r.ErrnoRet
+			}
+		}
+	}
+	for _, tt := range []struct {
+		names []string
+		errno uint
+	}{{NewMountAPI, 38}, {NewFSAPI, 1}} {
+		for _, n := range tt.names {
+			if !slices.Equal(action[n], []specs.LinuxSeccompAction{specs.ActErrno}) || errno[n] != tt.errno {
+				t.Errorf("%s: actions %v errno %d, want only errno %d", n, action[n], errno[n], tt.errno)
+			}
 		}
 	}
 	if !slices.Equal(action["read"], []specs.LinuxSeccompAction{specs.ActAllow}) {
