@@ -355,32 +355,17 @@ func (w workloads) exportCommit(work string) {
 
 // lockedMounts: in a --privileged container, what the runtime mounted
 // read-only from the VM's side (a :ro volume, a --read-only root) cannot
-// be made writable (the kernel locks it), and the runtime's masks and
-// read-only /proc paths cannot be unmounted, remounted read-write or
-// covered (the mount guard answers mount calls, pkg/runtime/mountguard),
-// not even from a nested mount namespace; the container's own mounts
-// come and go. The masked /proc files stay useless even when unmasked:
-// reading /proc/kcore needs the VM's root.
+// be made writable (the container's own mounts: escapeBattery). The
+// masked /proc files stay useless once unmasked: reading /proc/kcore
+// needs the VM's root.
 func (w workloads) lockedMounts() {
 	w.must("volume", "create", "rovol")
 	script := `if mount -o remount,rw /ro 2>/dev/null && touch /ro/x 2>/dev/null; then echo ro-bind-writable; else echo ro-bind-locked; fi;
 if mount -o remount,rw / 2>/dev/null && touch /x 2>/dev/null; then echo root-writable; else echo root-locked; fi;
-busybox umount /proc/kcore 2>/dev/null; if busybox head -c 1 /proc/kcore >/dev/null 2>&1; then echo kcore-readable; else echo kcore-refused; fi
-t() { n=$1; shift; if "$@" >/dev/null 2>&1; then echo "$n-done"; else echo "$n-refused"; fi; }
-t umount-kcore busybox umount /proc/kcore
-t umount-keys-lazy busybox umount -l /proc/keys
-t remount-sysrq-rw busybox mount -o remount,bind,rw /proc/sysrq-trigger
-t cover-proc busybox mount -t proc proc /proc
-t nested-umount-kcore busybox unshare -m busybox umount /proc/kcore
-busybox mkdir -p /tmp/a
-t own-tmpfs busybox sh -c 'busybox mount -t tmpfs t /tmp/a && busybox umount /tmp/a'
-t nested-procfs busybox unshare -m -p -f busybox sh -c 'busybox mount -t proc proc /tmp/a && busybox mount --bind /dev/null /tmp/a/kcore && busybox umount /tmp/a/kcore && busybox umount /tmp/a'
-if busybox grep -q ' /proc/kcore ' /proc/self/mountinfo && busybox grep -q ' /proc/keys ' /proc/self/mountinfo; then echo masks-kept; else echo masks-gone; fi`
+busybox umount /proc/kcore 2>/dev/null; if busybox head -c 1 /proc/kcore >/dev/null 2>&1; then echo kcore-readable; else echo kcore-refused; fi`
 	out := w.must("run", "--rm", "--privileged", "--read-only", "--tmpfs", "/tmp", "--network", "none", "-v", "rovol:/ro:ro", "bb:1", "sh", "-c", script)
-	for _, want := range []string{"ro-bind-locked", "root-locked", "kcore-refused",
-		"umount-kcore-refused", "umount-keys-lazy-refused", "remount-sysrq-rw-refused", "cover-proc-refused",
-		"nested-umount-kcore-refused", "own-tmpfs-done", "nested-procfs-done", "masks-kept"} {
-		if !strings.Contains(out, want+"\n") && !strings.HasSuffix(out, want) {
+	for _, want := range []string{"ro-bind-locked", "root-locked", "kcore-refused"} {
+		if !strings.Contains(out, want) {
 			w.t.Errorf("want %q in the output:\n%s", want, out)
 		}
 	}

@@ -56,11 +56,11 @@
 //     CAP_SYS_RAWIO in the VM's user namespace; sysrq-trigger and global
 //     sysctls belong to the VM's root). Read-only mounts made on the host
 //     side (volumes with :ro, --read-only) are locked by the kernel.
-//   - the new mount API: refused by the profile, so that it is not a way
-//     around — open_tree, move_mount and mount_setattr with ENOSYS (runc,
-//     dockerd and systemd fall back to mount(2)), fsopen, fsconfig,
-//     fsmount and fspick with EPERM (systemd then keeps a service's
-//     credentials in a plain directory; on ENOSYS it fails the service).
+//   - the new mount API (open_tree, move_mount, mount_setattr, fsopen,
+//     fsconfig, fsmount, fspick): refused by the profile with ENOSYS, so
+//     that it is not a way around; runc, dockerd and libmount fall back to
+//     mount(2). systemd 257 does not for a service's credentials (it
+//     falls back on EPERM only, which libmount does not): see NewMountAPI.
 //
 // Which mounts are protected: every mount in the container's mount
 // namespace when the supervisor first hears from it (runc sends the

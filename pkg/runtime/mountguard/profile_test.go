@@ -53,7 +53,7 @@ func TestAddRules(t *testing.T) {
 	for _, tt := range []struct {
 		names []string
 		errno uint
-	}{{NewMountAPI, 38}, {NewFSAPI, 1}} {
+	}{{NewMountAPI, 38}} {
 		for _, n := range tt.names {
 			if !slices.Equal(action[n], []specs.LinuxSeccompAction{specs.ActErrno}) || errno[n] != tt.errno {
 				t.Errorf("%s: actions %v errno %d, want only errno %d", n, action[n], errno[n], tt.errno)

@@ -45,6 +45,7 @@ t keys-still-masked sh -c 'test ! -s /proc/keys && ! grep -q . /proc/keys'
 // work.
 func TestHostMountGuard(t *testing.T) {
 	h := newHarness(t)
+	h.settings.MountGuard = "on"
 	id := h.id(t)
 	b := h.bundle(t, id, "privileged", []string{"sh", "-c", guardScript}, func(s *specs.Spec) {
 		s.Process.Env = append(s.Process.Env, "PATH=/bin")
@@ -123,6 +124,7 @@ func BenchmarkMountGuard(b *testing.B) {
 // nothing waits.
 func TestHostMountGuardDies(t *testing.T) {
 	h := newHarness(t)
+	h.settings.MountGuard = "on"
 	id := h.id(t)
 	b := h.bundle(t, id, "privileged", []string{"sh", "-c",
 		`while [ ! -e /tmp/go ]; do sleep 0.1; done; mkdir -p /mnt/a; mount -t tmpfs t /mnt/a 2>&1; echo "mount exit $?"`}, nil)
