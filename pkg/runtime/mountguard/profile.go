@@ -2,6 +2,7 @@ package mountguard
 
 import (
 	"slices"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -55,4 +56,19 @@ func AddRules(spec *specs.Spec, socket string) bool {
 	)
 	sc.ListenerPath = socket
 	return true
+}
+
+// RemoveRules undoes AddRules on a config whose listener is under
+// stateDir: a bundle created a second time (runc allows it) must not keep
+// the notify rules of a guard that is gone, or runc fails to connect.
+func RemoveRules(spec *specs.Spec, stateDir string) {
+	if spec.Linux == nil || spec.Linux.Seccomp == nil || !strings.HasPrefix(spec.Linux.Seccomp.ListenerPath, strings.TrimSuffix(stateDir, "/")+"/") {
+		return
+	}
+	sc := spec.Linux.Seccomp
+	sc.ListenerPath = ""
+	sc.Syscalls = slices.DeleteFunc(sc.Syscalls, func(r specs.LinuxSyscall) bool {
+		return r.Action == specs.ActNotify && slices.Equal(r.Names, Trapped) ||
+			r.Action == specs.ActErrno && slices.Equal(r.Names, NewMountAPI)
+	})
 }

@@ -63,6 +63,15 @@ func TestAddRules(t *testing.T) {
 	if !slices.Equal(action["read"], []specs.LinuxSeccompAction{specs.ActAllow}) {
 		t.Errorf("read: actions %v, want the engine's allow kept", action["read"])
 	}
+	n := len(sc.Syscalls)
+	RemoveRules(s, "/run/other")
+	if sc.ListenerPath == "" || len(sc.Syscalls) != n {
+		t.Error("RemoveRules with another state directory changed the profile")
+	}
+	RemoveRules(s, "/run/x/")
+	if sc.ListenerPath != "" || len(sc.Syscalls) != n-2 {
+		t.Errorf("RemoveRules: listener %q, %d rules; want none and %d", sc.ListenerPath, len(sc.Syscalls), n-2)
+	}
 	noProfile := spec("CAP_SYS_ADMIN")
 	noProfile.Linux.Seccomp = nil
 	if AddRules(noProfile, "/s") {

@@ -83,13 +83,13 @@ func TestHostMountGuard(t *testing.T) {
 // BenchmarkMountGuard measures what the mount guard costs a --privileged
 // container, with the guard and without (setting mountGuard off),
 // interleaved in one run: create+start+delete (the guard's start and its
-// first descriptor), and 100 tmpfs mount+umount pairs inside one
+// first descriptor), and 500 tmpfs mount+umount pairs inside one
 // container (two trapped calls each; the umount performed by the guard).
 func BenchmarkMountGuard(b *testing.B) {
 	h := newHarness(b)
 	lc := h.bundle(b, "bench-guard", "privileged", []string{"/bin/true"}, nil)
 	loop := h.bundle(b, "bench-guard-loop", "privileged", []string{"sh", "-c",
-		`mkdir -p /mnt/a; i=0; while [ $i -lt 100 ]; do mount -t tmpfs t /mnt/a && umount /mnt/a || exit 1; i=$((i+1)); done`}, nil)
+		`mkdir -p /mnt/a; i=0; while [ $i -lt 500 ]; do mount -t tmpfs t /mnt/a && umount /mnt/a || exit 1; i=$((i+1)); done`}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	out := outFile(b)
@@ -112,11 +112,11 @@ func BenchmarkMountGuard(b *testing.B) {
 	b.ReportMetric(ms("lifecycle-on"), "guard-lifecycle-ms")
 	b.ReportMetric(ms("lifecycle-off"), "noguard-lifecycle-ms")
 	b.ReportMetric(ms("lifecycle-on")/ms("lifecycle-off"), "lifecycle-ratio")
-	b.ReportMetric((ms("loop-on")-ms("loop-off"))/200*1000, "added-us/call")
+	b.ReportMetric((ms("loop-on")-ms("loop-off"))/1000*1000, "added-us/call")
 	b.Logf("n=%d median: create+start+delete of a --privileged container %.1f ms with the guard, %.1f ms without (ratio %.3f); "+
-		"100 tmpfs mount+umount in a container: run %.1f ms with, %.1f ms without (%.0f µs added per trapped call)",
+		"500 tmpfs mount+umount in a container: run %.1f ms with, %.1f ms without (%.0f µs added per trapped call)",
 		len(took["loop-on"]), ms("lifecycle-on"), ms("lifecycle-off"), ms("lifecycle-on")/ms("lifecycle-off"),
-		ms("loop-on"), ms("loop-off"), (ms("loop-on")-ms("loop-off"))/200*1000)
+		ms("loop-on"), ms("loop-off"), (ms("loop-on")-ms("loop-off"))/1000*1000)
 }
 
 // TestHostMountGuardDies: when the guard is gone, the kernel answers the

@@ -192,6 +192,7 @@ func harden(c *cmdline) (*mounts, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	restoreSources(spec, stateDir(c))
+	mountguard.RemoveRules(spec, stateDir(c))
 	env, err := hostEnv(c.id)
 	if err != nil {
 		return nil, err
