@@ -71,6 +71,7 @@ var Of = map[string]Stage{
 	"pkg/runtime":                   Format,
 	"pkg/runtime/authz":             Format,
 	"pkg/runtime/attempts":          Format,
+	"pkg/runtime/mountguard":        Format,
 	"pkg/enginesock":                Format,
 	"pkg/vport":                     Format,
 	"pkg/portfwd":                   Format,

@@ -63,6 +63,12 @@ type Settings struct {
 	// RootfsOwnership is how rootfs ownership is handled: "auto" (ID-mapped
 	// mount, else chown), "idmap" or "chown".
 	RootfsOwnership string `json:"rootfsOwnership,omitempty"`
+	// MountGuard keeps the initial mounts of containers that may mount
+	// (CAP_SYS_ADMIN in their bounding set) in place: "on" (a supervisor
+	// answers their mount calls, see pkg/runtime/mountguard) or "off",
+	// the default until systemd's services with credentials work under
+	// it (pkg/runtime/README.md, "Known limits").
+	MountGuard string `json:"mountGuard,omitempty"`
 }
 
 // DefaultIDRanges is the size of the default pool: 4096 containers of
@@ -94,6 +100,7 @@ func Default() Settings {
 		},
 		RootfsOwnership: "auto",
 		LXCFS:           "/var/lib/lxcfs",
+		MountGuard:      "off",
 	}
 }
 
@@ -124,6 +131,9 @@ func (s Settings) withDefaults() Settings {
 	if s.RootfsOwnership == "" {
 		s.RootfsOwnership = d.RootfsOwnership
 	}
+	if s.MountGuard == "" {
+		s.MountGuard = d.MountGuard
+	}
 	return s
 }
 
@@ -148,6 +158,9 @@ func (s Settings) Validate() error {
 	case "auto", "idmap", "chown":
 	default:
 		return fmt.Errorf("runtime settings: rootfsOwnership %q: want auto, idmap or chown", s.RootfsOwnership)
+	}
+	if s.MountGuard != "on" && s.MountGuard != "off" {
+		return fmt.Errorf("runtime settings: mountGuard %q: want on or off", s.MountGuard)
 	}
 	for _, p := range append(append([]string{s.DockerRoot, s.IDState}, s.EngineSockets...), s.ProtectedPaths...) {
 		if !strings.HasPrefix(p, "/") {

@@ -20,29 +20,9 @@ func BenchmarkContainerLifecycleShimVsRunc(b *testing.B) {
 	runcBundle := h.bundle(b, "bench-runc", "plain", []string{"/bin/true"}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	// The container inherits the runtime's stdio: a file, not a pipe, or
-	// waiting for EOF would wait for the container.
-	out, err := os.Create(filepath.Join(b.TempDir(), "out"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer out.Close()
+	out := outFile(b)
 	lifecycle := func(bare bool, bundle, id string) time.Duration {
-		start := time.Now()
-		for _, args := range [][]string{
-			{"create", "--bundle", bundle, id},
-			{"start", id},
-			{"delete", "--force", id},
-		} {
-			cmd := h.cmd(ctx, b, bare, args...)
-			cmd.Stdout, cmd.Stderr = out, out
-			if err := cmd.Run(); err != nil {
-				h.delete(id)
-				o, _ := os.ReadFile(out.Name())
-				b.Fatalf("%v (bare=%v): %v: %s", args, bare, err, o)
-			}
-		}
-		return time.Since(start)
+		return h.lifecycle(ctx, b, bare, bundle, id, out)
 	}
 	var shim, bare []time.Duration
 	b.ResetTimer()
@@ -59,6 +39,38 @@ func BenchmarkContainerLifecycleShimVsRunc(b *testing.B) {
 	b.ReportMetric(ms1/ms2, "ratio")
 	b.Logf("n=%d median create+start+delete: shim %.1f ms, runc %.1f ms, added %.1f ms, ratio %.3f",
 		len(shim), ms1, ms2, ms1-ms2, ms1/ms2)
+}
+
+// outFile is where benchmarked containers write: it inherits the
+// runtime's stdio, and a file, not a pipe, or waiting for EOF would wait
+// for the container.
+func outFile(b *testing.B) *os.File {
+	out, err := os.Create(filepath.Join(b.TempDir(), "out"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { out.Close() })
+	return out
+}
+
+// lifecycle runs create, start and delete of one container and returns
+// how long they took; the container's stdio goes to out.
+func (h *harness) lifecycle(ctx context.Context, b *testing.B, bare bool, bundle, id string, out *os.File) time.Duration {
+	start := time.Now()
+	for _, args := range [][]string{
+		{"create", "--bundle", bundle, id},
+		{"start", id},
+		{"delete", "--force", id},
+	} {
+		cmd := h.cmd(ctx, b, bare, args...)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Run(); err != nil {
+			h.delete(id)
+			o, _ := os.ReadFile(out.Name())
+			b.Fatalf("%v (bare=%v): %v: %s", args, bare, err, o)
+		}
+	}
+	return time.Since(start)
 }
 
 func median(ds []time.Duration) time.Duration {

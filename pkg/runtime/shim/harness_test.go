@@ -123,7 +123,7 @@ func (h *harness) bundle(t testing.TB, id, config string, args []string, mutate 
 	os.Chmod(filepath.Join(rootfs, "tmp"), 0o1777)
 	copyFile(t, "/bin/busybox", filepath.Join(rootfs, "bin", "busybox"), 0o755)
 	copyFile(t, h.attempts, filepath.Join(rootfs, "attempts"), 0o755)
-	for _, l := range []string{"sh", "cat", "id", "ls", "mount", "stat", "touch", "sleep", "chown", "unshare", "echo", "true"} {
+	for _, l := range []string{"sh", "cat", "id", "ls", "mount", "stat", "touch", "sleep", "chown", "unshare", "echo", "true", "mkdir", "test", "grep", "umount"} {
 		os.Symlink("busybox", filepath.Join(rootfs, "bin", l))
 	}
 	files := filepath.Join(dir, "files")

@@ -46,9 +46,10 @@ const holdArg = "__hardenvm_userns_hold"
 
 // mounts is the state of one container's prepared mounts.
 type mounts struct {
-	dir    string   // <state>/<id>
-	points []string // mounted, to detach
-	method string   // rootfs method used: "idmap" or "chown"
+	dir    string      // <state>/<id>
+	points []string    // mounted, to detach
+	method string      // rootfs method used: "idmap" or "chown"
+	guard  *os.Process // the mount guard, when the container has one
 }
 
 // usernsFD returns an fd of a new user namespace mapping 0..size-1 to
@@ -272,6 +273,11 @@ func slicesContains(s []string, v string) bool {
 // release detaches the prepared mounts from the host and removes the
 // state directory. The container's mount namespace keeps its own copies.
 func (m *mounts) release() {
+	if m.guard != nil {
+		m.guard.Kill()
+		m.guard.Release()
+		m.guard = nil
+	}
 	for _, p := range m.points {
 		unix.Unmount(p, unix.MNT_DETACH)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/runtime"
+	"github.com/hardenvm/hardenvm/pkg/runtime/mountguard"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -42,6 +43,9 @@ const AnnotationRootfs = "org.hardenvm.rootfs-ownership"
 func Main(argv []string) int {
 	if len(argv) > 1 && argv[1] == holdArg {
 		return hold()
+	}
+	if len(argv) > 1 && argv[1] == guardArg {
+		return guardMain(argv[2:])
 	}
 	if len(argv) > 1 && argv[1] == delegateArg {
 		if err := delegateHook(argv[2:], os.Stdin); err != nil {
@@ -188,6 +192,7 @@ func harden(c *cmdline) (*mounts, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	restoreSources(spec, stateDir(c))
+	mountguard.RemoveRules(spec, stateDir(c))
 	env, err := hostEnv(c.id)
 	if err != nil {
 		return nil, err
@@ -233,6 +238,13 @@ func harden(c *cmdline) (*mounts, error) {
 	}
 	out.Annotations[AnnotationRootfs] = m.method
 	logf(c, "info", "hardenvm: %s: rootfs ownership by %s", c.id, m.method)
+	if set.MountGuard == "on" && mountguard.AddRules(out, guardSocket(m.dir)) {
+		if m.guard, err = startGuard(guardSocket(m.dir), c); err != nil {
+			m.release()
+			return nil, fmt.Errorf("hardenvm: %w", err)
+		}
+		logf(c, "info", "hardenvm: %s: mount guard pid %d", c.id, m.guard.Pid)
+	}
 	b, err := json.Marshal(out)
 	if err == nil {
 		err = atomicfile.WriteFile(path, b, fi.Mode().Perm())

@@ -1,0 +1,171 @@
+package mountguard
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// caller is a trapped process: descriptors on its namespaces, root,
+// working directory and memory, opened from the VM's /proc before anything
+// is decided. Once they are open, a still-valid notification
+// (SECCOMP_IOCTL_NOTIF_ID_VALID) proves they belong to the caller and not
+// to a process that took its PID after it died.
+type caller struct {
+	pid  int
+	dir  *os.File // /proc/PID
+	mnt  *os.File // ns/mnt
+	user *os.File // ns/user
+	root *os.File // root, O_PATH
+	cwd  *os.File // cwd, O_PATH
+	mem  *os.File // mem
+}
+
+func openCaller(proc *os.File, pid int) (*caller, error) {
+	c := &caller{pid: pid}
+	open := func(name string, flags int) (*os.File, error) {
+		fd, err := unix.Openat(int(proc.Fd()), strconv.Itoa(pid)+"/"+name, flags|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("opening /proc/%d/%s: %w", pid, name, err)
+		}
+		return os.NewFile(uintptr(fd), name), nil
+	}
+	var err error
+	for _, f := range []struct {
+		dst   **os.File
+		name  string
+		flags int
+	}{
+		{&c.dir, "", unix.O_PATH | unix.O_DIRECTORY},
+		{&c.mnt, "ns/mnt", unix.O_RDONLY},
+		{&c.user, "ns/user", unix.O_RDONLY},
+		{&c.root, "root", unix.O_PATH | unix.O_DIRECTORY},
+		{&c.cwd, "cwd", unix.O_PATH | unix.O_DIRECTORY},
+		{&c.mem, "mem", unix.O_RDONLY},
+	} {
+		if *f.dst, err = open(f.name, f.flags); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *caller) close() {
+	for _, f := range []*os.File{c.dir, c.mnt, c.user, c.root, c.cwd, c.mem} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+func (c *caller) readFile(name string) ([]byte, error) {
+	fd, err := unix.Openat(int(c.dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening /proc/%d/%s: %w", c.pid, name, err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 4<<20))
+}
+
+// table reads the caller's mounts.
+func (c *caller) table() (Table, error) {
+	b, err := c.readFile("mountinfo")
+	if err != nil {
+		return Table{}, err
+	}
+	return ParseMountinfo(bytes.NewReader(b))
+}
+
+const capSysAdmin = 21
+
+// mayMount repeats the kernel's permission check for the operations the
+// guard performs itself (may_mount): CAP_SYS_ADMIN in the user namespace
+// that owns the caller's mount namespace. A caller in a child user
+// namespace of the owner has no such capability, and a mount namespace
+// owned by a child of the caller's namespace is not one a caller enters
+// without joining that namespace too, so the owner must be the caller's
+// own user namespace.
+func (c *caller) mayMount() (bool, error) {
+	status, err := c.readFile("status")
+	if err != nil {
+		return false, err
+	}
+	var eff uint64
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+			if eff, err = strconv.ParseUint(strings.TrimSpace(v), 16, 64); err != nil {
+				return false, fmt.Errorf("/proc/%d/status CapEff %q: %w", c.pid, v, err)
+			}
+		}
+	}
+	if eff&(1<<capSysAdmin) == 0 {
+		return false, nil
+	}
+	owner, err := unix.IoctlRetInt(int(c.mnt.Fd()), unix.NS_GET_USERNS)
+	if err != nil {
+		return false, fmt.Errorf("owner of the caller's mount namespace: %w", err)
+	}
+	defer unix.Close(owner)
+	var a, b unix.Stat_t
+	if err := unix.Fstat(owner, &a); err != nil {
+		return false, err
+	}
+	if err := unix.Fstat(int(c.user.Fd()), &b); err != nil {
+		return false, err
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino, nil
+}
+
+// errTimeout is returned when an operation in the caller's namespace did
+// not finish in time.
+var errTimeout = errors.New("operation in the caller's mount namespace timed out")
+
+// inNamespace runs fn on an OS thread of its own that has entered the
+// caller's mount namespace, root and working directory, so that fn
+// resolves paths as the caller would. The thread unshares its file-system
+// context first (setns(CLONE_NEWNS) requires it) and is never handed back
+// to the Go scheduler: the goroutine ends with the thread locked, and the
+// runtime then ends the thread. The wait is bounded by timeout; an
+// operation still running then is left to finish on its thread.
+func (c *caller) inNamespace(timeout time.Duration, fn func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		done <- func() error {
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				return fmt.Errorf("unshare(CLONE_FS): %w", err)
+			}
+			if err := unix.Setns(int(c.mnt.Fd()), unix.CLONE_NEWNS); err != nil {
+				return fmt.Errorf("entering the caller's mount namespace: %w", err)
+			}
+			if err := unix.Fchdir(int(c.root.Fd())); err != nil {
+				return fmt.Errorf("the caller's root: %w", err)
+			}
+			if err := unix.Chroot("."); err != nil {
+				return fmt.Errorf("chroot to the caller's root: %w", err)
+			}
+			if err := unix.Fchdir(int(c.cwd.Fd())); err != nil {
+				return fmt.Errorf("the caller's working directory: %w", err)
+			}
+			return fn()
+		}()
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return errTimeout
+	}
+}
