@@ -238,7 +238,7 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err := p.begin(ctx, "writing the root file system (EROFS)"); err != nil {
 		return nil, err
 	}
-	rootFile, rootImg, err := writeRoot(work, tree, o)
+	rootFile, rootImg, err := writeRoot(work, tree, s.Rootfs.Compression, o)
 	if err != nil {
 		return nil, err
 	}

@@ -112,7 +112,9 @@ type Options struct {
 	// (erofs.Options.UUID).
 	UUID       [16]byte
 	VolumeName string
-	Log        *slog.Logger
+	// Compression of regular files (erofs.CompressNone: stored as is).
+	Compression erofs.Compression
+	Log         *slog.Logger
 }
 
 // Build writes t as a read-only EROFS image to w (from offset 0; the length
@@ -122,11 +124,11 @@ func Build(t *fstree.Tree, w io.WriterAt, opt Options) (erofs.Image, error) {
 		return erofs.Image{}, errors.New("rootfs: no SOURCE_DATE_EPOCH (Options.Epoch)")
 	}
 	start := time.Now()
-	img, err := erofs.Write(w, t, erofs.Options{Epoch: opt.Epoch, UUID: opt.UUID, VolumeName: opt.VolumeName})
+	img, err := erofs.Write(w, t, erofs.Options{Epoch: opt.Epoch, UUID: opt.UUID, VolumeName: opt.VolumeName, Compression: opt.Compression})
 	if err != nil {
 		return erofs.Image{}, fmt.Errorf("rootfs: %w", err)
 	}
-	logger(opt.Log).Info("root filesystem written", "bytes", img.Size, "inodes", img.Inodes,
+	logger(opt.Log).Info("root filesystem written", "bytes", img.Size, "inodes", img.Inodes, "compression", opt.Compression,
 		"uuid", fmt.Sprintf("%x", img.UUID), "took", time.Since(start).Round(time.Millisecond))
 	return img, nil
 }
