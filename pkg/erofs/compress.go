@@ -1,6 +1,7 @@
 package erofs
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -73,7 +74,9 @@ const (
 // zfile is a regular file's data compressed: pclusters of whole blocks,
 // one extent each, in file order.
 type zfile struct {
-	data    []byte    // every pcluster, back to back
+	data    []byte         // every pcluster, back to back, while compressing
+	stored  fstree.Content // the same, kept until written
+	nblocks uint64
 	extents []zextent // in file order
 }
 
@@ -83,7 +86,7 @@ type zextent struct {
 	plain  bool   // stored as is (one block)
 }
 
-func (z *zfile) blocks() uint64 { return uint64(len(z.data)) / BlockSize }
+func (z *zfile) blocks() uint64 { return z.nblocks }
 
 // indexLen is the size of the map header and full lcluster indexes of a
 // file of size bytes whose inode and xattrs end at metaEnd (relative to
@@ -96,8 +99,10 @@ func indexLen(metaEnd int, size uint64) int {
 // compressAll compresses every regular file worth it, on every CPU. Each
 // file is compressed alone, so the result does not depend on the order the
 // workers pick files in. Files whose compressed form would not save a
-// block keep ino.z nil and are stored flat.
-func (b *builder) compressAll(c Compression, pblocks int) error {
+// block keep ino.z nil and are stored flat. The compressed bytes wait in
+// spill until the data area is written, so memory holds one file per
+// worker, not the image.
+func (b *builder) compressAll(c Compression, pblocks int, spill *fstree.Spill) error {
 	var todo []*inode
 	for _, ino := range b.inodes {
 		if ino.node.Type == fstree.Regular && ino.node.Size() > 2*BlockSize {
@@ -120,6 +125,11 @@ func (b *builder) compressAll(c Compression, pblocks int) error {
 			zc := &zcompressor{lz: lz4.New(level), pblocks: pblocks}
 			for ino := range next {
 				z, err := zc.file(ino.node.Content, ino.node.Size())
+				if err == nil && z != nil {
+					z.nblocks = uint64(len(z.data)) / BlockSize
+					z.stored, err = spill.Store(bytes.NewReader(z.data), int64(len(z.data)))
+					zc.data, z.data = z.data[:0], nil
+				}
 				if err != nil {
 					errs[idx[ino]] = fmt.Errorf("erofs: %s: %w", ino.path, err)
 					continue
@@ -146,6 +156,7 @@ type zcompressor struct {
 	pblocks int
 	buf     []byte
 	out     []byte
+	data    []byte // the last file's pclusters, reused
 }
 
 // file reads content (size bytes) and compresses it into pclusters
@@ -165,7 +176,7 @@ func (zc *zcompressor) file(c fstree.Content, size int64) (*zfile, error) {
 		zc.out = make([]byte, zc.pblocks*BlockSize)
 	}
 	buf := zc.buf[:0]
-	z := &zfile{}
+	z := &zfile{data: zc.data[:0]}
 	var read, done int64 // bytes read from r, bytes compressed
 	for done < size {
 		// Keep a full extent's worth ahead of the cursor.

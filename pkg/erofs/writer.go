@@ -111,7 +111,12 @@ func write(w io.WriterAt, t *fstree.Tree, opt Options) (_ int64, _ [16]byte, ino
 	}
 	if opt.Compression != CompressNone {
 		b.metaStart += lz4CfgsLen
-		if err := b.compressAll(opt.Compression, pblocks); err != nil {
+		spill, err := fstree.NewSpill("")
+		if err != nil {
+			return 0, [16]byte{}, 0, fmt.Errorf("erofs: %w", err)
+		}
+		defer spill.Close()
+		if err := b.compressAll(opt.Compression, pblocks, spill); err != nil {
 			return 0, [16]byte{}, 0, err
 		}
 	}
@@ -398,9 +403,16 @@ func (b *builder) data(dw *dataWriter, ino *inode, tail []byte) error {
 	switch ino.node.Type {
 	case fstree.Regular:
 		if ino.z != nil {
-			err := dw.write(ino.z.data)
-			ino.z.data = nil // written: let it go
-			return err
+			r, err := ino.z.stored.Open()
+			if err != nil {
+				return fmt.Errorf("erofs: %s: %w", ino.path, err)
+			}
+			defer r.Close()
+			if _, err := dw.readFrom(r, int64(ino.z.nblocks)*BlockSize); err != nil {
+				return fmt.Errorf("erofs: %s: compressed data: %w", ino.path, err)
+			}
+			ino.z.stored = nil // written: let it go
+			return nil
 		}
 		if err := copyContent(dw, ino, full, tail); err != nil {
 			return fmt.Errorf("erofs: %s: %w", ino.path, err)
