@@ -222,7 +222,7 @@ func (zc *zcompressor) file(c fstree.Content, size int64) (*zfile, error) {
 		return nil, fmt.Errorf("content longer than the declared %d bytes", size)
 	}
 	full := uint64(size) / BlockSize // blocks stored flat (the tail goes inline)
-	if z.blocks()+1 > full {
+	if uint64(len(z.data))/BlockSize+1 > full {
 		return nil, nil
 	}
 	return z, nil
