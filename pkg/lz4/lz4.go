@@ -147,6 +147,18 @@ func matchCost(ml int) int {
 	return 3 + (ml-minMatch-15)/255
 }
 
+// maxMatch is the longest match whose offset and length bytes fit in
+// room bytes (0 when none does).
+func maxMatch(room int) int {
+	switch {
+	case room < 2:
+		return 0
+	case room == 2:
+		return minMatch + 14
+	}
+	return minMatch + 15 + 255*(room-3) + 254
+}
+
 // maxLiterals is the longest literal run that fits, token included, in
 // room bytes.
 func maxLiterals(room int) int {
@@ -205,7 +217,12 @@ func (c *Compressor) CompressPrefix(dst, src []byte) (n, consumed int) {
 		cost := 1 + litCost(lits) + matchCost(ml)
 		tail := max(lastLiterals, mfLimit-ml) // literals that must follow
 		if op+cost+1+litCost(tail) > budget {
-			break
+			// A long match may still fit shortened: its length bytes
+			// are what overflow (a run of zeros, say).
+			ml = min(ml, maxMatch(budget-op-1-litCost(lits)-1-litCost(lastLiterals)))
+			if ml < mfLimit-lastLiterals {
+				break
+			}
 		}
 		op = putSeq(dst, op, src[anchor:ip], off, ml)
 		ip += ml

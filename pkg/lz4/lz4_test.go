@@ -109,3 +109,16 @@ func TestDeterministic(t *testing.T) {
 		t.Fatalf("CompressPrefix differs after earlier use: (%d,%d) vs (%d,%d)", na, ua, nb, ub)
 	}
 }
+
+// TestLongMatchShortened: a match whose length bytes overflow the budget
+// is cut to fit rather than dropped, so a block of zeros holds about 255
+// bytes per output byte.
+func TestLongMatchShortened(t *testing.T) {
+	for _, lv := range []Level{Fast, High} {
+		dst := make([]byte, 4096)
+		n, used := New(lv).CompressPrefix(dst, make([]byte, 2<<20))
+		if n > len(dst) || used < 1_000_000 {
+			t.Errorf("level %d: 4096-byte block of zeros holds %d input bytes in %d, want over 1000000", lv, used, n)
+		}
+	}
+}
