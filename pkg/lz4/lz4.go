@@ -40,7 +40,7 @@ const (
 	maxDistance  = 65535
 	hashLog      = 16
 	chainSize    = 1 << 16 // positions remembered: the largest match distance
-	highDepth    = 256      // chain steps per search at High
+	highDepth    = 256     // chain steps per search at High
 )
 
 // Compressor holds the match finder's tables; reuse one per goroutine.
