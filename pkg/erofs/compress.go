@@ -98,14 +98,14 @@ func indexLen(metaEnd int, size uint64) int {
 
 // compressAll compresses every regular file worth it, on every CPU. Each
 // file is compressed alone, so the result does not depend on the order the
-// workers pick files in. Files whose compressed form would not save a
-// block keep ino.z nil and are stored flat. The compressed bytes wait in
+// workers pick files in. Files whose compressed form would not be smaller
+// keep ino.z nil and are stored flat. The compressed bytes wait in
 // spill until the data area is written, so memory holds one file per
 // worker, not the image.
 func (b *builder) compressAll(c Compression, pblocks int, spill *fstree.Spill) error {
 	var todo []*inode
 	for _, ino := range b.inodes {
-		if ino.node.Type == fstree.Regular && ino.node.Size() > 2*BlockSize {
+		if ino.node.Type == fstree.Regular && ino.node.Size() > BlockSize { // one block can't save
 			todo = append(todo, ino)
 		}
 	}
@@ -163,8 +163,8 @@ type zcompressor struct {
 // filled to the brim: each takes as much input as fits into pblocks
 // blocks, like mkfs.erofs. A pcluster that would not save a block over
 // storing its input as is becomes a plain one-block pcluster instead. It
-// returns nil when the whole file would not be at least a block smaller
-// than stored flat.
+// returns nil when the whole file would take no fewer bytes than stored
+// flat.
 func (zc *zcompressor) file(c fstree.Content, size int64) (*zfile, error) {
 	r, err := c.Open()
 	if err != nil {
@@ -221,8 +221,9 @@ func (zc *zcompressor) file(c fstree.Content, size int64) (*zfile, error) {
 	if n, _ := r.Read(make([]byte, 1)); n > 0 {
 		return nil, fmt.Errorf("content longer than the declared %d bytes", size)
 	}
-	full := uint64(size) / BlockSize // blocks stored flat (the tail goes inline)
-	if uint64(len(z.data))/BlockSize+1 > full {
+	// Flat, the file takes its size (whole blocks and an inline tail);
+	// compressed, its pclusters and indexes.
+	if int64(len(z.data)+indexLen(0, uint64(size))) >= size {
 		return nil, nil
 	}
 	return z, nil

@@ -22,8 +22,8 @@
 //     per logical block with the pcluster's block count in the first
 //     non-head index (big pclusters: the COMPR_CFGS record after the
 //     superblock says LZ4 with that many blocks at most); a pcluster that
-//     saves no block is stored plain, and a file whose pclusters would not
-//     save a block over flat stays flat;
+//     saves no block is stored plain, and a file whose pclusters and
+//     indexes would take no fewer bytes than flat stays flat;
 //   - directories in sorted blocks, as the kernel's binary search expects;
 //   - inline extended attributes with the built-in prefixes user., trusted.,
 //     security. and the POSIX ACL names; notably security.capability, so
