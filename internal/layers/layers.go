@@ -52,6 +52,7 @@ var Of = map[string]Stage{
 	"pkg/fat":                       Format,
 	"pkg/fstree":                    Format,
 	"pkg/erofs":                     Format,
+	"pkg/lz4":                       Format,
 	"pkg/verity":                    Format,
 	"pkg/verity/internal/sha256x16": Format,
 	"pkg/verity/veritysetup":        Format,

@@ -67,11 +67,12 @@ type Package struct {
 	Info
 	dataName string // the data.tar member, for errors
 	entries  []entry
+	spill    *fstree.Spill
 }
 
 type entry struct {
 	hdr  *tar.Header
-	data []byte
+	data fstree.Content // regular files
 }
 
 // Unpack reads a .deb from r into t: Read, then Apply.
@@ -86,9 +87,14 @@ func Unpack(r io.Reader, t *fstree.Tree, opt Options) (*Info, error) {
 	return &p.Info, nil
 }
 
-// Read reads and decompresses a whole .deb.
-func Read(r io.Reader) (*Package, error) {
-	pkg := &Package{}
+// Read reads and decompresses a whole .deb into memory.
+func Read(r io.Reader) (*Package, error) { return ReadTo(r, nil) }
+
+// ReadTo reads and decompresses a whole .deb, keeping the files' contents
+// in spill (in memory when spill is nil): a root filesystem's packages
+// then need not fit in the builder's memory.
+func ReadTo(r io.Reader, spill *fstree.Spill) (*Package, error) {
+	pkg := &Package{spill: spill}
 	err := walk(r, func(tr io.Reader, comp string) error {
 		return readControl(tr, comp, &pkg.Info)
 	}, func(name string, tr io.Reader, comp string) error {
@@ -230,15 +236,23 @@ func readData(r io.Reader, comp string, pkg *Package) error {
 			if h.Size < 0 {
 				return fmt.Errorf("%s: negative size", h.Name)
 			}
-			// Room for the file and the MinRead bytes ReadFrom wants
-			// free before it sees EOF: without them, every buffer
-			// doubles at its end (twice the memory, and clearing it).
-			var buf bytes.Buffer
-			buf.Grow(int(min(h.Size, 64<<20)) + bytes.MinRead)
-			if _, err := io.Copy(&buf, tr); err != nil {
-				return fmt.Errorf("%s: %w", h.Name, err)
+			if pkg.spill != nil {
+				c, err := pkg.spill.Store(tr, h.Size)
+				if err != nil {
+					return fmt.Errorf("%s: %w", h.Name, err)
+				}
+				e.data = c
+			} else {
+				// Room for the file and the MinRead bytes ReadFrom
+				// wants free before it sees EOF: without them, every
+				// buffer doubles at its end (twice the memory).
+				var buf bytes.Buffer
+				buf.Grow(int(min(h.Size, 64<<20)) + bytes.MinRead)
+				if _, err := io.Copy(&buf, tr); err != nil {
+					return fmt.Errorf("%s: %w", h.Name, err)
+				}
+				e.data = fstree.Bytes(buf.Bytes())
 			}
-			e.data = buf.Bytes()
 		}
 		pkg.entries = append(pkg.entries, e)
 		pkg.Paths = append(pkg.Paths, h.Name)
@@ -256,7 +270,7 @@ func (p *Package) Apply(t *fstree.Tree, opt Options) error {
 	return nil
 }
 
-func addEntry(t *fstree.Tree, data []byte, h *tar.Header, opt Options) error {
+func addEntry(t *fstree.Tree, data fstree.Content, h *tar.Header, opt Options) error {
 	uid, gid := uint32(h.Uid), uint32(h.Gid)
 	if h.Uid < 0 || h.Gid < 0 || int64(h.Uid) > 1<<32-1 || int64(h.Gid) > 1<<32-1 {
 		return fmt.Errorf("owner %d:%d out of range", h.Uid, h.Gid)
@@ -277,7 +291,7 @@ func addEntry(t *fstree.Tree, data []byte, h *tar.Header, opt Options) error {
 		n := &fstree.Node{Type: fstree.Dir, Mode: hdr.Mode, UID: uid, GID: gid, Mtime: h.ModTime}
 		err = t.Add(h.Name, n)
 	case tar.TypeReg, tar.TypeRegA:
-		err = t.WriteFile(h.Name, hdr, fstree.Bytes(data))
+		err = t.WriteFile(h.Name, hdr, data)
 	case tar.TypeSymlink:
 		err = t.Symlink(h.Linkname, h.Name, hdr)
 	case tar.TypeLink:

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +76,31 @@ func sampleTree(t testing.TB) *fstree.Tree {
 		must(tr.WriteFile(fmt.Sprintf("usr/share/many/entry-with-a-longish-name-%05d", i), old, data(i%50)))
 	}
 	must(tr.WriteFile("usr/share/many/-sorts-before-dot", old, nil))
+	// Compressible files: sizes around the lcluster and pcluster edges, a
+	// run of zeros longer than one extent may hold, and compressible text
+	// broken by random bytes (plain pclusters in the middle and at the end).
+	_, err = tr.MkdirAll("usr/share/doc", r)
+	must(err)
+	for _, n := range []int{8193, 12288, 16385, 70000, 1<<20 + 7} {
+		must(tr.WriteFile(fmt.Sprintf("usr/share/doc/text%d", n), old, text(rng, n)))
+	}
+	must(tr.WriteFile("usr/share/doc/zeros", old, make(fstree.Bytes, 3<<20)))
+	mixed := append(append(text(rng, 40000), data(9000)...), append(text(rng, 40000), data(5000)...)...)
+	must(tr.WriteFile("usr/share/doc/mixed", old, mixed))
+	must(tr.Link("usr/share/doc/mixed", "usr/share/doc/mixed-link"))
 	return tr
+}
+
+// text is n bytes of word salad: compressible like documentation.
+func text(rng *rand.Rand, n int) fstree.Bytes {
+	words := strings.Fields("the kernel maps a read in the last logical cluster of a file " +
+		"compressed extent physical cluster block index header hardened image docker engine")
+	b := make([]byte, 0, n+16)
+	for len(b) < n {
+		b = append(b, words[rng.IntN(len(words))]...)
+		b = append(b, " \n"[rng.IntN(2)])
+	}
+	return b[:n]
 }
 
 func writeImage(t testing.TB, tr *fstree.Tree, opt Options) string {
@@ -144,8 +169,14 @@ func run(t testing.TB, name string, args ...string) string {
 // mkfs.erofs's own images too). TestKernelMount checks all of those.
 func TestFsckAndExtract(t *testing.T) {
 	fsck := testenv.Tool(t, "fsck.erofs", "erofs-utils")
+	for _, c := range []Compression{CompressNone, CompressLZ4, CompressLZ4HC} {
+		t.Run(c.String(), func(t *testing.T) { fsckAndExtract(t, fsck, c) })
+	}
+}
+
+func fsckAndExtract(t *testing.T, fsck string, c Compression) {
 	tr := sampleTree(t)
-	img := writeImage(t, tr, Options{Epoch: epoch})
+	img := writeImage(t, tr, Options{Epoch: epoch, Compression: c})
 	run(t, fsck, img)
 	testenv.Root(t) // extraction makes device nodes and keeps owners only as root
 	out := filepath.Join(t.TempDir(), "x")
@@ -171,8 +202,14 @@ func TestFsckAndExtract(t *testing.T) {
 // capabilities), hard links, device numbers, mtimes, contents.
 func TestKernelMount(t *testing.T) {
 	testenv.Root(t)
+	for _, c := range []Compression{CompressNone, CompressLZ4, CompressLZ4HC} {
+		t.Run(c.String(), func(t *testing.T) { kernelMount(t, c) })
+	}
+}
+
+func kernelMount(t *testing.T, c Compression) {
 	tr := sampleTree(t)
-	img := writeImage(t, tr, Options{Epoch: epoch})
+	img := writeImage(t, tr, Options{Epoch: epoch, Compression: c})
 	mnt := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -207,6 +244,16 @@ func TestDeterministic(t *testing.T) {
 	}
 	if c := sum(Options{Epoch: epoch, UUID: [16]byte{1}}); c == a {
 		t.Error("an explicit UUID gave the same image as the derived one")
+	}
+	// Compressed: files are compressed in parallel; one CPU or two, the
+	// same bytes.
+	z := sum(Options{Epoch: epoch, Compression: CompressLZ4HC})
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	if z1 := sum(Options{Epoch: epoch, Compression: CompressLZ4HC}); z1 != z {
+		t.Errorf("lz4hc on one CPU gave %x, on %d CPUs %x", z1, runtime.NumCPU(), z)
+	}
+	if z == a {
+		t.Error("lz4hc gave the same image as none")
 	}
 }
 

@@ -83,6 +83,10 @@ type superblock struct {
 	uuid         [16]byte
 	volumeName   [16]byte
 	featureCompt uint32
+	// Compressed images only.
+	featureIncompat   uint32
+	comprAlgs         uint16 // available_compr_algs
+	lz4PclusterBlocks uint16 // the LZ4 record's max_pclusterblks
 }
 
 func (s *superblock) put(b []byte) {
@@ -101,8 +105,19 @@ func (s *superblock) put(b []byte) {
 	le.PutUint32(b[44:], 0) // xattr_blkaddr: no shared xattrs
 	copy(b[48:64], s.uuid[:])
 	copy(b[64:80], s.volumeName[:])
-	// feature_incompat, compression, devices, dirblkbits (0: dir block ==
-	// block), long xattr prefixes, packed inode: all zero.
+	le.PutUint32(b[80:], s.featureIncompat)
+	le.PutUint16(b[84:], s.comprAlgs)
+	// devices, dirblkbits (0: dir block == block), long xattr prefixes,
+	// packed inode: all zero.
+	if s.comprAlgs != 0 {
+		// The LZ4 record right after the superblock: its length, then
+		// struct z_erofs_lz4_cfgs (max_distance 0: the format's 64 KiB).
+		r := b[superSize:]
+		le.PutUint16(r[0:], lz4CfgsLen-2)
+		le.PutUint16(r[2:], 0)
+		le.PutUint16(r[4:], s.lz4PclusterBlocks)
+		clear(r[6:lz4CfgsLen])
+	}
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -203,6 +218,9 @@ func putInode(b []byte, ino *inode, seq uint32) {
 	case fstree.FIFO:
 	default:
 		iu = ino.blkaddr
+		if ino.layout == layoutCompressedFull {
+			iu = uint32(ino.blocks) // i_u.compressed_blocks
+		}
 	}
 	format := uint16(ino.layout) << 1
 	if ino.extended {

@@ -26,6 +26,12 @@ type Options struct {
 	UUID [16]byte
 	// VolumeName, at most 16 bytes.
 	VolumeName string
+	// Compression of regular files; CompressNone (the zero value) writes
+	// every file flat.
+	Compression Compression
+	// PclusterBlocks is the most blocks one compressed extent takes
+	// (1..256); 0 means DefaultPclusterBlocks.
+	PclusterBlocks int
 }
 
 // Image describes a written image.
@@ -54,6 +60,8 @@ type inode struct {
 	mtimeNsec uint32
 	dir       []dirent // directories: entries in name order, "." and ".." included
 	dirBlocks []int    // directories: index into dir of each block's first entry
+	z         *zfile   // compressed regular files: the pclusters
+	zmeta     int      // compressed regular files: map header and indexes after the xattrs
 }
 
 type dirent struct {
@@ -69,7 +77,7 @@ func (i *inode) isize() int {
 }
 
 // metaLen is the bytes the inode takes in the metadata area.
-func (i *inode) metaLen() int { return i.isize() + len(i.xattrs) + i.inline }
+func (i *inode) metaLen() int { return i.isize() + len(i.xattrs) + i.inline + i.zmeta }
 
 // Write writes t as an EROFS image to w from offset 0. w receives every
 // byte of the image, zeros included, so a fresh file or a block device both
@@ -86,10 +94,31 @@ func write(w io.WriterAt, t *fstree.Tree, opt Options) (_ int64, _ [16]byte, ino
 	if len(opt.VolumeName) > 16 {
 		return 0, [16]byte{}, 0, fmt.Errorf("erofs: volume name %q longer than 16 bytes", opt.VolumeName)
 	}
-	b := &builder{epoch: opt.Epoch, seen: map[*fstree.Node]*inode{}}
+	if opt.Compression > CompressLZ4HC {
+		return 0, [16]byte{}, 0, fmt.Errorf("erofs: unknown compression %d", opt.Compression)
+	}
+	pblocks := opt.PclusterBlocks
+	if pblocks == 0 {
+		pblocks = DefaultPclusterBlocks
+	}
+	if pblocks < 1 || pblocks > 256 {
+		return 0, [16]byte{}, 0, fmt.Errorf("erofs: %d blocks per pcluster (want 1..256)", pblocks)
+	}
+	b := &builder{epoch: opt.Epoch, seen: map[*fstree.Node]*inode{}, metaStart: superOffset + superSize}
 	root, err := b.collect("/", t.Root(), nil)
 	if err != nil {
 		return 0, [16]byte{}, 0, err
+	}
+	if opt.Compression != CompressNone {
+		b.metaStart += lz4CfgsLen
+		spill, err := fstree.NewSpill("")
+		if err != nil {
+			return 0, [16]byte{}, 0, fmt.Errorf("erofs: %w", err)
+		}
+		defer spill.Close()
+		if err := b.compressAll(opt.Compression, pblocks, spill); err != nil {
+			return 0, [16]byte{}, 0, err
+		}
 	}
 	for _, ino := range b.inodes {
 		if err := b.shape(ino); err != nil {
@@ -126,6 +155,10 @@ func write(w io.WriterAt, t *fstree.Tree, opt Options) (_ int64, _ [16]byte, ino
 		base := int(ino.nid) * inodeSlot
 		putInode(meta[base:], ino, uint32(i+1))
 		copy(meta[base+ino.isize():], ino.xattrs)
+		if ino.z != nil {
+			end := ino.isize() + len(ino.xattrs)
+			putIndex(meta[base+end:], ino.z, ino.size, ino.blkaddr, (end+7)/8*8-end)
+		}
 		tail := meta[base+ino.isize()+len(ino.xattrs):][:ino.inline]
 		if err := b.data(dw, ino, tail); err != nil {
 			return 0, [16]byte{}, 0, err
@@ -145,6 +178,11 @@ func write(w io.WriterAt, t *fstree.Tree, opt Options) (_ int64, _ [16]byte, ino
 		buildNsec:    uint32(opt.Epoch.Nanosecond()),
 		blocks:       uint32(next),
 		featureCompt: featureCompatSBChecksum | featureCompatMtime,
+	}
+	if opt.Compression != CompressNone {
+		sb.featureIncompat = featureIncompatZeroPadding | featureIncompatComprCfgs
+		sb.comprAlgs = 1 << 0 // LZ4
+		sb.lz4PclusterBlocks = uint16(pblocks)
 	}
 	copy(sb.volumeName[:], opt.VolumeName)
 	sb.put(meta[superOffset:])
@@ -186,9 +224,10 @@ func deriveUUID(meta []byte, dataCRC uint32, size int64) [16]byte {
 }
 
 type builder struct {
-	epoch  time.Time
-	seen   map[*fstree.Node]*inode
-	inodes []*inode // depth-first, names in byte order; inodes[0] is the root
+	metaStart int // first byte after the superblock (and its records)
+	epoch     time.Time
+	seen      map[*fstree.Node]*inode
+	inodes    []*inode // depth-first, names in byte order; inodes[0] is the root
 }
 
 // collect makes inodes for n and everything below it. Hard links (a node
@@ -290,6 +329,12 @@ func (b *builder) shape(ino *inode) error {
 	ino.extended = ino.node.UID > 0xffff || ino.node.GID > 0xffff || ino.nlink > 0xffff ||
 		ino.size > 0xffffffff || !mt.Equal(b.epoch)
 
+	if ino.z != nil {
+		ino.layout = layoutCompressedFull
+		ino.blocks = ino.z.blocks()
+		ino.zmeta = indexLen(ino.isize()+len(ino.xattrs), ino.size)
+		return nil
+	}
 	ino.layout = layoutFlatPlain
 	ino.blocks = (ino.size + BlockSize - 1) / BlockSize
 	if tail := int(ino.size % BlockSize); tail > 0 && ino.isize()+len(ino.xattrs)+tail <= BlockSize {
@@ -311,7 +356,7 @@ func (b *builder) shape(ino *inode) error {
 func (b *builder) place() int {
 	type hole struct{ start, end int }
 	var holes []hole
-	pos := superOffset + superSize
+	pos := (b.metaStart + inodeSlot - 1) / inodeSlot * inodeSlot
 	for _, ino := range b.inodes {
 		l := ino.metaLen()
 		need := (l + inodeSlot - 1) / inodeSlot * inodeSlot
@@ -357,6 +402,18 @@ func (b *builder) data(dw *dataWriter, ino *inode, tail []byte) error {
 	}
 	switch ino.node.Type {
 	case fstree.Regular:
+		if ino.z != nil {
+			r, err := ino.z.stored.Open()
+			if err != nil {
+				return fmt.Errorf("erofs: %s: %w", ino.path, err)
+			}
+			defer r.Close()
+			if _, err := dw.readFrom(r, int64(ino.z.nblocks)*BlockSize); err != nil {
+				return fmt.Errorf("erofs: %s: compressed data: %w", ino.path, err)
+			}
+			ino.z.stored = nil // written: let it go
+			return nil
+		}
 		if err := copyContent(dw, ino, full, tail); err != nil {
 			return fmt.Errorf("erofs: %s: %w", ino.path, err)
 		}

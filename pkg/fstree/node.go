@@ -9,7 +9,8 @@
 // reachable by several names.
 //
 // Nothing here touches the host filesystem except FromDir, which reads a
-// directory into a tree (file contents stay on disk until read).
+// directory into a tree (file contents stay on disk until read), and
+// Spill, a temporary file that keeps large contents out of memory.
 //
 // Paths are slash-separated and taken relative to the tree's root whether or
 // not they start with "/" or "./". Intermediate symlinks are followed inside

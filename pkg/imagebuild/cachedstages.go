@@ -88,7 +88,7 @@ func buildRoot(ctx context.Context, p *progress, c *stageCache, in *inputs, work
 		return nil, err
 	}
 	r := &rootStage{OSRelease: osrel}
-	if r.root, r.Image, err = writeRoot(filepath.Join(e.Path, rootImage), tree, o); err != nil {
+	if r.root, r.Image, err = writeRoot(filepath.Join(e.Path, rootImage), tree, in.parsedSpec.Rootfs.Compression, o); err != nil {
 		return nil, err
 	}
 	if err := p.begin(ctx, "computing the dm-verity tree"); err != nil {

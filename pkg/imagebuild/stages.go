@@ -20,14 +20,19 @@ import (
 	"github.com/hardenvm/hardenvm/pkg/verity"
 )
 
-// writeRoot writes the EROFS image into a new file at path and leaves it
-// open: the verity and disk stages read it from there.
-func writeRoot(path string, t *fstree.Tree, o Options) (*os.File, erofs.Image, error) {
+// writeRoot writes the EROFS image, compressed as the spec says, into a
+// new file at path and leaves it open: the verity and disk stages read it
+// from there.
+func writeRoot(path string, t *fstree.Tree, compression string, o Options) (*os.File, erofs.Image, error) {
+	c, err := erofs.ParseCompression(compression)
+	if err != nil {
+		return nil, erofs.Image{}, fmt.Errorf("build: rootfs.compression: %w", err)
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, erofs.Image{}, fmt.Errorf("build: %w", err)
 	}
-	img, err := rootfs.Build(t, f, rootfs.Options{Epoch: o.Epoch, Log: o.Log})
+	img, err := rootfs.Build(t, f, rootfs.Options{Epoch: o.Epoch, Log: o.Log, Compression: c})
 	if err != nil {
 		f.Close()
 		return nil, erofs.Image{}, err

@@ -46,6 +46,7 @@ type Spec struct {
 	// (/var/lib/docker); each must exist in the image.
 	Data     []string  `yaml:"data"`
 	Verity   Verity    `yaml:"verity"`
+	Rootfs   Rootfs    `yaml:"rootfs"`
 	Console  string    `yaml:"console"` // ConsoleShell or ConsoleNone
 	Settings yaml.Node `yaml:"settings"`
 
@@ -179,6 +180,22 @@ type Verity struct {
 	Line       int
 }
 
+// Rootfs says how the root filesystem image is written.
+type Rootfs struct {
+	// Compression of the root's regular files: RootfsLZ4HC (the default:
+	// about half the size), RootfsLZ4 (faster to build, larger) or
+	// RootfsNone (every file stored as is).
+	Compression string `yaml:"compression"`
+	Line        int
+}
+
+// Compressions of Rootfs.Compression.
+const (
+	RootfsNone  = "none"
+	RootfsLZ4   = "lz4"
+	RootfsLZ4HC = "lz4hc"
+)
+
 // Allowed values and defaults.
 const (
 	DefaultRelease   = "trixie"
@@ -303,6 +320,9 @@ func (s *Spec) setDefaults() {
 	}
 	if s.Verity.Corruption == "" {
 		s.Verity.Corruption = VerityRestart
+	}
+	if s.Rootfs.Compression == "" {
+		s.Rootfs.Compression = RootfsLZ4HC
 	}
 	for i := range s.Users {
 		u := &s.Users[i]

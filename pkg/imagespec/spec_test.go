@@ -30,6 +30,9 @@ func TestMinimalSpec(t *testing.T) {
 	if s.Verity.Corruption != VerityRestart || s.Console != ConsoleShell {
 		t.Errorf("verity/console = %q %q", s.Verity.Corruption, s.Console)
 	}
+	if s.Rootfs.Compression != RootfsLZ4HC {
+		t.Errorf("rootfs.compression = %q, want %q", s.Rootfs.Compression, RootfsLZ4HC)
+	}
 }
 
 const base = `name: t
@@ -88,7 +91,7 @@ func TestParseErrors(t *testing.T) {
 		name, yaml string
 		want       string // the whole error text
 	}{
-		{"unknown top-level", base + "colour: red\n", "s.yml:4: colour: unknown field (want one of: name, debian, packages, kernel, stub, users, groups, files, directories, symlinks, capabilities, services, data, verity, console, settings)"},
+		{"unknown top-level", base + "colour: red\n", "s.yml:4: colour: unknown field (want one of: name, debian, packages, kernel, stub, users, groups, files, directories, symlinks, capabilities, services, data, verity, rootfs, console, settings)"},
 		{"unknown nested", base + "debian:\n  suites: [trixie]\n  mirror: x\n", "s.yml:6: debian.mirror: unknown field (want one of: suites, components, arch, keyring)"},
 		{"renamed", base + "debian:\n  suite: trixie\n", "s.yml:5: debian.suite: replaced by debian.suites, a list such as [trixie, trixie-updates, trixie-security] (security updates come from their own suite)"},
 		{"suite twice", base + "debian:\n  suites: [trixie, trixie]\n", "s.yml:5: debian.suites[1]: \"trixie\" is listed twice"},
@@ -138,6 +141,8 @@ func TestParseErrors(t *testing.T) {
 		{"depends", base + "services: [{name: a, command: /a, depends: [b]}]\n", "s.yml:4: services[0].depends[0]: service \"b\" is not declared"},
 		{"cycle", base + "services:\n  - {name: a, command: /a, depends: [b]}\n  - {name: b, command: /b, depends: [c]}\n  - {name: c, command: /c, depends: [a]}\n", "s.yml:5: services[0].depends: dependency cycle: a -> b -> c -> a"},
 		{"verity", base + "verity: {corruption: ignore}\n", "s.yml:4: verity.corruption: \"ignore\": want \"restart_on_corruption\" or \"panic_on_corruption\""},
+		{"rootfs compression", base + "rootfs: {compression: zip}\n", "s.yml:4: rootfs.compression: \"zip\": want \"lz4hc\", \"lz4\" or \"none\""},
+		{"rootfs key", base + "rootfs: {compress: lz4}\n", "s.yml:4: rootfs.compress: unknown field (want one of: compression)"},
 		{"console", base + "console: ssh\n", "s.yml:4: console: \"ssh\": want \"shell\" or \"none\""},
 		{"settings list", base + "settings: [a]\n", "s.yml:4: settings: want a mapping, got a list"},
 		{"settings alias", base + "settings:\n  a: &x 1\n  b: *x\n", "s.yml:5: settings: YAML anchors and aliases are not supported; write the value out"},

@@ -73,6 +73,11 @@ func (s *Spec) validate() error {
 	if c := s.Verity.Corruption; c != VerityRestart && c != VerityPanic {
 		v.fail(s.Verity.Line, "verity.corruption", "%q: want %q or %q", c, VerityRestart, VerityPanic)
 	}
+	switch c := s.Rootfs.Compression; c {
+	case RootfsNone, RootfsLZ4, RootfsLZ4HC:
+	default:
+		v.fail(s.Rootfs.Line, "rootfs.compression", "%q: want %q, %q or %q", c, RootfsLZ4HC, RootfsLZ4, RootfsNone)
+	}
 	if n := &s.Settings; n.Kind != 0 && !isNull(n) {
 		if n.Kind != yaml.MappingNode {
 			v.fail(n.Line, "settings", "want a mapping, got %s", kindName(n))

@@ -34,7 +34,11 @@ type UnpackOptions struct {
 	// Deb is passed to debpkg.Unpack for every package (device node
 	// policy, owner mapping).
 	Deb debpkg.Options
-	Log *slog.Logger
+	// SpillDir holds the unnamed temporary file that keeps the packages'
+	// file contents out of memory until the image is written
+	// (fstree.Spill); os.TempDir() when empty.
+	SpillDir string
+	Log      *slog.Logger
 }
 
 // Unpack makes a merged-/usr tree and unpacks debs into it in the order
@@ -42,8 +46,22 @@ type UnpackOptions struct {
 // resolves the same way every time). Packages are decompressed in
 // parallel, one per CPU, and applied to the tree one after the other. It
 // returns what each package said about itself, in the same order.
-func Unpack(debs []Deb, opt UnpackOptions) (*fstree.Tree, []*debpkg.Info, error) {
+//
+// File contents go to a spill file (see UnpackOptions.SpillDir), not the
+// heap: the tree holds references the image writer reads from, so memory
+// stays flat however large the packages are. The spill's space is
+// returned when the tree is garbage (or the process ends).
+func Unpack(debs []Deb, opt UnpackOptions) (_ *fstree.Tree, _ []*debpkg.Info, err error) {
 	log := logger(opt.Log)
+	spill, err := fstree.NewSpill(opt.SpillDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("rootfs: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			spill.Close()
+		}
+	}()
 	t := fstree.New()
 	t.Root().Mtime = opt.Epoch
 	if err := t.MergeUsr(fstree.Header{Mtime: opt.Epoch}); err != nil {
@@ -64,7 +82,7 @@ func Unpack(debs []Deb, opt UnpackOptions) (*fstree.Tree, []*debpkg.Info, error)
 				return
 			}
 			defer r.Close()
-			if pkgs[i], err = debpkg.Read(r); err != nil {
+			if pkgs[i], err = debpkg.ReadTo(r, spill); err != nil {
 				errs[i] = fmt.Errorf("rootfs: reading %s: %w", d.Name, err)
 			}
 		})
@@ -112,7 +130,9 @@ type Options struct {
 	// (erofs.Options.UUID).
 	UUID       [16]byte
 	VolumeName string
-	Log        *slog.Logger
+	// Compression of regular files (erofs.CompressNone: stored as is).
+	Compression erofs.Compression
+	Log         *slog.Logger
 }
 
 // Build writes t as a read-only EROFS image to w (from offset 0; the length
@@ -122,11 +142,11 @@ func Build(t *fstree.Tree, w io.WriterAt, opt Options) (erofs.Image, error) {
 		return erofs.Image{}, errors.New("rootfs: no SOURCE_DATE_EPOCH (Options.Epoch)")
 	}
 	start := time.Now()
-	img, err := erofs.Write(w, t, erofs.Options{Epoch: opt.Epoch, UUID: opt.UUID, VolumeName: opt.VolumeName})
+	img, err := erofs.Write(w, t, erofs.Options{Epoch: opt.Epoch, UUID: opt.UUID, VolumeName: opt.VolumeName, Compression: opt.Compression})
 	if err != nil {
 		return erofs.Image{}, fmt.Errorf("rootfs: %w", err)
 	}
-	logger(opt.Log).Info("root filesystem written", "bytes", img.Size, "inodes", img.Inodes,
+	logger(opt.Log).Info("root filesystem written", "bytes", img.Size, "inodes", img.Inodes, "compression", opt.Compression,
 		"uuid", fmt.Sprintf("%x", img.UUID), "took", time.Since(start).Round(time.Millisecond))
 	return img, nil
 }

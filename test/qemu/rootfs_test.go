@@ -17,6 +17,7 @@ import (
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/debtest"
 	"github.com/hardenvm/hardenvm/pkg/cpio"
+	"github.com/hardenvm/hardenvm/pkg/erofs"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
 	"github.com/hardenvm/hardenvm/pkg/vm"
@@ -88,8 +89,9 @@ const (
 	rootfsWrite   = "HARDENVM-ROOTFS-WRITE:"
 )
 
-// TestRootfsMountsInGuest builds a root filesystem from the real
-// busybox-static package plus a file of known contents, attaches it as a
+// TestRootfsMountsInGuest builds a root filesystem, compressed with
+// lz4hc, from the real busybox-static package plus a file of known
+// contents, attaches it as a
 // read-only virtio disk, and lets the Debian kernel mount it: the guest
 // reads the file's sha256 (it must equal the host's), its mode and owner,
 // runs busybox from the image, and finds the mount read-only.
@@ -104,11 +106,27 @@ func TestRootfsMountsInGuest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := make([]byte, 3<<20+12345) // several blocks and an inline tail
+	// Compressible text broken by random bytes, ending in them: the
+	// guest decompresses LZ4 pclusters and copies plain ones, mid-file
+	// and at the end.
 	rng := rand.New(rand.NewPCG(4, 2))
-	for i := range data {
-		data[i] = byte(rng.Uint32())
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
 	}
+	words := strings.Fields("verity root hash erofs lz4 pcluster guest kernel block index extent")
+	text := func(n int) []byte {
+		var b []byte
+		for len(b) < n {
+			b = append(b, words[rng.IntN(len(words))]...)
+			b = append(b, ' ')
+		}
+		return b[:n]
+	}
+	data := bytes.Join([][]byte{text(5 << 20), random(1 << 20), text(1 << 20), random(12345)}, nil)
 	if _, err := tr.MkdirAll("srv/check", fstree.Header{Mode: 0o755, Mtime: epoch}); err != nil {
 		t.Fatal(err)
 	}
@@ -121,11 +139,15 @@ func TestRootfsMountsInGuest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Abort()
-	if _, err := rootfs.Build(tr, f, rootfs.Options{Epoch: epoch}); err != nil {
+	built, err := rootfs.Build(tr, f, rootfs.Options{Epoch: epoch, Compression: erofs.CompressLZ4HC})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Commit(); err != nil {
 		t.Fatal(err)
+	}
+	if built.Size >= int64(len(data)) {
+		t.Fatalf("lz4hc image of %d bytes holds a %d-byte file and busybox: not compressed", built.Size, len(data))
 	}
 	want := sha256.Sum256(data)
 
