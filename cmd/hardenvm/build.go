@@ -71,12 +71,12 @@ not at all.`,
 	f := cmd.Flags()
 	f.StringVarP(&o.Out, "output", "o", "", "output directory (default out/<spec name>)")
 	f.StringVar(&o.Keys, "keys", "keys", "key set directory (hardenvm keys init)")
-	f.StringVar(&o.Init, "init", "", "static guest init binary (default: hardenvm-init beside this program)")
-	f.StringVar(&o.Agent, "agent", "", "static attestation agent, for specs that run it (default: hardenvm-agent beside this program)")
+	f.StringVar(&o.Init, "init", "", "static guest init binary of the spec's architecture (default: hardenvm-init beside this program; for arm64 in arm64/ beside it)")
+	f.StringVar(&o.Agent, "agent", "", "static attestation agent, for specs that run it (default: hardenvm-agent beside this program; for arm64 in arm64/ beside it)")
 	f.StringArrayVar(&o.Formats, "format", nil, "also write the disk as qcow2 ("+imagedir.DiskQCOW2+") or vhdx ("+imagedir.DiskVHDX+"); repeatable ("+imagedir.Disk+" is always written)")
 	f.StringVar(&o.Golden, "golden", "", "golden firmware PCRs to put into the manifest (from 'hardenvm attest --record-golden')")
 	mirrorFlags(f, &o.Mirrors)
-	f.StringVar(&o.VarsTemplate, "vars-template", efivars.DefaultTemplate, "firmware variable store template (Debian ovmf)")
+	f.StringVar(&o.VarsTemplate, "vars-template", "", "firmware variable store template (default: "+efivars.OVMF.Vars+" of Debian's ovmf; for arm64 "+efivars.AAVMF.Vars+" of qemu-efi-aarch64)")
 	f.StringVar(&epochFlag, "epoch", "", "timestamp of everything in the image, seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0)")
 	return cmd
 }
