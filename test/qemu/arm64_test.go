@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/hex"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,35 +29,6 @@ func requireARM64(t testing.TB) {
 	testenv.Tool(t, "qemu-system-aarch64", "qemu-system-arm")
 	testenv.File(t, efivars.AAVMF.Code, efivars.AAVMF.Package)
 	testenv.File(t, efivars.AAVMF.Vars, efivars.AAVMF.Package)
-}
-
-var (
-	crossMu    sync.Mutex
-	crossBuilt = map[string]string{}
-)
-
-// crossGuest builds a guest program (a main package of this module) for
-// linux/goarch the way make build does, once per test binary.
-func crossGuest(t testing.TB, pkg, goarch string) string {
-	t.Helper()
-	crossMu.Lock()
-	defer crossMu.Unlock()
-	key := pkg + " " + goarch
-	if p, ok := crossBuilt[key]; ok {
-		return p
-	}
-	dir, err := os.MkdirTemp("", "hardenvm-"+goarch+"-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", out, "github.com/hardenvm/hardenvm/"+pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOFLAGS=")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building %s for %s: %v: %s", pkg, goarch, err, b)
-	}
-	crossBuilt[key] = out
-	return out
 }
 
 // bootARM64 boots an arm64 image's disk (snapshot) with a copy of its
