@@ -73,6 +73,7 @@ lock-check: build
 	$(BIN) lock --check images/minimal.yml
 	$(BIN) lock --check images/desktop.yml
 	$(BIN) lock --check images/minimal-arm64.yml
+	$(BIN) lock --check images/desktop-arm64.yml
 
 # test is the command CI runs (.ci/run sets HARDENVM_REQUIRE_QEMU=1 so that
 # tests needing QEMU or a peer tool fail instead of skipping).

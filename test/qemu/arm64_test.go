@@ -134,3 +134,47 @@ func TestARM64Minimal(t *testing.T) {
 		}
 	})
 }
+
+// TestARM64Desktop builds images/desktop-arm64.yml and runs it as a user
+// does (hardenvm run with a state directory and a docker context, which
+// picks AAVMF from the manifest's architecture); the host's docker CLI
+// imports an arm64 busybox image (testdata/busybox-arm64.yml) and runs a
+// container in the hardened engine: it runs on aarch64, in its own user
+// namespace. One boot; the slow arm64 test.
+func TestARM64Desktop(t *testing.T) {
+	requireARM64(t)
+	testenv.Tool(t, "docker", "docker.io")
+	keysDir := newKeys(t)
+	start := time.Now()
+	img := buildDesktopSpec(t, keysDir, "desktop-arm64", "arm64",
+		crossGuest(t, "boot/init", "arm64"), crossGuest(t, "cmd/hardenvm-agent", "arm64"))
+	t.Logf("built the arm64 desktop image in %v", time.Since(start).Round(time.Second))
+	tarball := debImage(t, "busybox-arm64.yml")
+
+	d := desktopRun{cli: hardenvmBinary(t), img: img, keysDir: keysDir, state: filepath.Join(t.TempDir(), "state"),
+		context: "hvarm64", dockerConfig: t.TempDir()}
+	stop := d.start(t)
+	defer stop()
+	docker := func(args ...string) string {
+		t.Helper()
+		out, err := d.docker(args...)
+		if err != nil {
+			t.Fatalf("docker %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	if got := docker("info", "--format", "{{.Architecture}} {{.DefaultRuntime}}"); got != "aarch64 hardenvm" {
+		t.Errorf("engine architecture and default runtime %q, want \"aarch64 hardenvm\"", got)
+	}
+	docker("import", tarball, "hvarm64:1")
+	start = time.Now()
+	out := docker("run", "--rm", "hvarm64:1", "/usr/bin/busybox", "sh", "-c", "/usr/bin/busybox uname -m; /usr/bin/busybox cat /proc/self/uid_map")
+	t.Logf("docker run --rm took %v: %q", time.Since(start).Round(time.Second), out)
+	lines := strings.Split(out, "\n")
+	if len(lines) < 2 || strings.TrimSpace(lines[0]) != "aarch64" {
+		t.Fatalf("the container says %q, want aarch64 and its uid_map", out)
+	}
+	if f := strings.Fields(lines[1]); len(f) != 3 || f[0] != "0" || f[1] == "0" {
+		t.Errorf("container uid_map %q: want its root mapped to an unprivileged host ID (a user namespace)", lines[1])
+	}
+}
