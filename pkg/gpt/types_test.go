@@ -1,6 +1,15 @@
 package gpt
 
-import "testing"
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hardenvm/hardenvm/internal/testenv"
+)
 
 func TestRootTypesOf(t *testing.T) {
 	tests := []struct {
@@ -33,5 +42,40 @@ func TestRootTypesOf(t *testing.T) {
 	}
 	if _, _, ok := RootRole(TypeESP); ok {
 		t.Errorf("RootRole(ESP) says it is a root type")
+	}
+}
+
+// TestRootTypesSgdisk: sgdisk, an independent GPT tool, names each
+// architecture's root types as the Discoverable Partitions Specification
+// does.
+func TestRootTypesSgdisk(t *testing.T) {
+	sgdisk := testenv.Tool(t, "sgdisk", "gdisk")
+	want := map[string][2]string{
+		"amd64": {"Linux x86-64 root (/)", "Linux x86-64 root verity"},
+		"arm64": {"Linux ARM64 root (/)", "Linux ARM64 root verity"},
+	}
+	for arch, names := range want {
+		rt, err := RootTypesOf(arch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb := &Table{Sectors: 4 * mib, Partitions: []Partition{
+			{Type: rt.Root, GUID: NewGUID([]byte("r")), FirstLBA: mib, LastLBA: 2*mib - 1, Name: "root"},
+			{Type: rt.Verity, GUID: NewGUID([]byte("v")), FirstLBA: 2 * mib, LastLBA: 3*mib - 1, Name: "verity"},
+		}}
+		d := make(mem, tb.Sectors*SectorSize)
+		if err := tb.Write(d); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), "disk.raw")
+		if err := os.WriteFile(p, d, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			out, err := exec.Command(sgdisk, "-i", fmt.Sprint(i+1), p).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "("+names[i]+")") {
+				t.Errorf("%s: sgdisk -i %d: %v: want %q in\n%s", arch, i+1, err, names[i], out)
+			}
+		}
 	}
 }
