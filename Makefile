@@ -20,11 +20,17 @@ GIT_VERSION := $(shell git describe --tags --always --dirty 2>/dev/null)
 GIT_COMMIT  := $(shell git rev-parse HEAD 2>/dev/null)
 HOST_LDFLAGS := -X $(VERSION_PKG).Version=$(GIT_VERSION) -X $(VERSION_PKG).Commit=$(GIT_COMMIT)
 GUEST_GO = CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOFLAGS= $(GO) build -trimpath -buildvcs=false -ldflags='-s -w -buildid='
+# arm64 images (debian.arch: arm64) take the same programs cross-compiled,
+# from bin/arm64 and images/bin/arm64 (imagebuild.GuestBinary).
+GUEST_GO_ARM64 = $(subst GOARCH=amd64,GOARCH=arm64,$(GUEST_GO))
 build:
 	$(GO) build -trimpath -ldflags='$(HOST_LDFLAGS)' -o $(BIN) ./cmd/hardenvm
 	$(GUEST_GO) -o bin/hardenvm-init ./boot/init
 	$(GUEST_GO) -o bin/hardenvm-agent ./cmd/hardenvm-agent
 	$(GUEST_GO) -o images/bin/ ./cmd/hardenvm-runc ./cmd/hardenvm-authz ./cmd/hardenvm-bridge ./cmd/hardenvm-egress
+	$(GUEST_GO_ARM64) -o bin/arm64/hardenvm-init ./boot/init
+	$(GUEST_GO_ARM64) -o bin/arm64/hardenvm-agent ./cmd/hardenvm-agent
+	$(GUEST_GO_ARM64) -o images/bin/arm64/ ./cmd/hardenvm-runc ./cmd/hardenvm-authz ./cmd/hardenvm-bridge ./cmd/hardenvm-egress
 
 deps:
 	scripts/deps
@@ -66,6 +72,8 @@ lock: build
 lock-check: build
 	$(BIN) lock --check images/minimal.yml
 	$(BIN) lock --check images/desktop.yml
+	$(BIN) lock --check images/minimal-arm64.yml
+	$(BIN) lock --check images/desktop-arm64.yml
 
 # test is the command CI runs (.ci/run sets HARDENVM_REQUIRE_QEMU=1 so that
 # tests needing QEMU or a peer tool fail instead of skipping).

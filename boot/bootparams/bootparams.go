@@ -50,6 +50,10 @@ type Params struct {
 	RootHash   string // hardenvm.roothash: hex verity root hash of the root partition
 	Corruption string // hardenvm.verity: RestartOnCorruption (default) or PanicOnCorruption
 	Console    string // hardenvm.console: ConsoleShell (default) or ConsoleNone
+	// Arch is the Debian architecture the command line is for (the
+	// kernel's serial console differs); amd64 when empty. Not a
+	// hardenvm.* parameter: Parse leaves it empty.
+	Arch string
 }
 
 // BaseArgs are the kernel's own arguments every image boots with: the
@@ -60,12 +64,21 @@ type Params struct {
 // + timer doesn't work!"), which says nothing about the image.
 var BaseArgs = []string{"console=ttyS0", "ro", "lockdown=integrity", "panic=10", "no_timer_check"}
 
+// BaseArgsARM64 are BaseArgs for arm64: QEMU virt's serial port is a
+// PL011 (ttyAMA0), and no_timer_check is an x86 parameter (on arm64 the
+// kernel would hand it to init as an argument).
+var BaseArgsARM64 = []string{"console=ttyAMA0", "ro", "lockdown=integrity", "panic=10"}
+
+// baseArgs are the base arguments by Debian architecture (pkg/arch names
+// them; the guest init, which links this package, does not link that one).
+var baseArgs = map[string][]string{"": BaseArgs, "amd64": BaseArgs, "arm64": BaseArgsARM64}
+
 // Cmdline is the full kernel command line for p.
 func (p Params) Cmdline() (string, error) {
 	if err := p.Validate(); err != nil {
 		return "", err
 	}
-	args := append([]string{}, BaseArgs...)
+	args := append([]string{}, baseArgs[p.Arch]...)
 	args = append(args,
 		"hardenvm.roothash="+p.RootHash,
 		"hardenvm.verity="+p.corruption(),
@@ -98,6 +111,9 @@ func (p Params) Validate() error {
 	}
 	if c := p.console(); c != ConsoleShell && c != ConsoleNone {
 		return fmt.Errorf("bootparams: console %q: want %s or %s", c, ConsoleShell, ConsoleNone)
+	}
+	if _, ok := baseArgs[p.Arch]; !ok {
+		return fmt.Errorf("bootparams: architecture %q: want amd64 or arm64", p.Arch)
 	}
 	return nil
 }

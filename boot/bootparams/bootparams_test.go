@@ -11,13 +11,19 @@ func TestRoundTrip(t *testing.T) {
 	for _, p := range []Params{
 		{RootHash: hash},
 		{RootHash: hash, Corruption: PanicOnCorruption, Console: ConsoleNone},
+		{RootHash: hash, Arch: "amd64"},
+		{RootHash: hash, Arch: "arm64"},
 	} {
 		line, err := p.Cmdline()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(line, "console=ttyS0 ro lockdown=integrity") {
-			t.Errorf("Cmdline() = %q lacks the base arguments", line)
+		base, noBase := "console=ttyS0 ro lockdown=integrity panic=10 no_timer_check ", "console=ttyAMA0"
+		if p.Arch == "arm64" {
+			base, noBase = "console=ttyAMA0 ro lockdown=integrity panic=10 ", "no_timer_check"
+		}
+		if !strings.HasPrefix(line, base) || strings.Contains(line, noBase) {
+			t.Errorf("Cmdline() = %q: want it to start with %q, without %q", line, base, noBase)
 		}
 		got, err := Parse("BOOT_IMAGE=x " + line + " quiet")
 		want := Params{RootHash: hash, Corruption: p.corruption(), Console: p.console()}
@@ -39,6 +45,9 @@ func TestParseErrors(t *testing.T) {
 		if p, err := Parse(line); err == nil {
 			t.Errorf("Parse(%q) = %+v, want an error", line, p)
 		}
+	}
+	if line, err := (Params{RootHash: hash, Arch: "riscv64"}).Cmdline(); err == nil {
+		t.Errorf("Cmdline for riscv64 = %q, want an error", line)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -82,6 +83,11 @@ func findPartitions(rootHash []byte, timeout time.Duration) (*bootDisk, error) {
 	return nil, fmt.Errorf("no disk with a root partition %s and root-verity partition %s appeared within %v", dataGUID, hashGUID, timeout)
 }
 
+// ownRoot are the root partition types of the architecture this init was
+// built for: an image's disk carries its own architecture's
+// (gpt.RootTypesOf; the build refuses other architectures).
+var ownRoot, _ = gpt.RootTypesOf(runtime.GOARCH)
+
 // scanDisks reads the GPT of every whole disk. It returns the disks with
 // a matching root partition, and a description of hardenvm root
 // partitions seen with other UUIDs.
@@ -102,7 +108,7 @@ func scanDisks(dataGUID, hashGUID gpt.GUID) (found []string, mismatch string, er
 		}
 		match := false
 		for _, p := range t.Partitions {
-			if p.Type == gpt.TypeRootX86_64 {
+			if p.Type == ownRoot.Root {
 				if p.GUID == dataGUID {
 					match = true
 				} else {
@@ -159,11 +165,11 @@ func openBootDisk(name string, dataGUID, hashGUID gpt.GUID) (*bootDisk, error) {
 		}
 		return out, nil
 	}
-	if d.root, err = pick("root", func(p gpt.Partition) bool { return p.Type == gpt.TypeRootX86_64 && p.GUID == dataGUID }); err != nil {
+	if d.root, err = pick("root", func(p gpt.Partition) bool { return p.Type == ownRoot.Root && p.GUID == dataGUID }); err != nil {
 		return nil, err
 	}
 	if d.verity, err = pick("root-verity", func(p gpt.Partition) bool {
-		return p.Type == gpt.TypeRootVerityX86_64 && p.GUID == hashGUID
+		return p.Type == ownRoot.Verity && p.GUID == hashGUID
 	}); err != nil {
 		return nil, err
 	}

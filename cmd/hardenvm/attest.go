@@ -6,8 +6,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hardenvm/hardenvm/pkg/attest"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/imagedir"
-	"github.com/hardenvm/hardenvm/pkg/vm"
 )
 
 func init() { register(newAttestCmd) }
@@ -64,6 +64,13 @@ is: check it first with 'hardenvm verify'. Exit 1 names each failed check.`,
 				return err
 			}
 			o.Log = a.log
+			if o.Firmware == "" {
+				fw, err := efivars.FirmwareOf(m.Architecture())
+				if err != nil {
+					return err
+				}
+				o.Firmware = fw.Code
+			}
 			r, err := attest.Attest(cmd.Context(), m.PCRs, o)
 			if r != nil {
 				r.Dir = args[0]
@@ -84,6 +91,6 @@ is: check it first with 'hardenvm verify'. Exit 1 names each failed check.`,
 	f.StringVar(&o.Save, "save", "", "write the evidence and its nonce to this file")
 	f.StringVar(&o.Golden, "golden", "", "golden firmware PCRs (written by --record-golden)")
 	f.StringVar(&o.Record, "record-golden", "", "store this boot's firmware PCRs (0-3, 6) into this file when everything else passes")
-	f.StringVar(&o.Firmware, "firmware", vm.OVMFCodeSecureBoot, "the firmware code image the VM ran (keys golden values)")
+	f.StringVar(&o.Firmware, "firmware", "", "the firmware code image the VM ran (keys golden values; default: the image architecture's, "+efivars.OVMF.Code+" or "+efivars.AAVMF.Code+")")
 	return cmd
 }

@@ -20,6 +20,7 @@ func newEfivarsCmd(a *app) *cobra.Command {
 		Use:   "efivars",
 		Short: "Enroll Secure Boot keys into an OVMF variable store, and list its variables",
 		Example: `  hardenvm efivars enroll --keys keys -o vars.fd
+  hardenvm efivars enroll --keys keys --arch arm64 -o aavmf-vars.fd
   hardenvm efivars dump out/minimal/` + imagedir.Vars,
 		RunE: wantSubcommand,
 	}
@@ -28,7 +29,7 @@ func newEfivarsCmd(a *app) *cobra.Command {
 }
 
 func newEfivarsEnrollCmd(a *app) *cobra.Command {
-	var keyDir, template, out, at string
+	var keyDir, template, out, at, archName string
 	cmd := &cobra.Command{
 		Use:   "enroll -o OUT",
 		Short: "Write a variable store with our PK, KEK and db enrolled (Secure Boot on at first boot)",
@@ -39,8 +40,12 @@ CustomMode=0. There is no dbx. Keys already in the template are dropped.
 
 The timestamp in the authenticated variable headers is --time, else
 SOURCE_DATE_EPOCH, else the PK certificate's start of validity: the output
-depends on its inputs only. OUT is written atomically.`,
+depends on its inputs only. OUT is written atomically.
+
+--arch arm64 takes the store of Debian's AAVMF (qemu-efi-aarch64), which
+ships it blank: it is formatted as the firmware would first.`,
 		Example: `  hardenvm efivars enroll --keys keys -o vars.fd
+  hardenvm efivars enroll --keys keys --arch arm64 -o aavmf-vars.fd
   hardenvm efivars enroll --keys keys --template /usr/share/OVMF/OVMF_VARS_4M.fd --time 2026-01-01T00:00:00Z -o vars.fd`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -59,7 +64,14 @@ depends on its inputs only. OUT is written atomically.`,
 			if err != nil {
 				return err
 			}
-			if err := efivars.EnrollFile(template, out, e); err != nil {
+			fw, err := efivars.FirmwareOf(archName)
+			if err != nil {
+				return usagef("efivars enroll: --arch: %w", err)
+			}
+			if template == "" {
+				template = fw.Vars
+			}
+			if err := fw.EnrollFile(template, out, e); err != nil {
 				return err
 			}
 			a.log.Info("enrolled", "output", out, "owner", e.Owner, "time", ts.Format(time.RFC3339))
@@ -67,7 +79,8 @@ depends on its inputs only. OUT is written atomically.`,
 		},
 	}
 	cmd.Flags().StringVar(&keyDir, "keys", "keys", "key directory (hardenvm keys init)")
-	cmd.Flags().StringVar(&template, "template", efivars.DefaultTemplate, "OVMF variable store template (Debian's ovmf package)")
+	cmd.Flags().StringVar(&template, "template", "", "variable store template (default: the --arch firmware's, "+efivars.OVMF.Vars+" or "+efivars.AAVMF.Vars+")")
+	cmd.Flags().StringVar(&archName, "arch", "amd64", "architecture of the firmware: amd64 (OVMF) or arm64 (AAVMF)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "variable store to write")
 	cmd.Flags().StringVar(&at, "time", "", "timestamp of the authenticated variables (RFC 3339 or @UNIX)")
 	return cmd

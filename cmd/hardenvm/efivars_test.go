@@ -101,6 +101,8 @@ func TestEfivarsErrors(t *testing.T) {
 		{[]string{"efivars", "enroll", "--keys", kd, "--time", "yesterday", "-o", out}, exitUsage, "--time"},
 		{[]string{"efivars", "enroll", "--keys", filepath.Join(dir, "nokeys"), "-o", out}, exitFailure, "pk.key is missing"},
 		{[]string{"efivars", "enroll", "--keys", kd, "--template", junk, "-o", out}, exitFailure, "not an edk2 variable store"},
+		{[]string{"efivars", "enroll", "--keys", kd, "--arch", "s390x", "-o", out}, exitUsage, "no UEFI firmware known for architecture \"s390x\""},
+		{[]string{"efivars", "enroll", "--keys", kd, "--arch", "arm64", "--template", junk, "-o", out}, exitFailure, "blank variable flash of 16 bytes"},
 		{[]string{"efivars", "dump", junk}, exitFailure, "junk.fd: not an edk2 variable store"},
 		{[]string{"efivars", "dump"}, exitUsage, "FILE"},
 	}

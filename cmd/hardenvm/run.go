@@ -5,9 +5,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/launch"
-	"github.com/hardenvm/hardenvm/pkg/vm"
 )
 
 func init() { register(newRunCmd) }
@@ -75,7 +75,7 @@ falls back to TCG software emulation when it does not.`,
 	fl.StringVar(&o.Kernel, "kernel", "", "boot this kernel directly instead of an image's disk")
 	fl.StringVar(&o.Initrd, "initrd", "", "initramfs for --kernel")
 	fl.StringVar(&o.Append, "append", "console=ttyS0", "kernel command line for --kernel")
-	fl.StringVar(&o.Firmware, "firmware", vm.OVMFCodeSecureBoot, "UEFI firmware code for image boots")
+	fl.StringVar(&o.Firmware, "firmware", "", "UEFI firmware code for image boots (default: "+efivars.OVMF.Code+", for arm64 images "+efivars.AAVMF.Code+")")
 	fl.StringVar(&o.DiskFormat, "disk-format", "raw", "which of the image's disks to boot: raw ("+imagedir.Disk+"), qcow2 ("+imagedir.DiskQCOW2+") or vhdx ("+imagedir.DiskVHDX+"; both written by 'hardenvm build --format')")
 	fl.StringVar(&o.State, "state", "", "state directory (sockets, TPM state, serial.log); a new temporary one when empty")
 	fl.DurationVar(&o.Timeout, "timeout", 0, "stop the VM after this long (0: no limit)")

@@ -46,6 +46,7 @@ var Of = map[string]Stage{
 
 	"pkg/cpio":                      Format,
 	"pkg/gpt":                       Format,
+	"pkg/arch":                      Format,
 	"pkg/mountinfo":                 Format,
 	"pkg/qcow2":                     Format,
 	"pkg/vhdx":                      Format,

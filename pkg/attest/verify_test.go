@@ -21,15 +21,23 @@ import (
 )
 
 // The testdata come from one boot of images/minimal.yml under OVMF Secure
-// Boot with swtpm (test/qemu): the firmware's event log, the PCRs the guest
-// read, and `hardenvm measure --json` of that image.
+// Boot with swtpm (test/qemu), and (aavmf-minimal) one of
+// images/minimal-arm64.yml under AAVMF Secure Boot on QEMU virt with swtpm
+// (hardenvm run, then attest --save): the firmware's event log, the PCRs
+// the guest read, and `hardenvm measure --json` of that image.
 func realBoot(t testing.TB) (log []byte, pcrs [][]byte, pred *manifest.PCRs) {
 	t.Helper()
-	log, err := os.ReadFile("testdata/ovmf-minimal.eventlog")
+	return realBootOf(t, "ovmf-minimal")
+}
+
+// realBootOf reads the testdata of one boot (ovmf-minimal, aavmf-minimal).
+func realBootOf(t testing.TB, name string) (log []byte, pcrs [][]byte, pred *manifest.PCRs) {
+	t.Helper()
+	log, err := os.ReadFile("testdata/" + name + ".eventlog")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile("testdata/ovmf-minimal.pcrs")
+	b, err := os.ReadFile("testdata/" + name + ".pcrs")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +47,7 @@ func realBoot(t testing.TB) (log []byte, pcrs [][]byte, pred *manifest.PCRs) {
 		i, _ := strconv.Atoi(f[0])
 		pcrs[i], _ = hex.DecodeString(f[1])
 	}
-	b, err = os.ReadFile("testdata/ovmf-minimal.prediction.json")
+	b, err = os.ReadFile("testdata/" + name + ".prediction.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,11 +58,17 @@ func realBoot(t testing.TB) (log []byte, pcrs [][]byte, pred *manifest.PCRs) {
 	return log, pcrs, pred
 }
 
-// TestRealLogMatchesPrediction replays a real OVMF log against the PCRs
-// the guest read, and compares every event of the predicted PCRs with the
-// prediction made from the image's artifacts.
+// TestRealLogMatchesPrediction replays a real OVMF log and a real AAVMF
+// (arm64) log against the PCRs the guest read, and compares every event of
+// the predicted PCRs with the prediction made from the image's artifacts.
 func TestRealLogMatchesPrediction(t *testing.T) {
-	log, pcrs, pred := realBoot(t)
+	for _, boot := range []string{"ovmf-minimal", "aavmf-minimal"} {
+		t.Run(boot, func(t *testing.T) { realLogMatchesPrediction(t, boot) })
+	}
+}
+
+func realLogMatchesPrediction(t *testing.T, boot string) {
+	log, pcrs, pred := realBootOf(t, boot)
 	events, err := replayFirmwareLog(log, pcrs)
 	if err != nil {
 		t.Fatal(err)

@@ -299,3 +299,42 @@ func TestEqualPartitionsGetDistinctGUIDs(t *testing.T) {
 type written struct{ n int }
 
 func (w *written) WriteAt(p []byte, off int64) (int, error) { w.n++; return len(p), nil }
+
+// TestLayoutArch checks that the root partitions carry the types of the
+// image's architecture, which is how the guest init finds them.
+func TestLayoutArch(t *testing.T) {
+	in := newInputs(t)
+	tests := []struct {
+		arch    string
+		want    gpt.RootTypes
+		wantErr bool
+	}{
+		{"", gpt.RootTypes{Root: gpt.TypeRootX86_64, Verity: gpt.TypeRootVerityX86_64, VeritySig: gpt.TypeRootVeritySigX86_64}, false},
+		{"arm64", gpt.RootTypes{Root: gpt.TypeRootARM64, Verity: gpt.TypeRootVerityARM64, VeritySig: gpt.TypeRootVeritySigARM64}, false},
+		{"s390x", gpt.RootTypes{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.arch, func(t *testing.T) {
+			im := in.image()
+			im.Arch = tt.arch
+			l, err := im.Layout()
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Layout() error = %v, want error %v", err, tt.wantErr)
+			}
+			if tt.wantErr {
+				return
+			}
+			got := gpt.RootTypes{Root: l.Partitions[1].Type, Verity: l.Partitions[2].Type, VeritySig: l.Partitions[3].Type}
+			if got != tt.want {
+				t.Errorf("root partition types = %v, want %v", got, tt.want)
+			}
+			a := tt.arch
+			if a == "" {
+				a = "x86-64"
+			}
+			if l.Partitions[1].Name != "root-"+a || l.Partitions[2].Name != "root-"+a+"-verity" || l.Partitions[3].Name != "root-"+a+"-verity-sig" {
+				t.Errorf("root partition names %q %q %q, want root-%s[-verity[-sig]]", l.Partitions[1].Name, l.Partitions[2].Name, l.Partitions[3].Name, a)
+			}
+		})
+	}
+}

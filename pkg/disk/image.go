@@ -39,6 +39,10 @@ type Image struct {
 	// Free is space left unpartitioned at the end, for the data
 	// partition the guest creates on first boot.
 	Free int64
+
+	// Arch picks the root partitions' types (gpt.RootTypesOf): the
+	// guest's init looks for its own architecture's. amd64 when empty.
+	Arch string
 }
 
 // Layout turns the image into partitions: ESP (no attributes), then root,
@@ -47,6 +51,20 @@ func (im Image) Layout() (Layout, error) {
 	rootGUID, verityGUID, err := gpt.VerityGUIDs(im.RootHash)
 	if err != nil {
 		return Layout{}, fmt.Errorf("disk: %w", err)
+	}
+	a := im.Arch
+	if a == "" {
+		a = "amd64"
+	}
+	types, err := gpt.RootTypesOf(a)
+	if err != nil {
+		return Layout{}, fmt.Errorf("disk: %w", err)
+	}
+	// systemd-repart's labels: root-<arch>[-verity[-sig]], the
+	// architecture as the Discoverable Partitions Specification names it.
+	rootName, verityName, sigName := bootparams.PartitionRoot, bootparams.PartitionRootVerity, bootparams.PartitionRootVeritySig
+	if a == "arm64" {
+		rootName, verityName, sigName = "root-arm64", "root-arm64-verity", "root-arm64-verity-sig"
 	}
 	if im.Root == nil || im.RootVerity == nil {
 		return Layout{}, fmt.Errorf("disk: a root image and its verity hash tree are required")
@@ -67,14 +85,14 @@ func (im Image) Layout() (Layout, error) {
 			_, err := fat.Write(w, files, fat.Options{Size: espSize, Time: im.Time, HiddenSectors: uint32(lba)})
 			return err
 		}},
-		{Type: gpt.TypeRootX86_64, Name: bootparams.PartitionRoot, Data: im.Root, Attributes: ro,
+		{Type: types.Root, Name: rootName, Data: im.Root, Attributes: ro,
 			GUID: rootGUID},
-		{Type: gpt.TypeRootVerityX86_64, Name: bootparams.PartitionRootVerity, Data: im.RootVerity, Attributes: ro,
+		{Type: types.Verity, Name: verityName, Data: im.RootVerity, Attributes: ro,
 			GUID: verityGUID},
 	}}
 	if im.RootVeritySig != nil {
-		l.Partitions = append(l.Partitions, Partition{Type: gpt.TypeRootVeritySigX86_64,
-			Name: bootparams.PartitionRootVeritySig, Data: im.RootVeritySig, Attributes: ro})
+		l.Partitions = append(l.Partitions, Partition{Type: types.VeritySig,
+			Name: sigName, Data: im.RootVeritySig, Attributes: ro})
 	}
 	if im.Config != nil {
 		l.Partitions = append(l.Partitions, Partition{Type: gpt.TypeLinuxData,

@@ -1,8 +1,11 @@
 // Package efivars reads and writes the UEFI variable store of an edk2
-// (OVMF) flash image, enough to enroll Secure Boot keys before the first
-// boot.
+// (OVMF, AAVMF) flash image, enough to enroll Secure Boot keys before the
+// first boot.
 //
-// It supports the layout of Debian's OVMF_VARS*.fd: one firmware volume
+// It supports the layout of Debian's OVMF_VARS*.fd and of the store AAVMF
+// (ArmVirtQemu) formats in its 64 MiB flash, whose block map covers the
+// whole device (FormatBlank writes it for Debian's blank AAVMF_VARS.fd):
+// one firmware volume
 // (EFI_SYSTEM_NV_DATA_FV_GUID, erase polarity 1) that starts with an
 // authenticated variable store (EFI_AUTHENTICATED_VARIABLE_GUID, formatted
 // and healthy), followed by the fault-tolerant-write (FTW) working block

@@ -4,10 +4,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
-	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 	"github.com/hardenvm/hardenvm/pkg/keys"
 )
@@ -158,20 +156,5 @@ const DefaultTemplate = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 // EnrollFile reads the template flash image, enrolls e and writes the
 // result to out atomically (0644): out is either complete or untouched.
 func EnrollFile(template, out string, e Enrollment) error {
-	b, err := os.ReadFile(template)
-	if err != nil {
-		return fmt.Errorf("efivars: reading template: %w", err)
-	}
-	im, err := Parse(b)
-	if err != nil {
-		return fmt.Errorf("efivars: template %s: %w", template, err)
-	}
-	img, err := im.Enroll(e)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(out, img, 0o644); err != nil {
-		return fmt.Errorf("efivars: writing %s: %w", out, err)
-	}
-	return nil
+	return enrollFile(template, out, e, nil)
 }

@@ -120,10 +120,12 @@ func Parse(b []byte) (*Image, error) {
 		return nil, fmt.Errorf("firmware volume header checksum does not add up (sum %#04x)", sum)
 	}
 	// Block map: (NumBlocks, Length) pairs up to a zero pair. edk2's
-	// variable stores use a single run of equal blocks.
+	// variable stores use a single run of equal blocks. OVMF's maps
+	// exactly the volume; ArmVirtQemu's flash driver (AAVMF) maps the
+	// whole 64 MiB flash device, of which the volume is the first blocks.
 	im.Blocks, im.BlockSize = le.Uint32(b[0x38:]), le.Uint32(b[0x3c:])
-	if im.BlockSize == 0 || uint64(im.Blocks)*uint64(im.BlockSize) != im.FVLength {
-		return nil, fmt.Errorf("firmware volume block map %d×%d does not cover its length %d", im.Blocks, im.BlockSize, im.FVLength)
+	if im.BlockSize == 0 || uint64(im.Blocks)*uint64(im.BlockSize) < im.FVLength || im.FVLength%uint64(im.BlockSize) != 0 {
+		return nil, fmt.Errorf("firmware volume block map %d×%d does not cover its length %d in whole blocks", im.Blocks, im.BlockSize, im.FVLength)
 	}
 
 	so := im.FVHeaderSize

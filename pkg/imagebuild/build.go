@@ -26,6 +26,7 @@ import (
 	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/tty"
+	"github.com/hardenvm/hardenvm/pkg/arch"
 	"github.com/hardenvm/hardenvm/pkg/authenticode"
 	"github.com/hardenvm/hardenvm/pkg/configimage"
 	"github.com/hardenvm/hardenvm/pkg/debarchive"
@@ -53,18 +54,20 @@ type Options struct {
 	Spec string // the image spec; its lock file sits beside it
 	Out  string // output directory, replaced as a whole on success
 	Keys string // key set directory (hardenvm keys init)
-	// Init is the static guest init binary (make build puts it in
-	// bin/hardenvm-init).
+	// Init is the static guest init binary for the spec's architecture
+	// (make build puts it in bin/hardenvm-init, bin/arm64/hardenvm-init;
+	// GuestBinary when empty).
 	Init string
 	// Agent is the static attestation agent (make build puts it in
-	// bin/hardenvm-agent), installed at bootparams.RootAgent. Required
-	// when the spec runs it as a service; left out otherwise.
+	// bin/hardenvm-agent, bin/arm64/hardenvm-agent; GuestBinary when
+	// empty), installed at bootparams.RootAgent. Required when the spec
+	// runs it as a service; left out otherwise.
 	Agent string
 	// Golden is a file of golden firmware PCRs (hardenvm attest
 	// --record-golden), copied into the manifest; none when empty.
 	Golden string
-	// VarsTemplate is the firmware's empty variable store;
-	// efivars.DefaultTemplate when empty.
+	// VarsTemplate is the firmware's empty variable store; that of the
+	// spec's architecture's firmware (efivars.FirmwareOf) when empty.
 	VarsTemplate string
 	Mirrors      debarchive.Mirrors // Debian mirrors; the host's apt sources fill what is empty
 	Cache        *debarchive.Cache  // download cache; the user cache when nil
@@ -103,9 +106,6 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.VarsTemplate == "" {
-		o.VarsTemplate = efivars.DefaultTemplate
-	}
 	// Never replace something that is not a previous output (a project's
 	// sources, a parent of several images): check before any work.
 	if err := imagedir.CheckReplaceable(o.Out); err != nil {
@@ -132,20 +132,41 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	a, fw, err := archOf(s)
+	if err != nil {
+		return nil, err
+	}
+	if o.Init == "" {
+		o.Init = GuestBinary("hardenvm-init", a)
+	}
+	if o.Agent == "" {
+		o.Agent = GuestBinary("hardenvm-agent", a)
+	}
 	initBin, err := os.ReadFile(o.Init)
 	if err != nil {
 		return nil, fmt.Errorf("build: guest init %s: %w; build it with 'make build' or pass --init", o.Init, errors.Unwrap(err))
+	}
+	if err := checkGuestBinary("guest init", o.Init, initBin, a); err != nil {
+		return nil, err
 	}
 	agentBin, err := readAgent(s, o.Agent)
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range []string{o.VarsTemplate} {
-		if _, err := os.Stat(f); err != nil {
-			return nil, fmt.Errorf("build: firmware variable template %s: %w; install the Debian package ovmf", f, errors.Unwrap(err))
+	if agentBin != nil {
+		if err := checkGuestBinary("attestation agent", o.Agent, agentBin, a); err != nil {
+			return nil, err
 		}
 	}
-	m := &manifest.Manifest{Version: manifest.Version, Name: s.Name, Epoch: o.Epoch.Unix(), Artifacts: map[string]manifest.File{}}
+	if o.VarsTemplate == "" {
+		o.VarsTemplate = fw.Vars
+	}
+	for _, f := range []string{o.VarsTemplate} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("build: firmware variable template %s: %w; install the Debian package %s", f, errors.Unwrap(err), fw.Package)
+		}
+	}
+	m := &manifest.Manifest{Version: manifest.Version, Name: s.Name, Arch: a.Debian, Epoch: o.Epoch.Unix(), Artifacts: map[string]manifest.File{}}
 	if m.Spec, err = manifest.HashFile(o.Spec); err != nil {
 		return nil, err
 	}
@@ -266,11 +287,11 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	stub, err := readTree(stubTree, StubPath)
+	stub, err := readTree(stubTree, a.StubPath())
 	if err != nil {
 		return nil, fmt.Errorf("%w (is %s the systemd-boot-efi package?)", err, lock.Stub.Name)
 	}
-	m.Cmdline, err = bootparams.Params{RootHash: rootHash, Corruption: s.Verity.Corruption, Console: s.Console}.Cmdline()
+	m.Cmdline, err = bootparams.Params{RootHash: rootHash, Corruption: s.Verity.Corruption, Console: s.Console, Arch: a.Debian}.Cmdline()
 	if err != nil {
 		return nil, err
 	}
@@ -278,6 +299,9 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		Cmdline: m.Cmdline, OSRel: string(rs.OSRelease), Uname: kern.release})
 	if err != nil {
 		return nil, err
+	}
+	if mach, _ := uki.Machine(unsigned); mach != a.PEMachine {
+		return nil, fmt.Errorf("build: %s: the UKI stub and kernel are for %s, the spec's debian.arch is %s: lock the spec again", o.Spec, arch.MachineName(mach), a.Debian)
 	}
 	db := set.Get(keys.DB)
 	signed, err := authenticode.Sign(unsigned, db.Signer, db.Cert)
@@ -304,7 +328,7 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := efivars.EnrollFile(o.VarsTemplate, filepath.Join(out.Path, imagedir.Vars), enroll); err != nil {
+	if err := fw.EnrollFile(o.VarsTemplate, filepath.Join(out.Path, imagedir.Vars), enroll); err != nil {
 		return nil, err
 	}
 	vars, err := os.ReadFile(filepath.Join(out.Path, imagedir.Vars))
@@ -316,9 +340,9 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 		return nil, err
 	}
 	res, err := writeDisk(filepath.Join(out.Path, imagedir.Disk), disk.Image{
-		ESP:  []fat.File{{Path: "EFI/BOOT/BOOTX64.EFI", Size: int64(len(signed)), Data: bytes.NewReader(signed)}},
+		ESP:  []fat.File{{Path: a.BootPath(), Size: int64(len(signed)), Data: bytes.NewReader(signed)}},
 		Time: o.Epoch, Root: root, RootVerity: hashTree, RootHash: vr.RootHash,
-		Free:   DataSpace,
+		Free: DataSpace, Arch: a.Debian,
 		Config: io.NewSectionReader(bytes.NewReader(cfg.Bytes), 0, int64(len(cfg.Bytes))), ConfigSize: ConfigPartitionSize,
 	})
 	if err != nil {

@@ -2,6 +2,8 @@ package imagebuild
 
 import (
 	"context"
+	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"os"
 	"os/exec"
@@ -169,7 +171,17 @@ func TestBadInputs(t *testing.T) {
 		{"unknown module", func(t *testing.T, o *Options) {
 			o.Spec = editSpec(t, o.Spec, "    - erofs\n", "    - erofs\n    - no_such_module\n")
 		}, "no_such_module"},
-		{"agent not given", func(t *testing.T, o *Options) { o.Agent = "" }, "runs /usr/lib/hardenvm/hardenvm-agent as a service: pass --agent"},
+		{"agent not given", func(t *testing.T, o *Options) { o.Agent = "" }, "runs /usr/lib/hardenvm/hardenvm-agent as a service: attestation agent"},
+		{"init not a program", func(t *testing.T, o *Options) { o.Init = o.Spec }, "is not an ELF program"},
+		{"init of another architecture", func(t *testing.T, o *Options) {
+			b, err := os.ReadFile(anyStaticBinary)
+			if err != nil {
+				t.Fatal(err)
+			}
+			binary.LittleEndian.PutUint16(b[18:], uint16(elf.EM_AARCH64)) // e_machine
+			o.Init = filepath.Join(t.TempDir(), "hardenvm-init")
+			os.WriteFile(o.Init, b, 0o755)
+		}, "is for EM_AARCH64, the image is amd64: pass one built for amd64 (make build puts it in bin)"},
 		{"missing agent", func(t *testing.T, o *Options) { o.Agent = "/nonexistent/hardenvm-agent" }, "attestation agent"},
 		{"misspelt setting", func(t *testing.T, o *Options) {
 			o.Spec = editSpec(t, o.Spec, "services:\n", "settings:\n  conifg: {adminSettings: a.json}\nservices:\n")

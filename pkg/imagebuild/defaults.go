@@ -4,22 +4,32 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/hardenvm/hardenvm/pkg/arch"
 )
 
 // FillDefaults sets what `hardenvm build` leaves to defaults: Out is
-// out/NAME for a spec NAME.yml, Init and Agent are hardenvm-init and
-// hardenvm-agent in the directory of the running program (where make build
-// puts them). Fields already set stay.
+// out/NAME for a spec NAME.yml. Fields already set stay. Init and Agent
+// depend on the spec's architecture: the build picks GuestBinary's when
+// they are empty.
 func (o *Options) FillDefaults() {
 	if o.Out == "" {
 		o.Out = DefaultOut(o.Spec)
 	}
-	if o.Init == "" {
-		o.Init = besideExecutable("hardenvm-init")
+}
+
+// GuestBinary is where make build puts a guest binary (hardenvm-init,
+// hardenvm-agent) for an architecture: in the directory of the running
+// program for amd64, in its subdirectory named for the architecture
+// ("arm64/") for the others.
+func GuestBinary(name string, a arch.Arch) string { return besideExecutable(GuestPath(name, a)) }
+
+// GuestPath is GuestBinary relative to the program's directory.
+func GuestPath(name string, a arch.Arch) string {
+	if a.Debian != arch.AMD64.Debian {
+		return filepath.Join(a.Debian, name)
 	}
-	if o.Agent == "" {
-		o.Agent = besideExecutable("hardenvm-agent")
-	}
+	return name
 }
 
 // DefaultOut is the output directory of the spec at path: out/NAME for

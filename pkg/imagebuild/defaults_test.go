@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/hardenvm/hardenvm/pkg/arch"
 )
 
 func TestFillDefaults(t *testing.T) {
@@ -19,9 +21,9 @@ func TestFillDefaults(t *testing.T) {
 		in, want Options
 	}{
 		{"all defaults", Options{Spec: "images/minimal.yml"},
-			Options{Spec: "images/minimal.yml", Out: "out/minimal", Init: filepath.Join(bin, "hardenvm-init"), Agent: filepath.Join(bin, "hardenvm-agent")}},
+			Options{Spec: "images/minimal.yml", Out: "out/minimal"}},
 		{"a spec without extension", Options{Spec: "/tmp/specs/desk"},
-			Options{Spec: "/tmp/specs/desk", Out: "out/desk", Init: filepath.Join(bin, "hardenvm-init"), Agent: filepath.Join(bin, "hardenvm-agent")}},
+			Options{Spec: "/tmp/specs/desk", Out: "out/desk"}},
 		{"set fields stay", Options{Spec: "a.yml", Out: "o", Init: "i", Agent: "g"},
 			Options{Spec: "a.yml", Out: "o", Init: "i", Agent: "g"}},
 	}
@@ -33,5 +35,10 @@ func TestFillDefaults(t *testing.T) {
 				t.Errorf("FillDefaults: diff (-want +got)\n%s", d)
 			}
 		})
+	}
+	for a, want := range map[arch.Arch]string{arch.AMD64: filepath.Join(bin, "hardenvm-init"), arch.ARM64: filepath.Join(bin, "arm64", "hardenvm-init")} {
+		if got := GuestBinary("hardenvm-init", a); got != want {
+			t.Errorf("GuestBinary(hardenvm-init, %s) = %s, want %s", a.Debian, got, want)
+		}
 	}
 }

@@ -1,14 +1,19 @@
 package imagebuild
 
 import (
+	"bytes"
+	"debug/elf"
 	"fmt"
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/hardenvm/hardenvm/boot/bootparams"
+	"github.com/hardenvm/hardenvm/pkg/arch"
 	"github.com/hardenvm/hardenvm/pkg/debarchive"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/hardenvm/hardenvm/pkg/imagespec"
 	"github.com/hardenvm/hardenvm/pkg/rootfs"
@@ -78,8 +83,9 @@ func findKernel(t *fstree.Tree) (*kernelParts, error) {
 	return k, nil
 }
 
-// StubPath is where Debian's systemd-boot-efi ships the UKI stub.
-const StubPath = "usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+// StubPath is where Debian's systemd-boot-efi ships the x86-64 UKI stub
+// (arch.Arch.StubPath for the others).
+var StubPath = arch.AMD64.StubPath()
 
 func readTree(t *fstree.Tree, p string) ([]byte, error) {
 	n, err := t.Stat(p)
@@ -113,8 +119,8 @@ func GuestSettings(s *imagespec.Spec) bootparams.Guest {
 	return g
 }
 
-// readAgent reads the attestation agent binary when a service of the spec
-// runs it (it is required then), and nothing otherwise.
+// readAgent reads the attestation agent binary at path when a service of
+// the spec runs it (it is required then), and nothing otherwise.
 func readAgent(s *imagespec.Spec, path string) ([]byte, error) {
 	runs := false
 	for _, sv := range s.Services {
@@ -122,15 +128,39 @@ func readAgent(s *imagespec.Spec, path string) ([]byte, error) {
 			runs = true
 		}
 	}
-	switch {
-	case runs && path == "":
-		return nil, fmt.Errorf("build: %s runs /%s as a service: pass --agent (make build puts it in bin/hardenvm-agent)", s.Path, bootparams.RootAgent)
-	case !runs:
+	if !runs {
 		return nil, nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("build: attestation agent: %w; build it with 'make build' or pass --agent", err)
+		return nil, fmt.Errorf("build: %s runs /%s as a service: attestation agent: %w; build it with 'make build' or pass --agent", s.Path, bootparams.RootAgent, err)
 	}
 	return b, nil
+}
+
+// archOf is the spec's architecture and the firmware that boots it.
+func archOf(s *imagespec.Spec) (arch.Arch, efivars.Firmware, error) {
+	a, err := arch.Lookup(s.Debian.Arch)
+	if err != nil {
+		return arch.Arch{}, efivars.Firmware{}, fmt.Errorf("build: %s: debian.arch: %w", s.Path, err)
+	}
+	fw, err := efivars.FirmwareOf(a.Debian)
+	if err != nil {
+		return arch.Arch{}, efivars.Firmware{}, fmt.Errorf("build: %s: %w", s.Path, err)
+	}
+	return a, fw, nil
+}
+
+// checkGuestBinary refuses a guest binary (the init, the agent) built for
+// another architecture than the image's, which would not even start.
+func checkGuestBinary(what, path string, b []byte, a arch.Arch) error {
+	f, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("build: %s %s is not an ELF program: %w", what, path, err)
+	}
+	if uint16(f.Machine) != a.ELFMachine {
+		return fmt.Errorf("build: %s %s is for %s, the image is %s: pass one built for %s (make build puts it in %s)",
+			what, path, f.Machine, a.Debian, a.Debian, filepath.Dir(filepath.Join("bin", GuestPath(filepath.Base(path), a))))
+	}
+	return nil
 }

@@ -27,9 +27,12 @@ type Inspection struct {
 	Disk       string          `json:"disk"`
 	DiskGUID   string          `json:"diskGUID"`
 	Partitions []PartitionInfo `json:"partitions"`
-	RootHash   string          `json:"rootHash,omitempty"`
-	Verity     *VerityInfo     `json:"verity,omitempty"`
-	UKI        *UKIInfo        `json:"uki,omitempty"`
+	// Arch is the architecture of the root partition's type ("amd64",
+	// "arm64"), empty for a disk without one.
+	Arch     string      `json:"arch,omitempty"`
+	RootHash string      `json:"rootHash,omitempty"`
+	Verity   *VerityInfo `json:"verity,omitempty"`
+	UKI      *UKIInfo    `json:"uki,omitempty"`
 	// Problems are damage noticed while reading (a damaged primary or
 	// missing backup GPT header); the rest of the report is what could
 	// still be read.
@@ -75,11 +78,14 @@ type Signer struct {
 	SHA256  string `json:"sha256"`
 }
 
-var roles = map[gpt.GUID]string{
-	gpt.TypeESP:                 "esp",
-	gpt.TypeRootX86_64:          "root",
-	gpt.TypeRootVerityX86_64:    "root-verity",
-	gpt.TypeRootVeritySigX86_64: "root-verity-sig",
+// role names a partition by its type: "esp", or a root type's role
+// (gpt.RootRole, any architecture) with the architecture it is for.
+func role(t gpt.GUID) (role, arch string) {
+	if t == gpt.TypeESP {
+		return "esp", ""
+	}
+	role, arch, _ = gpt.RootRole(t)
+	return role, arch
 }
 
 // Inspect reads an image directory (its disk, UKI and manifest) or a bare
@@ -133,19 +139,22 @@ func inspectDisk(r *Inspection, path string) error {
 	}
 	var root, ver *gpt.Partition
 	for i, p := range t.Partitions {
-		role := roles[p.Type]
+		role, a := role(p.Type)
 		if role == "" {
 			role = p.Name
+		}
+		if role == "root" {
+			r.Arch = a
 		}
 		r.Partitions = append(r.Partitions, PartitionInfo{
 			Number: p.Number, Name: p.Name, Role: role, Type: p.Type.String(), GUID: p.GUID.String(),
 			Offset: p.Offset(t.SectorSize), Size: p.Size(t.SectorSize),
 			ReadOnly: p.Attributes&gpt.AttrReadOnly != 0, Attributes: p.Attributes,
 		})
-		switch p.Type {
-		case gpt.TypeRootX86_64:
+		switch role {
+		case "root":
 			root = &t.Partitions[i]
-		case gpt.TypeRootVerityX86_64:
+		case "root-verity":
 			ver = &t.Partitions[i]
 		}
 	}
@@ -220,6 +229,9 @@ func (r *Inspection) Print(out io.Writer) error {
 	fmt.Fprintf(w, "#\tROLE\tOFFSET\tSIZE\tRO\tTYPE\tUUID\n")
 	for _, p := range r.Partitions {
 		fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%v\t%s\t%s\n", p.Number, p.Role, p.Offset, p.Size, p.ReadOnly, p.Type, p.GUID)
+	}
+	if r.Arch != "" {
+		fmt.Fprintf(w, "architecture\t%s\n", r.Arch)
 	}
 	if r.RootHash != "" {
 		fmt.Fprintf(w, "root hash\t%s\n", r.RootHash)

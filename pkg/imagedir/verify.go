@@ -201,12 +201,19 @@ func checkDisk(ctx context.Context, add addFunc, dir string, m *manifest.Manifes
 		add("verity", Disk, checklist.Fail, "partition table: %v", err)
 		return nil
 	}
+	// The root partitions of the manifest's architecture: a disk whose
+	// root is another architecture's would not boot on its firmware.
+	types, err := gpt.RootTypesOf(m.Architecture())
+	if err != nil {
+		add("verity", Disk, checklist.Fail, "manifest: %v", err)
+		return nil
+	}
 	var root, ver, cfg *gpt.Partition
 	for i, p := range t.Partitions {
 		switch {
-		case p.Type == gpt.TypeRootX86_64:
+		case p.Type == types.Root:
 			root = &t.Partitions[i]
-		case p.Type == gpt.TypeRootVerityX86_64:
+		case p.Type == types.Verity:
 			ver = &t.Partitions[i]
 		case p.Name == bootparams.PartitionConfig:
 			cfg = &t.Partitions[i]
@@ -218,7 +225,7 @@ func checkDisk(ctx context.Context, add addFunc, dir string, m *manifest.Manifes
 
 func checkVerity(ctx context.Context, add addFunc, f *os.File, t *gpt.Table, root, ver *gpt.Partition, m *manifest.Manifest) {
 	if root == nil || ver == nil {
-		add("verity", Disk, checklist.Fail, "no root and root-verity partitions in the partition table")
+		add("verity", Disk, checklist.Fail, "no %s root and root-verity partitions in the partition table", m.Architecture())
 		return
 	}
 	want, err := hex.DecodeString(m.Root.RootHash)

@@ -95,6 +95,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown nested", base + "debian:\n  suites: [trixie]\n  mirror: x\n", "s.yml:6: debian.mirror: unknown field (want one of: suites, components, arch, keyring)"},
 		{"renamed", base + "debian:\n  suite: trixie\n", "s.yml:5: debian.suite: replaced by debian.suites, a list such as [trixie, trixie-updates, trixie-security] (security updates come from their own suite)"},
 		{"suite twice", base + "debian:\n  suites: [trixie, trixie]\n", "s.yml:5: debian.suites[1]: \"trixie\" is listed twice"},
+		{"unsupported arch", base + "debian:\n  arch: riscv64\n", "s.yml:5: debian.arch: architecture \"riscv64\" is not supported: want one of amd64, arm64"},
 		{"bad suite", base + "debian:\n  suites: [Trixie]\n", "s.yml:5: debian.suites[0]: \"Trixie\" is not a suite name like \"trixie\""},
 		{"twice", base + "stub: a\nstub: b\n", "s.yml:5: stub: field given twice"},
 		{"syntax", base + "packages: [a\n", "s.yml:4: YAML syntax: did not find expected ',' or ']'"},

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hardenvm/hardenvm/pkg/arch"
 )
 
 var (
@@ -114,8 +116,8 @@ func (v *validator) debian() {
 			v.fail(d.Line, fmt.Sprintf("debian.components[%d]", i), "%q is not a component name like \"main\"", c)
 		}
 	}
-	if !wordRE.MatchString(d.Arch) {
-		v.fail(d.Line, "debian.arch", "%q is not a Debian architecture like %q", d.Arch, DefaultArch)
+	if _, err := arch.Lookup(d.Arch); err != nil {
+		v.fail(d.Line, "debian.arch", "%v", err)
 	}
 	if d.Keyring != "" {
 		if fi, err := os.Stat(d.Keyring); err != nil || !fi.Mode().IsRegular() {

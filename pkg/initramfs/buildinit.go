@@ -16,13 +16,19 @@ const InitPackage = "github.com/hardenvm/hardenvm/boot/init"
 // toolchain give the same bytes. moduleDir is the hardenvm source tree
 // ("" is the current directory).
 func BuildInit(ctx context.Context, moduleDir, out string) error {
+	return BuildInitFor(ctx, moduleDir, out, "amd64")
+}
+
+// BuildInitFor is BuildInit for another GOARCH ("arm64"): Go cross-compiles
+// the static init without any other toolchain.
+func BuildInitFor(ctx context.Context, moduleDir, out, goarch string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
 		"-ldflags=-s -w -buildid=", "-o", out, InitPackage)
 	cmd.Dir = moduleDir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOFLAGS=")
 	b, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("initramfs: building the guest init: %w: %s", err, strings.TrimSpace(string(b)))
+		return fmt.Errorf("initramfs: building the guest init for %s: %w: %s", goarch, err, strings.TrimSpace(string(b)))
 	}
 	return nil
 }

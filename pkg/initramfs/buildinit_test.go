@@ -53,3 +53,28 @@ func TestBuildInitReproducibleStatic(t *testing.T) {
 	}
 	t.Logf("guest init: %d bytes", len(bins[0]))
 }
+
+// TestBuildInitArm64 cross-compiles the guest init for arm64 images: an
+// AArch64 static executable.
+func TestBuildInitArm64(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skips a build of the guest init")
+	}
+	out := filepath.Join(t.TempDir(), "init")
+	if err := BuildInitFor(context.Background(), "", out, "arm64"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_AARCH64 {
+		t.Errorf("machine %v, want EM_AARCH64", f.Machine)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			t.Errorf("the arm64 guest init has a %v program header: not static", p.Type)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package launch
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"github.com/hardenvm/hardenvm/boot/bootparams"
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/configimage"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 )
@@ -21,8 +23,9 @@ const (
 )
 
 // imageConfig points cfg at a built image directory, booting its disk in
-// format (raw when empty). The variable store is copied into the state
-// directory so the image stays as it was built.
+// format (raw when empty) on the firmware of its architecture (the
+// manifest's; firmware overrides the code image). The variable store is
+// copied into the state directory so the image stays as it was built.
 func imageConfig(cfg *vm.Config, dir, firmware, format string) error {
 	if format == "" {
 		format = imagedir.FormatRaw
@@ -38,12 +41,24 @@ func imageConfig(cfg *vm.Config, dir, firmware, format string) error {
 			return fmt.Errorf("run: %s: not an image directory (missing %s); build one with 'hardenvm build'", dir, filepath.Base(p))
 		}
 	}
+	// An image without a manifest (run --insecure-skip-verify) is amd64,
+	// as every image was before arm64 ones.
+	m, merr := imagedir.Load(dir)
+	if merr == nil {
+		cfg.Arch = m.Architecture()
+	}
+	if firmware == "" {
+		fw, err := efivars.FirmwareOf(cmp.Or(cfg.Arch, "amd64"))
+		if err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+		firmware = fw.Code
+	}
 	if format != imagedir.FormatRaw {
 		// Only a disk file the manifest lists: the verification
 		// before the boot checked its digest.
-		m, err := imagedir.Load(dir)
-		if err != nil {
-			return fmt.Errorf("run: %w", err)
+		if merr != nil {
+			return fmt.Errorf("run: %w", merr)
 		}
 		if _, ok := m.Artifacts[name]; !ok {
 			return fmt.Errorf("run: %s has no %s disk (its manifest lists no %s); build it with 'hardenvm build --format %s'", dir, format, name, format)

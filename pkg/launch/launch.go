@@ -34,7 +34,7 @@ import (
 type Options struct {
 	Dir                    string // a built image directory
 	Kernel, Initrd, Append string // or a kernel, its initramfs and command line
-	Firmware               string // UEFI firmware code for image boots
+	Firmware               string // UEFI firmware code for image boots; the image architecture's when empty
 	// DiskFormat is which of the image's disk files QEMU boots: raw
 	// (disk.raw, when empty), qcow2 or vhdx (disk.qcow2, disk.vhdx: the
 	// manifest must list it, so verification covers it).

@@ -23,6 +23,9 @@ const Version = 1
 type Manifest struct {
 	Version int    `json:"manifestVersion"`
 	Name    string `json:"name"`
+	// Arch is the Debian architecture the image is for ("amd64",
+	// "arm64"); manifests written before it existed are amd64.
+	Arch string `json:"arch,omitempty"`
 	// Epoch is SOURCE_DATE_EPOCH of the build, in seconds.
 	Epoch int64 `json:"sourceDateEpoch"`
 	// Locked images must be verified before they boot: `hardenvm run`
@@ -220,4 +223,13 @@ type PCREvent struct {
 	SHA256 string `json:"sha256"` // the extended digest
 	// What the event stands for ("the UKI (Authenticode)", "db", …).
 	What string `json:"what"`
+}
+
+// Architecture is the image's Debian architecture: Arch, or amd64 for
+// manifests that predate it.
+func (m *Manifest) Architecture() string {
+	if m.Arch == "" {
+		return "amd64"
+	}
+	return m.Arch
 }

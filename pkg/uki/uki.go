@@ -2,8 +2,10 @@
 // with the kernel, initrd, command line and metadata added as PE sections,
 // so that one signed file carries everything the firmware hands control to.
 //
-// It supports x86-64 (PE32+) stubs only and adds the sections hardenvm
-// needs: .osrel .cmdline .uname .initrd and .linux, in that order after the
+// It supports PE32+ stubs and kernels of one machine type, x86-64
+// (linuxx64.efi.stub, a bzImage) or AArch64 (linuxaa64.efi.stub, an
+// uncompressed arm64 Image, a PE by its EFI stub), and adds the sections
+// hardenvm needs: .osrel .cmdline .uname .initrd and .linux, in that order after the
 // stub's own sections, the way systemd's ukify lays them out; the stub's
 // .sbat section is rewritten in place with the stub's entries followed by
 // the UKI's own. It refuses a stub that is already signed (a signature
@@ -23,8 +25,8 @@ const DefaultSBAT = "uki,1,UKI,uki,1,https://uapi-group.org/specifications/specs
 
 // Input holds the parts of a UKI.
 type Input struct {
-	Stub    []byte // systemd-boot's linuxx64.efi.stub
-	Linux   []byte // the kernel (an EFI-stub bzImage)
+	Stub    []byte // systemd-boot's linux<x64|aa64>.efi.stub
+	Linux   []byte // the kernel (an EFI-stub bzImage or arm64 Image), of the stub's machine
 	Initrd  []byte
 	Cmdline string
 	OSRel   string // os-release contents
@@ -42,8 +44,9 @@ const (
 // pe32 is a writable view of a PE32+ image's headers.
 type pe32 struct {
 	b          []byte
-	opt        int // optional header offset
-	secTable   int // section table offset
+	machine    uint16 // COFF Machine: 0x8664 x86-64, 0xaa64 AArch64
+	opt        int    // optional header offset
+	secTable   int    // section table offset
 	nsec       int
 	secAlign   uint32
 	fileAlign  uint32
@@ -67,7 +70,7 @@ func parse(b []byte) (*pe32, error) {
 		return nil, errors.New("not a PE image (no PE signature)")
 	}
 	coff := peOff + 4
-	p := &pe32{b: b, opt: coff + 20, nsec: int(le.Uint16(b[coff+2:]))}
+	p := &pe32{b: b, opt: coff + 20, nsec: int(le.Uint16(b[coff+2:])), machine: le.Uint16(b[coff:])}
 	optSize := int(le.Uint16(b[coff+16:]))
 	if p.opt+optSize > len(b) || optSize < 152 || le.Uint16(b[p.opt:]) != 0x20b {
 		return nil, errors.New("not a PE32+ (64-bit) image")
@@ -112,6 +115,9 @@ func Build(in Input) ([]byte, error) {
 	kernel, err := parse(append([]byte(nil), in.Linux...))
 	if err != nil {
 		return nil, fmt.Errorf("uki: kernel: %w (want an EFI-stub kernel image)", err)
+	}
+	if kernel.machine != p.machine {
+		return nil, fmt.Errorf("uki: the kernel is for PE machine %#04x, the stub for %#04x: use the stub of the kernel's architecture", kernel.machine, p.machine)
 	}
 	if in.Uname == "" {
 		if in.Uname, err = KernelRelease(in.Linux); err != nil {
@@ -225,6 +231,16 @@ func Build(in Input) ([]byte, error) {
 	le.PutUint32(out[p.opt+56:], roundUp(last.vaddr+last.vsize, p.secAlign)) // SizeOfImage
 	le.PutUint32(out[p.opt+64:], 0)                                          // CheckSum: unused by UEFI
 	return out, nil
+}
+
+// Machine returns the PE machine type of a PE32+ image (the stub, the
+// kernel or a built UKI): 0x8664 for x86-64, 0xaa64 for AArch64.
+func Machine(img []byte) (uint16, error) {
+	p, err := parse(img)
+	if err != nil {
+		return 0, fmt.Errorf("uki: %w", err)
+	}
+	return p.machine, nil
 }
 
 // KernelRelease reads the release string ("6.12.1-cloud-amd64") from an

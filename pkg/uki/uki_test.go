@@ -111,6 +111,12 @@ func TestBuildErrors(t *testing.T) {
 		{"kernel not PE", func(in *Input) { in.Linux = bytes.Repeat([]byte{1}, 4096) }, "kernel: not a PE image"},
 		{"empty cmdline", func(in *Input) { in.Cmdline = "" }, "section .cmdline is empty"},
 		{"sbat too big", func(in *Input) { in.SBAT = strings.Repeat("x,1,x,x,1,x\n", 100) }, "does not fit"},
+		{"stub of another machine", func(in *Input) {
+			s := append([]byte(nil), in.Stub...)
+			p, _ := parse(s)
+			le.PutUint16(s[p.opt-20:], 0xaa64)
+			in.Stub = s
+		}, "the kernel is for PE machine 0x8664, the stub for 0xaa64"},
 		{"signed stub", func(in *Input) {
 			s := append([]byte(nil), in.Stub...)
 			p, _ := parse(s)
@@ -127,6 +133,18 @@ func TestBuildErrors(t *testing.T) {
 				t.Errorf("Build error = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestMachine(t *testing.T) {
+	in := inputs(t)
+	for name, b := range map[string][]byte{"stub": in.Stub, "kernel": in.Linux} {
+		if m, err := Machine(b); err != nil || m != 0x8664 {
+			t.Errorf("Machine(%s) = %#x, %v; want 0x8664", name, m, err)
+		}
+	}
+	if _, err := Machine([]byte("MZ")); err == nil {
+		t.Error("Machine of a truncated image succeeded")
 	}
 }
 

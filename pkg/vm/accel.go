@@ -9,10 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hardenvm/hardenvm/pkg/arch"
 )
 
 // Accel selects QEMU's accelerator.
@@ -188,6 +191,13 @@ func probeCacheFile() string {
 
 // chooseAccel resolves auto, and checks that kvm works when asked for.
 func chooseAccel(ctx context.Context, c *Config) (Accel, error) {
+	if a, _ := arch.Lookup(c.Arch); a.GOARCH != runtime.GOARCH {
+		// KVM runs guests of the host's own architecture only.
+		if c.Accel == AccelKVM {
+			return "", fmt.Errorf("vm: --accel kvm: an %s guest on an %s host needs emulation; use --accel tcg (or auto)", a.Debian, runtime.GOARCH)
+		}
+		return AccelTCG, nil
+	}
 	switch c.Accel {
 	case AccelTCG:
 		return AccelTCG, nil

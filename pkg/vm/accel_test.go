@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -88,5 +90,22 @@ func TestChooseAccelFallsBack(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestChooseAccelForeignArch: KVM cannot run a guest of another
+// architecture, so auto picks TCG without probing and kvm is refused.
+func TestChooseAccelForeignArch(t *testing.T) {
+	foreign := "arm64"
+	if runtime.GOARCH == "arm64" {
+		foreign = "amd64"
+	}
+	c := &Config{Arch: foreign, QEMU: "/nonexistent/qemu", Accel: AccelAuto, Log: slog.New(slog.DiscardHandler)}
+	if got, err := chooseAccel(context.Background(), c); err != nil || got != AccelTCG {
+		t.Errorf("chooseAccel(auto, %s guest) = %v, %v; want tcg", foreign, got, err)
+	}
+	c.Accel = AccelKVM
+	if _, err := chooseAccel(context.Background(), c); err == nil || !strings.Contains(err.Error(), "needs emulation") {
+		t.Errorf("chooseAccel(kvm, %s guest) = %v; want an error saying it needs emulation", foreign, err)
 	}
 }

@@ -10,6 +10,9 @@ import (
 // qemuArgs is the QEMU command line for c with the chosen accelerator
 // (kvm or tcg). It is a pure function so that tests can check it.
 func qemuArgs(c *Config, accel Accel) []string {
+	if c.Arch == "arm64" {
+		return qemuArgsARM64(c, accel)
+	}
 	machine := "q35"
 	accelOpt := string(accel)
 	if accel == AccelTCG {
@@ -42,6 +45,41 @@ func qemuArgs(c *Config, accel Accel) []string {
 		)
 	}
 	a = append([]string{"-machine", machine}, a...)
+	return append(a, deviceArgs(c, "tpm-tis")...)
+}
+
+// qemuArgsARM64 is qemuArgs for an arm64 guest: QEMU's virt machine with
+// AAVMF in its two 64 MiB flash banks. ArmVirtQemu has no SMM: the
+// variable store is plain flash the guest kernel could write, so Secure
+// Boot's keys are protected only as far as the guest is (a known limit of
+// the firmware, not of the image). Under TCG the CPU model is a
+// Cortex-A72: "max" adds pointer authentication, whose emulation (QARMA)
+// makes the boot several times slower.
+func qemuArgsARM64(c *Config, accel Accel) []string {
+	accelOpt, cpu := string(accel), "cortex-a72"
+	if accel == AccelTCG {
+		accelOpt += ",thread=single" // as on x86 (qemuArgs)
+	} else {
+		cpu = "host"
+	}
+	a := []string{"-machine", "virt", "-accel", accelOpt, "-cpu", cpu,
+		"-nodefaults", "-no-user-config", "-display", "none",
+		"-m", fmt.Sprint(c.MemoryMiB), "-smp", fmt.Sprint(c.CPUs),
+	}
+	if c.FirmwareCode != "" {
+		a = append(a,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+escapeOpt(c.FirmwareCode),
+			"-drive", "if=pflash,format=raw,unit=1,file="+escapeOpt(c.FirmwareVars),
+		)
+	}
+	return append(a, deviceArgs(c, "tpm-tis-device")...)
+}
+
+// deviceArgs are the devices both machines have: shares, the serial
+// console, QMP, the TPM (tpmDevice: QEMU's TIS model for the machine),
+// disks, channels, the network and a direct kernel boot.
+func deviceArgs(c *Config, tpmDevice string) []string {
+	var a []string
 	if len(c.Shares) > 0 {
 		// vhost-user devices (virtiofsd) map the guest's memory: it
 		// must be shareable, and the same size as -m.
@@ -62,7 +100,7 @@ func qemuArgs(c *Config, accel Accel) []string {
 		a = append(a,
 			"-chardev", "socket,id=chrtpm,path="+escapeOpt(c.tpmSocket()),
 			"-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
-			"-device", "tpm-tis,tpmdev=tpm0")
+			"-device", tpmDevice+",tpmdev=tpm0")
 	}
 	for i, d := range c.Disks {
 		format := d.Format

@@ -43,6 +43,15 @@ func TestQEMUArgs(t *testing.T) {
 				"-fw_cfg name=opt/org.hardenvm/shares,file=/s/shares.json"}, nil},
 		{"no shares, no shared memory", nil, AccelTCG, nil, []string{"memory-backend", "vhost-user-fs", "-fw_cfg"}},
 		{"reboot allowed", func(c *Config) { c.Reboot = true }, AccelTCG, nil, []string{"-no-reboot"}},
+		{"arm64 secure boot", func(c *Config) {
+			c.Arch, c.FirmwareCode, c.FirmwareVars, c.TPM = "arm64", "/AAVMF_CODE.fd", "/vars.fd", true
+			c.Disks = []Disk{{Path: "/d.raw"}}
+			c.Channels = []string{"org.hardenvm.agent"}
+		}, AccelTCG,
+			[]string{"-machine virt ", "-accel tcg,thread=single ", "-cpu cortex-a72 ", "unit=0,readonly=on,file=/AAVMF_CODE.fd", "unit=1,file=/vars.fd",
+				"-device tpm-tis-device,tpmdev=tpm0", "virtio-blk-pci,drive=disk0", "virtio-serial-pci", "-serial chardev:con0", "-no-reboot"},
+			[]string{"q35", "smm", "property=secure", "ICH9", "-device tpm-tis,"}},
+		{"arm64 kvm", func(c *Config) { c.Arch = "arm64" }, AccelKVM, []string{"-accel kvm ", "-cpu host"}, []string{"thread=single"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

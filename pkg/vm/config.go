@@ -15,15 +15,20 @@ import (
 	"path/filepath"
 
 	"github.com/hardenvm/hardenvm/boot/bootparams"
+	"github.com/hardenvm/hardenvm/pkg/arch"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
 )
 
 // OVMFCodeSecureBoot is the Secure Boot firmware code of Debian's ovmf
 // package; its variable store template is efivars.DefaultTemplate.
-const OVMFCodeSecureBoot = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+const OVMFCodeSecureBoot = efivars.OVMFCode
 
 // Config describes one VM.
 type Config struct {
-	QEMU      string // binary; "qemu-system-x86_64" when empty
+	// Arch is the guest's Debian architecture: amd64 (q35, OVMF with
+	// SMM) when empty, or arm64 (virt, AAVMF, always TCG on other hosts).
+	Arch      string
+	QEMU      string // binary; the architecture's (arch.Arch.QEMU) when empty
 	Virtiofsd string // binary; Virtiofsd when empty
 	Accel     Accel  // auto (default), kvm or tcg
 	MemoryMiB int    // 1024 when zero
@@ -126,8 +131,13 @@ func (c *Config) defaults() error {
 	if c.StateDir == "" {
 		return fmt.Errorf("vm: Config.StateDir is required")
 	}
+	a, err := arch.Lookup(c.Arch)
+	if err != nil {
+		return fmt.Errorf("vm: %w", err)
+	}
+	c.Arch = a.Debian
 	if c.QEMU == "" {
-		c.QEMU = "qemu-system-x86_64"
+		c.QEMU = a.QEMU
 	}
 	if c.Accel == "" {
 		c.Accel = AccelAuto

@@ -37,7 +37,11 @@ func Start(ctx context.Context, c Config, tee io.Writer) (*Machine, error) {
 		return nil, err
 	}
 	if _, err := exec.LookPath(c.QEMU); err != nil {
-		return nil, fmt.Errorf("vm: %s not found: install the Debian package qemu-system-x86", c.QEMU)
+		pkg := "qemu-system-x86"
+		if c.Arch == "arm64" {
+			pkg = "qemu-system-arm"
+		}
+		return nil, fmt.Errorf("vm: %s not found: install the Debian package %s", c.QEMU, pkg)
 	}
 	for _, f := range []struct{ what, path string }{
 		{"kernel", c.Kernel}, {"initrd", c.Initrd}, {"firmware", c.FirmwareCode}, {"firmware variables", c.FirmwareVars},

@@ -36,23 +36,35 @@ import (
 func buildDesktop(t testing.TB, keysDir string) string {
 	t.Helper()
 	testenv.File(t, efivars.DefaultTemplate, "ovmf")
+	return buildDesktopSpec(t, keysDir, "desktop", "amd64", guestInit(t), guestAgent(t))
+}
+
+// buildDesktopSpec builds images/NAME.yml, whose runtime binaries are
+// built here for goarch into bin/ (amd64) or bin/GOARCH/ beside the copied
+// spec, with the guest init and agent given.
+func buildDesktopSpec(t testing.TB, keysDir, name, goarch, init, agent string) string {
+	t.Helper()
 	specDir := t.TempDir()
-	for _, f := range []string{"desktop.yml", "desktop.lock.json"} {
+	for _, f := range []string{name + ".yml", name + ".lock.json"} {
 		b, err := os.ReadFile(filepath.Join("../../images", f))
 		if err != nil {
 			t.Fatal(err)
 		}
 		os.WriteFile(filepath.Join(specDir, f), b, 0o644)
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", filepath.Join(specDir, "bin")+"/",
+	bin := filepath.Join(specDir, "bin")
+	if goarch != "amd64" {
+		bin = filepath.Join(bin, goarch)
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", bin+"/",
 		"../../cmd/hardenvm-runc", "../../cmd/hardenvm-authz", "../../cmd/hardenvm-bridge", "../../cmd/hardenvm-egress")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the runtime binaries: %v\n%s", err, out)
 	}
-	out := filepath.Join(t.TempDir(), "desktop")
+	out := filepath.Join(t.TempDir(), name)
 	if _, err := imagebuild.Build(context.Background(), imagebuild.Options{
-		Spec: filepath.Join(specDir, "desktop.yml"), Out: out, Keys: keysDir, Init: guestInit(t), Agent: guestAgent(t), Epoch: time.Unix(1700000000, 0),
+		Spec: filepath.Join(specDir, name+".yml"), Out: out, Keys: keysDir, Init: init, Agent: agent, Epoch: time.Unix(1700000000, 0),
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package qemu
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,12 +50,6 @@ func guestInit(t testing.TB) string {
 	return initPath
 }
 
-var (
-	agentOnce sync.Once
-	agentPath string
-	agentErr  error
-)
-
 // guestAgent builds cmd/hardenvm-agent static, once per test binary;
 // HARDENVM_TEST_AGENT names a prebuilt one instead.
 func guestAgent(t testing.TB) string {
@@ -64,24 +57,36 @@ func guestAgent(t testing.TB) string {
 	if p := os.Getenv("HARDENVM_TEST_AGENT"); p != "" {
 		return p
 	}
-	agentOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "hardenvm-agent-")
-		if err != nil {
-			agentErr = err
-			return
-		}
-		agentPath = filepath.Join(dir, "hardenvm-agent")
-		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=",
-			"-o", agentPath, "github.com/hardenvm/hardenvm/cmd/hardenvm-agent")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			agentErr = fmt.Errorf("building hardenvm-agent: %v: %s", err, out)
-		}
-	})
-	if agentErr != nil {
-		t.Fatal(agentErr)
+	return crossGuest(t, "cmd/hardenvm-agent", "amd64")
+}
+
+var (
+	crossMu    sync.Mutex
+	crossBuilt = map[string]string{}
+)
+
+// crossGuest builds a guest program (a main package of this module) for
+// linux/goarch the way make build does, once per test binary.
+func crossGuest(t testing.TB, pkg, goarch string) string {
+	t.Helper()
+	crossMu.Lock()
+	defer crossMu.Unlock()
+	key := pkg + " " + goarch
+	if p, ok := crossBuilt[key]; ok {
+		return p
 	}
-	return agentPath
+	dir, err := os.MkdirTemp("", "hardenvm-"+goarch+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", out, "github.com/hardenvm/hardenvm/"+pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOFLAGS=")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s for %s: %v: %s", pkg, goarch, err, b)
+	}
+	crossBuilt[key] = out
+	return out
 }
 
 // newKeys makes a key set in the test's temp dir.
