@@ -20,6 +20,8 @@ func RuntimeSettings(s adminsettings.Settings) runtime.Settings {
 	}
 	r.RegistryAllowList = append([]string(nil), s.Registries()...)
 	r.BlockLoad = s.BlockDockerLoad != nil && s.BlockDockerLoad.Value
+	r.Nesting = s.Nesting()
+	r.BenchmarkRuntime = s.BenchmarkRuntime()
 	// The VM shares host directories at their host paths: a bind of
 	// any other host path is refused instead of silently binding an
 	// empty directory the engine made in the VM.
