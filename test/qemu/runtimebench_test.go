@@ -190,8 +190,9 @@ func desktopWithBusybox(tb testing.TB, img, keysDir, ctxName, work string) (d de
 	if err := os.WriteFile(bbTar, busyboxImage(tb, "bb:1"), 0o644); err != nil {
 		tb.Fatal(err)
 	}
+	// The battery outlasts run's default 20m bound on a loaded machine.
 	d = desktopRun{cli: hardenvmBinary(tb), img: img, keysDir: keysDir, state: filepath.Join(work, "state"),
-		context: ctxName, dockerConfig: tb.TempDir()}
+		context: ctxName, dockerConfig: tb.TempDir(), extra: []string{"--timeout", "45m"}}
 	d.start(tb)
 	if out, err := d.docker("load", "-i", bbTar); err != nil {
 		tb.Fatalf("$ docker load -i %s\n%s\n(%v)", bbTar, out, err)
