@@ -211,6 +211,7 @@ func TestDaemonJSON(t *testing.T) {
 		"log-opts":              map[string]any{"max-size": "10m"},
 		"features":              map[string]any{"containerd-snapshotter": false},
 		"live-restore":          true,
+		"builder":               map[string]any{"entitlements": map[string]any{"network-host": false, "security-insecure": false}},
 	}
 	if diff := cmp.Diff(want, d); diff != "" {
 		t.Errorf("daemon.json (-want +got):\n%s", diff)
@@ -304,7 +305,12 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("daemon.json of %q serves %s without TLS verification", in, h)
 			}
 		}
-		if dj.Default != RuntimeName || len(dj.Runtimes) != 1 || !slices.Contains(dj.Authz, AuthzPlugin) || dj.Userns != "" {
+		// Only the benchmarks' setting adds a runtime, and only its own.
+		extra := 0
+		if s.BenchmarkRuntime() != "" {
+			extra = 1
+		}
+		if dj.Default != RuntimeName || len(dj.Runtimes) != 1+extra || !slices.Contains(dj.Authz, AuthzPlugin) || dj.Userns != "" {
 			t.Fatalf("daemon.json of %q weakens the runtime: %s", in, d)
 		}
 	})
@@ -354,5 +360,51 @@ func TestShareAllowed(t *testing.T) {
 	}
 	if !Default().ShareAllowed("/anything", h) || Default().AllowedShareDirs(h) != nil {
 		t.Error("without filesharingAllowedDirectories a share was refused")
+	}
+}
+
+// TestExtensionsOffByDefault: nesting without --privileged and the
+// benchmarks' plain runtime are off unless the admin turns them on, and
+// only benchmarkPlainRuntime adds a runtime to daemon.json.
+func TestExtensionsOffByDefault(t *testing.T) {
+	tests := []struct {
+		name         string
+		in           string
+		nesting      bool
+		runtime      string
+		wantRuntimes []string
+	}{
+		{"default", `{"configurationFileVersion":2}`, false, "", []string{"hardenvm"}},
+		{"off", `{"configurationFileVersion":2,"nestingWithoutPrivileged":{"value":false,"locked":true},"benchmarkPlainRuntime":{"value":false,"locked":true}}`, false, "", []string{"hardenvm"}},
+		{"nesting", `{"configurationFileVersion":2,"nestingWithoutPrivileged":{"value":true,"locked":true}}`, true, "", []string{"hardenvm"}},
+		{"benchmark", `{"configurationFileVersion":2,"benchmarkPlainRuntime":{"value":true,"locked":true}}`, false, "runc-plain", []string{"hardenvm", "runc-plain"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Parse([]byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Nesting() != tt.nesting || s.BenchmarkRuntime() != tt.runtime {
+				t.Errorf("Nesting() = %v, BenchmarkRuntime() = %q; want %v, %q", s.Nesting(), s.BenchmarkRuntime(), tt.nesting, tt.runtime)
+			}
+			b, err := s.DaemonJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d struct {
+				DefaultRuntime string             `json:"default-runtime"`
+				Runtimes       map[string]Runtime `json:"runtimes"`
+			}
+			if err := json.Unmarshal(b, &d); err != nil {
+				t.Fatal(err)
+			}
+			if got := sortedKeys(d.Runtimes); !slices.Equal(got, tt.wantRuntimes) || d.DefaultRuntime != RuntimeName {
+				t.Errorf("daemon.json runtimes %v (default %q), want %v (default %q)", got, d.DefaultRuntime, tt.wantRuntimes, RuntimeName)
+			}
+			if r, ok := d.Runtimes[BenchmarkRuntimeName]; ok && (r.Path != RealRuntimePath || len(r.RuntimeArgs) != 0) {
+				t.Errorf("%s = %+v, want the real runc %s without arguments", BenchmarkRuntimeName, r, RealRuntimePath)
+			}
+		})
 	}
 }

@@ -37,6 +37,19 @@ type daemonJSON struct {
 	Features               map[string]bool    `json:"features,omitempty"`
 	Experimental           bool               `json:"experimental,omitempty"`
 	NoNewPrivileges        bool               `json:"no-new-privileges,omitempty"`
+	Builder                builder            `json:"builder"`
+}
+
+// builder is daemon.json's BuildKit section: the entitlements a build may
+// be granted. A build asks for them over the engine's /grpc endpoint
+// (buildx) inside a stream the authorization plugin never sees, so the
+// engine itself must refuse them: network.host (the VM's network
+// namespace) and security.insecure (a privileged build container).
+type builder struct {
+	Entitlements struct {
+		NetworkHost      bool `json:"network-host"`
+		SecurityInsecure bool `json:"security-insecure"`
+	} `json:"entitlements"`
 }
 
 type proxies struct {
@@ -53,8 +66,10 @@ func (s Settings) NeedsTLS() bool { return len(s.Daemon().TCPHosts()) > 0 }
 // unix socket plus the admin's hosts, TLS with client verification for
 // TCP (certificates in the config partition), the hardened shim as the
 // only and default runtime (with its settings file in the config
-// partition), the authorization plugin, the proxy and the remaining
-// engine options. dockerd reads it with --config-file and no other flags.
+// partition), the authorization plugin, BuildKit without the
+// network.host and security.insecure entitlements, the proxy and the
+// remaining engine options (and, for benchmarks only, the plain runtime
+// of benchmarkPlainRuntime). dockerd reads it with --config-file and no other flags.
 func (s Settings) DaemonJSON() ([]byte, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -84,6 +99,9 @@ func (s Settings) DaemonJSON() ([]byte, error) {
 		if p != AuthzPlugin {
 			out.AuthorizationPlugins = append(out.AuthorizationPlugins, p)
 		}
+	}
+	if s.BenchmarkRuntime() != "" {
+		out.Runtimes[BenchmarkRuntimeName] = Runtime{Path: RealRuntimePath}
 	}
 	if s.NeedsTLS() {
 		out.TLS, out.TLSVerify = true, true

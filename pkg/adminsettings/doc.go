@@ -15,6 +15,11 @@
 //	                                              Docker Desktop, a string holding one
 //	filesharingAllowedDirectories [{path, sharedByDefault}]  path absolute or
 //	                                              starting with $HOME, $TMP or $TEMP
+//	nestingWithoutPrivileged {value, locked}      hardenvm extension: Docker-in-Docker and
+//	                                              systemd without --privileged (off by default)
+//	benchmarkPlainRuntime {value, locked}         hardenvm extension, FOR BENCHMARKS ONLY:
+//	                                              the runtime runc-plain, plain runc with no
+//	                                              isolation (off by default)
 //
 // Parsing is strict: an unknown key anywhere (also inside the daemon
 // options), a key given twice, or a value of the wrong type is an error

@@ -24,6 +24,11 @@ const (
 	// runtime name runc resolves to the shim too.
 	ShimPath    = "/usr/local/sbin/runc"
 	AuthzPlugin = "hardenvm" // the authorization plugin
+	// RealRuntimePath is Debian's runc, the real runtime the shim runs.
+	RealRuntimePath = "/usr/sbin/runc"
+	// BenchmarkRuntimeName is the engine runtime that setting
+	// benchmarkPlainRuntime adds: RealRuntimePath with no shim.
+	BenchmarkRuntimeName = "runc-plain"
 )
 
 // EngineSockets are the unix sockets the engine may listen on: the

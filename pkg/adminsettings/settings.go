@@ -17,6 +17,15 @@ type Settings struct {
 	// FilesharingAllowedDirectories limits the host directories a user
 	// may share with the VM (hardenvm run --share); absent allows any.
 	FilesharingAllowedDirectories []SharedDirectory `json:"filesharingAllowedDirectories,omitempty"`
+	// NestingWithoutPrivileged lets containers run Docker-in-Docker and
+	// systemd without --privileged, as Sysbox and ECI do (the runtime's
+	// nesting setting). Off by default.
+	NestingWithoutPrivileged *BoolSetting `json:"nestingWithoutPrivileged,omitempty"`
+	// BenchmarkPlainRuntime is for benchmarks only: it adds the engine
+	// runtime BenchmarkRuntimeName, the real runc without any of the
+	// hardened runtime's policy, so that one VM can time both side by
+	// side. Off by default; never in a product config.
+	BenchmarkPlainRuntime *BoolSetting `json:"benchmarkPlainRuntime,omitempty"`
 }
 
 // BoolSetting is a Docker Desktop on/off setting.
@@ -129,6 +138,20 @@ func Default() Settings {
 		EnhancedContainerIsolation: &ECI{Value: true, Locked: true},
 		ExposeDockerAPIOnTCP2375:   &BoolSetting{Value: false, Locked: true},
 	}
+}
+
+// Nesting reports whether containers may nest without --privileged.
+func (s Settings) Nesting() bool {
+	return s.NestingWithoutPrivileged != nil && s.NestingWithoutPrivileged.Value
+}
+
+// BenchmarkRuntime returns the runtime name benchmarks may ask for ("":
+// none, the default).
+func (s Settings) BenchmarkRuntime() string {
+	if s.BenchmarkPlainRuntime != nil && s.BenchmarkPlainRuntime.Value {
+		return BenchmarkRuntimeName
+	}
+	return ""
 }
 
 // Daemon returns the engine options (empty when not set).

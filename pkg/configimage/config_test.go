@@ -212,6 +212,18 @@ func TestRuntimeSettings(t *testing.T) {
 	if got, want := RuntimeSettings(s).Proxy, (&runtime.Proxy{HTTP: "http://p.example:3128", NoProxy: "localhost,.internal"}); !cmp.Equal(got, want) {
 		t.Errorf("the admin's proxy in the runtime settings: %+v, want %+v", got, want)
 	}
+	// Nesting and the benchmarks' plain runtime: off unless set (want
+	// above has neither), each reaching the runtime when set.
+	s, err = adminsettings.Parse([]byte(`{"configurationFileVersion":2,"nestingWithoutPrivileged":{"value":true,"locked":true},"benchmarkPlainRuntime":{"value":true,"locked":true}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := RuntimeSettings(s); !r.Nesting || r.BenchmarkRuntime != adminsettings.BenchmarkRuntimeName {
+		t.Errorf("RuntimeSettings: nesting %v, benchmark runtime %q; want true, %q", r.Nesting, r.BenchmarkRuntime, adminsettings.BenchmarkRuntimeName)
+	}
+	if r := RuntimeSettings(adminsettings.Default()); r.Nesting || r.BenchmarkRuntime != "" {
+		t.Errorf("default RuntimeSettings: nesting %v, benchmark runtime %q; want both off", r.Nesting, r.BenchmarkRuntime)
+	}
 }
 
 func TestTLSReload(t *testing.T) {

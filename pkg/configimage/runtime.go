@@ -25,6 +25,8 @@ func RuntimeSettings(s adminsettings.Settings) runtime.Settings {
 	if p := s.Proxy; p != nil && p.Mode == "manual" {
 		r.Proxy = &runtime.Proxy{HTTP: p.HTTP, HTTPS: p.HTTPS, NoProxy: strings.Join(p.Exclude, ",")}
 	}
+	r.Nesting = s.Nesting()
+	r.BenchmarkRuntime = s.BenchmarkRuntime()
 	// The VM shares host directories at their host paths: a bind of
 	// any other host path is refused instead of silently binding an
 	// empty directory the engine made in the VM.

@@ -11,8 +11,11 @@ import (
 // container's user namespace, where they reach only the container's own
 // namespaces), the confined seccomp profile instead of the engine's
 // (which refuses mount and unshare to a container it gave no
-// CAP_SYS_ADMIN), its delegated cgroup mounted writable and /proc/sys
-// writable for its own network namespace. Host devices, masked paths and
+// CAP_SYS_ADMIN), its delegated cgroup and /sys mounted writable (as
+// the engine mounts them for --privileged: a nested runtime mounts a new
+// sysfs writable, which the kernel allows in a user namespace only where
+// the container's own sysfs is not read-only) and /proc/sys writable for
+// its own network namespace. Host devices, masked paths and
 // the rest of the policy stay as for any container: this is what
 // --privileged gets here, without asking for it.
 func (h *hardener) nesting() error {
@@ -28,14 +31,14 @@ func (h *hardener) nesting() error {
 	h.spec.Linux.Seccomp = nil // seccomp() installs the confined profile
 	for i := range h.spec.Mounts {
 		m := &h.spec.Mounts[i]
-		if (m.Type == "cgroup" || m.Type == "cgroup2") && m.Destination == "/sys/fs/cgroup" {
+		if ((m.Type == "cgroup" || m.Type == "cgroup2") && m.Destination == "/sys/fs/cgroup") || (m.Type == "sysfs" && m.Destination == "/sys") {
 			m.Options = slices.DeleteFunc(m.Options, func(o string) bool { return o == "ro" })
 			if !slices.Contains(m.Options, "rw") {
 				m.Options = append(m.Options, "rw")
 			}
 		}
 	}
-	h.note("nesting (admin setting nesting): all capabilities in the container's user namespace, the confined seccomp profile, a writable cgroup and /proc/sys")
+	h.note("nesting (admin setting nesting): all capabilities in the container's user namespace, the confined seccomp profile, a writable cgroup, /sys and /proc/sys")
 	return nil
 }
 

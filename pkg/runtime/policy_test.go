@@ -530,8 +530,8 @@ func TestNesting(t *testing.T) {
 		t.Errorf("nesting: want the confined seccomp profile, got %+v", l.Seccomp)
 	}
 	for _, m := range res.Spec.Mounts {
-		if m.Destination == "/sys/fs/cgroup" && slices.Contains(m.Options, "ro") {
-			t.Errorf("nesting: cgroup mount %v is read-only", m.Options)
+		if (m.Destination == "/sys/fs/cgroup" || m.Destination == "/sys") && slices.Contains(m.Options, "ro") {
+			t.Errorf("nesting: %s mount %v is read-only", m.Destination, m.Options)
 		}
 	}
 	if slices.Contains(l.ReadonlyPaths, "/proc/sys") || !slices.Contains(l.ReadonlyPaths, "/proc/sysrq-trigger") {

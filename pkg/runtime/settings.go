@@ -54,6 +54,11 @@ type Settings struct {
 	// Nesting lets containers without --privileged run Docker-in-Docker
 	// and systemd (see nesting.go). Off by default.
 	Nesting bool `json:"nesting,omitempty"`
+	// BenchmarkRuntime is one more engine runtime name the authorization
+	// plugin lets containers ask for (admin setting
+	// benchmarkPlainRuntime): plain runc, for benchmarks only. "" (the
+	// default) allows the hardened runtime alone.
+	BenchmarkRuntime string `json:"benchmarkRuntime,omitempty"`
 	// LXCFS is LXCFS's mount point: its per-container views of /proc and
 	// /sys files are mounted into every container ("" turns them off).
 	LXCFS string `json:"lxcfs,omitempty"`

@@ -83,7 +83,7 @@ func freePort(t testing.TB) int {
 
 // installSettings builds a config from settings with the TLS material,
 // signs it with the admin key and installs it into the image directory.
-func installSettings(t *testing.T, img, keysDir, settings string, tl *configimage.TLS) {
+func installSettings(t testing.TB, img, keysDir, settings string, tl *configimage.TLS) {
 	t.Helper()
 	im, err := configimage.Build(context.Background(), configimage.Options{Settings: []byte(settings), TLS: tl, Epoch: time.Unix(1700000000, 0)})
 	if err != nil {
@@ -327,7 +327,7 @@ func waitEngine(t *testing.T, c *http.Client, port int) string {
 // busyboxImage is a docker-archive (docker save) tarball of a one-layer
 // image holding the host's static busybox: test images are made here,
 // the VM reaches no registry.
-func busyboxImage(t *testing.T, tag string) []byte {
+func busyboxImage(t testing.TB, tag string) []byte {
 	t.Helper()
 	bb := testenv.Tool(t, "busybox", "busybox-static")
 	bin, err := os.ReadFile(bb)

@@ -60,7 +60,7 @@ func (d desktopRun) as(cmd *exec.Cmd) {
 // start runs it and waits, at most 8 minutes, for "engine ready"; stop
 // (also at the test's end) sends SIGTERM and waits for the orderly
 // shutdown, at most 90 s.
-func (d desktopRun) start(t *testing.T) (stop func()) {
+func (d desktopRun) start(t testing.TB) (stop func()) {
 	t.Helper()
 	args := append([]string{"run", d.img, "--keys", d.keysDir, "--state", d.state, "--no-stdin", "--accel", "tcg",
 		"--memory", "2048", "--docker-context", d.context, "--timeout", "20m"}, d.extra...)

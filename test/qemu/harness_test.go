@@ -190,7 +190,7 @@ func TestKVMProbeBounded(t *testing.T) {
 
 // hardenvmBinary builds the CLI once for the tests that drive it as a
 // separate process.
-func hardenvmBinary(t *testing.T) string {
+func hardenvmBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "hardenvm")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/hardenvm/hardenvm/cmd/hardenvm").CombinedOutput()

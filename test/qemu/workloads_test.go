@@ -2,11 +2,11 @@ package qemu
 
 import (
 	"archive/tar"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +23,16 @@ import (
 // Test images are made here, without a registry: a busybox image, and
 // a Docker-in-Docker image of Debian's docker.io, docker-cli, containerd
 // and runc (testdata/dind.yml, through the project's own rootfs code).
+//
+// The boot runs with nestingWithoutPrivileged and benchmarkPlainRuntime
+// on (nestingSettings, plainRuntimeSettings), both off by default: so Docker-in-Docker and
+// systemd run without --privileged, every other check (the escape
+// battery's plain container too) runs in the more permissive setting,
+// and the timing check compares with plain runc. That both are off
+// unless set, and what nesting grants, is checked on the host
+// (adminsettings TestExtensionsOffByDefault, configimage
+// TestRuntimeSettings, runtime TestNesting, authz TestCreateRuntime;
+// shim TestWorkNestingUnprivileged with runc) instead of a second boot.
 func TestDesktopWorkloads(t *testing.T) {
 	requireQEMU(t)
 	testenv.Tool(t, "docker", "docker.io")
@@ -34,17 +44,10 @@ func TestDesktopWorkloads(t *testing.T) {
 	// engine socket (Testcontainers' Ryuk pattern).
 	reg := newRegistries(t)
 	installSettings(t, img, keysDir, `{"configurationFileVersion":2,`+reg.settings()+`"enhancedContainerIsolation":{"value":true,"locked":true,`+
-		`"dockerSocketMount":{"imageList":{"images":["`+dindID+`"]}}}}`, nil)
+		`"dockerSocketMount":{"imageList":{"images":["`+dindID+`"]}}},`+nestingSettings+`,`+plainRuntimeSettings+`}`, nil)
 	work := t.TempDir()
-	bbTar := filepath.Join(work, "bb.tar")
-	if err := os.WriteFile(bbTar, busyboxImage(t, "bb:1"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d := desktopRun{cli: hardenvmBinary(t), img: img, keysDir: keysDir, state: filepath.Join(work, "state"),
-		context: "hvwork", dockerConfig: t.TempDir()}
-	d.start(t)
+	d, bbTar := desktopWithBusybox(t, img, keysDir, "hvwork", work)
 	w := workloads{t: t, d: d}
-	w.must("load", "-i", bbTar)
 	start := time.Now()
 	w.must("load", "-i", dindTar)
 	t.Logf("docker load of the DinD image (%d MiB): %v", fileSize(dindTar)>>20, time.Since(start).Round(time.Second))
@@ -62,8 +65,10 @@ func TestDesktopWorkloads(t *testing.T) {
 		}
 	})
 	w.must("import", systemdTar, "systemd:1")
-	t.Run("systemd as PID 1", func(t *testing.T) { w.on(t).systemd() })
-	t.Run("docker-in-docker privileged", func(t *testing.T) { w.on(t).dindPrivileged(bbTar, attemptsBin) })
+	t.Run("systemd as PID 1", func(t *testing.T) { w.on(t).systemd(true) })
+	t.Run("systemd without --privileged", func(t *testing.T) { w.on(t).systemd(false) })
+	t.Run("docker-in-docker privileged", func(t *testing.T) { w.on(t).dind(bbTar, attemptsBin, true) })
+	t.Run("docker-in-docker without --privileged", func(t *testing.T) { w.on(t).dind(bbTar, attemptsBin, false) })
 	t.Run("cgroup v2 delegation", func(t *testing.T) { w.on(t).cgroupDelegation() })
 	t.Run("docker cp keeps owners", func(t *testing.T) { w.on(t).copyOwners(work) })
 	t.Run("exclusive ID ranges", func(t *testing.T) { w.on(t).exclusiveRanges() })
@@ -72,6 +77,7 @@ func TestDesktopWorkloads(t *testing.T) {
 	t.Run("locked initial mounts", func(t *testing.T) { w.on(t).lockedMounts() })
 	t.Run("docker build", func(t *testing.T) { w.on(t).build(work) })
 	t.Run("registry allow-list at the network edge", func(t *testing.T) { w.on(t).registryAllowList(reg) })
+	t.Run("buildkit entitlements", func(t *testing.T) { w.on(t).buildkit(work) })
 	t.Run("run options", func(t *testing.T) { w.on(t).runOptions() })
 	t.Run("LXCFS views", func(t *testing.T) {
 		w := w.on(t)
@@ -95,19 +101,18 @@ func TestDesktopWorkloads(t *testing.T) {
 		w.refused("run", "--rm", "--network", "none", "-v", "/var/run/docker.sock:/var/run/docker.sock", "bb:1", "true")
 	})
 	t.Run("timing", func(t *testing.T) {
-		// No plain runtime can be named in the VM (the authorization
-		// plugin refuses every other runtime), so this is the hardened
-		// runtime's own number under TCG; the shim-vs-runc ratio comes
-		// from pkg/runtime/shim's BenchmarkContainerLifecycleShimVsRunc.
-		w := w.on(t)
-		var took []time.Duration
-		for range 3 {
-			start := time.Now()
-			w.must("run", "--rm", "--network", "none", "bb:1", "sh", "-c", "true")
-			took = append(took, time.Since(start))
+		// The hardened runtime against plain runc (benchmarkPlainRuntime)
+		// in this VM under TCG, as BenchmarkDesktopRuntimeOverhead
+		// reports them; logged, not asserted: the shared machine's load
+		// moves them (the target is a ratio of at most 1.10). Nesting is
+		// on in this boot: the hardened side has the shorter seccomp
+		// profile (see nestingSettings).
+		for _, l := range runtimePairs(t, w.d, 3, sampleRun) {
+			t.Logf("%s (median of 3, alternating)", l)
 		}
-		slices.Sort(took)
-		t.Logf("docker run --rm bb:1 sh -c true through the hardened runtime: median %v of %v", took[1].Round(time.Millisecond), took)
+		for _, l := range runtimePairs(t, w.d, 2, sampleVolume) {
+			t.Logf("%s (median of 2, alternating; ID-mapped volume vs a plain bind)", l)
+		}
 	})
 	t.Run("only the hardened runtime", func(t *testing.T) {
 		w := w.on(t)
@@ -116,6 +121,12 @@ func TestDesktopWorkloads(t *testing.T) {
 		out := w.must("run", "--rm", "--network", "none", "--runtime", "hardenvm", "bb:1", "cat", "/proc/self/uid_map")
 		if f := strings.Fields(out); len(f) != 3 || f[1] == "0" {
 			w.t.Errorf("--runtime hardenvm: uid_map %q, want the hardened runtime's mapping", out)
+		}
+		// The benchmarks' plain runtime is what its name says: the VM's
+		// root inside (why it is for benchmarks only, and off by default).
+		out = w.must("run", "--rm", "--network", "none", "--runtime", "runc-plain", "bb:1", "cat", "/proc/self/uid_map")
+		if f := strings.Fields(out); len(f) != 3 || f[1] != "0" {
+			w.t.Errorf("--runtime runc-plain: uid_map %q, want plain runc's (no user namespace)", out)
 		}
 	})
 }
@@ -174,46 +185,55 @@ func (w workloads) refused(args ...string) {
 
 func (w workloads) rm(names ...string) { w.d.docker(append([]string{"rm", "-f"}, names...)...) }
 
-// dindPrivileged: an inner dockerd in a --privileged container, an inner
-// docker run and docker build; the inner container's root is the outer
+// dind: an inner dockerd in a --privileged container, or (with
+// nestingWithoutPrivileged) in one without --privileged, an inner docker
+// run and docker build; the inner container's root is the outer
 // container's root, never the VM's.
-func (w workloads) dindPrivileged(bbTar, attemptsBin string) {
-	defer w.rm("dind")
-	w.must("volume", "create", "dind-var")
-	w.must("run", "-d", "--privileged", "--name", "dind", "-v", "dind-var:/var/lib/docker", "dind:1", "dockerd")
+func (w workloads) dind(bbTar, attemptsBin string, privileged bool) {
+	name, vol := "dind", "dind-var"
+	args := []string{"run", "-d", "--privileged"}
+	if !privileged {
+		name, vol, args = "dind-np", "dind-np-var", []string{"run", "-d"}
+	}
+	defer w.rm(name)
+	w.must("volume", "create", vol)
+	w.must(append(args, "--name", name, "-v", vol+":/var/lib/docker", "dind:1", "dockerd")...)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		if _, err := w.d.docker("exec", "dind", "docker", "version"); err == nil {
+		if _, err := w.d.docker("exec", name, "docker", "version"); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			logs, _ := w.d.docker("logs", "--tail", "30", "dind")
+			logs, _ := w.d.docker("logs", "--tail", "30", name)
 			w.t.Fatalf("the inner dockerd did not answer within 2m; its last lines:\n%s", logs)
 		}
 		time.Sleep(2 * time.Second)
 	}
-	w.must("cp", bbTar, "dind:/tmp/bb.tar")
-	w.must("exec", "dind", "docker", "load", "-i", "/tmp/bb.tar")
-	outer := w.must("exec", "dind", "busybox", "cat", "/proc/self/uid_map")
-	inner := w.must("exec", "dind", "docker", "run", "--rm", "bb:1", "sh", "-c", "cat /proc/self/uid_map; echo inner-ok")
+	w.must("cp", bbTar, name+":/tmp/bb.tar")
+	w.must("exec", name, "docker", "load", "-i", "/tmp/bb.tar")
+	outer := w.must("exec", name, "busybox", "cat", "/proc/self/uid_map")
+	inner := w.must("exec", name, "docker", "run", "--rm", "bb:1", "sh", "-c", "cat /proc/self/uid_map; echo inner-ok")
 	w.t.Logf("uid_map chain: outer container %q (VM IDs), inner container %q (outer container's IDs)", strings.Join(strings.Fields(outer), " "), strings.Join(strings.Fields(inner), " "))
 	if f := strings.Fields(outer); len(f) != 3 || f[0] != "0" || f[1] == "0" {
 		w.t.Errorf("the outer container's uid_map %q: want its root mapped away from the VM's root", outer)
 	}
+	if f := strings.Fields(inner); len(f) < 3 || f[1] != strings.Fields(outer)[1] || f[1] == "0" {
+		w.t.Errorf("the inner container's uid_map %q: want the outer container's range (%q), never the VM's root", inner, outer)
+	}
 	if !strings.Contains(inner, "inner-ok") {
 		w.t.Errorf("inner docker run: %q", inner)
 	}
-	w.must("exec", "dind", "sh", "-c", `busybox mkdir -p /tmp/ctx && printf 'FROM bb:1\nRUN touch /built && busybox chown 1000:1000 /built && busybox chmod u+s /built\n' > /tmp/ctx/Dockerfile`)
-	if out, err := w.docker("exec", "-e", "DOCKER_BUILDKIT=0", "dind", "docker", "build", "-t", "inner-built", "/tmp/ctx"); err != nil {
+	w.must("exec", name, "sh", "-c", `busybox mkdir -p /tmp/ctx && printf 'FROM bb:1\nRUN touch /built && busybox chown 1000:1000 /built && busybox chmod u+s /built\n' > /tmp/ctx/Dockerfile`)
+	if out, err := w.docker("exec", "-e", "DOCKER_BUILDKIT=0", name, "docker", "build", "-t", "inner-built", "/tmp/ctx"); err != nil {
 		w.t.Errorf("inner docker build: %v", err)
 	} else {
 		_ = out
-		w.expect("1000 4644", "exec", "dind", "docker", "run", "--rm", "inner-built", "busybox", "stat", "-c", "%u %a", "/built")
+		w.expect("1000 4644", "exec", name, "docker", "run", "--rm", "inner-built", "busybox", "stat", "-c", "%u %a", "/built")
 	}
 	w.t.Run("escape battery in an inner privileged container", func(t *testing.T) {
 		w := w.on(t)
-		w.must("cp", attemptsBin, "dind:/tmp/hardenvm-attempts")
-		out, _ := w.d.docker("exec", "dind", "docker", "run", "--rm", "--privileged", "-v", "/tmp/hardenvm-attempts:/attempts:ro", "bb:1", "/attempts")
+		w.must("cp", attemptsBin, name+":/tmp/hardenvm-attempts")
+		out, _ := w.d.docker("exec", name, "docker", "run", "--rm", "--privileged", "-v", "/tmp/hardenvm-attempts:/attempts:ro", "bb:1", "/attempts")
 		w.tally("inner --privileged", out)
 	})
 }
@@ -433,29 +453,73 @@ func (w workloads) runOptions() {
 	}
 }
 
-// systemd: systemd as PID 1 of a --privileged container reaches its
+// systemd: systemd as PID 1 of a --privileged container, or (with
+// nestingWithoutPrivileged) of one without --privileged, reaches its
 // default target (running, or degraded with the units that failed shown)
 // in its delegated cgroup.
-func (w workloads) systemd() {
-	defer w.rm("sd")
-	w.must("run", "-d", "--privileged", "--name", "sd", "--network", "none", "systemd:1", "/sbin/init")
+func (w workloads) systemd(privileged bool) {
+	name, args := "sd", []string{"run", "-d", "--privileged"}
+	if !privileged {
+		name, args = "sd-np", []string{"run", "-d"}
+	}
+	defer w.rm(name)
+	w.must(append(args, "--name", name, "--network", "none", "systemd:1", "/sbin/init")...)
 	deadline := time.Now().Add(4 * time.Minute)
 	var state string
 	for {
-		state, _ = w.d.docker("exec", "sd", "systemctl", "is-system-running")
+		state, _ = w.d.docker("exec", name, "systemctl", "is-system-running")
 		if state == "running" || state == "degraded" {
 			break
 		}
 		if time.Now().After(deadline) {
-			logs, _ := w.d.docker("logs", "--tail", "40", "sd")
+			logs, _ := w.d.docker("logs", "--tail", "40", name)
 			w.t.Fatalf("systemd is %q 4 minutes after start; its last lines:\n%s", state, logs)
 		}
 		time.Sleep(3 * time.Second)
 	}
-	failed, _ := w.d.docker("exec", "sd", "systemctl", "list-units", "--failed", "--no-legend", "--plain")
+	failed, _ := w.d.docker("exec", name, "systemctl", "list-units", "--failed", "--no-legend", "--plain")
 	w.t.Logf("systemd: %s; failed units: %q", state, failed)
-	if out, err := w.d.docker("exec", "sd", "systemctl", "is-active", "multi-user.target"); out != "active" {
-		w.t.Errorf("$ docker exec sd systemctl is-active multi-user.target\n%s\n(%v; want active)", out, err)
+	if out, err := w.d.docker("exec", name, "systemctl", "is-active", "multi-user.target"); out != "active" {
+		w.t.Errorf("$ docker exec %s systemctl is-active multi-user.target\n%s\n(%v; want active)", name, out, err)
 	}
-	w.expect("0::/init.scope", "exec", "sd", "busybox", "cat", "/proc/1/cgroup")
+	w.expect("0::/init.scope", "exec", name, "busybox", "cat", "/proc/1/cgroup")
+}
+
+// buildkit: BuildKit builds in the hardened runtime (Debian's docker CLI
+// speaks it with DOCKER_BUILDKIT=1, without buildx: POST /session, then
+// /build?version=2), and its --network=host is refused by the
+// authorization plugin with the policy line. buildx (in the DinD image,
+// which may use the engine socket) asks for the network.host and
+// security.insecure entitlements inside the engine's /grpc stream, which
+// the plugin cannot read: the engine's own builder entitlements
+// (daemon.json, adminsettings) refuse them.
+func (w workloads) buildkit(work string) {
+	cli := testenv.File(w.t, "/usr/bin/docker", "docker.io")
+	ctxDir := filepath.Join(work, "bkctx")
+	os.MkdirAll(ctxDir, 0o755)
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM bb:1\nRUN touch /bk && busybox chown 1000:1000 /bk\n"), 0o644)
+	build := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, cli, append([]string{"--context", w.d.context, "build"}, args...)...)
+		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+w.d.dockerConfig, "DOCKER_BUILDKIT=1")
+		out, err := cmd.CombinedOutput()
+		w.t.Logf("$ DOCKER_BUILDKIT=1 %s build %s\n%s", cli, strings.Join(args, " "), out)
+		return string(out), err
+	}
+	if _, err := build("-t", "bk:1", ctxDir); err != nil {
+		w.t.Errorf("BuildKit build: %v", err)
+	} else {
+		w.expect("1000", "run", "--rm", "--network", "none", "bk:1", "busybox", "stat", "-c", "%u", "/bk")
+	}
+	if out, err := build("--network=host", "-t", "bk:2", ctxDir); err == nil || !strings.Contains(out, "is not allowed by the admin policy") {
+		w.t.Errorf("BuildKit build --network=host: %v; want a refusal by the admin policy", err)
+	}
+	for _, ent := range []string{"security.insecure", "network.host"} {
+		out, err := w.docker("run", "--rm", "--network", "none", "-v", "/var/run/docker.sock:/var/run/docker.sock", "dind:1", "sh", "-c",
+			"busybox mkdir -p /c && echo 'FROM bb:1' > /c/Dockerfile && docker buildx build --allow "+ent+" /c")
+		if err == nil || !strings.Contains(out, "granting entitlement "+ent+" is not allowed by build daemon configuration") {
+			w.t.Errorf("buildx build --allow %s through the engine's /grpc: %v; want the engine's refusal of the entitlement", ent, err)
+		}
+	}
 }

@@ -71,6 +71,7 @@ var routes = []route{
 	r("POST", "/build/prune", "builder prune", "prune"),
 	r("POST", "/build/cancel", "image build", "build"),
 	r("POST", "/session", "image build", "build"),
+	r("POST", "/grpc", "image build", "build"), // buildx: BuildKit's control API
 	r("POST", "/volumes/create", "volume create", "create"),
 	r("GET", "/volumes", "volume ls", "ls"),
 	r("GET", "/volumes/"+one, "volume inspect", "inspect"),

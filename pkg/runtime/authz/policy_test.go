@@ -239,17 +239,58 @@ func TestBlockLoad(t *testing.T) {
 }
 
 // TestCreateRuntime refuses runtimes other than the hardened one: the
-// engine takes containerd shim names without configuration.
+// engine takes containerd shim names without configuration. The
+// benchmarks' setting lets exactly one more name through.
 func TestCreateRuntime(t *testing.T) {
-	p := &Policy{Settings: runtime.Default(), Resolve: func(p string) (string, error) { return p, nil }}
-	for rt, allowed := range map[string]bool{"": true, "hardenvm": true, "runc": false,
-		"io.containerd.runc.v2": false, "io.containerd.runsc.v1": false, "crun": false} {
-		got := p.create([]byte(`{"Image":"bb:1","HostConfig":{"Runtime":"` + rt + `"}}`))
-		if got.Allow != allowed {
-			t.Errorf("create with runtime %q: %+v, want allowed %v", rt, got, allowed)
+	bench := runtime.Default()
+	bench.BenchmarkRuntime = "runc-plain"
+	for _, set := range []struct {
+		name    string
+		s       runtime.Settings
+		allowed map[string]bool
+	}{
+		{"default", runtime.Default(), map[string]bool{"": true, "hardenvm": true, "runc": false, "runc-plain": false,
+			"io.containerd.runc.v2": false, "io.containerd.runsc.v1": false, "crun": false}},
+		{"benchmarkPlainRuntime", bench, map[string]bool{"": true, "hardenvm": true, "runc": false, "runc-plain": true,
+			"io.containerd.runc.v2": false, "crun": false}},
+	} {
+		p := &Policy{Settings: set.s, Resolve: func(p string) (string, error) { return p, nil }}
+		for rt, allowed := range set.allowed {
+			got := p.create([]byte(`{"Image":"bb:1","HostConfig":{"Runtime":"` + rt + `"}}`))
+			if got.Allow != allowed {
+				t.Errorf("%s: create with runtime %q: %+v, want allowed %v", set.name, rt, got, allowed)
+			}
+			if !allowed && !strings.Contains(got.Msg, "is not allowed by the admin policy (enhancedContainerIsolation)") {
+				t.Errorf("%s: create with runtime %q: message %q", set.name, rt, got.Msg)
+			}
 		}
-		if !allowed && !strings.Contains(got.Msg, "is not allowed by the admin policy (enhancedContainerIsolation)") {
-			t.Errorf("create with runtime %q: message %q", rt, got.Msg)
+	}
+}
+
+// TestBuild: a build with the host's network is refused on both builders
+// (the classic one, and BuildKit's version=2 behind the session); other
+// builds, BuildKit's session and buildx's /grpc pass (the entitlements
+// /grpc carries are the engine's to refuse: daemon.json builder).
+func TestBuild(t *testing.T) {
+	p := &Policy{Settings: runtime.Default()}
+	for _, tt := range []struct {
+		method, uri string
+		refused     bool
+	}{
+		{"POST", "/v1.41/build?networkmode=host&t=x", true},
+		{"POST", "/v1.41/build?buildid=abc&networkmode=host&remote=client-session&session=s1&version=2", true},
+		{"POST", "/v1.45/build?networkmode=default&version=2", false},
+		{"POST", "/v1.45/build?networkmode=none&version=1", false},
+		{"POST", "/v1.45/build?t=x", false},
+		{"POST", "/v1.41/session", false},
+		{"POST", "/v1.45/grpc", false},
+	} {
+		r := p.Decide(&Request{RequestMethod: tt.method, RequestURI: tt.uri})
+		if r.Allow == tt.refused || (tt.refused && r.Msg != "hardenvm: building with the host's network (--network=host) is not allowed by the admin policy (enhancedContainerIsolation)") {
+			t.Errorf("%s %s: allow=%v %q, want refused %v", tt.method, tt.uri, r.Allow, r.Msg, tt.refused)
 		}
+	}
+	if cmd, ok := commandOf("POST", "/grpc", false); !ok || cmd.name != "image build" {
+		t.Errorf("commandOf(POST /grpc) = %v, %v; want image build", cmd, ok)
 	}
 }
