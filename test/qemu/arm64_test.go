@@ -62,6 +62,7 @@ func bootARM64(t *testing.T, disk, vars string) *vm.Machine {
 // flipped.
 func TestARM64Minimal(t *testing.T) {
 	requireARM64(t)
+	t.Parallel() // beside TestDesktopWorkloads: TCG runs a VM on one core
 	keysDir := newKeys(t)
 	img := filepath.Join(t.TempDir(), "minimal-arm64")
 	spec, _ := filepath.Abs("../../images/minimal-arm64.yml")
@@ -143,6 +144,7 @@ func TestARM64Minimal(t *testing.T) {
 // namespace. One boot; the slow arm64 test.
 func TestARM64Desktop(t *testing.T) {
 	requireARM64(t)
+	t.Parallel()
 	testenv.Tool(t, "docker", "docker.io")
 	keysDir := newKeys(t)
 	start := time.Now()

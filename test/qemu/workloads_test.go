@@ -35,6 +35,7 @@ import (
 // shim TestWorkNestingUnprivileged with runc) instead of a second boot.
 func TestDesktopWorkloads(t *testing.T) {
 	requireQEMU(t)
+	t.Parallel() // the longest boot; beside the arm64 ones, each VM on a core of its own
 	testenv.Tool(t, "docker", "docker.io")
 	keysDir := newKeys(t)
 	img := buildDesktop(t, keysDir)
