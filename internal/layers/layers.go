@@ -40,6 +40,7 @@ var Of = map[string]Stage{
 	"internal/pipe":       Format,
 	"internal/readfile":   Format,
 	"internal/sparse":     Format,
+	"internal/blockmap":   Format,
 	"internal/tty":        Format,
 	"internal/version":    Format,
 	"internal/layers":     Format,

@@ -2,8 +2,11 @@ package qcow2
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+
+	"github.com/hardenvm/hardenvm/internal/blockmap"
 )
 
 // maxL1 caps the L1 table Open reads into memory (32 MiB).
@@ -78,49 +81,32 @@ func (x *Reader) Size() int64 { return x.size }
 // ReadAt reads the virtual disk at off: unallocated clusters read as
 // zeros.
 func (x *Reader) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("qcow2: negative offset %d", off)
+	n, err := blockmap.ReadAt(x.r, p, off, x.size, 1<<x.clusterBits, x.lookup)
+	if err != nil && err != io.EOF && !errors.Is(err, ErrUnsupported) {
+		err = fmt.Errorf("qcow2: %w", err)
 	}
-	done := 0
-	for done < len(p) {
-		pos := off + int64(done)
-		if pos >= x.size {
-			return done, io.EOF
-		}
-		cs := int64(1) << x.clusterBits
-		c, in := pos>>x.clusterBits, pos&(cs-1)
-		n := min(int64(len(p)-done), cs-in, x.size-pos)
-		host, err := x.lookup(c)
-		if err != nil {
-			return done, err
-		}
-		if host == 0 {
-			clear(p[done : done+int(n)])
-		} else if _, err := x.r.ReadAt(p[done:done+int(n)], host+in); err != nil {
-			return done, fmt.Errorf("qcow2: reading cluster %d: %w", c, err)
-		}
-		done += int(n)
-	}
-	return done, nil
+	return n, err
 }
 
-// lookup is the host offset of guest cluster c, 0 when it reads as zeros.
-func (x *Reader) lookup(c int64) (int64, error) {
+// lookup is the host offset of guest cluster c; ok is false when the
+// cluster reads as zeros.
+func (x *Reader) lookup(c int64) (host int64, ok bool, err error) {
 	perL2 := int64(1) << (x.clusterBits - 3)
 	l2 := int64(x.l1[c/perL2] & offsetMask)
 	if l2 == 0 {
-		return 0, nil
+		return 0, false, nil
 	}
 	var b [8]byte
 	if _, err := x.r.ReadAt(b[:], l2+c%perL2*8); err != nil {
-		return 0, fmt.Errorf("qcow2: reading an L2 entry of cluster %d: %w", c, err)
+		return 0, false, fmt.Errorf("reading an L2 entry of cluster %d: %w", c, err)
 	}
 	e := binary.BigEndian.Uint64(b[:])
 	switch {
 	case e&flagCompress != 0:
-		return 0, fmt.Errorf("%w: compressed cluster %d", ErrUnsupported, c)
+		return 0, false, fmt.Errorf("%w: compressed cluster %d", ErrUnsupported, c)
 	case e&flagZero != 0:
-		return 0, nil
+		return 0, false, nil
 	}
-	return int64(e & offsetMask), nil
+	host = int64(e & offsetMask)
+	return host, host != 0, nil
 }

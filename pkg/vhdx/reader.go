@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 
+	"github.com/hardenvm/hardenvm/internal/blockmap"
 	"github.com/hardenvm/hardenvm/pkg/gpt"
 )
 
@@ -175,33 +176,27 @@ func (x *Reader) Size() int64 { return x.size }
 
 // ReadAt reads the virtual disk at off: blocks not present read as zeros.
 func (x *Reader) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("vhdx: negative offset %d", off)
+	n, err := blockmap.ReadAt(x.r, p, off, x.size, x.blockSize, x.lookup)
+	if err != nil && err != io.EOF && !errors.Is(err, ErrUnsupported) {
+		err = fmt.Errorf("vhdx: %w", err)
 	}
-	done := 0
-	for done < len(p) {
-		pos := off + int64(done)
-		if pos >= x.size {
-			return done, io.EOF
-		}
-		b, in := pos/x.blockSize, pos%x.blockSize
-		n := min(int64(len(p)-done), x.blockSize-in, x.size-pos)
-		var e [8]byte
-		if _, err := x.r.ReadAt(e[:], x.bat+(b+b/x.chunkRatio)*8); err != nil {
-			return done, fmt.Errorf("vhdx: reading the BAT entry of block %d: %w", b, err)
-		}
-		v := binary.LittleEndian.Uint64(e[:])
-		switch v & 7 {
-		case 0, 1, 2, 3: // not present, undefined, zero, unmapped
-			clear(p[done : done+int(n)])
-		case payloadBlockFullyPresent:
-			if _, err := x.r.ReadAt(p[done:done+int(n)], int64(v>>20)*mib+in); err != nil {
-				return done, fmt.Errorf("vhdx: reading block %d: %w", b, err)
-			}
-		default:
-			return done, fmt.Errorf("%w: block %d in state %d", ErrUnsupported, b, v&7)
-		}
-		done += int(n)
+	return n, err
+}
+
+// lookup is where payload block b starts in the file, from its BAT
+// entry; ok is false for a block not present (or undefined, zero,
+// unmapped), which reads as zeros.
+func (x *Reader) lookup(b int64) (host int64, ok bool, err error) {
+	var e [8]byte
+	if _, err := x.r.ReadAt(e[:], x.bat+(b+b/x.chunkRatio)*8); err != nil {
+		return 0, false, fmt.Errorf("reading the BAT entry of block %d: %w", b, err)
 	}
-	return done, nil
+	v := binary.LittleEndian.Uint64(e[:])
+	switch v & 7 {
+	case 0, 1, 2, 3: // not present, undefined, zero, unmapped
+		return 0, false, nil
+	case payloadBlockFullyPresent:
+		return int64(v>>20) * mib, true, nil
+	}
+	return 0, false, fmt.Errorf("%w: block %d in state %d", ErrUnsupported, b, v&7)
 }
