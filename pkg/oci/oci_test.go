@@ -84,14 +84,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 	}
 
 	// The artifact as a registry client sees it.
-	desc, err := remote.Get(mustRef(t, ref))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m v1.Manifest
-	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
-		t.Fatal(err)
-	}
+	desc, m := getManifest(t, ref)
 	var titles []string
 	for _, l := range m.Layers {
 		titles = append(titles, l.Annotations[annotationTitle]+" "+string(l.MediaType))
@@ -159,12 +152,7 @@ func TestPushRefusesUnverified(t *testing.T) {
 func republish(t *testing.T, ref string, edit func(m *v1.Manifest, repo name.Repository)) {
 	t.Helper()
 	r := mustRef(t, ref)
-	desc, err := remote.Get(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m v1.Manifest
-	json.Unmarshal(desc.Manifest, &m)
+	desc, m := getManifest(t, ref)
 	// the original bundle
 	idx, err := remote.Referrers(r.Context().Digest(desc.Digest.String()))
 	if err != nil {
@@ -237,9 +225,7 @@ func TestPullTampered(t *testing.T) {
 		detail string
 	}{
 		{"uki blob corrupted in storage", func(t *testing.T, im *imagetest.Image, ref string) {
-			desc, _ := remote.Get(mustRef(t, ref))
-			var m v1.Manifest
-			json.Unmarshal(desc.Manifest, &m)
+			_, m := getManifest(t, ref)
 			p := reg.BlobPath(m.Layers[layerIndex(&m, "uki.efi")].Digest.String())
 			b, _ := os.ReadFile(p)
 			b[5000] ^= 1
@@ -394,6 +380,20 @@ func TestRegistryErrors(t *testing.T) {
 	}
 }
 
+// getManifest is ref's manifest as a registry client sees it.
+func getManifest(t *testing.T, ref string) (*remote.Descriptor, v1.Manifest) {
+	t.Helper()
+	desc, err := remote.Get(mustRef(t, ref))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m v1.Manifest
+	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	return desc, m
+}
+
 func mustRef(t *testing.T, s string) name.Reference {
 	t.Helper()
 	r, err := name.ParseReference(s)
@@ -441,14 +441,7 @@ func TestPushPullDiskFormats(t *testing.T) {
 	if _, err := Push(ctx, im.Dir, ref, options(im)); err != nil {
 		t.Fatal(err)
 	}
-	desc, err := remote.Get(mustRef(t, ref))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m v1.Manifest
-	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
-		t.Fatal(err)
-	}
+	_, m := getManifest(t, ref)
 	types := map[string]string{}
 	for _, l := range m.Layers {
 		types[l.Annotations[annotationTitle]] = string(l.MediaType)
