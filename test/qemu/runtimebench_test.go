@@ -34,16 +34,21 @@ const (
 )
 
 // pairLine is one line of the table: the hardened runtime's median and
-// plain runc's.
+// plain runc's, and the fastest sample of each. On a shared machine the
+// load only ever adds time, so the fastest samples are the pair least
+// disturbed by it; the medians are what a user waits.
 type pairLine struct {
-	name            string
-	hardened, plain float64 // seconds
+	name                    string
+	hardened, plain         float64 // seconds, medians
+	hardenedBest, plainBest float64 // seconds, fastest samples
 }
 
-func (l pairLine) ratio() float64 { return l.hardened / l.plain }
+func (l pairLine) ratio() float64     { return l.hardened / l.plain }
+func (l pairLine) bestRatio() float64 { return l.hardenedBest / l.plainBest }
 
 func (l pairLine) String() string {
-	return fmt.Sprintf("%s: hardened %.2fs, plain runc %.2fs, ratio %.2f", l.name, l.hardened, l.plain, l.ratio())
+	return fmt.Sprintf("%s: hardened %.2fs, plain runc %.2fs, ratio %.2f (fastest: %.2fs, %.2fs, ratio %.2f)",
+		l.name, l.hardened, l.plain, l.ratio(), l.hardenedBest, l.plainBest, l.bestRatio())
 }
 
 // Lines of the table.
@@ -137,7 +142,8 @@ func runtimePairs(tb testing.TB, d desktopRun, n int, probes ...func(testing.TB,
 	var lines []pairLine
 	for _, name := range []string{lineRun, lineWrite, lineFiles} {
 		if slices.Contains(names, name) {
-			lines = append(lines, pairLine{name: name, hardened: median(h[name]), plain: median(p[name])})
+			lines = append(lines, pairLine{name: name, hardened: median(h[name]), plain: median(p[name]),
+				hardenedBest: slices.Min(h[name]), plainBest: slices.Min(p[name])})
 		}
 	}
 	return lines
@@ -155,36 +161,39 @@ func median(v []float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
+// benchSamples is how many samples of each probe the benchmark takes
+// per runtime: under TCG on a shared machine single samples of the same
+// command vary by a factor of two and more.
+const benchSamples = 5
+
 // BenchmarkDesktopRuntimeOverhead is the side-by-side table in the desktop
 // VM under TCG: one boot with plainRuntimeSettings, then per line the
-// hardened runtime against plain runc, 3 alternating samples each per
-// iteration (run with -benchtime=1x; a boot and the image build come
-// first, several minutes):
+// hardened runtime against plain runc, benchSamples alternating samples
+// each per iteration (one volume sample gives both volume lines; run with
+// -benchtime=1x; a boot and the image build come first, several minutes):
 //
 //	HARDENVM_REQUIRE_QEMU=1 go test ./test/qemu -run '^$' -bench DesktopRuntimeOverhead -benchtime=1x -timeout 40m
+//
+// Each line reports the medians (ours-s, peer-s, ratio) and the ratio
+// of the fastest samples (best-ratio).
 func BenchmarkDesktopRuntimeOverhead(b *testing.B) {
 	requireQEMU(b)
 	keysDir := newKeys(b)
 	img := buildDesktop(b, keysDir)
 	installSettings(b, img, keysDir, `{"configurationFileVersion":2,`+plainRuntimeSettings+`}`, nil)
 	d, _ := desktopWithBusybox(b, img, keysDir, "hvbench", b.TempDir())
-	for _, line := range []struct {
-		name  string
-		probe func(testing.TB, desktopRun, bool) map[string]float64
-	}{{lineRun, sampleRun}, {lineWrite, sampleVolume}, {lineFiles, sampleVolume}} {
-		b.Run(line.name, func(b *testing.B) {
-			var got pairLine
-			for range b.N {
-				for _, l := range runtimePairs(b, d, 3, line.probe) {
-					if l.name == line.name {
-						got = l
-					}
-				}
-			}
-			b.Log(got)
-			b.ReportMetric(got.hardened, "ours-s")
-			b.ReportMetric(got.plain, "peer-s")
-			b.ReportMetric(got.ratio(), "ratio")
+	var lines []pairLine
+	for range b.N {
+		lines = runtimePairs(b, d, benchSamples, sampleRun, sampleVolume)
+	}
+	for _, l := range lines {
+		b.Run(l.name, func(b *testing.B) {
+			b.Log(l)
+			b.ReportMetric(l.hardened, "ours-s")
+			b.ReportMetric(l.plain, "peer-s")
+			b.ReportMetric(l.ratio(), "ratio")
+			b.ReportMetric(l.bestRatio(), "best-ratio")
+			b.ReportMetric(1.10, "target-ratio")
 		})
 	}
 }

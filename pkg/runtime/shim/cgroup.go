@@ -28,10 +28,17 @@ import (
 // root and the cgroup namespace keeps everything above out of sight.
 //
 // runc 1.1 creates the cgroup but does not delegate it (runc 1.2 does,
-// for cgroupns containers with a user namespace). The shim adds a
-// createRuntime hook, which runc runs in the runtime's namespaces after
-// the cgroup exists and before the container's process starts: the hook
-// is the shim's own binary, called with delegateArg.
+// for cgroupns containers with a user namespace). For `create` with a
+// --pid-file (how containerd creates every container) the shim delegates
+// once runc has created the container: its cgroup exists and its process
+// waits for `start` in runc's init, so nothing of the container has run
+// yet; should delegation fail, the shim deletes the container and the
+// create fails. For `run`, or a create without a pid file, the shim adds
+// a createRuntime hook instead, which runc runs in the runtime's
+// namespaces after the cgroup exists and before the container's process
+// starts: the hook is the shim's own binary, called with delegateArg.
+// The hook costs a start of that binary (under TCG a good part of a
+// second per container); the delegation after create costs none.
 
 // delegateArg makes the shim's binary act as the createRuntime hook.
 const delegateArg = "__hardenvm_delegate_cgroup"
@@ -50,17 +57,58 @@ func addDelegateHook(spec *specs.Spec, self string) {
 	if !ok || !cgroup2() {
 		return
 	}
+	dropDelegateHook(spec) // a bundle created twice keeps one
 	if spec.Hooks == nil {
 		spec.Hooks = &specs.Hooks{}
 	}
-	// A bundle created twice keeps one.
-	spec.Hooks.CreateRuntime = slices.DeleteFunc(spec.Hooks.CreateRuntime, func(h specs.Hook) bool {
-		return len(h.Args) > 1 && h.Args[1] == delegateArg
-	})
 	spec.Hooks.CreateRuntime = append(spec.Hooks.CreateRuntime, specs.Hook{
 		Path: self,
 		Args: []string{self, delegateArg, strconv.FormatUint(uint64(uid), 10), strconv.FormatUint(uint64(gid), 10)},
 	})
+}
+
+// dropDelegateHook removes the delegation hook from spec: a bundle
+// hardened before (created twice, runc allows it) may hold one.
+func dropDelegateHook(spec *specs.Spec) {
+	if spec.Hooks == nil {
+		return
+	}
+	spec.Hooks.CreateRuntime = slices.DeleteFunc(spec.Hooks.CreateRuntime, func(h specs.Hook) bool {
+		return len(h.Args) > 1 && h.Args[1] == delegateArg
+	})
+}
+
+// owner is a container root's host uid and gid.
+type owner struct{ uid, gid uint32 }
+
+// delegation decides how the container's cgroup is delegated: after
+// create (a non-nil owner, no hook) or by the hook added to spec (nil).
+// Without cgroup v2 or a mapped root there is nothing to delegate.
+func delegation(c *cmdline, spec *specs.Spec, self string) *owner {
+	uid, gid, ok := rootIDs(spec)
+	if !ok || !cgroup2() {
+		return nil
+	}
+	if c.command == "create" && c.pidFile != "" {
+		dropDelegateHook(spec)
+		return &owner{uid, gid}
+	}
+	addDelegateHook(spec, self)
+	return nil
+}
+
+// delegateCreated delegates the cgroup of a container that runc has just
+// created, whose init's pid runc wrote to pidFile.
+func delegateCreated(pidFile string, o owner) error {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return fmt.Errorf("cgroup delegation: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return fmt.Errorf("cgroup delegation: pid file %s holds %q", pidFile, b)
+	}
+	return delegatePid(pid, int(o.uid), int(o.gid))
 }
 
 // rootIDs returns the host IDs the container's uid and gid 0 map to.
@@ -102,16 +150,25 @@ func delegateHook(argv []string, stdin io.Reader) error {
 	if !cgroup2() {
 		return nil // cgroup v1 (or none): nothing is delegated
 	}
-	f, err := os.Open("/proc/" + strconv.Itoa(st.Pid) + "/cgroup")
-	if err != nil {
+	if err := delegatePid(st.Pid, int(uid), int(gid)); err != nil {
 		return fmt.Errorf("cgroup delegation hook: %w", err)
+	}
+	return nil
+}
+
+// delegatePid delegates the cgroup that process pid (a container's init)
+// is in.
+func delegatePid(pid, uid, gid int) error {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return err
 	}
 	defer f.Close()
 	path, err := unifiedPath(f)
 	if err != nil {
-		return fmt.Errorf("cgroup delegation hook: process %d: %w", st.Pid, err)
+		return fmt.Errorf("process %d: %w", pid, err)
 	}
-	return delegate(filepath.Join(cgroupRoot, path), int(uid), int(gid))
+	return delegate(filepath.Join(cgroupRoot, path), uid, gid)
 }
 
 // cgroup2 reports whether the VM's cgroups are the unified (v2) hierarchy.

@@ -42,6 +42,7 @@ type cmdline struct {
 	id          string
 	preserveFDs int
 	detach      bool
+	pidFile     string // --pid-file, where runc writes the init's pid
 }
 
 func flagName(a string) (name, value string, hasValue bool, ok bool) {
@@ -122,6 +123,8 @@ func (c *cmdline) parseCreate() error {
 			if _, err := fmt.Sscanf(value, "%d", &c.preserveFDs); err != nil || c.preserveFDs < 0 {
 				return fmt.Errorf("%s: --preserve-fds %q: want a count", c.command, value)
 			}
+		case "pid-file":
+			c.pidFile = value
 		case "detach", "d":
 			c.detach = value != "false"
 		}
@@ -134,6 +137,18 @@ func (c *cmdline) parseCreate() error {
 		return fmt.Errorf("%s: invalid container ID %q", c.command, c.id)
 	}
 	return nil
+}
+
+// deleteCmd is the command line that force-deletes c's container, with
+// c's global flags.
+func (c *cmdline) deleteCmd() *cmdline {
+	globals := c.args[:len(c.args)-len(c.cmdArgs)-1]
+	return &cmdline{
+		args:    append(append([]string{}, globals...), "delete", "--force", c.id),
+		global:  c.global,
+		command: "delete",
+		cmdArgs: []string{"--force", c.id},
+	}
 }
 
 // validID is runc's rule for container IDs, which also keeps them safe as

@@ -24,7 +24,7 @@ func TestParseCmdline(t *testing.T) {
 				global:  map[string]string{"root": "/run/containerd/runc/moby", "log": "/b/log.json", "log-format": "json", "systemd-cgroup": "true"},
 				command: "create",
 				cmdArgs: []string{"--bundle", "/b", "--pid-file", "/b/init.pid", "--console-socket=/tmp/c.sock", "abc123"},
-				bundle:  "/b", id: "abc123",
+				bundle:  "/b", id: "abc123", pidFile: "/b/init.pid",
 			},
 		},
 		{
@@ -75,6 +75,20 @@ func TestParseCmdline(t *testing.T) {
 	}
 }
 
+// TestDeleteCmd: the delete that undoes a create keeps the create's
+// global flags (runc's root above all) and drops ours.
+func TestDeleteCmd(t *testing.T) {
+	c, err := parseCmdline([]string{"--hardenvm-state", "/s", "--root", "/run/containerd/runc/moby", "--log=/b/log.json",
+		"create", "--bundle", "/b", "--pid-file", "/b/init.pid", "abc123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"--root", "/run/containerd/runc/moby", "--log=/b/log.json", "delete", "--force", "abc123"}
+	if diff := cmp.Diff(want, c.deleteCmd().args); diff != "" {
+		t.Errorf("deleteCmd().args (-want +got):\n%s", diff)
+	}
+}
+
 func FuzzParseCmdline(f *testing.F) {
 	f.Add("--root\x00/r\x00create\x00-b\x00/b\x00id")
 	f.Add("run\x00--detach\x00--bundle=/b\x00x")
@@ -86,6 +100,12 @@ func FuzzParseCmdline(f *testing.F) {
 		}
 		if (c.command == "create" || c.command == "run") && !validID(c.id) {
 			t.Fatalf("accepted invalid id %q", c.id)
+		}
+		if c.command == "create" || c.command == "run" {
+			d := c.deleteCmd().args
+			if got := d[len(d)-3:]; got[0] != "delete" || got[1] != "--force" || got[2] != c.id {
+				t.Fatalf("deleteCmd of %q = %q", argv, d)
+			}
 		}
 		for _, a := range c.args {
 			if n, _, _, ok := flagName(a); ok && len(n) > 9 && n[:9] == "hardenvm-" && c.command == "" {

@@ -3,14 +3,11 @@ package shim
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -40,59 +37,12 @@ import (
 // deleted (runc starts every `exec` in the rootfs directory), or until a
 // foreground `run` ends.
 
-// holdArg makes the shim's binary sit in a fresh user namespace until its
-// stdin closes: the namespace whose mapping ID-mapped mounts use.
-const holdArg = "__hardenvm_userns_hold"
-
 // mounts is the state of one container's prepared mounts.
 type mounts struct {
 	dir    string      // <state>/<id>
 	points []string    // mounted, to detach
 	method string      // rootfs method used: "idmap" or "chown"
 	guard  *os.Process // the mount guard, when the container has one
-}
-
-// usernsFD returns an fd of a new user namespace mapping 0..size-1 to
-// base..base+size-1, held by a short-lived child of our own binary.
-//
-// With withHostRoot, the namespace also maps its ID size to the VM's root:
-// an ID-mapped mount through it lets the VM's root (overlayfs's mounter,
-// making its work directory and copy-up files) write, its files landing
-// on disk as ID size, outside the container's range.
-func usernsFD(base, size uint32, withHostRoot bool) (int, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return -1, err
-	}
-	cmd := exec.Command(self, holdArg)
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  syscall.CLONE_NEWUSER,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(base), Size: int(size)}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(base), Size: int(size)}},
-	}
-	if withHostRoot {
-		root := syscall.SysProcIDMap{ContainerID: int(size), HostID: 0, Size: 1}
-		cmd.SysProcAttr.UidMappings = append(cmd.SysProcAttr.UidMappings, root)
-		cmd.SysProcAttr.GidMappings = append(cmd.SysProcAttr.GidMappings, root)
-	}
-	w, err := cmd.StdinPipe()
-	if err != nil {
-		return -1, err
-	}
-	if err := cmd.Start(); err != nil {
-		return -1, fmt.Errorf("user namespace for ID-mapped mounts: %w", err)
-	}
-	fd, err := unix.Open("/proc/"+strconv.Itoa(cmd.Process.Pid)+"/ns/user", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	w.Close()
-	werr := cmd.Wait()
-	if err != nil {
-		return -1, fmt.Errorf("user namespace for ID-mapped mounts: %w", err)
-	}
-	if werr != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("user namespace holder: %w", werr)
-	}
-	return fd, nil
 }
 
 // clone mounts a copy of the mount tree at src onto dst (created as a file
@@ -349,10 +299,4 @@ func overlayAt(dir string) (overlayMount, bool, error) {
 	}
 	defer f.Close()
 	return findOverlay(f, r)
-}
-
-// hold is the body of the holdArg child.
-func hold() int {
-	io.Copy(io.Discard, os.Stdin)
-	return 0
 }

@@ -152,12 +152,19 @@ func loadSettings(c *cmdline) (runtime.Settings, error) {
 
 func createOrRun(c *cmdline, real string) int {
 	start := time.Now()
-	m, err := harden(c)
+	m, deleg, err := harden(c)
 	if err != nil {
 		report(c, err)
 		return 1
 	}
 	code := runChild(real, c)
+	if code == 0 && deleg != nil {
+		if err := delegateCreated(c.pidFile, *deleg); err != nil {
+			runChild(real, c.deleteCmd())
+			report(c, fmt.Errorf("hardenvm: %w", err))
+			code = 1
+		}
+	}
 	// The host-side clones stay while the container exists: runc starts
 	// every `exec` from the rootfs path. `delete` (or a failed create, or
 	// the end of a foreground run) detaches them.
@@ -168,43 +175,45 @@ func createOrRun(c *cmdline, real string) int {
 	return code
 }
 
-// harden rewrites the bundle's config.json and prepares its mounts.
-func harden(c *cmdline) (*mounts, error) {
+// harden rewrites the bundle's config.json and prepares its mounts; a
+// non-nil owner is the container root's, to delegate its cgroup to once
+// the container is created (see delegation).
+func harden(c *cmdline) (*mounts, *owner, error) {
 	set, err := loadSettings(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	bundle, err := filepath.Abs(c.bundle)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	path := filepath.Join(bundle, "config.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
+		return nil, nil, fmt.Errorf("bundle: %w", err)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	spec, err := runtime.ParseConfig(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	restoreSources(spec, stateDir(c))
 	mountguard.RemoveRules(spec, stateDir(c))
 	env, err := hostEnv(c.id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if set.HostPaths {
 		if env.Shares, err = sharedDirs(bootparams.SharesState); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		env.OnRoot = onRootFS
 	}
 	if env.IDBase, err = allocateRange(set, c.id, containerExists(set.DockerRoot, pick(c.global["root"], "/run/runc"))); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	env.UserNamespaceBase = userNamespaceBase
 	env.LXCFS = lxcfsFiles(set.LXCFS)
@@ -213,7 +222,7 @@ func harden(c *cmdline) (*mounts, error) {
 	}
 	res, err := runtime.Harden(spec, env, set)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, ch := range res.Changes {
 		logf(c, "info", "hardenvm: %s: %s", c.id, ch.What)
@@ -222,16 +231,16 @@ func harden(c *cmdline) (*mounts, error) {
 	recordSources(out)
 	self, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("hardenvm: the shim's own path: %w", err)
+		return nil, nil, fmt.Errorf("hardenvm: the shim's own path: %w", err)
 	}
-	addDelegateHook(out, self)
+	deleg := delegation(c, out, self)
 	base, _, ok := rootIDs(out)
 	if !ok {
-		return nil, fmt.Errorf("hardenvm: BUG: the hardened config maps no uid 0")
+		return nil, nil, fmt.Errorf("hardenvm: BUG: the hardened config maps no uid 0")
 	}
 	m, err := prepareMounts(out, bundle, filepath.Join(stateDir(c), c.id), set.RootfsOwnership, base, set.UIDSize)
 	if err != nil {
-		return nil, fmt.Errorf("hardenvm: preparing mounts: %w", err)
+		return nil, nil, fmt.Errorf("hardenvm: preparing mounts: %w", err)
 	}
 	if out.Annotations == nil {
 		out.Annotations = map[string]string{}
@@ -241,7 +250,7 @@ func harden(c *cmdline) (*mounts, error) {
 	if set.MountGuard == "on" && mountguard.AddRules(out, guardSocket(m.dir)) {
 		if m.guard, err = startGuard(guardSocket(m.dir), c); err != nil {
 			m.release()
-			return nil, fmt.Errorf("hardenvm: %w", err)
+			return nil, nil, fmt.Errorf("hardenvm: %w", err)
 		}
 		logf(c, "info", "hardenvm: %s: mount guard pid %d", c.id, m.guard.Pid)
 	}
@@ -251,9 +260,9 @@ func harden(c *cmdline) (*mounts, error) {
 	}
 	if err != nil {
 		m.release()
-		return nil, fmt.Errorf("hardenvm: writing %s: %w", path, err)
+		return nil, nil, fmt.Errorf("hardenvm: writing %s: %w", path, err)
 	}
-	return m, nil
+	return m, deleg, nil
 }
 
 // runChild runs the real runtime with the same arguments and stdio (and
