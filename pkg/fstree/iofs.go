@@ -43,7 +43,7 @@ type treeFile struct {
 	n    *Node
 	name string
 	rc   io.ReadCloser
-	br   *bufio.Reader // from the first ReadByte on, every read goes through it
+	br   *bufio.Reader // over rc, made by the first read
 	dirs []string      // remaining ReadDir names
 	read bool
 }
@@ -57,17 +57,22 @@ func (f *treeFile) Read(b []byte) (int, error) {
 	if f.rc == nil {
 		return 0, io.EOF
 	}
-	if f.br != nil {
-		return f.br.Read(b)
-	}
-	return f.rc.Read(b)
+	return f.buffered().Read(b)
 }
 
-// ReadByte makes a treeFile an io.ByteReader, buffered: decompressors
-// read their input a byte at a time when it is not one (the xz reader
-// does), and every byte was then a pread(2) of the spill file. (The
-// initramfs reads the kernel's .ko.xz modules so: that was a second of
-// CPU per build.)
+// buffered is the file's contents behind a buffer. Decompressors read
+// their input a byte at a time (the xz reader does, through layers that
+// hide an io.ByteReader), and each byte was a pread(2) of the spill
+// file: a second of CPU per build for the initramfs's .ko.xz modules.
+// Large reads pass the buffer by.
+func (f *treeFile) buffered() *bufio.Reader {
+	if f.br == nil {
+		f.br = bufio.NewReaderSize(f.rc, 32<<10)
+	}
+	return f.br
+}
+
+// ReadByte makes a treeFile an io.ByteReader.
 func (f *treeFile) ReadByte() (byte, error) {
 	if f.n.Type == Dir {
 		return 0, &fs.PathError{Op: "read", Path: f.name, Err: ErrIsDir}
@@ -75,10 +80,7 @@ func (f *treeFile) ReadByte() (byte, error) {
 	if f.rc == nil {
 		return 0, io.EOF
 	}
-	if f.br == nil {
-		f.br = bufio.NewReaderSize(f.rc, 32<<10)
-	}
-	return f.br.ReadByte()
+	return f.buffered().ReadByte()
 }
 
 func (f *treeFile) Close() error {

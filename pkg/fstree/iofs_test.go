@@ -51,8 +51,9 @@ type countingReader struct {
 func (r *countingReader) Read(b []byte) (int, error) { *r.reads++; return r.r.Read(b) }
 
 // TestFSReadByte: a file read a byte at a time (as the xz decompressor
-// reads the initramfs's .ko.xz modules) reads its contents in large
-// pieces, and mixing Read and ReadByte gives the bytes in order.
+// reads the initramfs's .ko.xz modules: ReadByte, or one-byte Reads)
+// reads its contents in large pieces, and mixing Read and ReadByte gives
+// the bytes in order.
 func TestFSReadByte(t *testing.T) {
 	data := make([]byte, 200000)
 	for i := range data {
@@ -78,7 +79,18 @@ func TestFSReadByte(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = append(got, head...)
-	for {
+	for i := 0; ; i++ {
+		if i%2 == 1 { // a one-byte Read, as behind a reader that hides ReadByte
+			n, err := f.Read(head[:1])
+			got = append(got, head[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		b, err := br.ReadByte()
 		if err == io.EOF {
 			break
