@@ -119,7 +119,7 @@ const decompressedRecent = time.Hour
 // at most max bytes, and leftovers of killed writers. Entries this Cache
 // used and entries used in the last hour are kept whatever their size,
 // so a build never loses what it or a concurrent build unpacks. It
-// returns the bytes removed. A build calls it once it has unpacked its
+// returns the bytes removed. A build calls it when it is done with its
 // packages; the downloaded .debs themselves are not pruned.
 func (c *Cache) PruneDecompressed(max int64) (int64, error) {
 	dir := filepath.Dir(c.Path(KindDecompressed, "x"))

@@ -275,12 +275,6 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	}
 	kern := br.b.kern
 	m.Initramfs = br.b.Initramfs
-	// Every package is unpacked: bound the decompressed .debs.
-	if n, err := cache.PruneDecompressed(debarchive.DecompressedMax); err != nil {
-		o.Log.Warn("pruning the decompressed packages", "err", err)
-	} else if n > 0 {
-		o.Log.Info("decompressed packages pruned (least recently used)", "bytes", n)
-	}
 
 	if err := p.begin(ctx, "building and signing the UKI"); err != nil {
 		return nil, err
@@ -432,6 +426,13 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	}
 	if err := out.Commit(); err != nil {
 		return nil, err
+	}
+	// Done with the packages (root, kernel, SBOM): bound the
+	// decompressed .debs.
+	if n, err := cache.PruneDecompressed(debarchive.DecompressedMax); err != nil {
+		o.Log.Warn("pruning the decompressed packages", "err", err)
+	} else if n > 0 {
+		o.Log.Info("decompressed packages pruned (least recently used)", "bytes", n)
 	}
 	return m, nil
 }
