@@ -142,6 +142,16 @@ func TestRemoveStale(t *testing.T) {
 		}
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // flock(1) and its sleep
 		cmd.Wait()
+		// flock(1) is reaped; its child, killed before it closed its
+		// copy of the locked descriptor, may still be exiting: the lock
+		// goes with it (bounded wait).
+		for range 100 {
+			if f, err := lockPath(killed); err == nil {
+				f.Close()
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 
 	age(t, parent)
