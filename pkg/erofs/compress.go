@@ -118,7 +118,8 @@ func indexLen(metaEnd int, size uint64) int {
 	return pad + mapHeaderSize + 8 + indexSize*int((size+BlockSize-1)/BlockSize)
 }
 
-// zjob is one segment to compress: part of pending file f.
+// zjob is one segment to compress: bytes [off, off+n) of files[f],
+// its part-th.
 type zjob struct {
 	f      int
 	part   int
