@@ -142,8 +142,19 @@ func TestRemoveStale(t *testing.T) {
 		}
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // flock(1) and its sleep
 		cmd.Wait()
+		// flock(1) is reaped; its child, killed before it closed its
+		// copy of the locked descriptor, may still be exiting: the lock
+		// goes with it (bounded wait).
+		for range 100 {
+			if f, err := lockPath(killed); err == nil {
+				f.Close()
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 
+	age(t, parent)
 	d, err := CreateDir(filepath.Join(parent, "out"), 0o755)
 	if err != nil {
 		t.Fatal(err)
@@ -161,4 +172,46 @@ func TestRemoveStale(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(parent, ".other.tmp-4")); err == nil {
 		t.Error("MkdirTemp kept a stale directory of its prefix")
 	}
+}
+
+// age dates every entry of dir back by twice StaleAge, as a killed run's
+// leftovers are by the time a later run looks.
+func age(t *testing.T, dir string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * StaleAge)
+	for _, e := range ents {
+		if err := os.Chtimes(filepath.Join(dir, e.Name()), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRemoveStaleSparesYoung: an owner creates its temporary entry and
+// only then locks it; a run cleaning up in between must not take the
+// young, still unlocked entry for a leftover (it did: the writer's commit
+// then failed, or its output vanished).
+func TestRemoveStaleSparesYoung(t *testing.T) {
+	parent := t.TempDir()
+	young := filepath.Join(parent, ".out.tmp-young")
+	if err := os.WriteFile(young, []byte("being written"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	youngDir := filepath.Join(parent, ".out.tmp-youngdir")
+	if err := os.Mkdir(youngDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := RemoveStale(parent, ".out.tmp-"); len(got) != 0 {
+		t.Errorf("RemoveStale removed %v, entries just created and not yet locked", got)
+	}
+	assertOnly(t, parent, ".out.tmp-young", ".out.tmp-youngdir")
+	// Left unchanged and unlocked for StaleAge: a leftover.
+	age(t, parent)
+	if got := RemoveStale(parent, ".out.tmp-"); len(got) != 2 {
+		t.Errorf("RemoveStale removed %v, want both aged entries", got)
+	}
+	assertOnly(t, parent)
 }

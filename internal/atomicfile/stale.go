@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -13,9 +14,11 @@ import (
 // Temporary outputs (files and directories named prefix + random) are
 // locked by their owner with flock(2) for as long as it works on them; the
 // kernel drops the lock when the owner exits, however it exits. A later
-// run of the same kind removes those of its prefix whose lock it can take:
-// leftovers of a run that was killed (SIGKILL, a crash, a power loss),
-// never the work of one still running.
+// run of the same kind removes those of its prefix whose lock it can take
+// and that have not changed for StaleAge: leftovers of a run that was
+// killed (SIGKILL, a crash, a power loss), never the work of one still
+// running. The age matters because an owner creates its entry and only
+// then locks it: in between, the entry is unlocked but young.
 
 // TempDir is a locked temporary directory.
 type TempDir struct {
@@ -69,8 +72,15 @@ func lockPath(p string) (*os.File, error) {
 	return f, nil
 }
 
+// StaleAge is how long a temporary entry must have been left unchanged
+// (its mtime) before RemoveStale takes it for a leftover: far longer than
+// an owner takes from creating its entry to locking it, short enough that
+// a killed run's leftovers go with the next run a minute later.
+var StaleAge = time.Minute
+
 // RemoveStale removes the entries parent/prefix* that no live process
-// holds locked, and returns their names.
+// holds locked and that have not changed for StaleAge, and returns their
+// names.
 func RemoveStale(parent, prefix string) []string {
 	ents, err := os.ReadDir(parent)
 	if err != nil {
@@ -82,6 +92,9 @@ func RemoveStale(parent, prefix string) []string {
 			continue
 		}
 		p := filepath.Join(parent, e.Name())
+		if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < StaleAge {
+			continue // gone meanwhile, or young: perhaps not locked yet
+		}
 		f, err := lockPath(p)
 		if err != nil {
 			if errors.Is(err, unix.EWOULDBLOCK) {

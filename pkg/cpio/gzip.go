@@ -7,9 +7,13 @@ import (
 
 // NewGzipWriter returns a Writer whose output is gzip-compressed with a
 // header that carries no name and no timestamp, so the compressed bytes are
-// as reproducible as the archive. Close closes both layers.
+// as reproducible as the archive. Close closes both layers. The default
+// level: on an initramfs of kernel modules, BestCompression took six
+// times the CPU for 0.3% fewer bytes (3.27 vs 3.28 MB of the desktop
+// image's), and the initramfs is built beside the root image, on the
+// same cores.
 func NewGzipWriter(w io.Writer) *GzipWriter {
-	zw, _ := gzip.NewWriterLevel(w, gzip.BestCompression) // level is valid
+	zw, _ := gzip.NewWriterLevel(w, gzip.DefaultCompression) // level is valid
 	return &GzipWriter{Writer: NewWriter(zw), zw: zw}
 }
 

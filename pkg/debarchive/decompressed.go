@@ -4,11 +4,15 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/pkg/debpkg"
@@ -31,6 +35,9 @@ const KindDecompressed = "debs-decompressed"
 func (c *Cache) Decompressed(sum, deb string) (string, error) {
 	dir := filepath.Dir(c.Path(KindDecompressed, sum))
 	if p, ok := c.findDecompressed(dir, sum); ok {
+		// Its mtime says when a build last used it (PruneDecompressed).
+		now := time.Now()
+		os.Chtimes(p, now, now)
 		return p, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -97,4 +104,72 @@ func (c *Cache) writeDecompressed(dir, sum, deb string) (string, error) {
 	}
 	c.checked.Store(p, true)
 	return p, nil
+}
+
+// DecompressedMax bounds the decompressed entries PruneDecompressed
+// keeps: about two desktop images' worth (one is ~400 MB).
+const DecompressedMax = 1 << 30
+
+// decompressedRecent is how long after its last use an entry is never
+// pruned: a build running beside this one may be about to open it.
+const decompressedRecent = time.Hour
+
+// PruneDecompressed removes the least recently used decompressed entries
+// (by mtime, which Decompressed sets on every use) until those left take
+// at most max bytes, and leftovers of killed writers. Entries this Cache
+// used and entries used in the last hour are kept whatever their size,
+// so a build never loses what it or a concurrent build unpacks. It
+// returns the bytes removed. A build calls it when it is done with its
+// packages; the downloaded .debs themselves are not pruned.
+func (c *Cache) PruneDecompressed(max int64) (int64, error) {
+	dir := filepath.Dir(c.Path(KindDecompressed, "x"))
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("decompressed cache: %w", err)
+	}
+	type entry struct {
+		path string
+		size int64
+		used time.Time
+	}
+	var all []entry
+	var total int64
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if strings.Contains(e.Name(), ".partial-") {
+			// A killed writer's (atomicfile names them; a live one
+			// holds its lock).
+			atomicfile.RemoveStale(dir, e.Name())
+			continue
+		}
+		all = append(all, entry{p, fi.Size(), fi.ModTime()})
+		total += fi.Size()
+	}
+	// Most recently used first; the path breaks ties.
+	slices.SortFunc(all, func(a, b entry) int {
+		if c := b.used.Compare(a.used); c != 0 {
+			return c
+		}
+		return strings.Compare(a.path, b.path)
+	})
+	var removed int64
+	for i := len(all) - 1; i >= 0 && total > max; i-- {
+		e := all[i]
+		if _, mine := c.checked.Load(e.path); mine || time.Since(e.used) < decompressedRecent {
+			continue
+		}
+		if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, fmt.Errorf("decompressed cache: %w", err)
+		}
+		total -= e.size
+		removed += e.size
+	}
+	return removed, nil
 }

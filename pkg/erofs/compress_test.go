@@ -2,6 +2,7 @@ package erofs
 
 import (
 	"bytes"
+	"cmp"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -35,26 +36,29 @@ func TestZfile(t *testing.T) {
 		pblocks    int
 		compressed bool
 		plain      int // plain extents expected (-1: don't care)
+		segment    int64
 	}{
-		{"random stays flat", random(100000), 4, false, -1},
-		{"text", text(rng, 100000), 4, true, 0},
-		{"text 4k pclusters", text(rng, 100000), 1, true, 0},
-		{"zeros beyond one extent", make([]byte, 5<<20+1), 4, true, 1}, // the last byte alone
-		{"zeros 4k pclusters", make([]byte, 3<<20), 1, true, 0},
-		{"barely compressible", cat(random(9000), text(rng, 3000)), 4, false, -1},
-		{"small text", text(rng, 6000), 4, true, 0},
-		{"random in the middle", cat(text(rng, 50000), random(20000), text(rng, 50000)), 4, true, -1},
-		{"random tail across an lcluster edge", cat(text(rng, 50000), random(6000)), 4, true, -1},
-		{"random tail 4k pclusters", cat(text(rng, 30001), random(4097)), 1, true, -1},
+		{"random stays flat", random(100000), 4, false, -1, 0},
+		{"text", text(rng, 100000), 4, true, 0, 0},
+		{"text 4k pclusters", text(rng, 100000), 1, true, 0, 0},
+		{"zeros beyond one extent", make([]byte, 5<<20+1), 4, true, 1, 0}, // the last byte alone
+		{"zeros 4k pclusters", make([]byte, 3<<20), 1, true, 0, 0},
+		{"barely compressible", cat(random(9000), text(rng, 3000)), 4, false, -1, 0},
+		{"small text", text(rng, 6000), 4, true, 0, 0},
+		{"random in the middle", cat(text(rng, 50000), random(20000), text(rng, 50000)), 4, true, -1, 0},
+		{"random tail across an lcluster edge", cat(text(rng, 50000), random(6000)), 4, true, -1, 0},
+		{"random tail 4k pclusters", cat(text(rng, 30001), random(4097)), 1, true, -1, 0},
+		{"text in segments", text(rng, 300000), 4, true, -1, 64 << 10},
+		{"zeros in segments", make([]byte, 1<<20), 4, true, 0, 16 << 10},
+		{"segments and a short last one", text(rng, 3*(64<<10)+100), 4, true, -1, 64 << 10},
+		{"random in segments", cat(text(rng, 70000), random(70000), text(rng, 70000)), 4, true, -1, 32 << 10},
+		{"segments of one block save nothing", text(rng, 40000), 4, false, -1, BlockSize},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			zc := &zcompressor{lz: lz4.New(lz4.High), pblocks: tt.pblocks}
 			size := int64(len(tt.data))
-			z, err := zc.file(fstree.Bytes(tt.data), size)
-			if err != nil {
-				t.Fatal(err)
-			}
+			z := compressFile(t, zc, tt.data, cmp.Or(tt.segment, segmentSize))
 			if (z != nil) != tt.compressed {
 				t.Fatalf("compressed = %v, want %v", z != nil, tt.compressed)
 			}
@@ -72,6 +76,9 @@ func TestZfile(t *testing.T) {
 					if end/BlockSize == x.start/BlockSize {
 						t.Errorf("extents %d and %d both start in lcluster %d", i, i+1, end/BlockSize)
 					}
+				}
+				if seg := cmp.Or(tt.segment, segmentSize); x.start/uint64(seg) != (end-1)/uint64(seg) {
+					t.Errorf("extent %d [%d,%d) crosses a segment edge (every %d bytes)", i, x.start, end, seg)
 				}
 				if x.blocks < 1 || int(x.blocks) > tt.pblocks {
 					t.Errorf("extent %d: %d blocks, want 1..%d", i, x.blocks, tt.pblocks)
@@ -100,6 +107,34 @@ func TestZfile(t *testing.T) {
 			}
 		})
 	}
+}
+
+type compressed struct {
+	extents []zextent
+	data    []byte
+}
+
+// compressFile compresses data segment by segment, as compressAll does,
+// or returns nil when it would stay flat.
+func compressFile(t *testing.T, zc *zcompressor, data []byte, seg int64) *compressed {
+	t.Helper()
+	z := &compressed{}
+	size := int64(len(data))
+	for off := int64(0); off < size; off += seg {
+		p, err := zc.segment(fstree.Bytes(data), off, min(seg, size-off), size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.nblocks*BlockSize != uint64(len(zc.data)) {
+			t.Fatalf("segment at %d: %d blocks, %d bytes of pclusters", off, p.nblocks, len(zc.data))
+		}
+		z.extents = append(z.extents, p.extents...)
+		z.data = append(z.data, zc.data...)
+	}
+	if !pays(uint64(len(z.data))/BlockSize, size) {
+		return nil
+	}
+	return z
 }
 
 // TestCompressionRefused: an unknown compression or pcluster size is an

@@ -21,7 +21,9 @@
 //     end-aligned (the 0PADDING feature), one full 8-byte lcluster index
 //     per logical block with the pcluster's block count in the first
 //     non-head index (big pclusters: the COMPR_CFGS record after the
-//     superblock says LZ4 with that many blocks at most); a pcluster that
+//     superblock says LZ4 with that many blocks at most); files over
+//     4 MiB are compressed in 4 MiB segments apart, so a pcluster ends
+//     at each segment's end (see segmentSize); a pcluster that
 //     saves no block is stored plain, and a file whose pclusters and
 //     indexes would take no fewer bytes than flat stays flat;
 //   - directories in sorted blocks, as the kernel's binary search expects;
@@ -39,8 +41,9 @@
 // chunked files, shared xattrs or extra devices.
 //
 // Output is deterministic: inodes in depth-first byte order of names, data
-// in the same order, each file compressed on its own (so compressing on
-// every CPU gives the same bytes as on one), every mtime clamped to
+// in the same order, each file (or segment of a large one) compressed on
+// its own (so compressing on every CPU gives the same bytes as on one),
+// every mtime clamped to
 // Options.Epoch (the SOURCE_DATE_EPOCH) which is also the build time, and
 // the UUID taken from
 // Options or derived from the image's own bytes (SHA-256 of the metadata,

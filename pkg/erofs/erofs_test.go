@@ -169,14 +169,27 @@ func run(t testing.TB, name string, args ...string) string {
 // mkfs.erofs's own images too). TestKernelMount checks all of those.
 func TestFsckAndExtract(t *testing.T) {
 	fsck := testenv.Tool(t, "fsck.erofs", "erofs-utils")
-	for _, c := range []Compression{CompressNone, CompressLZ4, CompressLZ4HC} {
-		t.Run(c.String(), func(t *testing.T) { fsckAndExtract(t, fsck, c) })
+	for name, opt := range compressions() {
+		t.Run(name, func(t *testing.T) { fsckAndExtract(t, fsck, opt) })
 	}
 }
 
-func fsckAndExtract(t *testing.T, fsck string, c Compression) {
+// compressions are the options the reader tests cover: each compression,
+// and lz4hc with files cut into small segments (compressed apart, as the
+// large files of a real image are) so that the sample's files have
+// several.
+func compressions() map[string]Options {
+	return map[string]Options{
+		"none":           {Epoch: epoch},
+		"lz4":            {Epoch: epoch, Compression: CompressLZ4},
+		"lz4hc":          {Epoch: epoch, Compression: CompressLZ4HC},
+		"lz4hc-segments": {Epoch: epoch, Compression: CompressLZ4HC, segment: 32 << 10},
+	}
+}
+
+func fsckAndExtract(t *testing.T, fsck string, opt Options) {
 	tr := sampleTree(t)
-	img := writeImage(t, tr, Options{Epoch: epoch, Compression: c})
+	img := writeImage(t, tr, opt)
 	run(t, fsck, img)
 	testenv.Root(t) // extraction makes device nodes and keeps owners only as root
 	out := filepath.Join(t.TempDir(), "x")
@@ -202,14 +215,14 @@ func fsckAndExtract(t *testing.T, fsck string, c Compression) {
 // capabilities), hard links, device numbers, mtimes, contents.
 func TestKernelMount(t *testing.T) {
 	testenv.Root(t)
-	for _, c := range []Compression{CompressNone, CompressLZ4, CompressLZ4HC} {
-		t.Run(c.String(), func(t *testing.T) { kernelMount(t, c) })
+	for name, opt := range compressions() {
+		t.Run(name, func(t *testing.T) { kernelMount(t, opt) })
 	}
 }
 
-func kernelMount(t *testing.T, c Compression) {
+func kernelMount(t *testing.T, opt Options) {
 	tr := sampleTree(t)
-	img := writeImage(t, tr, Options{Epoch: epoch, Compression: c})
+	img := writeImage(t, tr, opt)
 	mnt := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -254,6 +267,17 @@ func TestDeterministic(t *testing.T) {
 	}
 	if z == a {
 		t.Error("lz4hc gave the same image as none")
+	}
+	// Files cut into segments: the same bytes however many workers
+	// compress them.
+	seg := Options{Epoch: epoch, Compression: CompressLZ4HC, segment: 32 << 10}
+	s1 := sum(seg)
+	runtime.GOMAXPROCS(4)
+	if s4 := sum(seg); s4 != s1 {
+		t.Errorf("lz4hc in segments on one CPU gave %x, on four %x", s1, s4)
+	}
+	if s1 == z {
+		t.Error("lz4hc in 32 KiB segments gave the same image as in whole files")
 	}
 }
 

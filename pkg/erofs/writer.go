@@ -32,6 +32,10 @@ type Options struct {
 	// PclusterBlocks is the most blocks one compressed extent takes
 	// (1..256); 0 means DefaultPclusterBlocks.
 	PclusterBlocks int
+
+	// segment overrides segmentSize (tests: small trees with many
+	// segments).
+	segment int64
 }
 
 // Image describes a written image.
@@ -116,7 +120,11 @@ func write(w io.WriterAt, t *fstree.Tree, opt Options) (_ int64, _ [16]byte, ino
 			return 0, [16]byte{}, 0, fmt.Errorf("erofs: %w", err)
 		}
 		defer spill.Close()
-		if err := b.compressAll(opt.Compression, pblocks, spill); err != nil {
+		seg := int64(segmentSize)
+		if opt.segment > 0 {
+			seg = opt.segment
+		}
+		if err := b.compressAll(opt.Compression, pblocks, seg, spill); err != nil {
 			return 0, [16]byte{}, 0, err
 		}
 	}
@@ -403,15 +411,11 @@ func (b *builder) data(dw *dataWriter, ino *inode, tail []byte) error {
 	switch ino.node.Type {
 	case fstree.Regular:
 		if ino.z != nil {
-			r, err := ino.z.stored.Open()
-			if err != nil {
-				return fmt.Errorf("erofs: %s: %w", ino.path, err)
+			for i := range ino.z.parts {
+				if err := writePart(dw, &ino.z.parts[i]); err != nil {
+					return fmt.Errorf("erofs: %s: compressed data: %w", ino.path, err)
+				}
 			}
-			defer r.Close()
-			if _, err := dw.readFrom(r, int64(ino.z.nblocks)*BlockSize); err != nil {
-				return fmt.Errorf("erofs: %s: compressed data: %w", ino.path, err)
-			}
-			ino.z.stored = nil // written: let it go
 			return nil
 		}
 		if err := copyContent(dw, ino, full, tail); err != nil {
@@ -422,6 +426,20 @@ func (b *builder) data(dw *dataWriter, ino *inode, tail []byte) error {
 	case fstree.Dir:
 		return split(dw, encodeDir(ino), full, tail)
 	}
+	return nil
+}
+
+// writePart copies a compressed segment's pclusters from the spill.
+func writePart(dw *dataWriter, p *zpart) error {
+	r, err := p.stored.Open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if _, err := dw.readFrom(r, int64(p.nblocks)*BlockSize); err != nil {
+		return err
+	}
+	p.stored = nil // written: let it go
 	return nil
 }
 

@@ -146,8 +146,15 @@ type Bytes []byte
 // Size implements Content.
 func (b Bytes) Size() int64 { return int64(len(b)) }
 
-// Open implements Content.
-func (b Bytes) Open() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+// Open implements Content. The reader is also an io.Seeker, so a reader
+// of part of the file (the EROFS writer compressing a segment) starts
+// where it needs to.
+func (b Bytes) Open() (io.ReadCloser, error) { return seekNopCloser{bytes.NewReader(b)}, nil }
+
+// seekNopCloser is io.NopCloser for a reader that can also seek.
+type seekNopCloser struct{ io.ReadSeeker }
+
+func (seekNopCloser) Close() error { return nil }
 
 // HostFile is file content read from the host filesystem when needed. Its
 // size is recorded when it is made so that a changed file is detected.

@@ -74,5 +74,5 @@ type spilled struct {
 func (c spilled) Size() int64 { return c.n }
 
 func (c spilled) Open() (io.ReadCloser, error) {
-	return io.NopCloser(io.NewSectionReader(c.f, c.off, c.n)), nil
+	return seekNopCloser{io.NewSectionReader(c.f, c.off, c.n)}, nil
 }

@@ -427,5 +427,12 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err := out.Commit(); err != nil {
 		return nil, err
 	}
+	// Done with the packages (root, kernel, SBOM): bound the
+	// decompressed .debs.
+	if n, err := cache.PruneDecompressed(debarchive.DecompressedMax); err != nil {
+		o.Log.Warn("pruning the decompressed packages", "err", err)
+	} else if n > 0 {
+		o.Log.Info("decompressed packages pruned (least recently used)", "bytes", n)
+	}
 	return m, nil
 }

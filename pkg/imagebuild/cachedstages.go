@@ -151,6 +151,13 @@ func unpackRoot(in *inputs, o Options) (*fstree.Tree, error) {
 	if err != nil {
 		return nil, err
 	}
+	x, err := rootfs.Exclude(tree, s.Rootfs.Exclude, s.Rootfs.Keep)
+	if err != nil {
+		return nil, err
+	}
+	if x.Names > 0 {
+		o.Log.Info("left out of the root (rootfs.exclude)", "names", x.Names, "bytes", x.Bytes)
+	}
 	if err := rootfs.Apply(tree, s, o.Epoch); err != nil {
 		return nil, err
 	}

@@ -186,7 +186,18 @@ type Rootfs struct {
 	// about half the size), RootfsLZ4 (faster to build, larger) or
 	// RootfsNone (every file stored as is).
 	Compression string `yaml:"compression"`
-	Line        int
+	// Exclude names what of the packages' files the root leaves out: the
+	// parts a VM that only runs its services never reads (manual pages,
+	// translations, documentation), as Debian's and Ubuntu's minimized
+	// images do with dpkg's path-exclude. Each entry is an absolute
+	// path.Match glob ("*" stays within one name); a match takes the
+	// path and everything below it. Keep globs bring paths back (and the
+	// directories above them), like dpkg's path-include: a package's
+	// copyright file, say. Only the packages' contents are filtered: the
+	// spec's own files, directories and symlinks are always added.
+	Exclude []string `yaml:"exclude"`
+	Keep    []string `yaml:"keep"`
+	Line    int
 }
 
 // Compressions of Rootfs.Compression.

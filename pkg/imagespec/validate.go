@@ -80,6 +80,8 @@ func (s *Spec) validate() error {
 	default:
 		v.fail(s.Rootfs.Line, "rootfs.compression", "%q: want %q, %q or %q", c, RootfsLZ4HC, RootfsLZ4, RootfsNone)
 	}
+	v.globs("rootfs.exclude", s.Rootfs.Exclude)
+	v.globs("rootfs.keep", s.Rootfs.Keep)
 	if n := &s.Settings; n.Kind != 0 && !isNull(n) {
 		if n.Kind != yaml.MappingNode {
 			v.fail(n.Line, "settings", "want a mapping, got %s", kindName(n))
@@ -88,6 +90,19 @@ func (s *Spec) validate() error {
 		}
 	}
 	return v.err
+}
+
+// globs checks path globs of rootfs.exclude and rootfs.keep: absolute,
+// clean and valid for path.Match.
+func (v *validator) globs(field string, globs []string) {
+	for i, g := range globs {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if _, err := path.Match(g, ""); err != nil {
+			v.fail(v.s.Rootfs.Line, f, "%q is not a valid glob (%v): use *, ? and [a-z] within one path name", g, err)
+		} else if !strings.HasPrefix(g, "/") || g == "/" || path.Clean(g) != g {
+			v.fail(v.s.Rootfs.Line, f, "%q: want an absolute, clean path glob below / like \"/usr/share/man\"", g)
+		}
+	}
 }
 
 func findAnchor(n *yaml.Node) *yaml.Node {
