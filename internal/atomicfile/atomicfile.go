@@ -33,12 +33,17 @@ func Create(target string, perm os.FileMode) (*File, error) {
 		dir = "."
 	}
 	RemoveStale(dir, "."+base+".tmp-")
+	done, err := creating(dir)
+	if err != nil {
+		return nil, fmt.Errorf("creating %s: %w", target, err)
+	}
+	defer done()
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
 		return nil, fmt.Errorf("creating %s: %w", target, err)
 	}
 	// Locked while being written: see RemoveStale.
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("creating %s: locking: %w", target, err)

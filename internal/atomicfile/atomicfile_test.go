@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestWriteFile(t *testing.T) {
@@ -118,7 +120,7 @@ func TestRemoveStale(t *testing.T) {
 		os.WriteFile(filepath.Join(parent, n, "f"), []byte("x"), 0o644)
 	}
 	os.WriteFile(filepath.Join(parent, ".out.tmp-5"), []byte("half a file"), 0o644)
-	live, err := lockPath(filepath.Join(parent, ".out.tmp-2"))
+	live, err := lockPath(filepath.Join(parent, ".out.tmp-2"), unix.LOCK_SH)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +135,7 @@ func TestRemoveStale(t *testing.T) {
 			t.Fatal(err)
 		}
 		for range 100 {
-			f, err := lockPath(killed)
+			f, err := lockPath(killed, unix.LOCK_EX)
 			if err != nil {
 				break // flock(1) holds it
 			}
@@ -146,7 +148,7 @@ func TestRemoveStale(t *testing.T) {
 		// copy of the locked descriptor, may still be exiting: the lock
 		// goes with it (bounded wait).
 		for range 100 {
-			if f, err := lockPath(killed); err == nil {
+			if f, err := lockPath(killed, unix.LOCK_EX); err == nil {
 				f.Close()
 				break
 			}
@@ -154,7 +156,6 @@ func TestRemoveStale(t *testing.T) {
 		}
 	}
 
-	age(t, parent)
 	d, err := CreateDir(filepath.Join(parent, "out"), 0o755)
 	if err != nil {
 		t.Fatal(err)
@@ -174,28 +175,17 @@ func TestRemoveStale(t *testing.T) {
 	}
 }
 
-// age dates every entry of dir back by twice StaleAge, as a killed run's
-// leftovers are by the time a later run looks.
-func age(t *testing.T, dir string) {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
+// TestRemoveStaleSparesYoung: an owner creates its temporary entry and
+// only then locks it; a run cleaning up in between must not take the
+// still unlocked entry for a leftover (it did: the writer's commit then
+// failed, or its output vanished). Owners hold the parent's shared lock
+// in between (creating), as this test does.
+func TestRemoveStaleSparesYoung(t *testing.T) {
+	parent := t.TempDir()
+	done, err := creating(parent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := time.Now().Add(-2 * StaleAge)
-	for _, e := range ents {
-		if err := os.Chtimes(filepath.Join(dir, e.Name()), old, old); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// TestRemoveStaleSparesYoung: an owner creates its temporary entry and
-// only then locks it; a run cleaning up in between must not take the
-// young, still unlocked entry for a leftover (it did: the writer's commit
-// then failed, or its output vanished).
-func TestRemoveStaleSparesYoung(t *testing.T) {
-	parent := t.TempDir()
 	young := filepath.Join(parent, ".out.tmp-young")
 	if err := os.WriteFile(young, []byte("being written"), 0o644); err != nil {
 		t.Fatal(err)
@@ -208,10 +198,10 @@ func TestRemoveStaleSparesYoung(t *testing.T) {
 		t.Errorf("RemoveStale removed %v, entries just created and not yet locked", got)
 	}
 	assertOnly(t, parent, ".out.tmp-young", ".out.tmp-youngdir")
-	// Left unchanged and unlocked for StaleAge: a leftover.
-	age(t, parent)
+	// The owner is gone before locking them: leftovers.
+	done()
 	if got := RemoveStale(parent, ".out.tmp-"); len(got) != 2 {
-		t.Errorf("RemoveStale removed %v, want both aged entries", got)
+		t.Errorf("RemoveStale removed %v, want both entries", got)
 	}
 	assertOnly(t, parent)
 }

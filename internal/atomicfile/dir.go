@@ -69,7 +69,7 @@ func (d *Dir) Commit() error {
 	if _, err := os.Lstat(d.target); err == nil {
 		// Locked while it sits at the .old name, so that no other run
 		// takes it for a leftover before it is removed.
-		if l, err := lockPath(d.target); err == nil {
+		if l, err := lockPath(d.target, unix.LOCK_SH); err == nil {
 			defer l.Close()
 		}
 		old = d.Path + ".old"
