@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardenvm/hardenvm/internal/atomicfile"
 	"github.com/hardenvm/hardenvm/internal/testenv"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/imagedir"
@@ -65,14 +64,8 @@ func bootUntilReady(tb testing.TB, img string, unhardened bool) (*vm.Machine, ti
 	}
 	testenv.File(tb, code, "ovmf")
 	state := tb.TempDir()
-	b, err := os.ReadFile(vars)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	varsCopy := filepath.Join(state, "OVMF_VARS.fd")
-	if err := atomicfile.WriteFile(varsCopy, b, 0o600); err != nil {
-		tb.Fatal(err)
-	}
+	varsCopy := filepath.Join(state, imagedir.Vars)
+	copyFile(tb, vars, varsCopy)
 	start := time.Now()
 	m := boot(tb, vm.Config{
 		StateDir: state, FirmwareCode: code, FirmwareVars: varsCopy, TPM: tpm, MemoryMiB: 2048,
@@ -244,9 +237,8 @@ func TestUnhardenedDesktop(t *testing.T) {
 	// Under Secure Boot the signed unhardened UKI starts, and the init
 	// refuses it.
 	state := t.TempDir()
-	b, _ := os.ReadFile(filepath.Join(img, imagedir.Vars))
-	varsCopy := filepath.Join(state, "OVMF_VARS.fd")
-	atomicfile.WriteFile(varsCopy, b, 0o600)
+	varsCopy := filepath.Join(state, imagedir.Vars)
+	copyFile(t, filepath.Join(img, imagedir.Vars), varsCopy)
 	m := boot(t, vm.Config{StateDir: state, FirmwareCode: vm.OVMFCodeSecureBoot, FirmwareVars: varsCopy, TPM: true,
 		Disks: []vm.Disk{{Path: filepath.Join(img, imagedir.Disk), Snapshot: true}}})
 	subs := expect(t, m, 5*time.Minute, `hardenvm-init: FATAL: (.*)`)
