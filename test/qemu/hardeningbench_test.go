@@ -24,8 +24,9 @@ import (
 // the config unverified), booted alternately on the same accelerator.
 
 // benchRounds are the samples the guest's hardening-bench service takes
-// per boot, each after dropping the caches.
-const benchRounds = 2
+// per boot, each after dropping the guest's caches (after one untimed
+// pass that leaves the disk's blocks in the host's page cache).
+const benchRounds = 3
 
 // withHardeningBench adds the guest side of the benchmark
 // (test/qemu/cmd/hardeningbench) to the desktop spec as a root service
@@ -124,8 +125,11 @@ func guestReads(tb testing.TB, m *vm.Machine) (map[string][]float64, string) {
 // a root service that stays idle until the engine answers; each round
 // boots them in turn (hardened, unhardened lz4hc, unhardened
 // uncompressed), and the unhardened lz4hc boot's reads are logged too, to
-// tell verity's share from compression's. Two rounds, two samples of
-// each read per boot; builds and boots take 15–25 minutes:
+// tell verity's share from compression's. Two rounds, three samples of
+// each read per boot after an untimed pass (the host's page cache then
+// holds the disk's blocks: the samples time the guest's block layer,
+// dm-verity and EROFS, not the host's disk); builds and boots take
+// 15–25 minutes:
 //
 //	HARDENVM_REQUIRE_QEMU=1 go test ./test/qemu -run '^$' -bench DesktopHardeningOverhead -benchtime=1x -timeout 60m
 func BenchmarkDesktopHardeningOverhead(b *testing.B) {
