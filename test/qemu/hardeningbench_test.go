@@ -28,6 +28,10 @@ import (
 // pass that leaves the disk's blocks in the host's page cache).
 const benchRounds = 3
 
+// bootRounds are the boots of each image, alternating: on a shared
+// machine the same image's boot to READY varied from 29 to 65 s.
+const bootRounds = 3
+
 // withHardeningBench adds the guest side of the benchmark
 // (test/qemu/cmd/hardeningbench) to the desktop spec as a root service
 // that stays idle until the engine answers, then times its reads and
@@ -125,11 +129,11 @@ func guestReads(tb testing.TB, m *vm.Machine) (map[string][]float64, string) {
 // a root service that stays idle until the engine answers; each round
 // boots them in turn (hardened, unhardened lz4hc, unhardened
 // uncompressed), and the unhardened lz4hc boot's reads are logged too, to
-// tell verity's share from compression's. Two rounds, three samples of
+// tell verity's share from compression's. Three rounds, three samples of
 // each read per boot after an untimed pass (the host's page cache then
 // holds the disk's blocks: the samples time the guest's block layer,
 // dm-verity and EROFS, not the host's disk); builds and boots take
-// 15–25 minutes:
+// 15–30 minutes:
 //
 //	HARDENVM_REQUIRE_QEMU=1 go test ./test/qemu -run '^$' -bench DesktopHardeningOverhead -benchtime=1x -timeout 60m
 func BenchmarkDesktopHardeningOverhead(b *testing.B) {
@@ -154,7 +158,7 @@ func BenchmarkDesktopHardeningOverhead(b *testing.B) {
 	}
 	boots := map[string][]float64{}
 	reads := map[string]map[string][]float64{}
-	for round := range 2 {
+	for round := range bootRounds {
 		for i, im := range images {
 			m, d := bootUntilReady(b, dirs[i], im.unhardened)
 			r, file := guestReads(b, m)
