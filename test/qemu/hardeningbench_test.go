@@ -150,11 +150,14 @@ func BenchmarkDesktopHardeningOverhead(b *testing.B) {
 		{"unhardened", unhardened(withHardeningBench), true},
 		{"unhardened-uncompressed", unhardened(uncompressed(withHardeningBench)), true},
 	}
+	// The parent's own log is not printed once it has sub-benchmarks:
+	// the first line's carries these.
+	var notes []string
 	dirs := make([]string, len(images))
 	for i, im := range images {
 		start := time.Now()
 		dirs[i] = buildDesktopVariant(b, keysDir, "desktop", "amd64", init, agent, im.variant)
-		b.Logf("built %s in %v", im.name, time.Since(start).Round(time.Second))
+		notes = append(notes, fmt.Sprintf("built %s in %v", im.name, time.Since(start).Round(time.Second)))
 	}
 	boots := map[string][]float64{}
 	reads := map[string]map[string][]float64{}
@@ -163,7 +166,7 @@ func BenchmarkDesktopHardeningOverhead(b *testing.B) {
 			m, d := bootUntilReady(b, dirs[i], im.unhardened)
 			r, file := guestReads(b, m)
 			m.Stop()
-			b.Logf("round %d %s (%s): engine ready after %.1fs; read %s: %v s; walk /usr: %v s", round+1, im.name, m.Accel, d.Seconds(), file, r["read"], r["walk"])
+			notes = append(notes, fmt.Sprintf("round %d %s (%s): engine ready after %.1fs; read %s: %v s; walk /usr: %v s", round+1, im.name, m.Accel, d.Seconds(), file, r["read"], r["walk"]))
 			boots[im.name] = append(boots[im.name], d.Seconds())
 			if reads[im.name] == nil {
 				reads[im.name] = map[string][]float64{}
@@ -173,8 +176,8 @@ func BenchmarkDesktopHardeningOverhead(b *testing.B) {
 			}
 		}
 	}
-	b.Logf("verity's share: read %.2fs hardened vs %.2fs unhardened, same lz4hc root; walk %.2fs vs %.2fs",
-		median(reads["hardened"]["read"]), median(reads["unhardened"]["read"]), median(reads["hardened"]["walk"]), median(reads["unhardened"]["walk"]))
+	notes = append(notes, fmt.Sprintf("verity's share: read %.2fs hardened vs %.2fs unhardened, same lz4hc root; walk %.2fs vs %.2fs",
+		median(reads["hardened"]["read"]), median(reads["unhardened"]["read"]), median(reads["hardened"]["walk"]), median(reads["unhardened"]["walk"])))
 	for _, line := range []struct {
 		name        string
 		ours, peer  []float64
@@ -186,6 +189,10 @@ func BenchmarkDesktopHardeningOverhead(b *testing.B) {
 		{"walk-usr", reads["hardened"]["walk"], reads["unhardened-uncompressed"]["walk"], 0, "verity + lz4hc vs plain uncompressed"},
 	} {
 		b.Run(line.name, func(b *testing.B) {
+			for _, n := range notes {
+				b.Log(n)
+			}
+			notes = nil
 			ours, peer := median(line.ours), median(line.peer)
 			b.Logf("%s: %s: %.2fs vs %.2fs (samples %v vs %v), ratio %.2f", line.name, line.what, ours, peer, line.ours, line.peer, ours/peer)
 			b.ReportMetric(ours, "ours-s")
