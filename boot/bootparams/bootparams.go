@@ -50,10 +50,10 @@ type Params struct {
 	RootHash   string // hardenvm.roothash: hex verity root hash of the root partition
 	Corruption string // hardenvm.verity: RestartOnCorruption (default) or PanicOnCorruption
 	Console    string // hardenvm.console: ConsoleShell (default) or ConsoleNone
-	// Arch is the Debian architecture the command line is for (the
-	// kernel's serial console differs); amd64 when empty. Not a
-	// hardenvm.* parameter: Parse leaves it empty.
-	Arch string
+	// Arch: the Debian architecture (its serial console), amd64 when
+	// empty; not a hardenvm.* parameter: Parse leaves it empty.
+	Arch       string
+	Unhardened bool // hardenvm.unhardened: benchmark builds only (UnhardenedParam)
 }
 
 // BaseArgs are the kernel's own arguments every image boots with: the
@@ -83,6 +83,9 @@ func (p Params) Cmdline() (string, error) {
 		"hardenvm.roothash="+p.RootHash,
 		"hardenvm.verity="+p.corruption(),
 		"hardenvm.console="+p.console())
+	if p.Unhardened {
+		args = append(args, UnhardenedParam+"="+unhardenedValue)
+	}
 	return strings.Join(args, " "), nil
 }
 
@@ -140,6 +143,11 @@ func Parse(cmdline string) (Params, error) {
 			p.Corruption = v
 		case "hardenvm.console":
 			p.Console = v
+		case UnhardenedParam:
+			if v != unhardenedValue {
+				return Params{}, fmt.Errorf("bootparams: %s=%q: want %s", k, v, unhardenedValue)
+			}
+			p.Unhardened = true
 		default:
 			return Params{}, fmt.Errorf("bootparams: unknown parameter %s", k)
 		}
@@ -162,3 +170,24 @@ const (
 	PartitionRootVeritySig = "root-x86-64-verity-sig"
 	PartitionConfig        = "hardenvm-config"
 )
+
+// UnhardenedParam marks the command line of an image built with
+// `hardenvm build --unhardened-for-benchmarks`: the guest init mounts the
+// root partition without dm-verity and the config partition without
+// checking its signature, and neither needs nor extends a TPM. It exists
+// so that benchmarks can put a number on what the hardening costs (the
+// same image with it and without it, side by side).
+//
+// It cannot weaken a production image: the parameter is only ever on the
+// signed command line (.cmdline of the UKI) of an image whose manifest
+// says "unhardened": true, which verify, attest and push refuse; with
+// Secure Boot on, systemd-stub ignores any command line given at boot;
+// and the init refuses the parameter whenever the firmware booted with
+// Secure Boot on, so even an unhardened UKI signed by a production db
+// key cannot take the unverified path on a production VM.
+const UnhardenedParam = "hardenvm.unhardened"
+
+// unhardenedValue is the only value UnhardenedParam takes: it names what
+// the image is for. (At the end of the file, as the names above: a
+// new file in this package changes the bytes of the guest's runtime shim.)
+const unhardenedValue = "benchmarks-only"

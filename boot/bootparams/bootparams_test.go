@@ -13,6 +13,7 @@ func TestRoundTrip(t *testing.T) {
 		{RootHash: hash, Corruption: PanicOnCorruption, Console: ConsoleNone},
 		{RootHash: hash, Arch: "amd64"},
 		{RootHash: hash, Arch: "arm64"},
+		{RootHash: hash, Unhardened: true},
 	} {
 		line, err := p.Cmdline()
 		if err != nil {
@@ -26,10 +27,26 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("Cmdline() = %q: want it to start with %q, without %q", line, base, noBase)
 		}
 		got, err := Parse("BOOT_IMAGE=x " + line + " quiet")
-		want := Params{RootHash: hash, Corruption: p.corruption(), Console: p.console()}
+		want := Params{RootHash: hash, Corruption: p.corruption(), Console: p.console(), Unhardened: p.Unhardened}
 		if err != nil || got != want {
 			t.Errorf("Parse(%q) = %+v, %v; want %+v", line, got, err, want)
 		}
+	}
+}
+
+// TestUnhardenedOnlyWhenAsked: a production command line never carries
+// the unhardened parameter, and one that does says so when parsed.
+func TestUnhardenedOnlyWhenAsked(t *testing.T) {
+	line, err := Params{RootHash: hash}.Cmdline()
+	if err != nil || strings.Contains(line, UnhardenedParam) {
+		t.Fatalf("Cmdline() = %q, %v: want no %s", line, err, UnhardenedParam)
+	}
+	line, _ = Params{RootHash: hash, Unhardened: true}.Cmdline()
+	if !strings.HasSuffix(line, " hardenvm.unhardened=benchmarks-only") {
+		t.Errorf("unhardened Cmdline() = %q", line)
+	}
+	if p, err := Parse(line); err != nil || !p.Unhardened {
+		t.Errorf("Parse(%q) = %+v, %v: want Unhardened", line, p, err)
 	}
 }
 
@@ -41,6 +58,8 @@ func TestParseErrors(t *testing.T) {
 		"hardenvm.roothash=" + hash + " hardenvm.verity=ignore_corruption",
 		"hardenvm.roothash=" + hash + " hardenvm.console=root",
 		"hardenvm.roothash=" + hash + " hardenvm.shell=1",
+		"hardenvm.roothash=" + hash + " hardenvm.unhardened=1",
+		"hardenvm.roothash=" + hash + " hardenvm.unhardened=benchmarks-only hardenvm.unhardened=benchmarks-only",
 	} {
 		if p, err := Parse(line); err == nil {
 			t.Errorf("Parse(%q) = %+v, want an error", line, p)

@@ -29,7 +29,9 @@
 //
 // Any failure in stage 1 prints one line, "hardenvm-init: FATAL: …", and
 // powers the VM off after a short delay. There is no rescue shell and no
-// fallback: an unverified root is never mounted.
+// fallback: an unverified root is never mounted, except by an image built
+// with --unhardened-for-benchmarks, and never under Secure Boot (see
+// unhardened.go).
 //
 // Console markers tests and operators can wait for:
 //

@@ -48,6 +48,12 @@ func stage1() error {
 	if r := strings.TrimSpace(string(release)); r != "" && r != running {
 		return fmt.Errorf("the initramfs modules are for kernel %s but kernel %s is running", r, running)
 	}
+	if p.Unhardened {
+		if err := checkUnhardened(readSecureBootState()); err != nil {
+			return err
+		}
+		say("UNHARDENED benchmark image (%s, Secure Boot off): root without dm-verity, config unverified, no TPM", bootparams.UnhardenedParam)
+	}
 	if err := loadModules(); err != nil {
 		return err
 	}
@@ -55,29 +61,35 @@ func stage1() error {
 	if err != nil {
 		return err
 	}
-	root, err := setupVerity(disk, rootHash, p.Corruption)
-	if err != nil {
-		return err
-	}
 	if err := os.MkdirAll(sysroot, 0o755); err != nil {
 		return err
 	}
-	if err := unix.Mount(root.dev, sysroot, "erofs", unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
-		return fmt.Errorf("mounting the verified root %s (erofs, read-only): %w", root.dev, err)
+	var cfg *verifiedConfig
+	var tpm *os.File
+	if p.Unhardened {
+		if err := unix.Mount(disk.root.dev, sysroot, "erofs", unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
+			return fmt.Errorf("mounting the root %s (erofs, read-only): %w", disk.root.dev, err)
+		}
+		say("root mounted UNVERIFIED from %s", disk.root.dev)
+		cfg = plainConfig(disk)
+	} else {
+		root, err := setupVerity(disk, rootHash, p.Corruption)
+		if err != nil {
+			return err
+		}
+		if err := unix.Mount(root.dev, sysroot, "erofs", unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
+			return fmt.Errorf("mounting the verified root %s (erofs, read-only): %w", root.dev, err)
+		}
+		say("dm table %s: %s", root.name, root.table)
+		say("root verified %s", p.RootHash)
+		if cfg, err = handleConfig(disk, p.Corruption); err != nil {
+			return err
+		}
+		if tpm, err = openTPM(tpmTimeout); err != nil {
+			return err
+		}
+		defer tpm.Close()
 	}
-	say("dm table %s: %s", root.name, root.table)
-	say("root verified %s", p.RootHash)
-
-	cfg, err := handleConfig(disk, p.Corruption)
-	if err != nil {
-		return err
-	}
-
-	tpm, err := openTPM(tpmTimeout)
-	if err != nil {
-		return err
-	}
-	defer tpm.Close()
 	// The log lives on a tmpfs at the root's /run, mounted now so that
 	// it moves with the root.
 	if err := unix.Mount("tmpfs", sysroot+"/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
@@ -88,18 +100,21 @@ func stage1() error {
 			return err
 		}
 	}
-	logf, err := openEventLog(sysroot + measure.LogPath)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	m := &measurer{tpm: tpm, log: logf}
-	if err := m.extend(measure.RootHash(rootHash)); err != nil {
-		return err
-	}
-	if cfg != nil {
-		if err := m.extend(measure.ConfigRootHash(cfg.rootHash)); err != nil {
+	var m *measurer
+	if tpm != nil {
+		logf, err := openEventLog(sysroot + measure.LogPath)
+		if err != nil {
 			return err
+		}
+		defer logf.Close()
+		m = &measurer{tpm: tpm, log: logf}
+		if err := m.extend(measure.RootHash(rootHash)); err != nil {
+			return err
+		}
+		if cfg != nil {
+			if err := m.extend(measure.ConfigRootHash(cfg.rootHash)); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -110,10 +125,12 @@ func stage1() error {
 	if err := switchRoot(sysroot); err != nil {
 		return err
 	}
-	if err := m.extend(measure.EnterUserspace()); err != nil {
-		return err
+	if m != nil {
+		if err := m.extend(measure.EnterUserspace()); err != nil {
+			return err
+		}
+		m.check()
 	}
-	m.check()
 	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HARDENVM_CONSOLE=" + p.Console, diskEnv + "=" + disk.name}
 	err = unix.Exec(next, []string{"hardenvm-init", stage2Arg}, env)
 	return fmt.Errorf("starting stage 2 %s: %w", next, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/hex"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -62,6 +63,9 @@ is: check it first with 'hardenvm verify'. Exit 1 names each failed check.`,
 			m, err := imagedir.Load(args[0])
 			if err != nil {
 				return err
+			}
+			if err := m.CheckHardened(); err != nil {
+				return fmt.Errorf("attest: %s: %w", args[0], err)
 			}
 			o.Log = a.log
 			if o.Firmware == "" {

@@ -58,6 +58,9 @@ not at all.`,
 				return err
 			}
 			a.log.Info("build done", "out", o.Out, "took", time.Since(start).Round(time.Millisecond))
+			if m.Unhardened {
+				fmt.Fprintf(a.stderr, "hardenvm: WARNING: %s is UNHARDENED (--unhardened-for-benchmarks): for benchmarks only; verify, attest and push refuse it\n", o.Out)
+			}
 			if a.json {
 				return a.printJSON(m)
 			}
@@ -79,5 +82,10 @@ not at all.`,
 	f.StringVar(&o.VarsTemplate, "vars-template", "", "firmware variable store template (default: "+efivars.OVMF.Vars+" of Debian's ovmf; for arm64 "+efivars.AAVMF.Vars+" of qemu-efi-aarch64)")
 	f.BoolVar(&o.NoStageCache, "no-cache", false, "rebuild the root image, verity tree, initramfs and SBOM even when the stage cache (~/.cache/hardenvm/stages) has them for these inputs")
 	f.StringVar(&epochFlag, "epoch", "", "timestamp of everything in the image, seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0)")
+	// For benchmarks of what the hardening costs (test/qemu
+	// BenchmarkDesktopHardeningOverhead); hidden from --help so that
+	// nobody takes it for an option of a real image.
+	f.BoolVar(&o.UnhardenedForBenchmarks, "unhardened-for-benchmarks", false, "build the image with its root unverified, config unchecked, no Secure Boot or TPM (benchmarks only; verify, attest and push refuse it)")
+	f.MarkHidden("unhardened-for-benchmarks")
 	return cmd
 }

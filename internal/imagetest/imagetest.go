@@ -34,8 +34,11 @@ import (
 // Options vary the image.
 type Options struct {
 	Locked bool // manifest says the image is locked
-	Config bool // add a config partition
-	Seed   uint64
+	// Unhardened: the manifest says "unhardened": true (built with
+	// --unhardened-for-benchmarks).
+	Unhardened bool
+	Config     bool // add a config partition
+	Seed       uint64
 	// UKISigner signs the UKI instead of the set's db key (the manifest
 	// still names the set's db certificate).
 	UKISigner *keys.Key
@@ -160,7 +163,7 @@ func New(t testing.TB, o Options) *Image {
 
 	m := &manifest.Manifest{
 		Version: manifest.Version, Name: "imagetest", Epoch: 1700000000, Cmdline: cmdline,
-		Locked:    o.Locked,
+		Locked: o.Locked, Unhardened: o.Unhardened,
 		Artifacts: map[string]manifest.File{},
 		Root: manifest.Root{Format: "erofs", Size: int64(len(rootData)), RootHash: hex.EncodeToString(res.RootHash),
 			Salt: hex.EncodeToString(res.Salt), DataBlocks: res.DataBlocks, HashSize: res.HashSize},

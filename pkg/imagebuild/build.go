@@ -84,6 +84,15 @@ type Options struct {
 	// StageCache is the stage cache's directory; "stages" in the
 	// download cache's directory when empty.
 	StageCache string
+	// UnhardenedForBenchmarks builds the same image with its hardening
+	// off, for benchmarks that measure what the hardening costs: the
+	// signed command line says bootparams.UnhardenedParam (the init mounts
+	// the root without dm-verity and the config unverified, with no TPM,
+	// and refuses to under Secure Boot), and the manifest says
+	// "unhardened": true, which verify, attest and push refuse and for
+	// which run picks firmware without Secure Boot and no TPM. Never a
+	// spec field: an admin's spec cannot ask for it. amd64 only.
+	UnhardenedForBenchmarks bool
 	// Terminal gets a line per step when not nil (a terminal).
 	Terminal io.Writer
 	Log      *slog.Logger
@@ -136,6 +145,9 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.UnhardenedForBenchmarks && a.Debian != "amd64" {
+		return nil, fmt.Errorf("build: %s: --unhardened-for-benchmarks builds amd64 images only (the guest init tells Secure Boot is off from x86 boot_params), not %s", o.Spec, a.Debian)
+	}
 	if o.Init == "" {
 		o.Init = GuestBinary("hardenvm-init", a)
 	}
@@ -166,7 +178,8 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 			return nil, fmt.Errorf("build: firmware variable template %s: %w; install the Debian package %s", f, errors.Unwrap(err), fw.Package)
 		}
 	}
-	m := &manifest.Manifest{Version: manifest.Version, Name: s.Name, Arch: a.Debian, Epoch: o.Epoch.Unix(), Artifacts: map[string]manifest.File{}}
+	m := &manifest.Manifest{Version: manifest.Version, Name: s.Name, Arch: a.Debian, Epoch: o.Epoch.Unix(), Artifacts: map[string]manifest.File{},
+		Unhardened: o.UnhardenedForBenchmarks}
 	if m.Spec, err = manifest.HashFile(o.Spec); err != nil {
 		return nil, err
 	}
@@ -291,7 +304,8 @@ func build(ctx context.Context, o Options) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (is %s the systemd-boot-efi package?)", err, lock.Stub.Name)
 	}
-	m.Cmdline, err = bootparams.Params{RootHash: rootHash, Corruption: s.Verity.Corruption, Console: s.Console, Arch: a.Debian}.Cmdline()
+	m.Cmdline, err = bootparams.Params{RootHash: rootHash, Corruption: s.Verity.Corruption, Console: s.Console, Arch: a.Debian,
+		Unhardened: o.UnhardenedForBenchmarks}.Cmdline()
 	if err != nil {
 		return nil, err
 	}

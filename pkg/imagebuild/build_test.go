@@ -15,6 +15,7 @@ import (
 
 	"github.com/hardenvm/hardenvm/internal/qemuimgtest"
 	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/checklist"
 	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/fstree"
 	"github.com/hardenvm/hardenvm/pkg/imagedir"
@@ -117,14 +118,7 @@ func TestReproducible(t *testing.T) {
 	qemuimgtest.Check(t, filepath.Join(out, imagedir.DiskVHDX), "vhdx", filepath.Join(out, imagedir.Disk))
 	// The signed image verifies as a whole: bundle, digests, the real
 	// verity tree and the real UKI's signature.
-	pub, err := sign.LoadPublicKey(filepath.Join(keysDir, "signing.pub"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := imagedir.Verify(context.Background(), out, imagedir.Trust{PublicKey: pub})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := verifyImage(t, keysDir, out)
 	if err := rep.Err(); err != nil {
 		t.Errorf("verify: %v", err)
 	}
@@ -143,6 +137,20 @@ func TestReproducible(t *testing.T) {
 			t.Errorf("sgdisk -p does not list %q:\n%s", code, o)
 		}
 	}
+}
+
+// verifyImage runs imagedir.Verify on out with the key set's signing key.
+func verifyImage(t *testing.T, keysDir, out string) *checklist.Report {
+	t.Helper()
+	pub, err := sign.LoadPublicKey(filepath.Join(keysDir, "signing.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := imagedir.Verify(context.Background(), out, imagedir.Trust{PublicKey: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
 
 // TestBadInputs: each failure is one clear error and leaves no output

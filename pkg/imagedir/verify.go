@@ -40,6 +40,8 @@ type Trust struct {
 //
 //   - bundle: the bundle is a valid signature over the manifest by the
 //     artifact-signing key (pkg/sign).
+//   - hardened: the manifest is not that of an unhardened benchmark
+//     image (manifest.CheckHardened); if it is, nothing else is checked.
 //   - digest: every artifact the manifest lists has its SHA-256 and size;
 //     the manifest must list the Required artifacts, the files `hardenvm
 //     run` hands to QEMU.
@@ -93,6 +95,13 @@ func Verify(ctx context.Context, dir string, o Trust) (*checklist.Report, error)
 	m, err := manifest.Parse(rawM)
 	if err != nil {
 		add("manifest", Manifest, checklist.Fail, "%v", err)
+		return r, nil
+	}
+	// An unhardened benchmark image is signed like any other, but what
+	// verify vouches for (verity root, signed config, Secure Boot) it
+	// lacks by design: it never passes.
+	if err := m.CheckHardened(); err != nil {
+		add("hardened", Manifest, checklist.Fail, "%v", err)
 		return r, nil
 	}
 

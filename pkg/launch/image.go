@@ -26,19 +26,23 @@ const (
 // format (raw when empty) on the firmware of its architecture (the
 // manifest's; firmware overrides the code image). The variable store is
 // copied into the state directory so the image stays as it was built.
-func imageConfig(cfg *vm.Config, dir, firmware, format string) error {
+//
+// An unhardened benchmark image (manifest "unhardened": true) boots on
+// OVMF without Secure Boot, with a blank variable store and no TPM: its
+// init refuses to run under Secure Boot. It reports that it was one.
+func imageConfig(cfg *vm.Config, dir, firmware, format string) (unhardened bool, err error) {
 	if format == "" {
 		format = imagedir.FormatRaw
 	}
 	name, err := imagedir.DiskFile(format)
 	if err != nil {
-		return fmt.Errorf("run: %w", err)
+		return false, fmt.Errorf("run: %w", err)
 	}
 	disk := filepath.Join(dir, name)
 	vars := filepath.Join(dir, imagedir.Vars)
 	for _, p := range []string{filepath.Join(dir, imagedir.Disk), vars} {
 		if _, err := os.Stat(p); err != nil {
-			return fmt.Errorf("run: %s: not an image directory (missing %s); build one with 'hardenvm build'", dir, filepath.Base(p))
+			return false, fmt.Errorf("run: %s: not an image directory (missing %s); build one with 'hardenvm build'", dir, filepath.Base(p))
 		}
 	}
 	// An image without a manifest (run --insecure-skip-verify) is amd64,
@@ -46,11 +50,18 @@ func imageConfig(cfg *vm.Config, dir, firmware, format string) error {
 	m, merr := imagedir.Load(dir)
 	if merr == nil {
 		cfg.Arch = m.Architecture()
+		unhardened = m.Unhardened
+	}
+	if unhardened {
+		vars, cfg.TPM = efivars.DefaultTemplate, false
+		if firmware == "" {
+			firmware = vm.OVMFCodeNoSecureBoot
+		}
 	}
 	if firmware == "" {
 		fw, err := efivars.FirmwareOf(cmp.Or(cfg.Arch, "amd64"))
 		if err != nil {
-			return fmt.Errorf("run: %w", err)
+			return false, fmt.Errorf("run: %w", err)
 		}
 		firmware = fw.Code
 	}
@@ -58,25 +69,25 @@ func imageConfig(cfg *vm.Config, dir, firmware, format string) error {
 		// Only a disk file the manifest lists: the verification
 		// before the boot checked its digest.
 		if merr != nil {
-			return fmt.Errorf("run: %w", merr)
+			return false, fmt.Errorf("run: %w", merr)
 		}
 		if _, ok := m.Artifacts[name]; !ok {
-			return fmt.Errorf("run: %s has no %s disk (its manifest lists no %s); build it with 'hardenvm build --format %s'", dir, format, name, format)
+			return false, fmt.Errorf("run: %s has no %s disk (its manifest lists no %s); build it with 'hardenvm build --format %s'", dir, format, name, format)
 		}
 	}
 	b, err := os.ReadFile(vars)
 	if err != nil {
-		return fmt.Errorf("run: %w", err)
+		return false, fmt.Errorf("run: %w", err)
 	}
 	cfg.FirmwareVars = filepath.Join(cfg.StateDir, imagedir.Vars)
 	if err := atomicfile.WriteFile(cfg.FirmwareVars, b, 0o600); err != nil {
-		return fmt.Errorf("run: %w", err)
+		return false, fmt.Errorf("run: %w", err)
 	}
 	cfg.FirmwareCode = firmware
 	// The OS disk is never written: its root and config are verified
 	// read-only, and the VM's state lives on the data disk.
 	cfg.Disks = []vm.Disk{{Path: disk, Format: format, ReadOnly: true}}
-	return nil
+	return unhardened, nil
 }
 
 // dataDisk attaches the VM's data disk, STATE/data.raw, creating it on

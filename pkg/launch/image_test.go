@@ -1,6 +1,8 @@
 package launch
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -8,6 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hardenvm/hardenvm/internal/imagetest"
+	"github.com/hardenvm/hardenvm/internal/testenv"
+	"github.com/hardenvm/hardenvm/pkg/efivars"
 	"github.com/hardenvm/hardenvm/pkg/imagedir"
 	"github.com/hardenvm/hardenvm/pkg/vm"
 )
@@ -28,7 +32,7 @@ func TestImageConfigDiskFormat(t *testing.T) {
 	for _, tt := range tests {
 		t.Run("format "+tt.format, func(t *testing.T) {
 			cfg := vm.Config{StateDir: t.TempDir()}
-			err := imageConfig(&cfg, im.Dir, "/code.fd", tt.format)
+			_, err := imageConfig(&cfg, im.Dir, "/code.fd", tt.format)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Errorf("imageConfig(%q) = %v, want an error with %q", tt.format, err, tt.err)
@@ -42,5 +46,35 @@ func TestImageConfigDiskFormat(t *testing.T) {
 				t.Errorf("imageConfig(%q) disks (-want +got):\n%s", tt.format, diff)
 			}
 		})
+	}
+}
+
+// TestImageConfigUnhardened: a benchmark image without its hardening
+// boots on OVMF without Secure Boot, a blank variable store and no TPM
+// (its init refuses Secure Boot); any other image keeps the Secure Boot
+// firmware, its own enrolled store and the TPM.
+func TestImageConfigUnhardened(t *testing.T) {
+	testenv.File(t, efivars.DefaultTemplate, "ovmf")
+	blank, err := os.ReadFile(efivars.DefaultTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, unhardened := range []bool{false, true} {
+		im := imagetest.New(t, imagetest.Options{Unhardened: unhardened})
+		enrolled, _ := os.ReadFile(filepath.Join(im.Dir, imagedir.Vars))
+		cfg := vm.Config{StateDir: t.TempDir(), TPM: true}
+		got, err := imageConfig(&cfg, im.Dir, "", "")
+		if err != nil || got != unhardened {
+			t.Fatalf("imageConfig(unhardened %v) = %v, %v", unhardened, got, err)
+		}
+		vars, _ := os.ReadFile(cfg.FirmwareVars)
+		wantCode, wantVars := vm.OVMFCodeSecureBoot, enrolled
+		if unhardened {
+			wantCode, wantVars = vm.OVMFCodeNoSecureBoot, blank
+		}
+		if cfg.FirmwareCode != wantCode || cfg.TPM == unhardened || !bytes.Equal(vars, wantVars) {
+			t.Errorf("unhardened %v: firmware %s, TPM %v, vars blank %v; want %s, TPM %v, vars blank %v",
+				unhardened, cfg.FirmwareCode, cfg.TPM, bytes.Equal(vars, blank), wantCode, !unhardened, unhardened)
+		}
 	}
 }

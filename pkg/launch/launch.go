@@ -119,8 +119,12 @@ func Run(ctx context.Context, o Options) error {
 		cfg.Append = o.Append
 	}
 	if o.Dir != "" {
-		if err := imageConfig(&cfg, o.Dir, o.Firmware, o.DiskFormat); err != nil {
+		unhardened, err := imageConfig(&cfg, o.Dir, o.Firmware, o.DiskFormat)
+		if err != nil {
 			return err
+		}
+		if unhardened {
+			fmt.Fprintf(o.Stderr, "hardenvm: WARNING: %s is an UNHARDENED benchmark image: booting it without Secure Boot, TPM, dm-verity or a verified config\n", o.Dir)
 		}
 		if err := dataDisk(o.Log, &cfg, p.dataSize); err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,6 +32,13 @@ type Manifest struct {
 	// Locked images must be verified before they boot: `hardenvm run`
 	// refuses --insecure-skip-verify for them.
 	Locked bool `json:"locked,omitempty"`
+	// Unhardened marks an image built with `hardenvm build
+	// --unhardened-for-benchmarks`: its signed command line tells the
+	// init to mount the root without dm-verity and the config without
+	// its signature, with no TPM (bootparams.UnhardenedParam). It is for
+	// benchmarks only: CheckHardened refuses it for verify, attest and
+	// push.
+	Unhardened bool `json:"unhardened,omitempty"`
 
 	Spec   File      `json:"spec"`
 	Lock   File      `json:"lock"`
@@ -232,4 +240,16 @@ func (m *Manifest) Architecture() string {
 		return "amd64"
 	}
 	return m.Arch
+}
+
+// ErrUnhardened is the error of CheckHardened.
+var ErrUnhardened = errors.New(`an unhardened benchmark image ("unhardened": true: built with --unhardened-for-benchmarks; its root has no dm-verity, its config no signature check, its boot no Secure Boot or TPM): it never verifies, attests or ships; build it again without that flag`)
+
+// CheckHardened refuses an unhardened image: commands that vouch for an
+// image (verify, attest, push) call it before anything else.
+func (m *Manifest) CheckHardened() error {
+	if m.Unhardened {
+		return ErrUnhardened
+	}
+	return nil
 }

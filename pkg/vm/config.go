@@ -23,6 +23,11 @@ import (
 // package; its variable store template is efivars.DefaultTemplate.
 const OVMFCodeSecureBoot = efivars.OVMFCode
 
+// OVMFCodeNoSecureBoot is the same package's firmware built without
+// Secure Boot, for images built with --unhardened-for-benchmarks (with
+// the blank store efivars.DefaultTemplate).
+const OVMFCodeNoSecureBoot = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+
 // Config describes one VM.
 type Config struct {
 	// Arch is the guest's Debian architecture: amd64 (q35, OVMF with

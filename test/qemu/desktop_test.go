@@ -44,11 +44,34 @@ func buildDesktop(t testing.TB, keysDir string) string {
 // spec, with the guest init and agent given.
 func buildDesktopSpec(t testing.TB, keysDir, name, goarch, init, agent string) string {
 	t.Helper()
+	return buildDesktopVariant(t, keysDir, name, goarch, init, agent, desktopVariant{})
+}
+
+// desktopVariant changes a spec before it is built: edits to its text
+// (old → new, each old found once), guest programs of this module copied
+// into the spec's bin/ (file name → package), and the build options.
+type desktopVariant struct {
+	edits      [][2]string
+	programs   map[string]string
+	unhardened bool // hardenvm build --unhardened-for-benchmarks
+}
+
+// buildDesktopVariant is buildDesktopSpec with the variant applied.
+func buildDesktopVariant(t testing.TB, keysDir, name, goarch, init, agent string, v desktopVariant) string {
+	t.Helper()
 	specDir := t.TempDir()
 	for _, f := range []string{name + ".yml", name + ".lock.json"} {
 		b, err := os.ReadFile(filepath.Join("../../images", f))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if f == name+".yml" {
+			for _, e := range v.edits {
+				if strings.Count(string(b), e[0]) != 1 {
+					t.Fatalf("images/%s: %q is not there exactly once", f, e[0])
+				}
+				b = []byte(strings.Replace(string(b), e[0], e[1], 1))
+			}
 		}
 		os.WriteFile(filepath.Join(specDir, f), b, 0o644)
 	}
@@ -62,9 +85,19 @@ func buildDesktopSpec(t testing.TB, keysDir, name, goarch, init, agent string) s
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the runtime binaries: %v\n%s", err, out)
 	}
+	for file, pkg := range v.programs {
+		b, err := os.ReadFile(crossGuest(t, pkg, goarch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(bin, file), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	out := filepath.Join(t.TempDir(), name)
 	if _, err := imagebuild.Build(context.Background(), imagebuild.Options{
 		Spec: filepath.Join(specDir, name+".yml"), Out: out, Keys: keysDir, Init: init, Agent: agent, Epoch: time.Unix(1700000000, 0),
+		UnhardenedForBenchmarks: v.unhardened,
 	}); err != nil {
 		t.Fatal(err)
 	}

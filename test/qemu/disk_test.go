@@ -153,7 +153,7 @@ poweroff -f
 	return scriptInitrd(t, script, mods)
 }
 
-func copyFile(t *testing.T, src, dst string) {
+func copyFile(t testing.TB, src, dst string) {
 	t.Helper()
 	b, err := os.ReadFile(src)
 	if err != nil {
