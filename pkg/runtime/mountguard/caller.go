@@ -20,17 +20,18 @@ import (
 // (SECCOMP_IOCTL_NOTIF_ID_VALID) proves they belong to the caller and not
 // to a process that took its PID after it died.
 type caller struct {
-	pid  int
-	dir  *os.File // /proc/PID
-	mnt  *os.File // ns/mnt
-	user *os.File // ns/user
-	root *os.File // root, O_PATH
-	cwd  *os.File // cwd, O_PATH
-	mem  *os.File // mem
+	pid   int
+	pidfd int      // for pidfd_getfd: the descriptors it names in a call
+	dir   *os.File // /proc/PID
+	mnt   *os.File // ns/mnt
+	user  *os.File // ns/user
+	root  *os.File // root, O_PATH
+	cwd   *os.File // cwd, O_PATH
+	mem   *os.File // mem
 }
 
 func openCaller(proc *os.File, pid int) (*caller, error) {
-	c := &caller{pid: pid}
+	c := &caller{pid: pid, pidfd: -1}
 	open := func(name string, flags int) (*os.File, error) {
 		fd, err := unix.Openat(int(proc.Fd()), strconv.Itoa(pid)+"/"+name, flags|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -56,10 +57,28 @@ func openCaller(proc *os.File, pid int) (*caller, error) {
 			return nil, err
 		}
 	}
+	if c.pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
+		c.close()
+		return nil, fmt.Errorf("pidfd of %d: %w", pid, err)
+	}
 	return c, nil
 }
 
+// getfd duplicates the caller's descriptor n into the supervisor
+// (pidfd_getfd(2)): the same open file, so the same mount and file it
+// names, whatever the caller does with n afterwards.
+func (c *caller) getfd(n int32) (int, error) {
+	fd, err := unix.PidfdGetfd(c.pidfd, int(n), 0)
+	if err != nil {
+		return -1, fmt.Errorf("descriptor %d of %d: %w", n, c.pid, err)
+	}
+	return fd, nil
+}
+
 func (c *caller) close() {
+	if c.pidfd >= 0 {
+		unix.Close(c.pidfd)
+	}
 	for _, f := range []*os.File{c.dir, c.mnt, c.user, c.root, c.cwd, c.mem} {
 		if f != nil {
 			f.Close()

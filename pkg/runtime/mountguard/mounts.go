@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -23,13 +24,11 @@ type Mount struct {
 }
 
 // ReadOnly reports whether the mount itself is read-only.
-func (m Mount) ReadOnly() bool {
-	for _, o := range strings.Split(m.Opts, ",") {
-		if o == "ro" {
-			return true
-		}
-	}
-	return false
+func (m Mount) ReadOnly() bool { return m.Has("ro") }
+
+// Has reports whether the mount has the per-mount option opt ("nosuid").
+func (m Mount) Has(opt string) bool {
+	return slices.Contains(strings.Split(m.Opts, ","), opt)
 }
 
 // Table is a mount namespace's mounts as one process sees them.
@@ -71,6 +70,20 @@ func ParseMountinfo(r io.Reader) (Table, error) {
 		return Table{}, fmt.Errorf("reading mountinfo: %w", err)
 	}
 	return t, nil
+}
+
+// Below returns id and the IDs of every mount under it in t: the tree a
+// recursive operation on id acts on.
+func (t Table) Below(id int) []int {
+	tree := []int{id}
+	for i := 0; i < len(tree); i++ {
+		for _, m := range t.ByID {
+			if m.Parent == tree[i] && m.ID != tree[i] {
+				tree = append(tree, m.ID)
+			}
+		}
+	}
+	return tree
 }
 
 // Place is where a mount is mounted, named by the file system it covers:
