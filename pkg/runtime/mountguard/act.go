@@ -210,6 +210,13 @@ func (g *guard) umount(c *caller, target string, flags int) verdict {
 			if r, refused := g.guarded(t, o.mnt, "umount2 "+o.path); refused {
 				return r, nil
 			}
+			gone := []int{o.mnt}
+			if flags&unix.MNT_DETACH != 0 {
+				gone = t.Below(o.mnt)
+			}
+			if r, refused := g.propagates(c, t, gone, "umount2 "+o.path); refused {
+				return r, nil
+			}
 			if err := unix.Fchdir(int(g.proc.Fd())); err != nil {
 				return verdict{}, err
 			}
@@ -251,6 +258,9 @@ func (g *guard) umount(c *caller, target string, flags int) verdict {
 		if r, refused := g.guarded(t, int(st.Mnt_id), "umount2 "+o.path); refused {
 			return r, nil
 		}
+		if r, refused := g.propagates(c, t, []int{int(st.Mnt_id)}, "umount2 "+o.path); refused {
+			return r, nil
+		}
 		return verdict{errno: errnoOf0(unix.Unmount(base, flags|unix.UMOUNT_NOFOLLOW))}, nil
 	})
 }
@@ -263,11 +273,37 @@ func (g *guard) umount(c *caller, target string, flags int) verdict {
 // procfs or sysfs mount shows (see the package comment); taking the
 // copies away stays refused.
 func (g *guard) covers(c *caller, t Table, dir string) (Mount, bool) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(c.mnt.Fd()), &st); err == nil && (st.Dev != g.initNS.Dev || st.Ino != g.initNS.Ino) {
+	if g.nested(c) {
 		return Mount{}, false
 	}
 	return g.prot.Covers(t, dir)
+}
+
+// nested reports whether the caller is in a mount namespace other than
+// the container's own.
+func (g *guard) nested(c *caller) bool {
+	var st unix.Stat_t
+	return unix.Fstat(int(c.mnt.Fd()), &st) == nil && (st.Dev != g.initNS.Dev || st.Ino != g.initNS.Ino)
+}
+
+// propagates refuses an umount in a nested namespace that would reach a
+// guarded mount of the container's own by propagation: a copy made by
+// unshare(CLONE_NEWNS) under the same user namespace is a peer of what it
+// copies where that was shared (as systemd's mount --make-rshared / leaves
+// it), and taking the copy away takes the original away too. gone are the
+// mounts the umount takes away: the target, and with MNT_DETACH its tree.
+func (g *guard) propagates(c *caller, t Table, gone []int, what string) (verdict, bool) {
+	if !g.nested(c) {
+		return verdict{}, false
+	}
+	own, err := tableAt(g.initDir)
+	if err != nil {
+		return verdict{errno: unix.EPERM, why: what + ": the container's own mounts: " + err.Error()}, true
+	}
+	if m, ok := t.Propagates(gone, g.prot.Spreads(own)); ok {
+		return refuse("%s: the umount of %s would propagate to a guarded mount of the container's own namespace", what, m.Point), true
+	}
+	return verdict{}, false
 }
 
 // guarded refuses an operation on mount id if it is kept in place.

@@ -37,7 +37,7 @@ func openCaller(proc *os.File, pid int) (*caller, error) {
 		if err != nil {
 			return nil, fmt.Errorf("opening /proc/%d/%s: %w", pid, name, err)
 		}
-		return os.NewFile(uintptr(fd), name), nil
+		return os.NewFile(uintptr(fd), fmt.Sprintf("/proc/%d/%s", pid, name)), nil
 	}
 	var err error
 	for _, f := range []struct {
@@ -86,24 +86,31 @@ func (c *caller) close() {
 	}
 }
 
-func (c *caller) readFile(name string) ([]byte, error) {
-	fd, err := unix.Openat(int(c.dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+func (c *caller) readFile(name string) ([]byte, error) { return readAt(c.dir, name) }
+
+// readAt reads the file name in dir, a process's /proc directory: opened
+// by descriptor, it is that process's even once its PID is reused.
+func readAt(dir *os.File, name string) ([]byte, error) {
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("opening /proc/%d/%s: %w", c.pid, name, err)
+		return nil, fmt.Errorf("opening %s/%s: %w", strings.TrimSuffix(dir.Name(), "/"), name, err)
 	}
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, 4<<20))
 }
 
-// table reads the caller's mounts.
-func (c *caller) table() (Table, error) {
-	b, err := c.readFile("mountinfo")
+// tableAt reads the mounts of the process whose /proc directory is dir.
+func tableAt(dir *os.File) (Table, error) {
+	b, err := readAt(dir, "mountinfo")
 	if err != nil {
 		return Table{}, err
 	}
 	return ParseMountinfo(bytes.NewReader(b))
 }
+
+// table reads the caller's mounts.
+func (c *caller) table() (Table, error) { return tableAt(c.dir) }
 
 const capSysAdmin = 21
 
@@ -176,7 +183,12 @@ func (c *caller) inNamespace(timeout time.Duration, fn func() error) error {
 			if err := unix.Fchdir(int(c.cwd.Fd())); err != nil {
 				return fmt.Errorf("the caller's working directory: %w", err)
 			}
-			return fn()
+			err := fn()
+			// The thread ends after the reply, which the caller may
+			// follow with an umount: stand nowhere in its mounts but
+			// the root meanwhile, or that umount fails (EBUSY).
+			unix.Chdir("/")
+			return err
 		}()
 	}()
 	t := time.NewTimer(timeout)

@@ -30,6 +30,7 @@ type guard struct {
 	proc      *os.File // the VM's /proc
 	prot      Protected
 	initNS    unix.Stat_t // the container's own mount namespace
+	initDir   *os.File    // /proc/PID of the container's init: its mountinfo is the own namespace's
 	opTimeout time.Duration
 	log       func(format string, args ...any)
 	mu        sync.Mutex // one decision at a time: decided mounts do not move under another
@@ -81,6 +82,11 @@ func Serve(cfg Config) error {
 		return fmt.Errorf("mount guard: the container's initial mounts: %w", err)
 	}
 	g := &guard{proc: proc, prot: Snapshot(t), opTimeout: cfg.OpTimeout, log: cfg.Log}
+	if g.initDir, err = os.OpenFile(fmt.Sprintf("/proc/%d", init), unix.O_PATH|unix.O_DIRECTORY, 0); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("mount guard: the container's init: %w", err)
+	}
+	defer g.initDir.Close()
 	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/mnt", init), &g.initNS); err != nil {
 		unix.Close(fd)
 		return fmt.Errorf("mount guard: the container's mount namespace: %w", err)

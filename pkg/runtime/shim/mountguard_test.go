@@ -50,6 +50,8 @@ t new-setattr-own sh -c 'mount -t tmpfs t /mnt/a && newmount setattr /mnt/a +ro 
 t new-reconfigure-sb newmount reconfigure /proc/fs rw
 t nested-new-cover-proc unshare -m newmount tmpfs /proc
 t nested-new-move-mask-copy unshare -m newmount move /proc/keys /mnt/a
+t nested-shared-umount-proc sh -c 'mount --make-rshared / && unshare -m --propagation shared busybox umount -l /proc'
+t nested-shared-umount-own sh -c 'mount -t tmpfs t /mnt/a && unshare -m --propagation shared busybox umount /mnt/a && ! grep -q " /mnt/a " /proc/self/mountinfo'
 t ro-path-still-ro sh -c 'grep " /proc/fs " /proc/self/mountinfo | grep -q " ro,"'
 t keys-masked-at-end sh -c 'test ! -s /proc/keys && ! grep -q . /proc/keys'
 `
@@ -90,7 +92,7 @@ func TestHostMountGuard(t *testing.T) {
 		"new-move-own": "ok", "new-clone-proc": "refused", "new-clone-proc-rec": "ok",
 		"new-setattr-ro-path-rw": "refused", "new-setattr-proc-rw-rec": "refused", "new-setattr-own": "ok",
 		"new-reconfigure-sb": "ok", "nested-new-cover-proc": "ok", "nested-new-move-mask-copy": "refused",
-		"ro-path-still-ro": "ok", "keys-masked-at-end": "ok",
+		"nested-shared-umount-proc": "refused", "nested-shared-umount-own": "ok", "ro-path-still-ro": "ok", "keys-masked-at-end": "ok",
 	}
 	for name, w := range want {
 		if got[name] != w {
@@ -98,6 +100,15 @@ func TestHostMountGuard(t *testing.T) {
 		}
 	}
 	t.Logf("output:\n%s", out)
+	if t.Failed() {
+		// The guard's reasons, from runc's log.
+		log, _ := os.ReadFile(filepath.Join(h.dir, "runc.log"))
+		for _, l := range strings.Split(string(log), "\n") {
+			if strings.Contains(l, "mount guard") {
+				t.Log(l)
+			}
+		}
+	}
 }
 
 // BenchmarkMountGuard measures what the mount guard costs a --privileged
