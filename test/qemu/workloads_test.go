@@ -386,7 +386,8 @@ func (w workloads) exportCommit(work string) {
 // (util-linux 2.41's mount in the systemd image: fsopen, open_tree,
 // move_mount, mount_setattr); the container's own mounts come and go,
 // nested procfs mounts too. The masked /proc files stay useless even
-// when unmasked: reading /proc/kcore needs the VM's root.
+// unmasked: reading /proc/kcore, even in a fresh procfs, needs the VM's
+// root (a mask reads as empty).
 func (w workloads) lockedMounts() {
 	w.must("volume", "create", "rovol")
 	// t NAME CMD...: one line, NAME-done or NAME-refused: what it printed.
@@ -404,9 +405,11 @@ t own-tmpfs busybox sh -c 'busybox mount -t tmpfs t /tmp/a && busybox umount /tm
 t nested-procfs busybox unshare -m -p -f busybox sh -c 'busybox mount -t proc proc /tmp/a && busybox mount --bind /dev/null /tmp/a/kcore && busybox umount /tmp/a/kcore && busybox umount /tmp/a'
 t nested-mount-proc busybox unshare -m -p -f --mount-proc busybox true
 if busybox grep -q ' /proc/kcore ' /proc/self/mountinfo && busybox grep -q ' /proc/keys ' /proc/self/mountinfo; then echo masks-kept; else echo masks-gone; fi
-if busybox head -c 1 /proc/kcore >/dev/null 2>&1; then echo kcore-readable; else echo kcore-refused; fi`
+r() { if [ "$(busybox head -c 1 "$2" 2>/dev/null | busybox wc -c)" -gt 0 ]; then echo "$1-readable"; else echo "$1-refused"; fi; }
+r kcore /proc/kcore
+busybox unshare -m -p -f busybox sh -c 'busybox mount -t proc proc /tmp/a && n=$(busybox head -c 1 /tmp/a/kcore 2>/dev/null | busybox wc -c) && if [ "$n" -gt 0 ]; then echo fresh-kcore-readable; else echo fresh-kcore-refused; fi'`
 	out := w.must("run", "--rm", "--privileged", "--read-only", "--tmpfs", "/tmp", "--network", "none", "-v", "rovol:/ro:ro", "bb:1", "sh", "-c", script)
-	w.wantLines(out, "ro-bind-locked", "root-locked", "kcore-refused",
+	w.wantLines(out, "ro-bind-locked", "root-locked", "kcore-refused", "fresh-kcore-refused",
 		"umount-kcore-refused: umount: can't unmount /proc/kcore: Operation not permitted",
 		"umount-keys-lazy-refused", "remount-sysrq-rw-refused", "cover-proc-refused",
 		"nested-umount-kcore-refused: umount: can't unmount /proc/kcore: Operation not permitted",
@@ -423,12 +426,12 @@ t ul-remount-own-ro sh -c '/usr/bin/mount -t tmpfs t /tmp/a && /usr/bin/mount -o
 t ul-umount-kcore /usr/bin/umount /proc/kcore
 t ul-remount-sysrq-rw /usr/bin/mount -o remount,bind,rw /proc/sysrq-trigger
 t ul-move-keys /usr/bin/mount --move /proc/keys /tmp/b
-t ul-cover-sys /usr/bin/mount -t tmpfs t /proc/sys
+t ul-cover-fs /usr/bin/mount -t tmpfs t /proc/fs
 t ul-bind-proc /usr/bin/mount --bind /proc /tmp/a
 if busybox grep -q ' /proc/kcore ' /proc/self/mountinfo && busybox grep -q ' /proc/keys ' /proc/self/mountinfo; then echo masks-kept; else echo masks-gone; fi`
 	out = w.must("run", "--rm", "--privileged", "--network", "none", "systemd:1", "sh", "-c", ul)
 	w.wantLines(out, "ul-tmpfs-done", "ul-bind-done", "ul-rbind-proc-done", "ul-procfs-done", "ul-remount-own-ro-done",
-		"ul-umount-kcore-refused", "ul-remount-sysrq-rw-refused", "ul-move-keys-refused", "ul-cover-sys-refused",
+		"ul-umount-kcore-refused", "ul-remount-sysrq-rw-refused", "ul-move-keys-refused", "ul-cover-fs-refused",
 		"ul-bind-proc-refused", "masks-kept")
 }
 

@@ -21,13 +21,14 @@ import (
 // to a process that took its PID after it died.
 type caller struct {
 	pid   int
-	pidfd int      // for pidfd_getfd: the descriptors it names in a call
-	dir   *os.File // /proc/PID
-	mnt   *os.File // ns/mnt
-	user  *os.File // ns/user
-	root  *os.File // root, O_PATH
-	cwd   *os.File // cwd, O_PATH
-	mem   *os.File // mem
+	pidfd int         // for pidfd_getfd, opened on first use (getfd)
+	valid func() bool // whether its notification is still pending
+	dir   *os.File    // /proc/PID
+	mnt   *os.File    // ns/mnt
+	user  *os.File    // ns/user
+	root  *os.File    // root, O_PATH
+	cwd   *os.File    // cwd, O_PATH
+	mem   *os.File    // mem
 }
 
 func openCaller(proc *os.File, pid int) (*caller, error) {
@@ -57,17 +58,32 @@ func openCaller(proc *os.File, pid int) (*caller, error) {
 			return nil, err
 		}
 	}
-	if c.pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
-		c.close()
-		return nil, fmt.Errorf("pidfd of %d: %w", pid, err)
-	}
 	return c, nil
 }
+
+// pidfdThread (Linux 6.9) opens a pidfd of a thread: a notification names
+// the calling thread, and a multi-threaded caller (dockerd, containerd)
+// makes its mount calls from threads that do not lead their group.
+const pidfdThread = unix.O_EXCL
 
 // getfd duplicates the caller's descriptor n into the supervisor
 // (pidfd_getfd(2)): the same open file, so the same mount and file it
 // names, whatever the caller does with n afterwards.
 func (c *caller) getfd(n int32) (int, error) {
+	if c.pidfd < 0 {
+		var err error
+		if c.pidfd, err = unix.PidfdOpen(c.pid, pidfdThread); err == unix.EINVAL {
+			c.pidfd, err = unix.PidfdOpen(c.pid, 0) // before 6.9: a group leader only
+		}
+		if err != nil {
+			c.pidfd = -1
+			return -1, fmt.Errorf("pidfd of %d: %w", c.pid, err)
+		}
+		if c.valid != nil && !c.valid() {
+			// The PID may name another process now.
+			return -1, fmt.Errorf("pidfd of %d: the caller is gone", c.pid)
+		}
+	}
 	fd, err := unix.PidfdGetfd(c.pidfd, int(n), 0)
 	if err != nil {
 		return -1, fmt.Errorf("descriptor %d of %d: %w", n, c.pid, err)

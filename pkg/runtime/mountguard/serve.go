@@ -259,7 +259,8 @@ func (g *guard) answer(fd int, req *notif) verdict {
 		return verdict{errno: unix.EPERM, why: err.Error()}
 	}
 	defer c.close()
-	if !idValid(fd, req.ID) {
+	c.valid = func() bool { return idValid(fd, req.ID) }
+	if !c.valid() {
 		return verdict{errno: unix.EPERM} // the reply will not reach anyone
 	}
 	// The arguments, read from the caller's memory while it waits.

@@ -1,7 +1,9 @@
 // Command newmount makes mount calls of the new mount API for the mount
 // guard's tests (pkg/runtime/shim TestHostMountGuard), in a container
 // whose busybox only knows mount(2). Each command is one operation; an
-// error is printed as its errno name and exits 1.
+// error is printed as its errno name and exits 1. The operation runs on a
+// thread that does not lead the process, as a multi-threaded caller's
+// (dockerd's) do: the guard is told the thread's ID.
 //
 //	newmount tmpfs DIR              fsopen, fsconfig, fsmount, move_mount onto DIR
 //	newmount move SRC DST           open_tree (no clone) of SRC, move_mount onto DST
@@ -14,12 +16,26 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
 
+// The main goroutine keeps the main thread, so run's goroutine gets
+// another.
+func init() { runtime.LockOSThread() }
+
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	done := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			done <- errors.New("running on the main thread")
+			return
+		}
+		done <- run(os.Args[1:])
+	}()
+	if err := <-done; err != nil {
 		var e unix.Errno
 		if errors.As(err, &e) {
 			fmt.Fprintf(os.Stderr, "newmount: %v (%s)\n", err, unix.ErrnoName(e))
