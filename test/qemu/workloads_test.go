@@ -439,6 +439,7 @@ if busybox grep -q ' /proc/kcore ' /proc/self/mountinfo && busybox grep -q ' /pr
 // hold as a line of its own (or the start of one, for NAME-refused).
 func (w workloads) wantLines(out string, want ...string) {
 	w.t.Helper()
+	w.t.Logf("%s", out)
 	lines := strings.Split(out, "\n")
 	for _, l := range want {
 		if !slices.ContainsFunc(lines, func(got string) bool {
