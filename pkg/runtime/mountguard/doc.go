@@ -91,7 +91,9 @@
 //   - move_mount: performed by the supervisor, never continued. The
 //     caller's descriptors are duplicated with pidfd_getfd (the same open
 //     file, so the same mount, whatever the caller then does with its
-//     descriptor table), paths are opened once (O_PATH) in its namespace
+//     descriptor table; the pidfd is the calling thread's, PIDFD_THREAD,
+//     and the notification is checked pending after it is opened, so a
+//     reused thread ID names no other process), paths are opened once (O_PATH) in its namespace
 //     as for umount2, the decision is made on the mounts those are on, and
 //     the move is made on the same descriptors (MOVE_MOUNT_F_EMPTY_PATH,
 //     MOVE_MOUNT_T_EMPTY_PATH). The rules are mount(2)'s: an attached
