@@ -69,10 +69,10 @@ type Settings struct {
 	// mount, else chown), "idmap" or "chown".
 	RootfsOwnership string `json:"rootfsOwnership,omitempty"`
 	// MountGuard keeps the initial mounts of containers that may mount
-	// (CAP_SYS_ADMIN in their bounding set) in place: "on" (a supervisor
-	// answers their mount calls, see pkg/runtime/mountguard) or "off",
-	// the default until systemd's services with credentials work under
-	// it (pkg/runtime/README.md, "Known limits").
+	// (CAP_SYS_ADMIN in their bounding set) in place: "on", the default
+	// (a supervisor answers their mount calls, see
+	// pkg/runtime/mountguard), or "off", for tests and benchmarks that
+	// compare. It is isolation, so no admin setting turns it off.
 	MountGuard string `json:"mountGuard,omitempty"`
 }
 
@@ -105,7 +105,7 @@ func Default() Settings {
 		},
 		RootfsOwnership: "auto",
 		LXCFS:           "/var/lib/lxcfs",
-		MountGuard:      "off",
+		MountGuard:      "on",
 	}
 }
 

@@ -6,14 +6,14 @@ import (
 	"testing"
 )
 
-// The mount guard is off unless the settings turn it on; any other value
+// The mount guard is on unless the settings turn it off; any other value
 // is refused rather than read as either.
 func TestSettingsMountGuard(t *testing.T) {
 	for _, tt := range []struct {
 		json, want string
 		ok         bool
 	}{
-		{`{}`, "off", true},
+		{`{}`, "on", true},
 		{`{"mountGuard":"on"}`, "on", true},
 		{`{"mountGuard":"off"}`, "off", true},
 		{`{"mountGuard":"no"}`, "", false},
@@ -27,7 +27,7 @@ func TestSettingsMountGuard(t *testing.T) {
 			t.Errorf("LoadSettings(%s) = %q, %v; want %q (ok %v)", tt.json, s.MountGuard, err, tt.want, tt.ok)
 		}
 	}
-	if Default().MountGuard != "off" {
-		t.Errorf("Default().MountGuard = %q, want off", Default().MountGuard)
+	if Default().MountGuard != "on" {
+		t.Errorf("Default().MountGuard = %q, want on", Default().MountGuard)
 	}
 }

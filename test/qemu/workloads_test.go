@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -378,18 +379,73 @@ func (w workloads) exportCommit(work string) {
 
 // lockedMounts: in a --privileged container, what the runtime mounted
 // read-only from the VM's side (a :ro volume, a --read-only root) cannot
-// be made writable (the container's own mounts: escapeBattery). The
-// masked /proc files stay useless once unmasked: reading /proc/kcore
-// needs the VM's root.
+// be made writable (the kernel locks it), and the runtime's masks and
+// read-only /proc paths cannot be unmounted, moved, remounted read-write
+// or covered (the mount guard, pkg/runtime/mountguard), not even from a
+// nested mount namespace, by mount(2) (busybox) or by the new mount API
+// (util-linux 2.41's mount in the systemd image: fsopen, open_tree,
+// move_mount, mount_setattr); the container's own mounts come and go,
+// nested procfs mounts too. The masked /proc files stay useless even
+// unmasked: reading /proc/kcore, even in a fresh procfs, needs the VM's
+// root (a mask reads as empty).
 func (w workloads) lockedMounts() {
 	w.must("volume", "create", "rovol")
-	script := `if mount -o remount,rw /ro 2>/dev/null && touch /ro/x 2>/dev/null; then echo ro-bind-writable; else echo ro-bind-locked; fi;
-if mount -o remount,rw / 2>/dev/null && touch /x 2>/dev/null; then echo root-writable; else echo root-locked; fi;
-busybox umount /proc/kcore 2>/dev/null; if busybox head -c 1 /proc/kcore >/dev/null 2>&1; then echo kcore-readable; else echo kcore-refused; fi`
+	// t NAME CMD...: one line, NAME-done or NAME-refused: what it printed.
+	const t = `t() { n=$1; shift; if "$@" >/tmp/o 2>&1; then echo "$n-done"; else echo "$n-refused: $(busybox head -1 /tmp/o)"; fi; }
+busybox mkdir -p /tmp/a /tmp/b
+`
+	script := t + `if mount -o remount,rw /ro 2>/dev/null && touch /ro/x 2>/dev/null; then echo ro-bind-writable; else echo ro-bind-locked; fi
+if mount -o remount,rw / 2>/dev/null && touch /x 2>/dev/null; then echo root-writable; else echo root-locked; fi
+t umount-kcore busybox umount /proc/kcore
+t umount-keys-lazy busybox umount -l /proc/keys
+t remount-sysrq-rw busybox mount -o remount,bind,rw /proc/sysrq-trigger
+t cover-proc busybox mount -t proc proc /proc
+t nested-umount-kcore busybox unshare -m busybox umount /proc/kcore
+t own-tmpfs busybox sh -c 'busybox mount -t tmpfs t /tmp/a && busybox umount /tmp/a'
+t nested-procfs busybox unshare -m -p -f busybox sh -c 'busybox mount -t proc proc /tmp/a && busybox mount --bind /dev/null /tmp/a/kcore && busybox umount /tmp/a/kcore && busybox umount /tmp/a'
+t nested-mount-proc busybox unshare -m -p -f --mount-proc busybox true
+if busybox grep -q ' /proc/kcore ' /proc/self/mountinfo && busybox grep -q ' /proc/keys ' /proc/self/mountinfo; then echo masks-kept; else echo masks-gone; fi
+r() { if [ "$(busybox head -c 1 "$2" 2>/dev/null | busybox wc -c)" -gt 0 ]; then echo "$1-readable"; else echo "$1-refused"; fi; }
+r kcore /proc/kcore
+busybox unshare -m -p -f busybox sh -c 'busybox mount -t proc proc /tmp/a && n=$(busybox head -c 1 /tmp/a/kcore 2>/dev/null | busybox wc -c) && if [ "$n" -gt 0 ]; then echo fresh-kcore-readable; else echo fresh-kcore-refused; fi'`
 	out := w.must("run", "--rm", "--privileged", "--read-only", "--tmpfs", "/tmp", "--network", "none", "-v", "rovol:/ro:ro", "bb:1", "sh", "-c", script)
-	for _, want := range []string{"ro-bind-locked", "root-locked", "kcore-refused"} {
-		if !strings.Contains(out, want) {
-			w.t.Errorf("want %q in the output:\n%s", want, out)
+	w.wantLines(out, "ro-bind-locked", "root-locked", "kcore-refused", "fresh-kcore-refused",
+		"umount-kcore-refused: umount: can't unmount /proc/kcore: Operation not permitted",
+		"umount-keys-lazy-refused", "remount-sysrq-rw-refused", "cover-proc-refused",
+		"nested-umount-kcore-refused: umount: can't unmount /proc/kcore: Operation not permitted",
+		"own-tmpfs-done", "nested-procfs-done", "nested-mount-proc-done", "masks-kept")
+
+	// util-linux's mount, which uses the new mount API where the kernel
+	// has it (libmount 2.39 and later).
+	ul := t + `/usr/bin/mount --version
+t ul-tmpfs sh -c '/usr/bin/mount -t tmpfs t /tmp/a && /usr/bin/umount /tmp/a'
+t ul-bind sh -c '/usr/bin/mount --bind /tmp/b /tmp/a && /usr/bin/umount /tmp/a'
+t ul-rbind-proc sh -c '/usr/bin/mount --rbind /proc /tmp/a && /usr/bin/umount -l /tmp/a'
+t ul-procfs sh -c '/usr/bin/mount -t proc proc /tmp/a && /usr/bin/umount /tmp/a'
+t ul-remount-own-ro sh -c '/usr/bin/mount -t tmpfs t /tmp/a && /usr/bin/mount -o remount,bind,ro /tmp/a && /usr/bin/mount -o remount,bind,rw /tmp/a && /usr/bin/umount /tmp/a'
+t ul-umount-kcore /usr/bin/umount /proc/kcore
+t ul-remount-sysrq-rw /usr/bin/mount -o remount,bind,rw /proc/sysrq-trigger
+t ul-move-keys /usr/bin/mount --move /proc/keys /tmp/b
+t ul-cover-fs /usr/bin/mount -t tmpfs t /proc/fs
+t ul-bind-proc /usr/bin/mount --bind /proc /tmp/a
+if busybox grep -q ' /proc/kcore ' /proc/self/mountinfo && busybox grep -q ' /proc/keys ' /proc/self/mountinfo; then echo masks-kept; else echo masks-gone; fi`
+	out = w.must("run", "--rm", "--privileged", "--network", "none", "systemd:1", "sh", "-c", ul)
+	w.wantLines(out, "ul-tmpfs-done", "ul-bind-done", "ul-rbind-proc-done", "ul-procfs-done", "ul-remount-own-ro-done",
+		"ul-umount-kcore-refused", "ul-remount-sysrq-rw-refused", "ul-move-keys-refused", "ul-cover-fs-refused",
+		"ul-bind-proc-refused", "masks-kept")
+}
+
+// wantLines fails the check for each line of want that out does not
+// hold as a line of its own (or the start of one, for NAME-refused).
+func (w workloads) wantLines(out string, want ...string) {
+	w.t.Helper()
+	w.t.Logf("%s", out)
+	lines := strings.Split(out, "\n")
+	for _, l := range want {
+		if !slices.ContainsFunc(lines, func(got string) bool {
+			return got == l || strings.HasSuffix(l, "-refused") && strings.HasPrefix(got, l+":")
+		}) {
+			w.t.Errorf("want the line %q in the output:\n%s", l, out)
 		}
 	}
 }

@@ -66,21 +66,44 @@ func (o *opened) close() {
 }
 
 // openPath opens p as the caller would resolve it (inNamespace), and
-// finds the mount it is on. A path to one of the caller's own descriptors
-// (/proc/self/fd/N, as runc and systemd name mount sources and targets)
-// is opened through the caller's entry in the VM's /proc: the thread
-// standing in for it is not a process of the container's /proc.
+// finds the mount it is on.
 func openPath(c *caller, proc int, p string, follow bool) (opened, error) {
+	return openAt(c, proc, unix.AT_FDCWD, p, false, follow)
+}
+
+// openAt opens what the caller names by a directory descriptor and a
+// path (the *at convention of the new mount API; empty: an empty path
+// names dfd itself), from a thread in its namespace (inNamespace), and
+// finds the mount it is on. The caller's descriptors are duplicated
+// (pidfd_getfd): they name the file the caller opened, not a path to it.
+// A path to one of the caller's own descriptors (/proc/self/fd/N, as
+// runc and systemd name mount sources and targets) is opened through the
+// caller's entry in the VM's /proc: the thread standing in for it is not
+// a process of the container's /proc.
+func openAt(c *caller, proc int, dfd int32, p string, empty, follow bool) (opened, error) {
 	flags := unix.O_PATH | unix.O_CLOEXEC
 	if !follow {
 		flags |= unix.O_NOFOLLOW
 	}
 	var fd int
 	var err error
-	if n, ok := ownFD(p); ok {
+	switch n, own := ownFD(p); {
+	case own:
 		fd, err = unix.Openat(int(c.dir.Fd()), "fd/"+n, unix.O_PATH|unix.O_CLOEXEC, 0)
-	} else {
+	case p == "" && !empty:
+		return opened{}, unix.ENOENT
+	case p == "" && dfd == unix.AT_FDCWD:
+		fd, err = unix.Open(".", flags, 0)
+	case p == "":
+		fd, err = c.getfd(dfd)
+	case dfd == unix.AT_FDCWD || p[0] == '/':
 		fd, err = unix.Open(p, flags, 0)
+	default:
+		var base int
+		if base, err = c.getfd(dfd); err == nil {
+			fd, err = unix.Openat(base, p, flags, 0)
+			unix.Close(base)
+		}
 	}
 	if err != nil {
 		return opened{}, err
@@ -102,6 +125,37 @@ func openPath(c *caller, proc int, p string, follow bool) (opened, error) {
 		return opened{}, fmt.Errorf("the path of %s: %q %v", p, o.path, err)
 	}
 	return o, nil
+}
+
+// guardError is a failure of the guard's own, not of what the caller
+// named: the call then fails with EIO and the error is logged.
+type guardError struct{ err error }
+
+func (e guardError) Error() string { return e.err.Error() }
+
+// at opens what the caller names (openAt) and then reads the caller's
+// mounts, so that the table holds the mount the descriptor is on.
+func (c *caller) at(proc int, dfd int32, p string, empty, follow bool) (opened, Table, error) {
+	o, err := openAt(c, proc, dfd, p, empty, follow)
+	if err != nil {
+		return o, Table{}, err
+	}
+	t, err := c.table()
+	if err != nil {
+		o.close()
+		return opened{}, Table{}, guardError{err}
+	}
+	return o, t, nil
+}
+
+// failed answers a call whose lookup (at) failed: with the caller's
+// errno, or, for a failure of the guard's own, with the error.
+func failed(err error) (verdict, error) {
+	var ge guardError
+	if errors.As(err, &ge) {
+		return verdict{}, ge.err
+	}
+	return verdict{errno: errnoOf(err)}, nil
 }
 
 // ownFD returns N for /proc/self/fd/N and /proc/thread-self/fd/N.
@@ -144,34 +198,33 @@ func (g *guard) umount(c *caller, target string, flags int) verdict {
 	if v, ok := g.permitted(c); !ok {
 		return v
 	}
-	var v verdict
-	err := c.inNamespace(g.opTimeout, func() error {
-		o, err := openPath(c, int(g.proc.Fd()), target, flags&unix.UMOUNT_NOFOLLOW == 0)
+	return g.inCaller(c, "umount2 "+target, func(proc int) (verdict, error) {
+		o, t, err := c.at(proc, unix.AT_FDCWD, target, false, flags&unix.UMOUNT_NOFOLLOW == 0)
 		if err != nil {
-			v = verdict{errno: errnoOf(err)}
-			return nil
+			return failed(err)
 		}
 		defer o.close()
-		t, err := c.table()
-		if err != nil {
-			return err
-		}
 		if flags&unix.MNT_DETACH != 0 || o.path == "/" {
 			// A lazy umount ignores the reference o holds: act on
 			// exactly what was opened. The root cannot be swapped.
 			if r, refused := g.guarded(t, o.mnt, "umount2 "+o.path); refused {
-				v = r
-				return nil
+				return r, nil
+			}
+			gone := []int{o.mnt}
+			if flags&unix.MNT_DETACH != 0 {
+				gone = t.Below(o.mnt)
+			}
+			if r, refused := g.propagates(c, t, gone, "umount2 "+o.path); refused {
+				return r, nil
 			}
 			if err := unix.Fchdir(int(g.proc.Fd())); err != nil {
-				return err
+				return verdict{}, err
 			}
 			path := o.magic()
 			if o.path == "/" {
 				path = "/"
 			}
-			v = verdict{errno: errnoOf0(unix.Unmount(path, flags&^unix.UMOUNT_NOFOLLOW))}
-			return nil
+			return verdict{errno: errnoOf0(unix.Unmount(path, flags&^unix.UMOUNT_NOFOLLOW))}, nil
 		}
 		// A plain umount fails (EBUSY) while a descriptor holds the
 		// mount. Stand in its parent directory instead, reached without
@@ -189,32 +242,27 @@ func (g *guard) umount(c *caller, target string, flags int) verdict {
 			Resolve: unix.RESOLVE_NO_SYMLINKS,
 		})
 		if err != nil {
-			v = verdict{errno: errnoOf(err)}
-			return nil
+			return verdict{errno: errnoOf(err)}, nil
 		}
 		defer unix.Close(pfd)
 		if err := unix.Fchdir(pfd); err != nil {
-			return err
+			return verdict{}, err
 		}
 		var st unix.Statx_t
 		if err := unix.Statx(unix.AT_FDCWD, base, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &st); err != nil {
-			v = verdict{errno: errnoOf(err)}
-			return nil
+			return verdict{errno: errnoOf(err)}, nil
 		}
 		if t, err = c.table(); err != nil {
-			return err
+			return verdict{}, err
 		}
 		if r, refused := g.guarded(t, int(st.Mnt_id), "umount2 "+o.path); refused {
-			v = r
-			return nil
+			return r, nil
 		}
-		v = verdict{errno: errnoOf0(unix.Unmount(base, flags|unix.UMOUNT_NOFOLLOW))}
-		return nil
+		if r, refused := g.propagates(c, t, []int{int(st.Mnt_id)}, "umount2 "+o.path); refused {
+			return r, nil
+		}
+		return verdict{errno: errnoOf0(unix.Unmount(base, flags|unix.UMOUNT_NOFOLLOW))}, nil
 	})
-	if err != nil {
-		return verdict{errno: unix.EIO, why: "umount2 " + target + ": " + err.Error()}
-	}
-	return v
 }
 
 // covers returns a guarded mount that a new mount on dir would cover, in
@@ -225,19 +273,43 @@ func (g *guard) umount(c *caller, target string, flags int) verdict {
 // procfs or sysfs mount shows (see the package comment); taking the
 // copies away stays refused.
 func (g *guard) covers(c *caller, t Table, dir string) (Mount, bool) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(c.mnt.Fd()), &st); err == nil && (st.Dev != g.initNS.Dev || st.Ino != g.initNS.Ino) {
+	if g.nested(c) {
 		return Mount{}, false
 	}
 	return g.prot.Covers(t, dir)
 }
 
+// nested reports whether the caller is in a mount namespace other than
+// the container's own.
+func (g *guard) nested(c *caller) bool {
+	var st unix.Stat_t
+	return unix.Fstat(int(c.mnt.Fd()), &st) == nil && (st.Dev != g.initNS.Dev || st.Ino != g.initNS.Ino)
+}
+
+// propagates refuses an umount in a nested namespace that would reach a
+// guarded mount of the container's own by propagation: a copy made by
+// unshare(CLONE_NEWNS) under the same user namespace is a peer of what it
+// copies where that was shared (as systemd's mount --make-rshared / leaves
+// it), and taking the copy away takes the original away too. gone are the
+// mounts the umount takes away: the target, and with MNT_DETACH its tree.
+func (g *guard) propagates(c *caller, t Table, gone []int, what string) (verdict, bool) {
+	if !g.nested(c) {
+		return verdict{}, false
+	}
+	own, err := tableAt(g.initDir)
+	if err != nil {
+		return verdict{errno: unix.EPERM, why: what + ": the container's own mounts: " + err.Error()}, true
+	}
+	if m, ok := t.Propagates(gone, g.prot.Spreads(own)); ok {
+		return refuse("%s: the umount of %s would propagate to a guarded mount of the container's own namespace", what, m.Point), true
+	}
+	return verdict{}, false
+}
+
 // guarded refuses an operation on mount id if it is kept in place.
 func (g *guard) guarded(t Table, id int, what string) (verdict, bool) {
-	if m, ok := t.ByID[id]; ok {
-		if why, guarded := g.prot.Guards(t, m); guarded {
-			return refuse("%s: %s", what, why), true
-		}
+	if why, kept := g.keptInPlace(t, id); kept {
+		return refuse("%s: %s", what, why), true
 	}
 	return verdict{}, false
 }
@@ -256,6 +328,22 @@ func errnoOf0(err error) unix.Errno {
 		return 0
 	}
 	return errnoOf(err)
+}
+
+// inCaller runs decide on a thread in the caller's namespace
+// (inNamespace), with the VM's /proc as proc, and returns its verdict;
+// what names the call when that fails.
+func (g *guard) inCaller(c *caller, what string, decide func(proc int) (verdict, error)) verdict {
+	var v verdict
+	err := c.inNamespace(g.opTimeout, func() error {
+		var err error
+		v, err = decide(int(g.proc.Fd()))
+		return err
+	})
+	if err != nil {
+		return verdict{errno: unix.EIO, why: what + ": " + err.Error()}
+	}
+	return v
 }
 
 // permitted repeats the kernel's permission check for an operation the
@@ -283,87 +371,68 @@ func (g *guard) mount(c *caller, source, target string, flags uint64) verdict {
 			return v
 		}
 	}
-	var v verdict
-	err := c.inNamespace(g.opTimeout, func() error {
-		proc := int(g.proc.Fd())
+	return g.inCaller(c, "mount on "+target, func(proc int) (verdict, error) {
 		dst, err := openPath(c, proc, target, true)
 		if err != nil {
 			if kind == kindRemountBind || kind == kindMove {
-				v = verdict{errno: errnoOf(err)}
-			} else {
-				v = proceed // the kernel fails it with its own error
+				return verdict{errno: errnoOf(err)}, nil
 			}
-			return nil
+			return proceed, nil // the kernel fails it with its own error
 		}
 		defer dst.close()
 		t, err := c.table()
 		if err != nil {
-			return err
+			return verdict{}, err
 		}
 		at, known := t.ByID[dst.mnt]
 		switch kind {
 		case kindRemountBind, kindRemountSB:
 			if _, guarded := g.prot.Guards(t, at); guarded && known && at.ReadOnly() {
-				v = refuse("remounting %s read-write: a read-only initial mount", dst.path)
-				return nil
+				return refuse("remounting %s read-write: a read-only initial mount", dst.path), nil
 			}
 			if kind == kindRemountSB {
-				v = proceed
-				return nil
+				return proceed, nil
 			}
 			if err := unix.Fchdir(proc); err != nil {
-				return err
+				return verdict{}, err
 			}
-			v = verdict{errno: errnoOf0(unix.Mount("", dst.magic(), "", uintptr(flags), ""))}
-			return nil
+			return verdict{errno: errnoOf0(unix.Mount("", dst.magic(), "", uintptr(flags), ""))}, nil
 		case kindMove:
 			src, err := openPath(c, proc, source, true)
 			if err != nil {
-				v = verdict{errno: errnoOf(err)}
-				return nil
+				return verdict{errno: errnoOf(err)}, nil
 			}
 			defer src.close()
 			if m, ok := t.ByID[src.mnt]; ok {
 				if why, guarded := g.prot.Guards(t, m); guarded {
-					v = refuse("moving %s: %s", src.path, why)
-					return nil
+					return refuse("moving %s: %s", src.path, why), nil
 				}
 			}
 			if m, ok := g.covers(c, t, dst.path); ok {
-				v = refuse("moving a mount onto %s would cover %s", dst.path, m.Point)
-				return nil
+				return refuse("moving a mount onto %s would cover %s", dst.path, m.Point), nil
 			}
 			if err := unix.Fchdir(proc); err != nil {
-				return err
+				return verdict{}, err
 			}
-			v = verdict{errno: errnoOf0(unix.Mount(src.magic(), dst.magic(), "", unix.MS_MOVE, ""))}
-			return nil
+			return verdict{errno: errnoOf0(unix.Mount(src.magic(), dst.magic(), "", unix.MS_MOVE, ""))}, nil
 		case kindBind:
 			if src, err := openPath(c, proc, source, true); err == nil {
 				m, hides := g.prot.Hides(t, src.mnt, src.path)
 				self := src.mnt == dst.mnt && src.ino == dst.ino
 				src.close()
 				if hides && flags&unix.MS_REC == 0 {
-					v = refuse("a non-recursive bind of %s would show what %s hides", source, m.Point)
-					return nil
+					return refuse("a non-recursive bind of %s would show what %s hides", source, m.Point), nil
 				}
 				if self {
 					// A path bound onto itself shows what it showed
 					// (systemd's read-only views: ProtectKernelTunables).
-					v = proceed
-					return nil
+					return proceed, nil
 				}
 			}
 		}
 		if m, ok := g.covers(c, t, dst.path); ok {
-			v = refuse("mounting on %s would cover %s", dst.path, m.Point)
-			return nil
+			return refuse("mounting on %s would cover %s", dst.path, m.Point), nil
 		}
-		v = proceed
-		return nil
+		return proceed, nil
 	})
-	if err != nil {
-		return verdict{errno: unix.EIO, why: "mount on " + target + ": " + err.Error()}
-	}
-	return v
 }

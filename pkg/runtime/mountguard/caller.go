@@ -20,23 +20,25 @@ import (
 // (SECCOMP_IOCTL_NOTIF_ID_VALID) proves they belong to the caller and not
 // to a process that took its PID after it died.
 type caller struct {
-	pid  int
-	dir  *os.File // /proc/PID
-	mnt  *os.File // ns/mnt
-	user *os.File // ns/user
-	root *os.File // root, O_PATH
-	cwd  *os.File // cwd, O_PATH
-	mem  *os.File // mem
+	pid   int
+	pidfd int         // for pidfd_getfd, opened on first use (getfd)
+	valid func() bool // whether its notification is still pending
+	dir   *os.File    // /proc/PID
+	mnt   *os.File    // ns/mnt
+	user  *os.File    // ns/user
+	root  *os.File    // root, O_PATH
+	cwd   *os.File    // cwd, O_PATH
+	mem   *os.File    // mem
 }
 
 func openCaller(proc *os.File, pid int) (*caller, error) {
-	c := &caller{pid: pid}
+	c := &caller{pid: pid, pidfd: -1}
 	open := func(name string, flags int) (*os.File, error) {
 		fd, err := unix.Openat(int(proc.Fd()), strconv.Itoa(pid)+"/"+name, flags|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return nil, fmt.Errorf("opening /proc/%d/%s: %w", pid, name, err)
 		}
-		return os.NewFile(uintptr(fd), name), nil
+		return os.NewFile(uintptr(fd), fmt.Sprintf("/proc/%d/%s", pid, name)), nil
 	}
 	var err error
 	for _, f := range []struct {
@@ -59,7 +61,40 @@ func openCaller(proc *os.File, pid int) (*caller, error) {
 	return c, nil
 }
 
+// pidfdThread (Linux 6.9) opens a pidfd of a thread: a notification names
+// the calling thread, and a multi-threaded caller (dockerd, containerd)
+// makes its mount calls from threads that do not lead their group.
+const pidfdThread = unix.O_EXCL
+
+// getfd duplicates the caller's descriptor n into the supervisor
+// (pidfd_getfd(2)): the same open file, so the same mount and file it
+// names, whatever the caller does with n afterwards.
+func (c *caller) getfd(n int32) (int, error) {
+	if c.pidfd < 0 {
+		var err error
+		if c.pidfd, err = unix.PidfdOpen(c.pid, pidfdThread); err == unix.EINVAL {
+			c.pidfd, err = unix.PidfdOpen(c.pid, 0) // before 6.9: a group leader only
+		}
+		if err != nil {
+			c.pidfd = -1
+			return -1, fmt.Errorf("pidfd of %d: %w", c.pid, err)
+		}
+		if c.valid != nil && !c.valid() {
+			// The PID may name another process now.
+			return -1, fmt.Errorf("pidfd of %d: the caller is gone", c.pid)
+		}
+	}
+	fd, err := unix.PidfdGetfd(c.pidfd, int(n), 0)
+	if err != nil {
+		return -1, fmt.Errorf("descriptor %d of %d: %w", n, c.pid, err)
+	}
+	return fd, nil
+}
+
 func (c *caller) close() {
+	if c.pidfd >= 0 {
+		unix.Close(c.pidfd)
+	}
 	for _, f := range []*os.File{c.dir, c.mnt, c.user, c.root, c.cwd, c.mem} {
 		if f != nil {
 			f.Close()
@@ -67,24 +102,31 @@ func (c *caller) close() {
 	}
 }
 
-func (c *caller) readFile(name string) ([]byte, error) {
-	fd, err := unix.Openat(int(c.dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+func (c *caller) readFile(name string) ([]byte, error) { return readAt(c.dir, name) }
+
+// readAt reads the file name in dir, a process's /proc directory: opened
+// by descriptor, it is that process's even once its PID is reused.
+func readAt(dir *os.File, name string) ([]byte, error) {
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("opening /proc/%d/%s: %w", c.pid, name, err)
+		return nil, fmt.Errorf("opening %s/%s: %w", strings.TrimSuffix(dir.Name(), "/"), name, err)
 	}
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, 4<<20))
 }
 
-// table reads the caller's mounts.
-func (c *caller) table() (Table, error) {
-	b, err := c.readFile("mountinfo")
+// tableAt reads the mounts of the process whose /proc directory is dir.
+func tableAt(dir *os.File) (Table, error) {
+	b, err := readAt(dir, "mountinfo")
 	if err != nil {
 		return Table{}, err
 	}
 	return ParseMountinfo(bytes.NewReader(b))
 }
+
+// table reads the caller's mounts.
+func (c *caller) table() (Table, error) { return tableAt(c.dir) }
 
 const capSysAdmin = 21
 
@@ -157,7 +199,12 @@ func (c *caller) inNamespace(timeout time.Duration, fn func() error) error {
 			if err := unix.Fchdir(int(c.cwd.Fd())); err != nil {
 				return fmt.Errorf("the caller's working directory: %w", err)
 			}
-			return fn()
+			err := fn()
+			// The thread ends after the reply, which the caller may
+			// follow with an umount: stand nowhere in its mounts but
+			// the root meanwhile, or that umount fails (EBUSY).
+			unix.Chdir("/")
+			return err
 		}()
 	}()
 	t := time.NewTimer(timeout)

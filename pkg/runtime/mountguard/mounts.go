@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,17 +20,16 @@ type Mount struct {
 	Root       string // the mount's root inside its file system
 	Point      string // mount point, relative to the process's root
 	Opts       string // per-mount options ("rw,nosuid,…")
+	Shared     int    // its peer group ("shared:N"), 0 if not shared
 	FSType     string
 }
 
 // ReadOnly reports whether the mount itself is read-only.
-func (m Mount) ReadOnly() bool {
-	for _, o := range strings.Split(m.Opts, ",") {
-		if o == "ro" {
-			return true
-		}
-	}
-	return false
+func (m Mount) ReadOnly() bool { return m.Has("ro") }
+
+// Has reports whether the mount has the per-mount option opt ("nosuid").
+func (m Mount) Has(opt string) bool {
+	return slices.Contains(strings.Split(m.Opts, ","), opt)
 }
 
 // Table is a mount namespace's mounts as one process sees them.
@@ -59,18 +59,38 @@ func ParseMountinfo(r io.Reader) (Table, error) {
 		if err1 != nil || err2 != nil {
 			return Table{}, fmt.Errorf("mountinfo line %d: mount IDs %q %q", n, f[0], f[1])
 		}
-		t.ByID[id] = Mount{
+		m := Mount{
 			ID: id, Parent: parent, Dev: f[2],
 			Root:   mountinfo.Unescape(f[3]),
 			Point:  mountinfo.Unescape(f[4]),
 			Opts:   f[5],
 			FSType: f[sep+1],
 		}
+		for _, opt := range f[6:sep] {
+			if g, ok := strings.CutPrefix(opt, "shared:"); ok {
+				m.Shared, _ = strconv.Atoi(g)
+			}
+		}
+		t.ByID[id] = m
 	}
 	if err := sc.Err(); err != nil {
 		return Table{}, fmt.Errorf("reading mountinfo: %w", err)
 	}
 	return t, nil
+}
+
+// Below returns id and the IDs of every mount under it in t: the tree a
+// recursive operation on id acts on.
+func (t Table) Below(id int) []int {
+	tree := []int{id}
+	for i := 0; i < len(tree); i++ {
+		for _, m := range t.ByID {
+			if m.Parent == tree[i] && m.ID != tree[i] {
+				tree = append(tree, m.ID)
+			}
+		}
+	}
+	return tree
 }
 
 // Place is where a mount is mounted, named by the file system it covers:
@@ -159,6 +179,50 @@ func (p Protected) Hides(t Table, mnt int, dir string) (Mount, bool) {
 		}
 		if pl, ok := t.PlaceOf(m); ok && p.Places[pl] && pl.Dev == at.Dev {
 			return m, true
+		}
+	}
+	return Mount{}, false
+}
+
+// spread is a place under a shared parent: an umount there propagates to
+// the mounts at the same place under the parent's peers
+// (propagate_umount in fs/pnode.c).
+type spread struct {
+	group int
+	place Place
+}
+
+// spreadOf returns where m sits as umount propagation sees it.
+func (t Table) spreadOf(m Mount) (spread, bool) {
+	parent, ok := t.ByID[m.Parent]
+	if !ok || parent.Shared == 0 {
+		return spread{}, false
+	}
+	pl, ok := t.PlaceOf(m)
+	return spread{parent.Shared, pl}, ok
+}
+
+// Spreads returns where the guarded mounts of own, the container's own
+// mount namespace, would be taken away by an umount propagated from a
+// peer of their parents.
+func (p Protected) Spreads(own Table) map[spread]bool {
+	at := map[spread]bool{}
+	for _, m := range own.ByID {
+		if _, kept := p.Guards(own, m); kept {
+			if s, ok := own.spreadOf(m); ok {
+				at[s] = true
+			}
+		}
+	}
+	return at
+}
+
+// Propagates returns a mount among ids whose umount would propagate to
+// one of the places in at.
+func (t Table) Propagates(ids []int, at map[spread]bool) (Mount, bool) {
+	for _, id := range ids {
+		if s, ok := t.spreadOf(t.ByID[id]); ok && at[s] {
+			return t.ByID[id], true
 		}
 	}
 	return Mount{}, false

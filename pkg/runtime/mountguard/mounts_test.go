@@ -158,3 +158,55 @@ func TestOwnFD(t *testing.T) {
 		}
 	}
 }
+
+// The container's own namespace after mount --make-rshared / (peer group
+// 1 for the root, 2 for /proc), and a nested namespace whose copies are
+// their peers (unshare -m keeps them shared under the same user
+// namespace), with a tmpfs of the container's own at /mnt/a.
+const (
+	ownShared = `600 500 0:50 / / rw shared:1 - overlay overlay rw
+601 600 0:60 / /proc rw shared:2 - proc proc rw
+602 601 0:61 /null /proc/kcore rw shared:3 - tmpfs tmpfs rw
+620 600 0:80 / /mnt/a rw shared:4 - tmpfs t rw
+`
+	nestedShared = `700 650 0:50 / / rw shared:1 - overlay overlay rw
+701 700 0:60 / /proc rw shared:2 - proc proc rw
+702 701 0:61 /null /proc/kcore rw shared:3 - tmpfs tmpfs rw
+720 700 0:80 / /mnt/a rw shared:4 - tmpfs t rw
+730 700 0:81 / /mnt/b rw - tmpfs t rw
+731 730 0:60 / /mnt/b/p rw shared:2 - proc proc rw
+732 731 0:82 / /mnt/b/p/kcore rw - tmpfs t rw
+`
+)
+
+// An umount in a nested namespace propagates to the mounts at the same
+// place under the peers of its parent: taking /proc away (with its tree)
+// would take the container's own /proc/kcore mask away; its own tmpfs
+// may go. Below lists a mount and its tree.
+func TestPropagates(t *testing.T) {
+	initialShared := table(t, ownShared)
+	p := Snapshot(table(t, strings.Join(strings.Split(ownShared, "\n")[:3], "\n")+"\n"))
+	at := p.Spreads(initialShared)
+	nest := table(t, nestedShared)
+	for _, tt := range []struct {
+		name string
+		ids  []int
+		want bool
+	}{
+		{"lazy umount of /proc", nest.Below(701), true},
+		{"the kcore copy", []int{702}, true},
+		{"own tmpfs", []int{720}, false},
+		{"a tmpfs of its own on the shared root", []int{730}, false},
+		{"a mount at kcore on a peer of /proc (a recursive bind's)", []int{732}, true},
+	} {
+		if _, got := nest.Propagates(tt.ids, at); got != tt.want {
+			t.Errorf("%s: Propagates(%v) = %v, want %v", tt.name, tt.ids, got, tt.want)
+		}
+	}
+	if got := nest.Below(730); len(got) != 3 || got[0] != 730 {
+		t.Errorf("Below(730) = %v, want 730 and its two mounts", got)
+	}
+	if m := nest.ByID[701]; m.Shared != 2 || !m.Has("rw") || m.Has("ro") {
+		t.Errorf("701 = %+v, want peer group 2, rw", m)
+	}
+}

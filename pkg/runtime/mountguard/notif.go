@@ -2,6 +2,7 @@ package mountguard
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"unsafe"
@@ -96,4 +97,30 @@ func readString(mem *os.File, addr uint64, max int) (string, error) {
 		buf = append(buf, chunk[:got]...)
 	}
 	return "", unix.ENAMETOOLONG
+}
+
+// readMountAttr reads mount_setattr's struct mount_attr of size bytes at
+// addr, as the kernel would (copy_struct_from_user): at least the first
+// version's 32 bytes, and any bytes past those the kernel knows zero.
+func readMountAttr(mem *os.File, addr, size uint64) (unix.MountAttr, unix.Errno) {
+	var a unix.MountAttr
+	if size < unix.MOUNT_ATTR_SIZE_VER0 {
+		return a, unix.EINVAL
+	}
+	if size > 4096 {
+		return a, unix.E2BIG
+	}
+	buf := make([]byte, size)
+	if n, _ := mem.ReadAt(buf, int64(addr)); n != len(buf) {
+		return a, unix.EFAULT
+	}
+	for _, b := range buf[unix.MOUNT_ATTR_SIZE_VER0:] {
+		if b != 0 {
+			return a, unix.E2BIG
+		}
+	}
+	le := binary.LittleEndian
+	a.Attr_set, a.Attr_clr = le.Uint64(buf[0:]), le.Uint64(buf[8:])
+	a.Propagation, a.Userns_fd = le.Uint64(buf[16:]), le.Uint64(buf[24:])
+	return a, 0
 }

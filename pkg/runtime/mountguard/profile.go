@@ -7,19 +7,28 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// Trapped are the calls the supervisor answers (umount is i386's).
-var Trapped = []string{"mount", "umount", "umount2"}
+// Trapped are the calls the supervisor answers (umount is i386's): the
+// ones that can remove, move, loosen or cover an attached mount, and
+// open_tree, whose non-recursive clone would show what a mask hides.
+var Trapped = []string{"mount", "umount", "umount2", "move_mount", "mount_setattr", "open_tree"}
 
-// NewMountAPI are refused with ENOSYS: each could remove, move or loosen
-// a mount without passing through mount(2) (move_mount, mount_setattr),
-// or clone a procfs mount without its masks (open_tree), and what fsopen
-// and fsmount make is attached with move_mount. On ENOSYS runc, dockerd
-// and libmount (util-linux mount) fall back to mount(2); on EPERM
-// libmount fails the mount (seen in the desktop VM: systemd's tmp.mount).
-// systemd 257 fails a service with credentials on ENOSYS (journald,
-// tmpfiles, sysusers, sysctl in the desktop VM): the reason the guard is
-// off by default (pkg/runtime/README.md, "Known limits").
-var NewMountAPI = []string{"open_tree", "move_mount", "mount_setattr", "open_tree_attr", "fsopen", "fsconfig", "fsmount", "fspick"}
+// Allowed are the parts of the new mount API that touch no attached
+// mount: fsopen, fsconfig and fsmount make a new file system and a
+// detached mount of it (attached only by move_mount, which is trapped),
+// as mount(2) of a new file system does with the caller's credentials;
+// fspick with fsconfig's FSCONFIG_CMD_RECONFIGURE changes a file
+// system's options, never a mount's own flags (a read-only mount stays
+// read-only: unlike mount(2) with MS_REMOUNT, which sets both). They are
+// allowed whatever the engine's profile says, as mount(2) is for a
+// container with CAP_SYS_ADMIN. systemd 257 sets a service's credentials
+// up with them and fails on ENOSYS; libmount (util-linux 2.39 and later)
+// mounts with them.
+var Allowed = []string{"fsopen", "fsconfig", "fsmount", "fspick"}
+
+// NewMountAPI are refused with ENOSYS: open_tree_attr (Linux 6.15) is
+// open_tree and mount_setattr in one call, and its callers fall back to
+// those two on ENOSYS, as on a kernel without it.
+var NewMountAPI = []string{"open_tree_attr"}
 
 // Needed reports whether a container can mount at all: its bounding set
 // holds CAP_SYS_ADMIN (--privileged, --cap-add SYS_ADMIN, the nesting
@@ -32,8 +41,8 @@ func Needed(spec *specs.Spec) bool {
 }
 
 // AddRules makes the container's seccomp profile send its mount calls to
-// the supervisor listening on socket: SCMP_ACT_NOTIFY for Trapped, ENOSYS
-// for NewMountAPI, replacing whatever rules the profile had for them. The
+// the supervisor listening on socket: SCMP_ACT_NOTIFY for Trapped, allow
+// for Allowed, ENOSYS for NewMountAPI, replacing whatever rules the profile had for them. The
 // profile must exist (the policy gives every container that can mount
 // one).
 func AddRules(spec *specs.Spec, socket string) bool {
@@ -41,7 +50,7 @@ func AddRules(spec *specs.Spec, socket string) bool {
 		return false
 	}
 	sc := spec.Linux.Seccomp
-	ours := slices.Concat(Trapped, NewMountAPI)
+	ours := slices.Concat(Trapped, Allowed, NewMountAPI)
 	kept := sc.Syscalls[:0]
 	for _, r := range sc.Syscalls {
 		r.Names = slices.DeleteFunc(slices.Clone(r.Names), func(n string) bool { return slices.Contains(ours, n) })
@@ -52,6 +61,7 @@ func AddRules(spec *specs.Spec, socket string) bool {
 	enosys := uint(38)
 	sc.Syscalls = append(kept,
 		specs.LinuxSyscall{Names: slices.Clone(Trapped), Action: specs.ActNotify},
+		specs.LinuxSyscall{Names: slices.Clone(Allowed), Action: specs.ActAllow},
 		specs.LinuxSyscall{Names: slices.Clone(NewMountAPI), Action: specs.ActErrno, ErrnoRet: &enosys},
 	)
 	sc.ListenerPath = socket
@@ -69,6 +79,7 @@ func RemoveRules(spec *specs.Spec, stateDir string) {
 	sc.ListenerPath = ""
 	sc.Syscalls = slices.DeleteFunc(sc.Syscalls, func(r specs.LinuxSyscall) bool {
 		return r.Action == specs.ActNotify && slices.Equal(r.Names, Trapped) ||
+			r.Action == specs.ActAllow && slices.Equal(r.Names, Allowed) ||
 			r.Action == specs.ActErrno && slices.Equal(r.Names, NewMountAPI)
 	})
 }

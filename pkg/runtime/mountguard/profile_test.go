@@ -37,9 +37,14 @@ func TestAddRules(t *testing.T) {
 			action[n] = append(action[n], r.Action)
 		}
 	}
-	for _, n := range Trapped {
-		if !slices.Equal(action[n], []specs.LinuxSeccompAction{specs.ActNotify}) {
-			t.Errorf("%s: actions %v, want only notify", n, action[n])
+	for _, tt := range []struct {
+		names []string
+		want  specs.LinuxSeccompAction
+	}{{Trapped, specs.ActNotify}, {Allowed, specs.ActAllow}} {
+		for _, n := range tt.names {
+			if !slices.Equal(action[n], []specs.LinuxSeccompAction{tt.want}) {
+				t.Errorf("%s: actions %v, want only %s", n, action[n], tt.want)
+			}
 		}
 	}
 	errno := map[string]uint{}
@@ -69,8 +74,8 @@ func TestAddRules(t *testing.T) {
 		t.Error("RemoveRules with another state directory changed the profile")
 	}
 	RemoveRules(s, "/run/x/")
-	if sc.ListenerPath != "" || len(sc.Syscalls) != n-2 {
-		t.Errorf("RemoveRules: listener %q, %d rules; want none and %d", sc.ListenerPath, len(sc.Syscalls), n-2)
+	if sc.ListenerPath != "" || len(sc.Syscalls) != n-3 {
+		t.Errorf("RemoveRules: listener %q, %d rules; want none and %d", sc.ListenerPath, len(sc.Syscalls), n-3)
 	}
 	noProfile := spec("CAP_SYS_ADMIN")
 	noProfile.Linux.Seccomp = nil

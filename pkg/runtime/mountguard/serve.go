@@ -30,6 +30,7 @@ type guard struct {
 	proc      *os.File // the VM's /proc
 	prot      Protected
 	initNS    unix.Stat_t // the container's own mount namespace
+	initDir   *os.File    // /proc/PID of the container's init: its mountinfo is the own namespace's
 	opTimeout time.Duration
 	log       func(format string, args ...any)
 	mu        sync.Mutex // one decision at a time: decided mounts do not move under another
@@ -81,6 +82,11 @@ func Serve(cfg Config) error {
 		return fmt.Errorf("mount guard: the container's initial mounts: %w", err)
 	}
 	g := &guard{proc: proc, prot: Snapshot(t), opTimeout: cfg.OpTimeout, log: cfg.Log}
+	if g.initDir, err = os.OpenFile(fmt.Sprintf("/proc/%d", init), unix.O_PATH|unix.O_DIRECTORY, 0); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("mount guard: the container's init: %w", err)
+	}
+	defer g.initDir.Close()
 	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/mnt", init), &g.initNS); err != nil {
 		unix.Close(fd)
 		return fmt.Errorf("mount guard: the container's mount namespace: %w", err)
@@ -233,12 +239,18 @@ func (g *guard) answer(fd int, req *notif) verdict {
 		return refuse("mount calls of architecture %#x are not served", req.Data.Arch)
 	}
 	nr := int(req.Data.Nr) &^ x32Bit
-	if nr != unix.SYS_MOUNT && nr != unix.SYS_UMOUNT2 {
-		return verdict{errno: unix.ENOSYS, why: fmt.Sprintf("syscall %d is not served", nr)}
-	}
 	a := req.Data.Args
-	if k := classify(a[3]); nr == unix.SYS_MOUNT && (k == kindRemountRO || k == kindPropagation) {
-		return proceed // decided on the flags alone (see the package comment)
+	switch {
+	case nr == unix.SYS_MOUNT:
+		if k := classify(a[3]); k == kindRemountRO || k == kindPropagation {
+			return proceed // decided on the flags alone (see the package comment)
+		}
+	case nr == unix.SYS_OPEN_TREE:
+		if a[2]&unix.OPEN_TREE_CLONE == 0 || a[2]&unix.AT_RECURSIVE != 0 {
+			return proceed // decided on the flags alone (openTree)
+		}
+	case nr != unix.SYS_UMOUNT2 && nr != unix.SYS_MOVE_MOUNT && nr != unix.SYS_MOUNT_SETATTR:
+		return verdict{errno: unix.ENOSYS, why: fmt.Sprintf("syscall %d is not served", nr)}
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -247,26 +259,56 @@ func (g *guard) answer(fd int, req *notif) verdict {
 		return verdict{errno: unix.EPERM, why: err.Error()}
 	}
 	defer c.close()
-	if !idValid(fd, req.ID) {
+	c.valid = func() bool { return idValid(fd, req.ID) }
+	if !c.valid() {
 		return verdict{errno: unix.EPERM} // the reply will not reach anyone
 	}
-	if nr == unix.SYS_UMOUNT2 {
-		target, err := readString(c.mem, a[0], unix.PathMax)
-		if err != nil {
+	// The arguments, read from the caller's memory while it waits.
+	str := func(i int) (string, bool) {
+		s, err := readString(c.mem, a[i], unix.PathMax)
+		return s, err == nil
+	}
+	var call func() verdict
+	switch nr {
+	case unix.SYS_UMOUNT2:
+		target, ok := str(0)
+		if !ok {
 			return verdict{errno: unix.EFAULT}
 		}
-		if !idValid(fd, req.ID) {
-			return verdict{errno: unix.EPERM}
+		call = func() verdict { return g.umount(c, target, int(a[1])) }
+	case unix.SYS_MOUNT:
+		source, ok1 := str(0)
+		target, ok2 := str(1)
+		if !ok1 || !ok2 {
+			return verdict{errno: unix.EFAULT}
 		}
-		return g.umount(c, target, int(a[1]))
-	}
-	source, err1 := readString(c.mem, a[0], unix.PathMax)
-	target, err2 := readString(c.mem, a[1], unix.PathMax)
-	if err1 != nil || err2 != nil {
-		return verdict{errno: unix.EFAULT}
+		call = func() verdict { return g.mount(c, source, target, a[3]) }
+	case unix.SYS_OPEN_TREE:
+		p, ok := str(1)
+		if !ok {
+			return verdict{errno: unix.EFAULT}
+		}
+		call = func() verdict { return g.openTree(c, int32(a[0]), p, a[2]) }
+	case unix.SYS_MOVE_MOUNT:
+		from, ok1 := str(1)
+		to, ok2 := str(3)
+		if !ok1 || !ok2 {
+			return verdict{errno: unix.EFAULT}
+		}
+		call = func() verdict { return g.moveMount(c, int32(a[0]), from, int32(a[2]), to, a[4]) }
+	case unix.SYS_MOUNT_SETATTR:
+		p, ok := str(1)
+		if !ok {
+			return verdict{errno: unix.EFAULT}
+		}
+		attr, errno := readMountAttr(c.mem, a[3], a[4])
+		if errno != 0 {
+			return verdict{errno: errno}
+		}
+		call = func() verdict { return g.setattr(c, int32(a[0]), p, a[2], attr) }
 	}
 	if !idValid(fd, req.ID) {
 		return verdict{errno: unix.EPERM}
 	}
-	return g.mount(c, source, target, a[3])
+	return call()
 }

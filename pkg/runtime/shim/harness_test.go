@@ -57,6 +57,8 @@ func build(t testing.TB) (shimBin, attemptsBin string) {
 		for pkg, out := range map[string]string{
 			"github.com/hardenvm/hardenvm/cmd/hardenvm-runc":     "hardenvm-runc",
 			"github.com/hardenvm/hardenvm/cmd/hardenvm-attempts": "hardenvm-attempts",
+			// The new mount API's calls, for the mount guard's tests.
+			"github.com/hardenvm/hardenvm/pkg/runtime/mountguard/testdata/newmount": "newmount",
 		} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, out), pkg)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -37,6 +37,23 @@ t fd-paths sh -c 'mkdir -p /mnt/s /mnt/d; exec 6</mnt/s; mount --bind /proc/self
 t self-bind-mask sh -c 'mount --rbind /proc/keys /proc/keys && mount -o remount,bind,ro /proc/keys && busybox umount /proc/keys'
 t nested-procfs unshare -m -p -f sh -c 'mount -t proc proc /mnt/p && mount --bind /dev/null /mnt/p/keys && busybox umount /mnt/p/keys && busybox umount /mnt/p'
 t keys-still-masked sh -c 'test ! -s /proc/keys && ! grep -q . /proc/keys'
+t new-tmpfs sh -c 'newmount tmpfs /mnt/a && grep -q " /mnt/a .* newmount " /proc/self/mountinfo && busybox umount /mnt/a'
+t new-cover-mask newmount tmpfs /proc/keys
+t new-cover-proc newmount tmpfs /proc
+t new-move-mask newmount move /proc/keys /mnt/a
+t new-move-own sh -c 'mount -t tmpfs t /mnt/a && newmount move /mnt/a /mnt/b && busybox umount /mnt/b'
+t new-clone-proc newmount clone /proc /mnt/b
+t new-clone-proc-rec sh -c 'newmount clone /proc /mnt/b -r && busybox umount -l /mnt/b'
+t new-setattr-ro-path-rw newmount setattr /proc/fs -ro
+t new-setattr-proc-rw-rec newmount setattr /proc -ro -r
+t new-setattr-own sh -c 'mount -t tmpfs t /mnt/a && newmount setattr /mnt/a +ro && ! touch /mnt/a/x 2>/dev/null && newmount setattr /mnt/a -ro && touch /mnt/a/x && busybox umount /mnt/a'
+t new-reconfigure-sb newmount reconfigure /proc/fs rw
+t nested-new-cover-proc unshare -m newmount tmpfs /proc
+t nested-new-move-mask-copy unshare -m newmount move /proc/keys /mnt/a
+t nested-shared-umount-proc sh -c 'mount --make-rshared / && unshare -m --propagation shared busybox umount -l /proc'
+t nested-shared-umount-own sh -c 'mount -t tmpfs t /mnt/a && unshare -m --propagation shared busybox umount /mnt/a && ! grep -q " /mnt/a " /proc/self/mountinfo'
+t ro-path-still-ro sh -c 'grep " /proc/fs " /proc/self/mountinfo | grep -q " ro,"'
+t keys-masked-at-end sh -c 'test ! -s /proc/keys && ! grep -q . /proc/keys'
 `
 
 // TestHostMountGuard: in a --privileged container the masks, read-only
@@ -50,6 +67,7 @@ func TestHostMountGuard(t *testing.T) {
 	b := h.bundle(t, id, "privileged", []string{"sh", "-c", guardScript}, func(s *specs.Spec) {
 		s.Process.Env = append(s.Process.Env, "PATH=/bin")
 	})
+	copyFile(t, filepath.Join(filepath.Dir(h.shim), "newmount"), filepath.Join(b, "rootfs", "bin", "newmount"), 0o755)
 	out, errOut, code := h.run(t, id, b)
 	if code != 0 {
 		t.Fatalf("container exit %d: %s\n%s", code, out, errOut)
@@ -70,7 +88,11 @@ func TestHostMountGuard(t *testing.T) {
 		"own-tmpfs": "ok", "own-bind-rec": "ok", "own-move": "ok",
 		"nested-own-mounts": "ok", "nested-umount-mask-copy": "refused", "nested-procfs": "ok",
 		"nested-cover-proc": "ok", "self-bind-mask": "ok", "fd-paths": "ok",
-		"keys-still-masked": "ok",
+		"keys-still-masked": "ok", "new-tmpfs": "ok", "new-cover-mask": "refused", "new-cover-proc": "refused", "new-move-mask": "refused",
+		"new-move-own": "ok", "new-clone-proc": "refused", "new-clone-proc-rec": "ok",
+		"new-setattr-ro-path-rw": "refused", "new-setattr-proc-rw-rec": "refused", "new-setattr-own": "ok",
+		"new-reconfigure-sb": "ok", "nested-new-cover-proc": "ok", "nested-new-move-mask-copy": "refused",
+		"nested-shared-umount-proc": "refused", "nested-shared-umount-own": "ok", "ro-path-still-ro": "ok", "keys-masked-at-end": "ok",
 	}
 	for name, w := range want {
 		if got[name] != w {
@@ -78,6 +100,15 @@ func TestHostMountGuard(t *testing.T) {
 		}
 	}
 	t.Logf("output:\n%s", out)
+	if t.Failed() {
+		// The guard's reasons, from runc's log.
+		log, _ := os.ReadFile(filepath.Join(h.dir, "runc.log"))
+		for _, l := range strings.Split(string(log), "\n") {
+			if strings.Contains(l, "mount guard") {
+				t.Log(l)
+			}
+		}
+	}
 }
 
 // BenchmarkMountGuard measures what the mount guard costs a --privileged
