@@ -205,3 +205,18 @@ func TestRemoveStaleSparesYoung(t *testing.T) {
 	}
 	assertOnly(t, parent)
 }
+
+// TestRemoveStaleThroughLink: a parent reached through a symbolic link is
+// cleaned up as the directory it names (owners lock that directory too).
+func TestRemoveStaleThroughLink(t *testing.T) {
+	real := t.TempDir()
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(real, ".out.tmp-1"), []byte("left over"), 0o644)
+	if got := RemoveStale(link, ".out.tmp-"); len(got) != 1 {
+		t.Errorf("RemoveStale through a link removed %v, want the leftover", got)
+	}
+	assertOnly(t, real)
+}

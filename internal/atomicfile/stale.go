@@ -119,8 +119,15 @@ func creating(parent string) (done func(), err error) {
 // parent is an owner's own temporary directory, or it cannot be read), it
 // leaves everything for a later run.
 func RemoveStale(parent, prefix string) []string {
-	d, err := lockPath(parent, unix.LOCK_EX)
+	// parent itself may be reached through a symbolic link (an output
+	// directory's parent often is): followed, as creating follows it, so
+	// both lock the same directory.
+	d, err := os.Open(parent)
 	if err != nil {
+		return nil
+	}
+	if err := unix.Flock(int(d.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		d.Close()
 		return nil
 	}
 	ents, err := os.ReadDir(parent)
